@@ -1,0 +1,279 @@
+//! Every error the front end can report, and all of their message text in one place.
+//!
+//! Each phase has its own error type; [`Details`] is what a message needs (kind, title,
+//! label, hint) and [`Diagnostic`](crate::diagnostic::Diagnostic) turns it into something
+//! codespan can render. Wording lives here and nowhere else.
+
+use crate::span::Span;
+
+/// The parts of a message: a short machine-readable kind, the headline, the text under the
+/// primary span, and an optional hint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Details {
+    pub kind: &'static str,
+    pub title: String,
+    pub label: String,
+    pub hint: Option<String>,
+}
+
+impl Details {
+    fn new(kind: &'static str, title: impl Into<String>, label: impl Into<String>) -> Self {
+        Details { kind, title: title.into(), label: label.into(), hint: None }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// A problem found while cutting the text into tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LexError {
+    pub kind: LexErrorKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LexErrorKind {
+    IllegalCharacter(char),
+    UnterminatedString,
+    UnterminatedTripleQuote,
+    UnterminatedRegex,
+    EmptyRegex,
+    IntegerTooLarge,
+    InvalidEscape(String),
+    FormatUnclosedField,
+    FormatBadField(String),
+    FormatSingleBrace,
+    HyphenInIdentifier(String),
+}
+
+impl LexError {
+    pub fn details(&self) -> Details {
+        match &self.kind {
+            LexErrorKind::IllegalCharacter(c) => {
+                let d = Details::new("lexical", format!("illegal character `{}`", c.escape_debug()), "not part of the language");
+                match c {
+                    '!' => d.hint("negation is written `not`, inequality `!=`"),
+                    '&' | '|' => d.hint("boolean operators are written `and` and `or`"),
+                    ';' => d.hint("statements need no separator: put each on its own line"),
+                    '@' | '$' | '`' => d,
+                    _ => d,
+                }
+            }
+            LexErrorKind::UnterminatedString => Details::new("lexical", "unterminated string", "this string has no closing quote on its line")
+                .hint("strings in `\"...\"` or `'...'` end on the same line; use `\"\"\"...\"\"\"` for text over several lines"),
+            LexErrorKind::UnterminatedTripleQuote => {
+                Details::new("lexical", "unterminated multi-line string", "this `\"\"\"` is never closed").hint("close it with `\"\"\"`")
+            }
+            LexErrorKind::UnterminatedRegex => {
+                Details::new("lexical", "unterminated regular expression", "this regex has no closing `/` on its line")
+            }
+            LexErrorKind::EmptyRegex => Details::new("lexical", "empty regular expression", "a regex needs at least one character"),
+            LexErrorKind::IntegerTooLarge => Details::new("lexical", "integer literal too large", "does not fit in 64 bits"),
+            LexErrorKind::InvalidEscape(text) => {
+                Details::new("invalid-string", format!("invalid escape sequence `{text}`"), "not a valid escape")
+                    .hint("`\\x` takes 2 hex digits, `\\u` 4 and `\\U` 8; write `\\\\` for a backslash")
+            }
+            LexErrorKind::FormatUnclosedField => {
+                Details::new("invalid-string", "unclosed `{` in f-string", "this field has no closing `}`").hint("write `{{` for a literal `{`")
+            }
+            LexErrorKind::FormatBadField(field) => Details::new(
+                "invalid-string",
+                format!("invalid f-string field `{{{field}}}`"),
+                "a field must be a variable or an attribute path",
+            )
+            .hint("compute the value in a variable first, then write `{name}` or `{name.attr:spec}`"),
+            LexErrorKind::FormatSingleBrace => {
+                Details::new("invalid-string", "single `}` in f-string", "unmatched brace").hint("write `}}` for a literal `}`")
+            }
+            LexErrorKind::HyphenInIdentifier(name) => Details::new(
+                "invalid-identifier",
+                format!("the use of '-' in identifiers is not allowed: `{name}`"),
+                "identifier contains '-'",
+            )
+            .hint(format!(
+                "rename it to `{}`; if you meant a subtraction, put spaces around the `-`",
+                name.replace('-', "_")
+            )),
+        }
+    }
+}
+
+/// A problem found by the grammar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyntaxError {
+    pub kind: SyntaxErrorKind,
+    pub span: Span,
+}
+
+/// A block (`entity`, `implementation`, `for`, `if`) that was still open where an error hit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OpenBlock {
+    pub keyword: &'static str,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyntaxErrorKind {
+    UnexpectedToken { found: String, expected: Vec<String>, open_block: Option<OpenBlock> },
+    UnexpectedEof { expected: Vec<String>, open_block: Option<OpenBlock> },
+    LowercaseEntityName(String),
+    CapitalizedAttribute(String),
+    ObsoleteArrow(&'static str),
+    NegativeMultiplicity,
+    InvertedMultiplicity,
+    MethodCall(String),
+    TypedefConstructor,
+    ImplementationForNonEntity,
+    NonConstantKey,
+    EntityAsAttributeType(String),
+}
+
+impl SyntaxError {
+    pub fn details(&self) -> Details {
+        match &self.kind {
+            SyntaxErrorKind::UnexpectedToken { found, expected, open_block } => {
+                let d = Details::new("syntax", format!("unexpected {found}"), format!("expected {}", describe_expected(expected)));
+                with_block_hint(d, expected, *open_block)
+            }
+            SyntaxErrorKind::UnexpectedEof { expected, open_block } => {
+                let d = Details::new("syntax", "unexpected end of file", format!("expected {}", describe_expected(expected)));
+                with_block_hint(d, expected, *open_block)
+            }
+            SyntaxErrorKind::LowercaseEntityName(name) => Details::new(
+                "invalid-identifier",
+                format!("entity name `{name}` must start with a capital letter"),
+                "lower-case name",
+            )
+            .hint(format!("rename it to `{}`", capitalize(name))),
+            SyntaxErrorKind::CapitalizedAttribute(name) => Details::new(
+                "invalid-identifier",
+                format!("attribute name `{name}` must not start with a capital letter"),
+                "capitalised names are types",
+            )
+            .hint(format!("rename it to `{}`", lowercase_first(name))),
+            SyntaxErrorKind::ObsoleteArrow(arrow) => Details::new(
+                "syntax",
+                format!("relations are written with `--`, not `{arrow}`"),
+                "obsolete relation arrow",
+            )
+            .hint("write `A.b [1] -- B.a [0:]`"),
+            SyntaxErrorKind::NegativeMultiplicity => {
+                Details::new("syntax", "negative multiplicity", "bounds of a multiplicity are 0 or more")
+            }
+            SyntaxErrorKind::InvertedMultiplicity => {
+                Details::new("syntax", "multiplicity's upper bound is below its lower bound", "write `[low:high]` with low <= high")
+            }
+            SyntaxErrorKind::MethodCall(name) => Details::new(
+                "syntax",
+                format!("`{name}(...)` calls a method: there are no methods"),
+                "a plugin is called by its (namespaced) name",
+            )
+            .hint("plugins are called as `ns::plugin(x)`, with the object as an argument"),
+            SyntaxErrorKind::TypedefConstructor => Details::new(
+                "syntax",
+                "default constructors (`typedef X as Y(...)`) are not supported",
+                "a typedef constrains a primitive type",
+            )
+            .hint("set the defaults in an entity that extends the base entity instead"),
+            SyntaxErrorKind::EntityAsAttributeType(name) => Details::new(
+                "syntax",
+                format!("`{name}` cannot be the type of an attribute"),
+                "attributes have primitive types",
+            )
+            .hint("use `string`, `int`, `float`, `bool`, `dict`, `list`, `any` or a typedef; link entities with a relation: `A.b [1] -- B`"),
+            SyntaxErrorKind::NonConstantKey => Details::new(
+                "syntax",
+                "dict keys must be plain strings",
+                "interpolation is not allowed in a key",
+            ),
+            SyntaxErrorKind::ImplementationForNonEntity => {
+                Details::new("syntax", "an implementation is for an entity", "expected an entity name here")
+            }
+        }
+    }
+}
+
+fn with_block_hint(details: Details, expected: &[String], open_block: Option<OpenBlock>) -> Details {
+    match open_block {
+        Some(block) if expected.iter().any(|e| e == "`end`") => {
+            details.hint(format!("expected `end` to close the {} opened here", block.keyword))
+        }
+        _ => details,
+    }
+}
+
+/// Turns lalrpop's list of expected terminals into prose. A list that holds everything an
+/// expression or a statement can start with is named as such instead of listed.
+fn describe_expected(expected: &[String]) -> String {
+    let has = |name: &str| expected.iter().any(|e| e == name);
+    let starts_expression = has("`(`") && has("an integer") && has("an identifier");
+    let starts_statement = has("`for`") && has("`if`") && has("an identifier");
+    let mut summary: Vec<String> = Vec::new();
+    if has("`end`") {
+        summary.push("`end`".to_string());
+    }
+    if starts_statement && has("`entity`") {
+        summary.push("a statement or declaration".to_string());
+    } else if starts_statement {
+        summary.push("a statement".to_string());
+    } else if starts_expression {
+        summary.push("an expression".to_string());
+    }
+    if !summary.is_empty() {
+        if expected.len() <= 4 {
+            return join_or(expected);
+        }
+        return join_or(&summary);
+    }
+    match expected.len() {
+        0 => "something else".to_string(),
+        1..=6 => join_or(expected),
+        _ => format!("one of {}, ...", expected[..5].join(", ")),
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+fn capitalize(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn lowercase_first(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Names for terminals in messages: lalrpop hands them over as written in the grammar.
+pub fn terminal_name(terminal: &str) -> String {
+    match terminal {
+        "Id" => "an identifier".to_string(),
+        "Cid" => "a type name".to_string(),
+        "Int" => "an integer".to_string(),
+        "Float" => "a number".to_string(),
+        "Str" => "a string".to_string(),
+        "Mls" => "a multi-line string".to_string(),
+        "Regex" => "a regex".to_string(),
+        "CmpOp" => "a comparison".to_string(),
+        "Rel" => "`--`".to_string(),
+        quoted if quoted.starts_with('"') && quoted.ends_with('"') && quoted.len() >= 2 => {
+            format!("`{}`", &quoted[1..quoted.len() - 1])
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,362 @@
+//! String literal decoding: escape sequences, `{{ a.b }}` interpolation in plain and
+//! multi-line strings, and the fields of `f"..."` strings (Python format syntax).
+//!
+//! Spans of the references found inside a string point into the original source, so an error
+//! about `{{ host.nme }}` underlines `host.nme` itself.
+
+use crate::ast::Ident;
+use crate::error::{LexError, LexErrorKind};
+use crate::intern::Interner;
+use crate::span::{FileId, Span};
+
+/// A dotted reference found inside a string: `a.b.c`.
+pub type StringRef = Vec<Ident>;
+
+/// A decoded string literal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StringToken {
+    /// No interpolation: the final value.
+    Plain(String),
+    /// A plain or multi-line string with `{{ ref }}` parts.
+    Interpolated(Vec<StringPart>),
+    /// An f-string.
+    Format(Vec<FormatPart>),
+}
+
+impl StringToken {
+    pub fn raw(body: &str) -> Self {
+        StringToken::Plain(body.to_string())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StringPart {
+    Literal(String),
+    Ref(StringRef),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FormatPart {
+    Literal(String),
+    Field { reference: StringRef, conversion: Option<char>, spec: String, span: Span },
+}
+
+/// Decodes a plain (`"..."`, `'...'`) or multi-line string body that starts at byte
+/// `offset` of the file: escapes, then `{{ ref }}` interpolation.
+pub fn decode_plain(
+    body: &str,
+    offset: usize,
+    file: FileId,
+    interner: &mut Interner,
+    errors: &mut Vec<LexError>,
+) -> StringToken {
+    let mut parts = Vec::new();
+    let mut literal_start = 0;
+    let mut search = 0;
+    while let Some(found) = body[search..].find("{{") {
+        let open = search + found;
+        match interpolation_at(body, open) {
+            Some((name_start, name_end, close_end)) => {
+                if open > literal_start {
+                    let text = unescape(&body[literal_start..open], offset + literal_start, file, errors);
+                    parts.push(StringPart::Literal(text));
+                }
+                let reference = dotted(&body[name_start..name_end], offset + name_start, file, interner);
+                parts.push(StringPart::Ref(reference));
+                literal_start = close_end;
+                search = close_end;
+            }
+            None => search = open + 1,
+        }
+    }
+    if parts.is_empty() {
+        return StringToken::Plain(unescape(body, offset, file, errors));
+    }
+    if literal_start < body.len() {
+        let text = unescape(&body[literal_start..], offset + literal_start, file, errors);
+        parts.push(StringPart::Literal(text));
+    }
+    StringToken::Interpolated(parts)
+}
+
+/// Matches Inmanta's `{{\s*([\.A-Za-z0-9_-]+)\s*}}` at `open`; returns the name range and the
+/// end of the closing braces.
+fn interpolation_at(body: &str, open: usize) -> Option<(usize, usize, usize)> {
+    let bytes = body.as_bytes();
+    let mut i = open + 2;
+    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let name_start = i;
+    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'.' | b'_' | b'-')) {
+        i += 1;
+    }
+    let name_end = i;
+    if name_end == name_start {
+        return None;
+    }
+    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if body[i..].starts_with("}}") {
+        Some((name_start, name_end, i + 2))
+    } else {
+        None
+    }
+}
+
+/// Splits `a.b.c` (at byte `offset`) into identifiers with their own spans.
+fn dotted(text: &str, offset: usize, file: FileId, interner: &mut Interner) -> StringRef {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for piece in text.split('.') {
+        let span = Span::new(file, offset + start, offset + start + piece.len());
+        parts.push(Ident { name: interner.intern(piece), span });
+        start += piece.len() + 1;
+    }
+    parts
+}
+
+/// Decodes an f-string body (Python `str.format` syntax: `{{`, `}}`, `{ref!c:spec}`).
+pub fn decode_format(
+    body: &str,
+    offset: usize,
+    file: FileId,
+    interner: &mut Interner,
+    errors: &mut Vec<LexError>,
+) -> StringToken {
+    let mut parts = Vec::new();
+    let mut literal = String::new();
+    let mut literal_start = 0;
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    let flush = |literal: &mut String, parts: &mut Vec<FormatPart>, errors: &mut Vec<LexError>, start: usize| {
+        if !literal.is_empty() {
+            let text = unescape(literal, offset + start, file, errors);
+            parts.push(FormatPart::Literal(text));
+            literal.clear();
+        }
+    };
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                literal.push('{');
+                i += 2;
+            }
+            b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                literal.push('}');
+                i += 2;
+            }
+            b'{' => {
+                let Some(close) = find_field_end(body, i + 1) else {
+                    errors.push(LexError {
+                        kind: LexErrorKind::FormatUnclosedField,
+                        span: Span::new(file, offset + i, offset + body.len()),
+                    });
+                    break;
+                };
+                flush(&mut literal, &mut parts, errors, literal_start);
+                let field = &body[i + 1..close];
+                let field_span = Span::new(file, offset + i, offset + close + 1);
+                let (name_and_conv, spec) = match field.find(':') {
+                    Some(colon) => (&field[..colon], &field[colon + 1..]),
+                    None => (field, ""),
+                };
+                let (name, conversion) = match name_and_conv.find('!') {
+                    Some(bang) => (&name_and_conv[..bang], name_and_conv[bang + 1..].chars().next()),
+                    None => (name_and_conv, None),
+                };
+                let trimmed = name.trim();
+                let lead = name.len() - name.trim_start().len();
+                if is_dotted_name(trimmed) {
+                    let reference = dotted(trimmed, offset + i + 1 + lead, file, interner);
+                    parts.push(FormatPart::Field { reference, conversion, spec: spec.to_string(), span: field_span });
+                } else {
+                    errors.push(LexError { kind: LexErrorKind::FormatBadField(field.to_string()), span: field_span });
+                }
+                i = close + 1;
+                literal_start = i;
+            }
+            b'}' => {
+                errors.push(LexError {
+                    kind: LexErrorKind::FormatSingleBrace,
+                    span: Span::new(file, offset + i, offset + i + 1),
+                });
+                i += 1;
+            }
+            _ => {
+                let ch_len = body[i..].chars().next().map(char::len_utf8).unwrap_or(1);
+                if literal.is_empty() {
+                    literal_start = i;
+                }
+                literal.push_str(&body[i..i + ch_len]);
+                i += ch_len;
+            }
+        }
+    }
+    flush(&mut literal, &mut parts, errors, literal_start);
+    StringToken::Format(parts)
+}
+
+/// The `}` closing a replacement field opened before `from`, allowing one level of nested
+/// fields inside the format spec, as Python does.
+fn find_field_end(body: &str, from: usize) -> Option<usize> {
+    let mut depth = 0;
+    for (i, b) in body.bytes().enumerate().skip(from) {
+        match b {
+            b'{' => depth += 1,
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn is_dotted_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+}
+
+/// Decodes Python escape sequences (`unicode_escape`): `\n \t \\ \" \' \xhh \uXXXX \UXXXXXXXX
+/// \ooo`, and a backslash-newline joins lines. An unknown escape is kept as written, as
+/// Python does.
+pub fn unescape(text: &str, offset: usize, file: FileId, errors: &mut Vec<LexError>) -> String {
+    if !text.contains('\\') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some((_, escaped)) = chars.next() else {
+            out.push('\\');
+            break;
+        };
+        match escaped {
+            '\n' => {}
+            '\\' => out.push('\\'),
+            '\'' => out.push('\''),
+            '"' => out.push('"'),
+            'a' => out.push('\u{7}'),
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'v' => out.push('\u{b}'),
+            '0'..='7' => {
+                let mut value = escaped.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match chars.peek() {
+                        Some(&(_, d)) if d.is_digit(8) => {
+                            value = value * 8 + d.to_digit(8).unwrap_or(0);
+                            chars.next();
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(char::from_u32(value).unwrap_or('\u{fffd}'));
+            }
+            'x' | 'u' | 'U' => {
+                let digits = match escaped {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                let mut value = 0u32;
+                let mut read = 0;
+                while read < digits {
+                    match chars.peek() {
+                        Some(&(_, d)) if d.is_ascii_hexdigit() => {
+                            value = value * 16 + d.to_digit(16).unwrap_or(0);
+                            chars.next();
+                            read += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                match char::from_u32(value) {
+                    Some(ch) if read == digits => out.push(ch),
+                    _ => {
+                        let end = chars.peek().map(|&(j, _)| j).unwrap_or(text.len());
+                        errors.push(LexError {
+                            kind: LexErrorKind::InvalidEscape(text[i..end].to_string()),
+                            span: Span::new(file, offset + i, offset + end),
+                        });
+                    }
+                }
+            }
+            other => {
+                out.push('\\');
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(body: &str) -> (StringToken, Vec<LexError>, Interner) {
+        let mut interner = Interner::new();
+        let mut errors = Vec::new();
+        let token = decode_plain(body, 0, FileId(0), &mut interner, &mut errors);
+        (token, errors, interner)
+    }
+
+    #[test]
+    fn escapes_are_decoded() {
+        let (token, errors, _) = plain(r#"a\tb\n\"q\" \x41\u00e9 \d"#);
+        assert!(errors.is_empty());
+        assert_eq!(token, StringToken::Plain("a\tb\n\"q\" Aé \\d".to_string()));
+    }
+
+    #[test]
+    fn interpolation_finds_dotted_references() {
+        let (token, _, interner) = plain("host {{ h.name }}!");
+        let StringToken::Interpolated(parts) = token else { panic!("expected interpolation") };
+        assert_eq!(parts.len(), 3);
+        let StringPart::Ref(reference) = &parts[1] else { panic!("expected a reference") };
+        let names: Vec<_> = reference.iter().map(|i| interner.resolve(i.name)).collect();
+        assert_eq!(names, ["h", "name"]);
+        assert_eq!(reference[1].span.range(), 10..14);
+    }
+
+    #[test]
+    fn braces_without_a_name_stay_literal() {
+        let (token, _, _) = plain("{{ }} and {{a b}}");
+        assert_eq!(token, StringToken::Plain("{{ }} and {{a b}}".to_string()));
+    }
+
+    #[test]
+    fn format_fields_and_specs() {
+        let mut interner = Interner::new();
+        let mut errors = Vec::new();
+        let token = decode_format("{{x}} {a.b:>10} {c!r}", 0, FileId(0), &mut interner, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let StringToken::Format(parts) = token else { panic!("expected format") };
+        assert_eq!(parts[0], FormatPart::Literal("{x} ".to_string()));
+        let FormatPart::Field { spec, .. } = &parts[1] else { panic!("field") };
+        assert_eq!(spec, ">10");
+        let FormatPart::Field { conversion, .. } = &parts[3] else { panic!("field") };
+        assert_eq!(*conversion, Some('r'));
+    }
+
+    #[test]
+    fn format_errors_are_reported() {
+        let mut interner = Interner::new();
+        let mut errors = Vec::new();
+        decode_format("{1+2} }", 0, FileId(0), &mut interner, &mut errors);
+        assert_eq!(errors.len(), 2);
+    }
+}
