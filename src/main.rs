@@ -1,6 +1,8 @@
 //! The `cairn` command line: argument parsing and wiring only. The work happens in the
 //! library crates.
 
+use cairn_compiler::compile::plugins::PluginRegistry;
+use cairn_compiler::compile::{compile_project, Environment};
 use cairn_compiler::diagnostic::render;
 use cairn_compiler::fs::RealFs;
 use cairn_compiler::session::ParseSession;
@@ -63,24 +65,45 @@ fn main() -> ExitCode {
 
 fn compile(root: &std::path::Path, stderr: &mut StandardStream) -> ExitCode {
     let started = Instant::now();
-    let (_project, session) = match ParseSession::parse_project(&RealFs, root) {
-        Ok(loaded) => loaded,
+    let mut plugins = PluginRegistry::new();
+    cairn_std::register(&mut plugins);
+    let builtins = [cairn_std::builtin()];
+    let settings = |_: &str| None;
+    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
+    let compilation = match compile_project(&RealFs, root, &env) {
+        Ok(compilation) => compilation,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
             return ExitCode::FAILURE;
         }
     };
     let elapsed = started.elapsed();
-    let ok = report(&session, stderr);
+    let mut stdout = std::io::stdout();
+    if let Some(execution) = &compilation.execution {
+        for line in &execution.output {
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    for error in &compilation.session.io_errors {
+        let _ = writeln!(stderr, "error: {error}");
+    }
+    if let Err(error) = render(stderr, &compilation.session.sources, &compilation.diagnostics) {
+        let _ = writeln!(stderr, "error: cannot print diagnostics: {error}");
+    }
+    let count = compilation.diagnostics.len() + compilation.session.io_errors.len();
+    if count > 0 {
+        let _ = writeln!(stderr, "error: {count} problem{} found", if count == 1 { "" } else { "s" });
+        return ExitCode::FAILURE;
+    }
     let _ = writeln!(
-        std::io::stdout(),
-        "{}: {} files, {} lines parsed in {:.1} ms",
-        if ok { "ok" } else { "failed" },
-        session.files.len(),
-        session.lines,
+        stdout,
+        "compiled {}: {} files, {} instances in {:.1} ms",
+        compilation.project.config.name,
+        compilation.session.files.len(),
+        compilation.instance_count(),
         elapsed.as_secs_f64() * 1000.0
     );
-    exit(ok)
+    ExitCode::SUCCESS
 }
 
 fn parse(files: &[PathBuf], stderr: &mut StandardStream) -> ExitCode {

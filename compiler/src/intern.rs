@@ -8,6 +8,11 @@ use rustc_hash::FxHashMap;
 pub struct Symbol(u32);
 
 impl Symbol {
+    /// A symbol no interner hands out; resolves to a placeholder.
+    pub fn default_symbol() -> Symbol {
+        Symbol(u32::MAX)
+    }
+
     pub fn index(self) -> usize {
         self.0 as usize
     }

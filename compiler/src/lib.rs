@@ -3,6 +3,7 @@
 //! through the [`fs::FileSystem`] trait so tests can run in memory.
 
 pub mod ast;
+pub mod compile;
 pub mod diagnostic;
 pub mod error;
 pub mod fs;

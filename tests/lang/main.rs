@@ -8,10 +8,18 @@
 //!
 //! A file expecting errors must produce exactly that many diagnostics, each matching one
 //! expectation by kind, line and message fragment (searched in the title, label and hint).
-//! The `parse` area runs the parser alone.
+//! `# expect: output: <line>` lines give what the model prints (`std::print`), in order.
+//! The `parse` area runs the parser alone; every other area compiles the file as the
+//! `main.cf` of a project (with `std`), and a folder holding `project.yml` is one project
+//! case whose expectations are in its `main.cf`. Error lines refer to `main.cf` unless the
+//! fragment names another file.
 
+use cairn_compiler::compile::plugins::PluginRegistry;
+use cairn_compiler::compile::{compile_project, Environment};
 use cairn_compiler::diagnostic::{render_plain, Diagnostic};
+use cairn_compiler::fs::{MemFs, RealFs};
 use cairn_compiler::session::ParseSession;
+use cairn_compiler::SourceMap;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 
@@ -28,12 +36,31 @@ enum Expectation {
     Errors(Vec<ExpectedError>),
 }
 
+#[derive(Debug)]
+struct Expected {
+    outcome: Expectation,
+    output: Option<Vec<String>>,
+}
+
+fn parse_expected(text: &str) -> Result<Expected, String> {
+    let mut output: Option<Vec<String>> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.trim_start().strip_prefix("# expect: output:") {
+            output.get_or_insert_with(Vec::new).push(rest.strip_prefix(' ').unwrap_or(rest).to_string());
+        }
+    }
+    Ok(Expected { outcome: parse_header(text)?, output })
+}
+
 fn parse_header(text: &str) -> Result<Expectation, String> {
     let mut ok = false;
     let mut errors = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.trim_start().strip_prefix("# expect:") else { continue };
         let rest = rest.trim();
+        if rest.starts_with("output:") {
+            continue;
+        }
         if rest == "ok" {
             ok = true;
             continue;
@@ -77,15 +104,19 @@ fn run_parse_case(path: &Path) -> Result<(), Failed> {
 }
 
 fn check(expectation: &Expectation, session: &ParseSession) -> Result<(), Failed> {
-    let rendered = || render_plain(&session.sources, &session.diagnostics);
+    check_diagnostics(expectation, &session.sources, &session.diagnostics)
+}
+
+fn check_diagnostics(expectation: &Expectation, sources: &SourceMap, diagnostics: &[Diagnostic]) -> Result<(), Failed> {
+    let rendered = || render_plain(sources, diagnostics);
     match expectation {
-        Expectation::Ok if session.diagnostics.is_empty() => Ok(()),
+        Expectation::Ok if diagnostics.is_empty() => Ok(()),
         Expectation::Ok => Err(format!("expected ok, got:\n{}", rendered()).into()),
         Expectation::Errors(expected) => {
-            let mut unmatched: Vec<&Diagnostic> = session.diagnostics.iter().collect();
+            let mut unmatched: Vec<&Diagnostic> = diagnostics.iter().collect();
             let mut missing = Vec::new();
             for want in expected {
-                match unmatched.iter().position(|d| matches(want, d, d.line(&session.sources))) {
+                match unmatched.iter().position(|d| matches(want, d, d.line(sources))) {
                     Some(index) => {
                         unmatched.remove(index);
                     }
@@ -102,6 +133,54 @@ fn check(expectation: &Expectation, session: &ParseSession) -> Result<(), Failed
                 )
                 .into())
             }
+        }
+    }
+}
+
+/// Compiles a case: a single `.cf` file (as `main.cf` of an in-memory project) or a project
+/// folder; checks diagnostics and printed output.
+fn run_compile_case(path: &Path) -> Result<(), Failed> {
+    let mut plugins = PluginRegistry::new();
+    cairn_std::register(&mut plugins);
+    let builtins = [cairn_std::builtin()];
+    let settings = |_: &str| None;
+    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
+    let (main_text, compilation) = if path.is_dir() {
+        let main_text = std::fs::read_to_string(path.join("main.cf")).map_err(|e| format!("cannot read main.cf: {e}"))?;
+        let compilation = compile_project(&RealFs, path, &env).map_err(|e| e.to_string())?;
+        (main_text, compilation)
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut fs = MemFs::new();
+        fs.add("/case/project.yml", "name: case\n").add("/case/main.cf", text.clone());
+        let compilation = compile_project(&fs, Path::new("/case"), &env).map_err(|e| e.to_string())?;
+        (text, compilation)
+    };
+    let expected = parse_expected(&main_text)?;
+    if !compilation.session.io_errors.is_empty() {
+        return Err(format!("io errors: {:?}", compilation.session.io_errors).into());
+    }
+    check_diagnostics(&expected.outcome, &compilation.session.sources, &compilation.diagnostics)?;
+    if let Some(want) = expected.output {
+        let got = compilation.execution.as_ref().map(|e| e.output.clone()).unwrap_or_default();
+        if got != want {
+            return Err(format!("printed output differs\nexpected: {want:#?}\ngot: {got:#?}").into());
+        }
+    }
+    Ok(())
+}
+
+fn collect_cases(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() && path.join("project.yml").is_file() {
+            out.push(path);
+        } else if path.is_dir() {
+            collect_cases(&path, out);
+        } else if path.extension().is_some_and(|e| e == "cf") {
+            out.push(path);
         }
     }
 }
@@ -128,6 +207,22 @@ fn main() {
     for path in files {
         let name = path.strip_prefix(&root).unwrap_or(&path).with_extension("").display().to_string().replace('/', "::");
         trials.push(Trial::test(name, move || run_parse_case(&path)));
+    }
+    let mut areas: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    areas.sort();
+    for area in areas {
+        let area_name = area.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if area_name == "parse" || area_name.ends_with("_pending") {
+            continue;
+        }
+        let mut cases = Vec::new();
+        collect_cases(&area, &mut cases);
+        for path in cases {
+            let name = path.strip_prefix(&root).unwrap_or(&path).with_extension("").display().to_string().replace('/', "::");
+            trials.push(Trial::test(name, move || run_compile_case(&path)));
+        }
     }
     libtest_mimic::run(&args, trials).exit();
 }

@@ -1,0 +1,106 @@
+//! The executable form of statements and expressions: names resolved to variable slots,
+//! entities, indexes and plugins; produced by `lower.rs`, run by `exec.rs`.
+
+use super::model::{EntityId, NsId};
+use super::value::Value;
+use crate::ast::BinOp;
+use crate::intern::Symbol;
+use crate::span::Span;
+use std::rc::Rc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockId(pub u32);
+
+impl BlockId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A list of statements run together in one scope.
+#[derive(Debug, Default)]
+pub struct Block {
+    pub stmts: Vec<IrStmt>,
+    /// Variables assigned in this block (a `for` body's first variable is the loop variable,
+    /// an implementation's first is `self`).
+    pub vars: Vec<(Symbol, Span)>,
+    /// Dense ids of the attribute names that this block (and everything it may start) may
+    /// write: the pending-writer counters of the executor are kept per name.
+    pub may_write: Rc<[u32]>,
+}
+
+#[derive(Debug)]
+pub enum IrStmt {
+    Assign { target: Target, value: IrExpr, span: Span },
+    Extend { target: Target, value: IrExpr, span: Span },
+    Expr(IrExpr),
+    For { iterable: IrExpr, body: BlockId, span: Span },
+    If { cond: IrExpr, then: BlockId, otherwise: Option<BlockId>, span: Span },
+}
+
+impl IrStmt {
+    pub fn span(&self) -> Span {
+        match self {
+            IrStmt::Assign { span, .. } | IrStmt::Extend { span, .. } | IrStmt::For { span, .. } | IrStmt::If { span, .. } => *span,
+            IrStmt::Expr(expr) => expr.span,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Target {
+    /// A variable of the current block.
+    Var(u32),
+    /// A top-level variable of a namespace.
+    Global { ns: NsId, index: u32 },
+    Attr { base: IrExpr, name: Symbol, name_span: Span },
+}
+
+#[derive(Debug, Clone)]
+pub struct IrExpr {
+    pub kind: IrKind,
+    pub span: Span,
+}
+
+/// A plugin, by index into the plugin registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginRef(pub u32);
+
+#[derive(Debug, Clone)]
+pub enum IrKind {
+    Const(Value),
+    /// A variable `depth` scopes up from the current one.
+    Var { depth: u32, index: u32 },
+    Global { ns: NsId, index: u32 },
+    /// A comprehension variable, by position on the comprehension stack.
+    CompVar(u32),
+    Attr { base: Box<IrExpr>, name: Symbol },
+    Subscript { base: Box<IrExpr>, key: Box<IrExpr> },
+    IndexLookup { entity: EntityId, args: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },
+    RelationLookup { base: Box<IrExpr>, args: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },
+    Call { plugin: PluginRef, args: Vec<IrExpr>, kwargs: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },
+    Construct { entity: EntityId, args: Vec<(Symbol, Span, IrExpr)>, wrapped: Vec<IrExpr> },
+    Not(Box<IrExpr>),
+    And(Box<IrExpr>, Box<IrExpr>),
+    Or(Box<IrExpr>, Box<IrExpr>),
+    Binary { op: BinOp, lhs: Box<IrExpr>, rhs: Box<IrExpr> },
+    Conditional { cond: Box<IrExpr>, then: Box<IrExpr>, otherwise: Box<IrExpr> },
+    IsDefined(Box<IrExpr>),
+    List(Vec<IrExpr>),
+    Dict(Vec<(Rc<str>, IrExpr)>),
+    Concat(Vec<IrPart>),
+    Comprehension { value: Box<IrExpr>, clauses: Vec<IrClause>, first_var: u32 },
+}
+
+#[derive(Debug, Clone)]
+pub enum IrPart {
+    Lit(Rc<str>),
+    Value(IrExpr),
+    Format { value: IrExpr, spec: Rc<str>, conversion: Option<char> },
+}
+
+#[derive(Debug, Clone)]
+pub enum IrClause {
+    For { var: u32, iterable: IrExpr },
+    If(IrExpr),
+}

@@ -1,0 +1,157 @@
+//! Finds and parses the files a compile needs: `main.cf` (namespace `__config__`), the
+//! built-in modules (`std`, shipped inside the binary), and every namespace reached through
+//! `import`, transitively. Modules come from the project's module path; a module whose
+//! `plugins/` folder holds Python code is loaded all the same (its plugins are reported only
+//! where the model calls them).
+
+use super::errors::{CompileError, ErrorKind};
+use crate::ast::TopStmt;
+use crate::fs::FileSystem;
+use crate::project::{ModuleSource, Project};
+use crate::session::ParseSession;
+use crate::span::{FileId, Span};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+
+/// A module compiled into the binary: its namespaces and their source text.
+#[derive(Clone, Debug)]
+pub struct BuiltinModule {
+    pub name: &'static str,
+    /// `(namespace, file name, text)`
+    pub files: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+/// Where a module's namespaces come from.
+#[derive(Clone, Debug)]
+pub enum ModuleOrigin {
+    Builtin,
+    Folder(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct ModuleInfo {
+    pub name: String,
+    pub origin: ModuleOrigin,
+    pub python_plugins: bool,
+}
+
+/// One loaded namespace.
+#[derive(Debug)]
+pub struct LoadedNamespace {
+    pub name: String,
+    pub module: String,
+    /// Index into the session's parsed files.
+    pub file_index: usize,
+    pub file: FileId,
+}
+
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub namespaces: Vec<LoadedNamespace>,
+    pub modules: BTreeMap<String, ModuleInfo>,
+    pub errors: Vec<CompileError>,
+}
+
+enum Source {
+    Text(&'static str, &'static str),
+    Path(PathBuf),
+}
+
+/// Loads `main.cf` and everything it imports.
+pub fn load(
+    fs: &dyn FileSystem,
+    project: &Project,
+    builtins: &[BuiltinModule],
+    session: &mut ParseSession,
+) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut sources: BTreeMap<String, (String, Source)> = BTreeMap::new();
+    for builtin in builtins {
+        loaded.modules.insert(
+            builtin.name.to_string(),
+            ModuleInfo { name: builtin.name.to_string(), origin: ModuleOrigin::Builtin, python_plugins: false },
+        );
+        for (namespace, file_name, text) in &builtin.files {
+            sources.insert(namespace.to_string(), (builtin.name.to_string(), Source::Text(file_name, text)));
+        }
+    }
+    for module in &project.modules {
+        if loaded.modules.contains_key(&module.name) {
+            continue;
+        }
+        loaded.modules.insert(module.name.clone(), module_info(fs, module));
+        for (namespace, path) in &module.files {
+            sources.insert(namespace.clone(), (module.name.clone(), Source::Path(path.clone())));
+        }
+    }
+
+    let mut queue: VecDeque<(String, Option<Span>)> = VecDeque::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let main = project.main_file();
+    if let Some(file) = session.add_file(fs, "__config__", &main) {
+        loaded.namespaces.push(LoadedNamespace {
+            name: "__config__".into(),
+            module: "__config__".into(),
+            file_index: session.files.len() - 1,
+            file,
+        });
+        seen.insert("__config__".into());
+        enqueue_imports(session, session.files.len() - 1, &mut queue);
+    }
+    for builtin in builtins {
+        queue.push_back((builtin.name.to_string(), None));
+    }
+    while let Some((namespace, span)) = queue.pop_front() {
+        if !seen.insert(namespace.clone()) {
+            continue;
+        }
+        // Importing `a::b` loads module `a`'s root namespace too.
+        let module_name = namespace.split("::").next().unwrap_or_default().to_string();
+        if module_name != namespace && !seen.contains(&module_name) {
+            queue.push_front((namespace.clone(), span));
+            seen.remove(&namespace);
+            queue.push_front((module_name.clone(), span));
+            continue;
+        }
+        let Some((module, source)) = sources.get(&namespace) else {
+            if let Some(span) = span {
+                let kind = if loaded.modules.contains_key(&module_name) {
+                    ErrorKind::NamespaceNotFound(namespace.clone())
+                } else {
+                    ErrorKind::ModuleNotFound(module_name.clone())
+                };
+                loaded.errors.push(CompileError::new(kind, span));
+            }
+            continue;
+        };
+        let file = match source {
+            Source::Text(file_name, text) => Some(session.add_source(&namespace, &format!("<{module}>/{file_name}"), text.to_string())),
+            Source::Path(path) => session.add_file(fs, &namespace, path),
+        };
+        if let Some(file) = file {
+            let index = session.files.len() - 1;
+            loaded.namespaces.push(LoadedNamespace { name: namespace.clone(), module: module.clone(), file_index: index, file });
+            enqueue_imports(session, index, &mut queue);
+        }
+    }
+    loaded
+}
+
+fn module_info(fs: &dyn FileSystem, module: &ModuleSource) -> ModuleInfo {
+    let plugins = module.root.join("plugins");
+    let python_plugins = fs.is_dir(&plugins)
+        && fs
+            .read_dir(&plugins)
+            .map(|entries| entries.iter().any(|e| e.extension().is_some_and(|x| x == "py")))
+            .unwrap_or(false);
+    ModuleInfo { name: module.name.clone(), origin: ModuleOrigin::Folder(module.root.clone()), python_plugins }
+}
+
+fn enqueue_imports(session: &ParseSession, index: usize, queue: &mut VecDeque<(String, Option<Span>)>) {
+    for statement in &session.files[index].module.statements {
+        if let TopStmt::Import(import) = statement {
+            let name: Vec<&str> = import.module.parts.iter().map(|p| session.interner.resolve(p.name)).collect();
+            queue.push_back((name.join("::"), Some(import.module.span)));
+        }
+    }
+}

@@ -1,0 +1,625 @@
+//! Lowering: turns the statements and expressions of the syntax tree into the executable IR,
+//! resolving every name once (variables to scope slots, entities, plugins, namespaces) and
+//! reporting what cannot be resolved. Also computes, for every block, which attribute names
+//! it may write (directly or through the implementations of what it constructs): the
+//! executor's freezing decisions count pending writers per name.
+
+use super::errors::{CompileError, ErrorKind};
+use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
+use super::loader::{ModuleInfo, ModuleOrigin};
+use super::model::{join, AttrKind, EntityId, Model, NamespaceInput, NsId, TypedefConstraint};
+use super::plugins::PluginRegistry;
+use super::value::Value;
+use crate::ast::{self, Arg, BinOp, CompClause, ExprKind, Stmt, TopStmt};
+use crate::intern::{Interner, Symbol};
+use crate::span::Span;
+use crate::strings::{FormatPart, StringPart};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+struct Frame {
+    vars: FxHashMap<Symbol, u32>,
+    /// The namespace's top level: its variables are globals.
+    global: bool,
+}
+
+#[derive(Default)]
+struct BlockInfo {
+    writes: FxHashSet<Symbol>,
+    constructs: Vec<EntityId>,
+    children: Vec<BlockId>,
+}
+
+struct Lowerer<'a> {
+    model: &'a Model,
+    interner: &'a Interner,
+    plugins: &'a PluginRegistry,
+    modules: &'a BTreeMap<String, ModuleInfo>,
+    errors: &'a mut Vec<CompileError>,
+    blocks: Vec<Block>,
+    info: Vec<BlockInfo>,
+    ns: NsId,
+    frames: Vec<Frame>,
+    comp_vars: Vec<Symbol>,
+    /// Inside an implementation (or `when`): the entity whose attributes are bare names.
+    self_entity: Option<EntityId>,
+    current: usize,
+    self_symbol: Symbol,
+    name_ids: FxHashMap<Symbol, u32>,
+}
+
+/// Lowers everything executable in the model; returns the blocks.
+pub fn lower(
+    model: &mut Model,
+    inputs: &[NamespaceInput<'_>],
+    interner: &mut Interner,
+    plugins: &PluginRegistry,
+    modules: &BTreeMap<String, ModuleInfo>,
+    errors: &mut Vec<CompileError>,
+) -> (Vec<Block>, FxHashMap<Symbol, u32>) {
+    let self_symbol = interner.intern("self");
+    // Globals first: any namespace may read `ns::x` of another.
+    for (index, input) in inputs.iter().enumerate() {
+        let mut globals = FxHashMap::default();
+        let mut names = Vec::new();
+        for statement in &input.ast.statements {
+            if let TopStmt::Stmt(Stmt::Assign { target, .. }) = statement {
+                if let ExprKind::Name(name) = &target.kind {
+                    if name.parts.len() == 1 && !globals.contains_key(&name.parts[0].name) {
+                        globals.insert(name.parts[0].name, names.len() as u32);
+                        names.push((name.parts[0].name, name.parts[0].span));
+                    }
+                }
+            }
+        }
+        model.namespaces[index].globals = globals;
+        model.namespaces[index].global_names = names;
+    }
+    let mut top_blocks = Vec::new();
+    let mut impl_bodies = Vec::new();
+    let mut whens = Vec::new();
+    let mut constraints = Vec::new();
+    let blocks = {
+        let model_ref: &Model = model;
+        let mut lowerer = Lowerer {
+            model: model_ref,
+            interner,
+            plugins,
+            modules,
+            errors,
+            blocks: Vec::new(),
+            info: Vec::new(),
+            ns: NsId(0),
+            frames: Vec::new(),
+            comp_vars: Vec::new(),
+            self_entity: None,
+            current: 0,
+            self_symbol,
+            name_ids: FxHashMap::default(),
+        };
+        for (index, input) in inputs.iter().enumerate() {
+            lowerer.ns = NsId(index as u32);
+            let statements: Vec<&Stmt> = input
+                .ast
+                .statements
+                .iter()
+                .filter_map(|s| match s {
+                    TopStmt::Stmt(stmt) => Some(stmt),
+                    _ => None,
+                })
+                .collect();
+            let block = lowerer.lower_top_block(&statements);
+            top_blocks.push((index, block));
+            for statement in &input.ast.statements {
+                if let TopStmt::Typedef(typedef) = statement {
+                    if let ast::Constraint::Expr(expr) = &typedef.constraint {
+                        if let Some(id) = model_ref.namespaces[index].typedefs.get(&typedef.name.name) {
+                            let lowered = lowerer.lower_with_self(expr, None);
+                            constraints.push((*id, lowered));
+                        }
+                    }
+                }
+            }
+        }
+        for (id, implementation) in model_ref.implementations.iter().enumerate() {
+            let (file_index, position) = implementation.source;
+            let TopStmt::Implementation(ast_impl) = &inputs[file_index].ast.statements[position] else { continue };
+            lowerer.ns = implementation.ns;
+            lowerer.self_entity = Some(implementation.entity);
+            let body = lowerer.lower_block(&ast_impl.body.iter().collect::<Vec<_>>(), vec![(self_symbol, implementation.span)]);
+            lowerer.self_entity = None;
+            impl_bodies.push((id, body));
+        }
+        for (id, implement) in model_ref.implements.iter().enumerate() {
+            let (file_index, position) = implement.source;
+            let TopStmt::Implement(ast_implement) = &inputs[file_index].ast.statements[position] else { continue };
+            if let Some(when) = &ast_implement.when {
+                lowerer.ns = implement.ns;
+                let lowered = lowerer.lower_with_self(when, Some(implement.entity));
+                whens.push((id, lowered));
+            }
+        }
+        lowerer.compute_may_write(model_ref, &impl_bodies);
+        (lowerer.blocks, lowerer.name_ids)
+    };
+    for (index, block) in top_blocks {
+        model.namespaces[index].top_block = Some(block);
+    }
+    for (id, body) in impl_bodies {
+        model.implementations[id].body = Some(body);
+    }
+    for (id, when) in whens {
+        model.implements[id].when = Some(when);
+    }
+    for (id, lowered) in constraints {
+        model.typedefs[id.index()].constraint = TypedefConstraint::Expr(Some(lowered));
+    }
+    blocks
+}
+
+impl Lowerer<'_> {
+    fn new_block(&mut self) -> BlockId {
+        let id = BlockId(self.blocks.len() as u32);
+        self.blocks.push(Block::default());
+        self.info.push(BlockInfo::default());
+        id
+    }
+
+    fn error(&mut self, error: CompileError) {
+        self.errors.push(error);
+    }
+
+    fn name(&self, symbol: Symbol) -> &str {
+        self.interner.resolve(symbol)
+    }
+
+    fn lower_top_block(&mut self, statements: &[&Stmt]) -> BlockId {
+        let id = self.new_block();
+        let previous = self.current;
+        self.current = id.index();
+        let vars = self.model.namespaces[self.ns.index()].globals.clone();
+        self.frames.push(Frame { vars, global: true });
+        let stmts = statements.iter().filter_map(|s| self.lower_stmt(s)).collect();
+        self.frames.pop();
+        self.blocks[id.index()].stmts = stmts;
+        self.current = previous;
+        id
+    }
+
+    /// Lowers a nested block; `preset` variables come first (loop variable, `self`).
+    fn lower_block(&mut self, statements: &[&Stmt], preset: Vec<(Symbol, Span)>) -> BlockId {
+        let id = self.new_block();
+        if !self.blocks.is_empty() && id.index() > 0 && self.current < self.info.len() {
+            let current = self.current;
+            self.info[current].children.push(id);
+        }
+        let previous = self.current;
+        self.current = id.index();
+        let mut vars = preset;
+        for statement in statements {
+            if let Stmt::Assign { target, .. } = statement {
+                if let ExprKind::Name(name) = &target.kind {
+                    if name.parts.len() == 1 && !vars.iter().any(|(s, _)| *s == name.parts[0].name) {
+                        vars.push((name.parts[0].name, name.parts[0].span));
+                    }
+                }
+            }
+        }
+        let map = vars.iter().enumerate().map(|(i, (s, _))| (*s, i as u32)).collect();
+        self.frames.push(Frame { vars: map, global: false });
+        let stmts = statements.iter().filter_map(|s| self.lower_stmt(s)).collect();
+        self.frames.pop();
+        self.blocks[id.index()].stmts = stmts;
+        self.blocks[id.index()].vars = vars;
+        self.current = previous;
+        id
+    }
+
+    /// Lowers an expression evaluated with `self` as variable 0 (typedef constraints,
+    /// `implement ... when`). With an entity, its attributes are visible as bare names.
+    fn lower_with_self(&mut self, expr: &ast::Expr, entity: Option<EntityId>) -> IrExpr {
+        let saved_frames = std::mem::take(&mut self.frames);
+        let mut vars = FxHashMap::default();
+        vars.insert(self.self_symbol, 0);
+        self.frames.push(Frame { vars, global: false });
+        self.self_entity = entity;
+        let block = self.new_block();
+        let previous = self.current;
+        self.current = block.index();
+        let lowered = self.lower_expr(expr);
+        self.current = previous;
+        self.self_entity = None;
+        self.frames = saved_frames;
+        lowered
+    }
+
+    fn lower_stmt(&mut self, statement: &Stmt) -> Option<IrStmt> {
+        Some(match statement {
+            Stmt::Assign { target, value, span } => {
+                let target = self.lower_target(target, true)?;
+                IrStmt::Assign { target, value: self.lower_expr(value), span: *span }
+            }
+            Stmt::Extend { target, value, span } => {
+                let target = self.lower_target(target, false)?;
+                IrStmt::Extend { target, value: self.lower_expr(value), span: *span }
+            }
+            Stmt::For { var, iterable, body, span } => {
+                let iterable = self.lower_expr(iterable);
+                let body = self.lower_block(&body.iter().collect::<Vec<_>>(), vec![(var.name, var.span)]);
+                IrStmt::For { iterable, body, span: *span }
+            }
+            Stmt::If { branches, otherwise, span } => self.lower_if(branches, otherwise, *span),
+            Stmt::Expr(expr) => IrStmt::Expr(self.lower_expr(expr)),
+            Stmt::Error(_) => return None,
+        })
+    }
+
+    fn lower_if(&mut self, branches: &[(ast::Expr, Vec<Stmt>)], otherwise: &[Stmt], span: Span) -> IrStmt {
+        let (cond, then) = &branches[0];
+        let cond = self.lower_expr(cond);
+        let then = self.lower_block(&then.iter().collect::<Vec<_>>(), Vec::new());
+        let otherwise = if branches.len() > 1 {
+            // `elif` is an `if` inside the `else` block.
+            let id = self.new_block();
+            let current = self.current;
+            self.info[current].children.push(id);
+            let previous = self.current;
+            self.current = id.index();
+            self.frames.push(Frame { vars: FxHashMap::default(), global: false });
+            let nested = self.lower_if(&branches[1..], otherwise, span);
+            self.frames.pop();
+            self.current = previous;
+            self.blocks[id.index()].stmts = vec![nested];
+            Some(id)
+        } else if otherwise.is_empty() {
+            None
+        } else {
+            Some(self.lower_block(&otherwise.iter().collect::<Vec<_>>(), Vec::new()))
+        };
+        IrStmt::If { cond, then, otherwise, span }
+    }
+
+    fn lower_target(&mut self, target: &ast::Expr, assign: bool) -> Option<Target> {
+        match &target.kind {
+            ExprKind::Name(name) if name.parts.len() == 1 && assign => {
+                let frame = self.frames.last()?;
+                let index = *frame.vars.get(&name.parts[0].name)?;
+                if frame.global {
+                    Some(Target::Global { ns: self.ns, index })
+                } else {
+                    Some(Target::Var(index))
+                }
+            }
+            ExprKind::Attr { base, attr } => {
+                let current = self.current;
+                self.info[current].writes.insert(attr.name);
+                Some(Target::Attr { base: self.lower_expr(base), name: attr.name, name_span: attr.span })
+            }
+            _ => {
+                self.error(CompileError::new(ErrorKind::InvalidAssignmentTarget, target.span));
+                None
+            }
+        }
+    }
+
+    fn resolve_name(&mut self, ident: ast::Ident) -> IrKind {
+        if let Some(position) = self.comp_vars.iter().rposition(|v| *v == ident.name) {
+            return IrKind::CompVar(position as u32);
+        }
+        let mut depth = 0;
+        for frame in self.frames.iter().rev() {
+            if let Some(&index) = frame.vars.get(&ident.name) {
+                return if frame.global { IrKind::Global { ns: self.ns, index } } else { IrKind::Var { depth, index } };
+            }
+            if !frame.global {
+                depth += 1;
+            }
+        }
+        if let Some(entity) = self.self_entity {
+            if self.model.entity(entity).attr(ident.name).is_some() {
+                // The implementation's own frame is the outermost non-global one.
+                let self_depth = self.frames.iter().filter(|f| !f.global).count().saturating_sub(1) as u32;
+                let base = IrExpr { kind: IrKind::Var { depth: self_depth, index: 0 }, span: ident.span };
+                return IrKind::Attr { base: Box::new(base), name: ident.name };
+            }
+        }
+        if let Some(&index) = self.model.namespaces[self.ns.index()].globals.get(&ident.name) {
+            return IrKind::Global { ns: self.ns, index };
+        }
+        self.error(CompileError::new(ErrorKind::VariableNotFound(self.name(ident.name).to_string()), ident.span));
+        IrKind::Const(Value::Unknown)
+    }
+
+    fn lower_reference(&mut self, parts: &[ast::Ident]) -> IrExpr {
+        let first = parts[0];
+        let mut expr = IrExpr { kind: self.resolve_name(first), span: first.span };
+        for part in &parts[1..] {
+            let span = expr.span.to(part.span);
+            expr = IrExpr { kind: IrKind::Attr { base: Box::new(expr), name: part.name }, span };
+        }
+        expr
+    }
+
+    fn lower_args(&mut self, args: &[Arg]) -> (Vec<(Symbol, Span, IrExpr)>, Vec<IrExpr>) {
+        let mut named = Vec::new();
+        let mut wrapped = Vec::new();
+        for arg in args {
+            match arg {
+                Arg::Named { name, value } => named.push((name.name, name.span, self.lower_expr(value))),
+                Arg::Kwargs(value) => wrapped.push(self.lower_expr(value)),
+                Arg::Positional(value) => {
+                    self.error(CompileError::new(
+                        ErrorKind::InvalidOperation("constructors and lookups take only named arguments".into()),
+                        value.span,
+                    ));
+                }
+            }
+        }
+        (named, wrapped)
+    }
+
+    fn lower_expr(&mut self, expr: &ast::Expr) -> IrExpr {
+        let span = expr.span;
+        let kind = match &expr.kind {
+            ExprKind::Int(i) => IrKind::Const(Value::Int(*i)),
+            ExprKind::Float(f) => IrKind::Const(Value::Float(*f)),
+            ExprKind::Bool(b) => IrKind::Const(Value::Bool(*b)),
+            ExprKind::Null => IrKind::Const(Value::Null),
+            ExprKind::Str(s) => IrKind::Const(Value::str(s)),
+            ExprKind::Interpolated(parts) => IrKind::Concat(
+                parts
+                    .iter()
+                    .map(|part| match part {
+                        StringPart::Literal(text) => IrPart::Lit(Rc::from(text.as_str())),
+                        StringPart::Ref(reference) => IrPart::Value(self.lower_reference(reference)),
+                    })
+                    .collect(),
+            ),
+            ExprKind::Format(parts) => IrKind::Concat(
+                parts
+                    .iter()
+                    .map(|part| match part {
+                        FormatPart::Literal(text) => IrPart::Lit(Rc::from(text.as_str())),
+                        FormatPart::Field { reference, conversion, spec, .. } => IrPart::Format {
+                            value: self.lower_reference(reference),
+                            spec: Rc::from(spec.as_str()),
+                            conversion: *conversion,
+                        },
+                    })
+                    .collect(),
+            ),
+            ExprKind::List(items) => IrKind::List(items.iter().map(|i| self.lower_expr(i)).collect()),
+            ExprKind::Map(pairs) => {
+                IrKind::Dict(pairs.iter().map(|(k, v)| (Rc::from(k.value.as_str()), self.lower_expr(v))).collect())
+            }
+            ExprKind::Name(name) => {
+                if name.parts.len() == 1 {
+                    self.resolve_name(name.parts[0])
+                } else {
+                    self.lower_global(name)
+                }
+            }
+            ExprKind::Attr { base, attr } => IrKind::Attr { base: Box::new(self.lower_expr(base)), name: attr.name },
+            ExprKind::Subscript { base, key } => {
+                IrKind::Subscript { base: Box::new(self.lower_expr(base)), key: Box::new(self.lower_expr(key)) }
+            }
+            ExprKind::IndexLookup { entity, args } => match self.model.lookup_entity(self.ns, entity, self.interner) {
+                Ok(entity) => {
+                    let (named, wrapped) = self.lower_args(args);
+                    IrKind::IndexLookup { entity, args: named.into_iter().map(|(s, _, e)| (s, e)).collect(), wrapped }
+                }
+                Err(error) => {
+                    self.error(error);
+                    IrKind::Const(Value::Unknown)
+                }
+            },
+            ExprKind::RelationLookup { base, args } => {
+                let base = self.lower_expr(base);
+                let (named, wrapped) = self.lower_args(args);
+                IrKind::RelationLookup { base: Box::new(base), args: named.into_iter().map(|(s, _, e)| (s, e)).collect(), wrapped }
+            }
+            ExprKind::Call { function, args } => self.lower_call(function, args, span),
+            ExprKind::Construct { entity, args } => match self.model.lookup_entity(self.ns, entity, self.interner) {
+                Ok(entity_id) => {
+                    let (named, wrapped) = self.lower_args(args);
+                    let def = self.model.entity(entity_id);
+                    for (name, name_span, _) in &named {
+                        match def.attr(*name) {
+                            None => {
+                                let error = CompileError::new(
+                                    ErrorKind::AttributeNotFound {
+                                        entity: def.full_name.clone(),
+                                        attribute: self.name(*name).to_string(),
+                                    },
+                                    *name_span,
+                                );
+                                self.error(error);
+                            }
+                            Some((_, attr)) => {
+                                if let AttrKind::Relation { inverse: Some(inverse), .. } = &attr.kind {
+                                    let current = self.current;
+                                    self.info[current].writes.insert(*inverse);
+                                }
+                            }
+                        }
+                    }
+                    let current = self.current;
+                    self.info[current].constructs.push(entity_id);
+                    IrKind::Construct { entity: entity_id, args: named, wrapped }
+                }
+                Err(error) => {
+                    self.error(error);
+                    IrKind::Const(Value::Unknown)
+                }
+            },
+            ExprKind::Not(inner) => IrKind::Not(Box::new(self.lower_expr(inner))),
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
+                IrKind::And(Box::new(self.lower_expr(lhs)), Box::new(self.lower_expr(rhs)))
+            }
+            ExprKind::Binary { op: BinOp::Or, lhs, rhs } => IrKind::Or(Box::new(self.lower_expr(lhs)), Box::new(self.lower_expr(rhs))),
+            ExprKind::Binary { op, lhs, rhs } => {
+                IrKind::Binary { op: *op, lhs: Box::new(self.lower_expr(lhs)), rhs: Box::new(self.lower_expr(rhs)) }
+            }
+            ExprKind::Conditional { cond, then, otherwise } => IrKind::Conditional {
+                cond: Box::new(self.lower_expr(cond)),
+                then: Box::new(self.lower_expr(then)),
+                otherwise: Box::new(self.lower_expr(otherwise)),
+            },
+            ExprKind::IsDefined(inner) => IrKind::IsDefined(Box::new(self.lower_expr(inner))),
+            ExprKind::Comprehension { value, clauses } => {
+                let first_var = self.comp_vars.len() as u32;
+                let mut lowered = Vec::new();
+                for clause in clauses {
+                    match clause {
+                        CompClause::For { var, iterable } => {
+                            let iterable = self.lower_expr(iterable);
+                            lowered.push(IrClause::For { var: self.comp_vars.len() as u32, iterable });
+                            self.comp_vars.push(var.name);
+                        }
+                        CompClause::If(cond) => lowered.push(IrClause::If(self.lower_expr(cond))),
+                    }
+                }
+                let value = self.lower_expr(value);
+                self.comp_vars.truncate(first_var as usize);
+                IrKind::Comprehension { value: Box::new(value), clauses: lowered, first_var }
+            }
+            ExprKind::Error => IrKind::Const(Value::Unknown),
+        };
+        IrExpr { kind, span }
+    }
+
+    fn lower_global(&mut self, name: &ast::QualName) -> IrKind {
+        match self.model.resolve_namespace(self.ns, name.namespace(), self.interner) {
+            Ok(ns) => match self.model.namespaces[ns.index()].globals.get(&name.last().name) {
+                Some(&index) => IrKind::Global { ns, index },
+                None => {
+                    self.error(CompileError::new(ErrorKind::VariableNotFound(join(&name.parts, self.interner)), name.span));
+                    IrKind::Const(Value::Unknown)
+                }
+            },
+            Err(error) => {
+                self.error(error);
+                IrKind::Const(Value::Unknown)
+            }
+        }
+    }
+
+    fn lower_call(&mut self, function: &ast::QualName, args: &[Arg], span: Span) -> IrKind {
+        let last = self.name(function.last().name).to_string();
+        let candidates: Vec<String> = if function.parts.len() == 1 {
+            let module = self.model.namespaces[self.ns.index()].module.clone();
+            vec![format!("{module}::{last}"), format!("std::{last}")]
+        } else {
+            match self.model.resolve_namespace(self.ns, function.namespace(), self.interner) {
+                Ok(ns) => vec![format!("{}::{last}", self.model.namespaces[ns.index()].name)],
+                Err(error) => {
+                    self.error(error);
+                    return IrKind::Const(Value::Unknown);
+                }
+            }
+        };
+        let Some(plugin) = candidates.iter().find_map(|c| self.plugins.lookup(c)) else {
+            let full = candidates[0].clone();
+            let module = full.split("::").next().unwrap_or_default().to_string();
+            let python = self.modules.get(&module).is_some_and(|m| m.python_plugins && matches!(m.origin, ModuleOrigin::Folder(_)));
+            let kind = if python {
+                ErrorKind::PythonPlugin { plugin: full, module }
+            } else {
+                ErrorKind::PluginNotFound(join(&function.parts, self.interner))
+            };
+            self.error(CompileError::new(kind, span));
+            return IrKind::Const(Value::Unknown);
+        };
+        let mut positional = Vec::new();
+        let mut kwargs = Vec::new();
+        let mut wrapped = Vec::new();
+        for arg in args {
+            match arg {
+                Arg::Positional(value) => positional.push(self.lower_expr(value)),
+                Arg::Named { name, value } => kwargs.push((name.name, self.lower_expr(value))),
+                Arg::Kwargs(value) => wrapped.push(self.lower_expr(value)),
+            }
+        }
+        IrKind::Call { plugin, args: positional, kwargs, wrapped }
+    }
+
+    /// Fills `may_write` of every block: its own attribute writes, the inverse names of the
+    /// relations written, and everything the implementations of constructed entities may
+    /// write, to a fixpoint.
+    fn compute_may_write(&mut self, model: &Model, impl_bodies: &[(usize, BlockId)]) {
+        let mut ids: FxHashMap<Symbol, u32> = FxHashMap::default();
+        let mut inverses: FxHashMap<Symbol, FxHashSet<Symbol>> = FxHashMap::default();
+        for entity in &model.entities {
+            for attr in &entity.attrs {
+                let next = ids.len() as u32;
+                ids.entry(attr.name).or_insert(next);
+                if let AttrKind::Relation { inverse: Some(inverse), .. } = &attr.kind {
+                    inverses.entry(attr.name).or_default().insert(*inverse);
+                }
+            }
+        }
+        let words = ids.len().div_ceil(64).max(1);
+        let count = self.blocks.len();
+        let mut sets = vec![vec![0u64; words]; count];
+        for (block, info) in self.info.iter().enumerate() {
+            for name in &info.writes {
+                let mut mark = |n: &Symbol| {
+                    if let Some(&id) = ids.get(n) {
+                        sets[block][id as usize / 64] |= 1 << (id % 64);
+                    }
+                };
+                mark(name);
+                if let Some(inv) = inverses.get(name) {
+                    inv.iter().for_each(&mut mark);
+                }
+            }
+        }
+        // Implementation bodies per entity (an entity runs implementations of its ancestors).
+        let mut bodies_of: Vec<Vec<BlockId>> = vec![Vec::new(); model.entities.len()];
+        for &(impl_id, body) in impl_bodies {
+            let target = model.implementations[impl_id].entity;
+            for (entity, list) in bodies_of.iter_mut().enumerate() {
+                if model.is_subtype(EntityId(entity as u32), target) {
+                    list.push(body);
+                }
+            }
+        }
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for block in 0..count {
+                let mut merged = sets[block].clone();
+                for child in &self.info[block].children {
+                    for (w, word) in sets[child.index()].iter().enumerate() {
+                        merged[w] |= word;
+                    }
+                }
+                for entity in &self.info[block].constructs {
+                    for body in &bodies_of[entity.index()] {
+                        for (w, word) in sets[body.index()].iter().enumerate() {
+                            merged[w] |= word;
+                        }
+                    }
+                }
+                if merged != sets[block] {
+                    sets[block] = merged;
+                    changed = true;
+                }
+            }
+        }
+        for (block, set) in sets.iter().enumerate() {
+            let mut names = Vec::new();
+            for (w, word) in set.iter().enumerate() {
+                let mut bits = *word;
+                while bits != 0 {
+                    let bit = bits.trailing_zeros();
+                    names.push((w * 64) as u32 + bit);
+                    bits &= bits - 1;
+                }
+            }
+            self.blocks[block].may_write = names.into();
+        }
+        self.name_ids = ids;
+    }
+}

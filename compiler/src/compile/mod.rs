@@ -1,0 +1,131 @@
+//! The compiler proper, after parsing: load the files a project needs, build the
+//! declarations, lower the code, execute it, and gather every diagnostic.
+
+pub mod errors;
+pub mod exec;
+pub mod ir;
+pub mod loader;
+pub mod lower;
+pub mod model;
+pub mod plugins;
+pub mod value;
+
+use crate::diagnostic::{sort_and_dedup, Diagnostic};
+use crate::fs::FileSystem;
+use crate::project::{Project, ProjectError};
+use crate::session::ParseSession;
+use exec::{ExecInput, Execution};
+use ir::Block;
+use loader::{BuiltinModule, Loaded, ModuleOrigin};
+use model::{Model, NamespaceInput};
+use plugins::PluginRegistry;
+use rustc_hash::FxHashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Everything a compile produced; `diagnostics` is empty when it succeeded.
+pub struct Compilation {
+    pub project: Project,
+    pub session: ParseSession,
+    pub loaded: Loaded,
+    pub model: Model,
+    pub blocks: Vec<Block>,
+    pub execution: Option<Execution>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub timings: Timings,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    pub parse: Duration,
+    pub declarations: Duration,
+    pub execute: Duration,
+}
+
+impl Compilation {
+    pub fn succeeded(&self) -> bool {
+        self.diagnostics.is_empty() && self.session.io_errors.is_empty()
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.execution.as_ref().map(|e| e.instances.len()).unwrap_or(0)
+    }
+}
+
+/// What the embedding program supplies: built-in modules (std) and native plugins.
+pub struct Environment<'a> {
+    pub builtins: &'a [BuiltinModule],
+    pub plugins: &'a PluginRegistry,
+    pub settings: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Compiles the project at `root`. Fails only when the project itself cannot be loaded.
+pub fn compile_project(fs: &dyn FileSystem, root: &Path, env: &Environment<'_>) -> Result<Compilation, ProjectError> {
+    let project = Project::load(fs, root)?;
+    Ok(compile_loaded(fs, project, env))
+}
+
+pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'_>) -> Compilation {
+    let started = Instant::now();
+    let mut session = ParseSession::new();
+    let loaded = loader::load(fs, &project, env.builtins, &mut session);
+    session.finish();
+    let mut timings = Timings { parse: started.elapsed(), ..Timings::default() };
+    let mut diagnostics = session.diagnostics.clone();
+    diagnostics.extend(loaded.errors.iter().map(|e| e.to_diagnostic()));
+    if !diagnostics.is_empty() || !session.io_errors.is_empty() {
+        sort_and_dedup(&mut diagnostics);
+        return Compilation { project, session, loaded, model: Model::default(), blocks: Vec::new(), execution: None, diagnostics, timings };
+    }
+    let declarations_started = Instant::now();
+    let mut errors = Vec::new();
+    let ParseSession { files, interner, .. } = &mut session;
+    let inputs: Vec<NamespaceInput<'_>> = loaded
+        .namespaces
+        .iter()
+        .map(|ns| NamespaceInput {
+            name: &ns.name,
+            module: &ns.module,
+            file: ns.file,
+            file_index: ns.file_index,
+            ast: &files[ns.file_index].module,
+        })
+        .collect();
+    let mut model = model::build(&inputs, interner, &mut errors);
+    let (blocks, name_ids) = lower::lower(&mut model, &inputs, interner, env.plugins, &loaded.modules, &mut errors);
+    drop(inputs);
+    timings.declarations = declarations_started.elapsed();
+    if !errors.is_empty() {
+        diagnostics.extend(errors.iter().map(|e| e.to_diagnostic()));
+        sort_and_dedup(&mut diagnostics);
+        return Compilation { project, session, loaded, model, blocks, execution: None, diagnostics, timings };
+    }
+    let execute_started = Instant::now();
+    let module_roots: FxHashMap<String, std::path::PathBuf> = loaded
+        .modules
+        .values()
+        .filter_map(|m| match &m.origin {
+            ModuleOrigin::Folder(path) => Some((m.name.clone(), path.clone())),
+            ModuleOrigin::Builtin => None,
+        })
+        .collect();
+    let module_file = |path: &str| -> Result<String, String> {
+        let (module, rest) = path.split_once('/').ok_or_else(|| format!("`{path}` does not name a module file (module/path)"))?;
+        let root = module_roots.get(module).ok_or_else(|| format!("module `{module}` is not loaded"))?;
+        fs.read_to_string(&root.join(rest)).map_err(|e| format!("cannot read {}: {e}", root.join(rest).display()))
+    };
+    let execution = exec::execute(ExecInput {
+        model: &model,
+        blocks: &blocks,
+        plugins: env.plugins,
+        interner: &session.interner,
+        sources: &session.sources,
+        name_ids: &name_ids,
+        settings: env.settings,
+        module_file: &module_file,
+    });
+    timings.execute = execute_started.elapsed();
+    diagnostics.extend(execution.errors.iter().map(|e| e.to_diagnostic()));
+    sort_and_dedup(&mut diagnostics);
+    Compilation { project, session, loaded, model, blocks, execution: Some(execution), diagnostics, timings }
+}

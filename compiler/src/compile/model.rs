@@ -1,0 +1,804 @@
+//! The declarations of a compile: namespaces with their imports, typedefs, entities with
+//! their flattened attributes and relations, indexes, implementations and implement
+//! statements. Built from the parsed files; executable code is lowered separately
+//! (`lower.rs`) into the blocks that the declarations point to.
+
+use super::errors::{CompileError, ErrorKind};
+use super::ir::{BlockId, IrExpr};
+use super::value::{Dict, Value};
+use crate::ast::{self, AttrDefault, ExprKind, QualName, TopStmt};
+use crate::intern::{Interner, Symbol};
+use crate::span::{FileId, Span};
+use rustc_hash::FxHashMap;
+use std::rc::Rc;
+
+macro_rules! id_type {
+    ($name:ident) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub u32);
+        impl $name {
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+id_type!(NsId);
+id_type!(EntityId);
+id_type!(TypedefId);
+id_type!(ImplId);
+id_type!(ImplementId);
+id_type!(IndexId);
+
+fn next_id(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// The type of an attribute or a typedef's base.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Type {
+    Any,
+    String,
+    Int,
+    Float,
+    Number,
+    Bool,
+    Dict,
+    List(Box<Type>),
+    Nullable(Box<Type>),
+    Typedef(TypedefId),
+    Entity(EntityId),
+}
+
+impl Type {
+    pub fn primitive(name: &str) -> Option<Type> {
+        Some(match name {
+            "any" => Type::Any,
+            "string" => Type::String,
+            "int" => Type::Int,
+            "float" => Type::Float,
+            "number" => Type::Number,
+            "bool" => Type::Bool,
+            "dict" => Type::Dict,
+            "list" => Type::List(Box::new(Type::Any)),
+            _ => return None,
+        })
+    }
+
+    pub fn is_list(&self) -> bool {
+        matches!(self, Type::List(_))
+    }
+
+    pub fn is_nullable(&self) -> bool {
+        matches!(self, Type::Nullable(_))
+    }
+}
+
+#[derive(Debug)]
+pub struct Namespace {
+    pub name: String,
+    pub module: String,
+    pub file: FileId,
+    pub file_index: usize,
+    /// Usable namespace prefixes: `a::b` for `import a::b`, `x` for `import a::b as x`.
+    pub imports: FxHashMap<String, NsId>,
+    pub entities: FxHashMap<Symbol, EntityId>,
+    pub typedefs: FxHashMap<Symbol, TypedefId>,
+    pub implementations: FxHashMap<Symbol, ImplId>,
+    /// Top-level variables, by name, to their slot in the namespace scope.
+    pub globals: FxHashMap<Symbol, u32>,
+    pub global_names: Vec<(Symbol, Span)>,
+    pub top_block: Option<BlockId>,
+}
+
+#[derive(Debug)]
+pub struct TypedefDef {
+    pub name: String,
+    pub ns: NsId,
+    pub base: Type,
+    pub constraint: TypedefConstraint,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum TypedefConstraint {
+    Regex(regex::Regex),
+    /// Lowered later; evaluated with `self` bound to the value.
+    Expr(Option<IrExpr>),
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub enum AttrKind {
+    Value { ty: Type, default: Option<Value>, undef: bool },
+    Relation { target: EntityId, lower: u32, upper: Option<u32>, inverse: Option<Symbol> },
+}
+
+#[derive(Clone, Debug)]
+pub struct AttrDef {
+    pub name: Symbol,
+    pub kind: AttrKind,
+    pub declared_in: EntityId,
+    pub span: Span,
+}
+
+impl AttrDef {
+    pub fn is_relation(&self) -> bool {
+        matches!(self.kind, AttrKind::Relation { .. })
+    }
+
+    /// A list slot: a relation with upper bound above 1, or a list attribute.
+    pub fn is_multi(&self) -> bool {
+        match &self.kind {
+            AttrKind::Relation { upper, .. } => *upper != Some(1),
+            AttrKind::Value { ty, .. } => ty.is_list() || matches!(ty, Type::Nullable(inner) if inner.is_list()),
+        }
+    }
+
+    /// A relation `[0:1]`: reads of it freeze to "no value" instead of waiting forever.
+    pub fn is_optional_single(&self) -> bool {
+        matches!(self.kind, AttrKind::Relation { lower: 0, upper: Some(1), .. })
+    }
+}
+
+#[derive(Debug)]
+pub struct EntityDef {
+    pub name: Symbol,
+    pub full_name: String,
+    pub ns: NsId,
+    pub span: Span,
+    pub doc: Option<String>,
+    pub parents: Vec<EntityId>,
+    /// Every ancestor, nearest first, without duplicates (not including the entity itself).
+    pub ancestors: Vec<EntityId>,
+    pub attrs: Vec<AttrDef>,
+    pub attr_index: FxHashMap<Symbol, u32>,
+    /// Own `implement` statements.
+    pub implements: Vec<ImplementId>,
+    /// Indexes that apply to instances of this entity (its own and its ancestors').
+    pub indexes: Vec<IndexId>,
+}
+
+impl EntityDef {
+    pub fn attr(&self, name: Symbol) -> Option<(u32, &AttrDef)> {
+        let index = *self.attr_index.get(&name)?;
+        Some((index, &self.attrs[index as usize]))
+    }
+}
+
+#[derive(Debug)]
+pub struct ImplDef {
+    pub name: String,
+    pub entity: EntityId,
+    pub ns: NsId,
+    pub span: Span,
+    pub body: Option<BlockId>,
+    /// Where the AST lives: (file index, statement index).
+    pub source: (usize, usize),
+}
+
+#[derive(Debug)]
+pub struct ImplementDef {
+    pub entity: EntityId,
+    pub implementations: Vec<ImplId>,
+    pub parents: bool,
+    pub when: Option<IrExpr>,
+    pub ns: NsId,
+    pub span: Span,
+    pub source: (usize, usize),
+}
+
+#[derive(Debug)]
+pub struct IndexDef {
+    pub entity: EntityId,
+    pub attrs: Vec<Symbol>,
+    pub span: Span,
+}
+
+#[derive(Debug, Default)]
+pub struct Model {
+    pub namespaces: Vec<Namespace>,
+    pub ns_by_name: FxHashMap<String, NsId>,
+    pub entities: Vec<EntityDef>,
+    pub typedefs: Vec<TypedefDef>,
+    pub implementations: Vec<ImplDef>,
+    pub implements: Vec<ImplementDef>,
+    pub indexes: Vec<IndexDef>,
+    pub std_entity: Option<EntityId>,
+    pub none_impl: Option<ImplId>,
+}
+
+impl Model {
+    pub fn entity(&self, id: EntityId) -> &EntityDef {
+        &self.entities[id.index()]
+    }
+
+    pub fn is_subtype(&self, entity: EntityId, of: EntityId) -> bool {
+        entity == of || self.entities[entity.index()].ancestors.contains(&of)
+    }
+
+    pub fn type_name(&self, ty: &Type) -> String {
+        match ty {
+            Type::Any => "any".into(),
+            Type::String => "string".into(),
+            Type::Int => "int".into(),
+            Type::Float => "float".into(),
+            Type::Number => "number".into(),
+            Type::Bool => "bool".into(),
+            Type::Dict => "dict".into(),
+            Type::List(inner) if **inner == Type::Any => "list".into(),
+            Type::List(inner) => format!("{}[]", self.type_name(inner)),
+            Type::Nullable(inner) => format!("{}?", self.type_name(inner)),
+            Type::Typedef(id) => self.typedefs[id.index()].name.clone(),
+            Type::Entity(id) => self.entities[id.index()].full_name.clone(),
+        }
+    }
+
+    /// Resolves the namespace part of a qualified name, as seen from namespace `from`.
+    pub fn resolve_namespace(&self, from: NsId, parts: &[ast::Ident], interner: &Interner) -> Result<NsId, CompileError> {
+        let name = join(parts, interner);
+        let span = parts.first().map(|p| p.span.to(parts[parts.len() - 1].span)).unwrap_or_default();
+        let ns = &self.namespaces[from.index()];
+        if let Some(id) = ns.imports.get(&name) {
+            return Ok(*id);
+        }
+        if name == ns.name || name == "std" {
+            if let Some(id) = self.ns_by_name.get(&name) {
+                return Ok(*id);
+            }
+        }
+        Err(CompileError::new(ErrorKind::NotImported(name), span))
+    }
+
+    pub fn lookup_entity(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<EntityId, CompileError> {
+        let last = name.last();
+        let ns = if name.parts.len() == 1 { from } else { self.resolve_namespace(from, name.namespace(), interner)? };
+        if let Some(id) = self.namespaces[ns.index()].entities.get(&last.name) {
+            return Ok(*id);
+        }
+        Err(CompileError::new(ErrorKind::EntityNotFound(join(&name.parts, interner)), name.span))
+    }
+
+    pub fn lookup_type(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<Type, CompileError> {
+        let last = name.last();
+        if name.parts.len() == 1 {
+            if let Some(ty) = Type::primitive(interner.resolve(last.name)) {
+                return Ok(ty);
+            }
+        }
+        let ns = if name.parts.len() == 1 { from } else { self.resolve_namespace(from, name.namespace(), interner)? };
+        let namespace = &self.namespaces[ns.index()];
+        if let Some(id) = namespace.typedefs.get(&last.name) {
+            return Ok(Type::Typedef(*id));
+        }
+        if let Some(id) = namespace.entities.get(&last.name) {
+            return Ok(Type::Entity(*id));
+        }
+        Err(CompileError::new(ErrorKind::TypeNotFound(join(&name.parts, interner)), name.span))
+    }
+
+    pub fn lookup_implementation(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<ImplId, CompileError> {
+        let last = name.last();
+        let ns = if name.parts.len() == 1 { from } else { self.resolve_namespace(from, name.namespace(), interner)? };
+        if let Some(id) = self.namespaces[ns.index()].implementations.get(&last.name) {
+            return Ok(*id);
+        }
+        Err(CompileError::new(ErrorKind::ImplementationNotFound(join(&name.parts, interner)), name.span))
+    }
+}
+
+pub fn join(parts: &[ast::Ident], interner: &Interner) -> String {
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push_str("::");
+        }
+        out.push_str(interner.resolve(part.name));
+    }
+    out
+}
+
+/// A parsed namespace handed to the builder.
+pub struct NamespaceInput<'a> {
+    pub name: &'a str,
+    pub module: &'a str,
+    pub file: FileId,
+    pub file_index: usize,
+    pub ast: &'a ast::Module,
+}
+
+/// Builds the declarations. Errors are collected; the model is as complete as it can be.
+pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mut Vec<CompileError>) -> Model {
+    let mut model = Model::default();
+    for input in inputs {
+        let id = NsId(next_id(model.namespaces.len()));
+        model.ns_by_name.insert(input.name.to_string(), id);
+        model.namespaces.push(Namespace {
+            name: input.name.to_string(),
+            module: input.module.to_string(),
+            file: input.file,
+            file_index: input.file_index,
+            imports: FxHashMap::default(),
+            entities: FxHashMap::default(),
+            typedefs: FxHashMap::default(),
+            implementations: FxHashMap::default(),
+            globals: FxHashMap::default(),
+            global_names: Vec::new(),
+            top_block: None,
+        });
+    }
+    // Imports.
+    for (index, input) in inputs.iter().enumerate() {
+        for statement in &input.ast.statements {
+            if let TopStmt::Import(import) = statement {
+                let full = join(&import.module.parts, interner);
+                if let Some(target) = model.ns_by_name.get(&full).copied() {
+                    let key = match import.alias {
+                        Some(alias) => interner.resolve(alias.name).to_string(),
+                        None => full,
+                    };
+                    model.namespaces[index].imports.insert(key, target);
+                }
+            }
+        }
+    }
+    // Names of entities, typedefs and implementations.
+    let mut entity_sources = Vec::new();
+    let mut typedef_sources = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let ns = NsId(index as u32);
+        for (position, statement) in input.ast.statements.iter().enumerate() {
+            match statement {
+                TopStmt::Entity(entity) => {
+                    let full_name = qualified(input.name, interner.resolve(entity.name.name));
+                    if let Some(previous) = model.namespaces[index].entities.get(&entity.name.name) {
+                        errors.push(
+                            CompileError::new(ErrorKind::Duplicate { what: "entity", name: full_name }, entity.name.span)
+                                .with_related(model.entities[previous.index()].span, "first defined here"),
+                        );
+                        continue;
+                    }
+                    let id = EntityId(next_id(model.entities.len()));
+                    model.namespaces[index].entities.insert(entity.name.name, id);
+                    if full_name == "std::Entity" {
+                        model.std_entity = Some(id);
+                    }
+                    model.entities.push(EntityDef {
+                        name: entity.name.name,
+                        full_name,
+                        ns,
+                        span: entity.name.span,
+                        doc: entity.doc.clone(),
+                        parents: Vec::new(),
+                        ancestors: Vec::new(),
+                        attrs: Vec::new(),
+                        attr_index: FxHashMap::default(),
+                        implements: Vec::new(),
+                        indexes: Vec::new(),
+                    });
+                    entity_sources.push((id, index, position));
+                }
+                TopStmt::Typedef(typedef) => {
+                    let full_name = qualified(input.name, interner.resolve(typedef.name.name));
+                    if let Some(previous) = model.namespaces[index].typedefs.get(&typedef.name.name) {
+                        errors.push(
+                            CompileError::new(ErrorKind::Duplicate { what: "typedef", name: full_name }, typedef.name.span)
+                                .with_related(model.typedefs[previous.index()].span, "first defined here"),
+                        );
+                        continue;
+                    }
+                    let id = TypedefId(next_id(model.typedefs.len()));
+                    model.namespaces[index].typedefs.insert(typedef.name.name, id);
+                    model.typedefs.push(TypedefDef {
+                        name: full_name,
+                        ns,
+                        base: Type::Any,
+                        constraint: TypedefConstraint::None,
+                        span: typedef.name.span,
+                    });
+                    typedef_sources.push((id, index, position));
+                }
+                TopStmt::Implementation(implementation) => {
+                    let full_name = qualified(input.name, interner.resolve(implementation.name.name));
+                    if let Some(previous) = model.namespaces[index].implementations.get(&implementation.name.name) {
+                        errors.push(
+                            CompileError::new(ErrorKind::Duplicate { what: "implementation", name: full_name }, implementation.name.span)
+                                .with_related(model.implementations[previous.index()].span, "first defined here"),
+                        );
+                        continue;
+                    }
+                    let id = ImplId(next_id(model.implementations.len()));
+                    model.namespaces[index].implementations.insert(implementation.name.name, id);
+                    if full_name == "std::none" {
+                        model.none_impl = Some(id);
+                    }
+                    model.implementations.push(ImplDef {
+                        name: full_name,
+                        entity: EntityId(0),
+                        ns,
+                        span: implementation.name.span,
+                        body: None,
+                        source: (index, position),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    // Typedef bases and regex constraints (expression constraints are lowered later).
+    for &(id, index, position) in &typedef_sources {
+        let TopStmt::Typedef(typedef) = &inputs[index].ast.statements[position] else { continue };
+        let ns = NsId(index as u32);
+        match model.lookup_type(ns, &typedef.base, interner) {
+            Ok(ty @ (Type::String | Type::Int | Type::Float | Type::Number | Type::Bool | Type::Dict | Type::Any | Type::List(_))) => {
+                model.typedefs[id.index()].base = ty;
+            }
+            Ok(Type::Typedef(base)) => {
+                let base_type = model.typedefs[base.index()].base.clone();
+                model.typedefs[id.index()].base = base_type;
+            }
+            Ok(_) => errors.push(CompileError::new(
+                ErrorKind::InvalidTypedefBase(join(&typedef.base.parts, interner)),
+                typedef.base.span,
+            )),
+            Err(error) => errors.push(error),
+        }
+        model.typedefs[id.index()].constraint = match &typedef.constraint {
+            ast::Constraint::Regex { pattern, span } => match regex::Regex::new(pattern) {
+                Ok(regex) => TypedefConstraint::Regex(regex),
+                Err(error) => {
+                    errors.push(CompileError::new(ErrorKind::InvalidRegex(first_line(&error.to_string())), *span));
+                    TypedefConstraint::None
+                }
+            },
+            ast::Constraint::Expr(_) => TypedefConstraint::Expr(None),
+        };
+    }
+    // Parents.
+    for &(id, index, position) in &entity_sources {
+        let TopStmt::Entity(entity) = &inputs[index].ast.statements[position] else { continue };
+        let ns = NsId(index as u32);
+        let mut parents = Vec::new();
+        for parent in &entity.parents {
+            match model.lookup_entity(ns, parent, interner) {
+                Ok(parent_id) if parent_id == id => errors.push(CompileError::new(
+                    ErrorKind::InheritanceCycle(model.entities[id.index()].full_name.clone()),
+                    parent.span,
+                )),
+                Ok(parent_id) => parents.push(parent_id),
+                Err(error) => errors.push(error),
+            }
+        }
+        if parents.is_empty() {
+            if let Some(root) = model.std_entity.filter(|root| *root != id) {
+                parents.push(root);
+            }
+        }
+        model.entities[id.index()].parents = parents;
+    }
+    // Ancestors, with cycle detection.
+    let order = topological_order(&mut model, errors);
+    // Own attributes.
+    let mut own: Vec<Vec<AttrDef>> = vec![Vec::new(); model.entities.len()];
+    for &(id, index, position) in &entity_sources {
+        let TopStmt::Entity(entity) = &inputs[index].ast.statements[position] else { continue };
+        let ns = NsId(index as u32);
+        for attribute in &entity.attributes {
+            if let Some(previous) = own[id.index()].iter().find(|a| a.name == attribute.name.name) {
+                errors.push(
+                    CompileError::new(
+                        ErrorKind::Duplicate { what: "attribute", name: interner.resolve(attribute.name.name).to_string() },
+                        attribute.name.span,
+                    )
+                    .with_related(previous.span, "first defined here"),
+                );
+                continue;
+            }
+            let base = match model.lookup_type(ns, &attribute.ty.base, interner) {
+                Ok(Type::Entity(_)) => {
+                    errors.push(CompileError::new(
+                        ErrorKind::InvalidTypedefBase(join(&attribute.ty.base.parts, interner)),
+                        attribute.ty.base.span,
+                    ));
+                    Type::Any
+                }
+                Ok(ty) => ty,
+                Err(error) => {
+                    errors.push(error);
+                    Type::Any
+                }
+            };
+            let mut ty = if attribute.ty.list { Type::List(Box::new(base)) } else { base };
+            if attribute.ty.nullable {
+                ty = Type::Nullable(Box::new(ty));
+            }
+            let (default, undef) = match &attribute.default {
+                AttrDefault::None => (None, false),
+                AttrDefault::Undef(_) => (None, true),
+                AttrDefault::Value(expr) => match constant(expr) {
+                    Some(value) => (Some(value), false),
+                    None => {
+                        errors.push(CompileError::new(ErrorKind::NotConstant, expr.span));
+                        (None, false)
+                    }
+                },
+            };
+            own[id.index()].push(AttrDef {
+                name: attribute.name.name,
+                kind: AttrKind::Value { ty, default, undef },
+                declared_in: id,
+                span: attribute.name.span,
+            });
+        }
+    }
+    // Relations.
+    for (index, input) in inputs.iter().enumerate() {
+        let ns = NsId(index as u32);
+        for statement in &input.ast.statements {
+            let TopStmt::Relation(relation) = statement else { continue };
+            let left = model.lookup_entity(ns, &relation.left.entity, interner);
+            let right = model.lookup_entity(ns, &relation.right_entity, interner);
+            let (left, right) = match (left, right) {
+                (Ok(l), Ok(r)) => (l, r),
+                (l, r) => {
+                    errors.extend(l.err());
+                    errors.extend(r.err());
+                    continue;
+                }
+            };
+            let mut add = |owner: EntityId, name: ast::Ident, target: EntityId, m: ast::Multiplicity, inverse: Option<Symbol>| {
+                if let Some(previous) = own[owner.index()].iter().find(|a| a.name == name.name) {
+                    errors.push(
+                        CompileError::new(
+                            ErrorKind::Duplicate { what: "attribute", name: interner.resolve(name.name).to_string() },
+                            name.span,
+                        )
+                        .with_related(previous.span, "first defined here"),
+                    );
+                    return;
+                }
+                own[owner.index()].push(AttrDef {
+                    name: name.name,
+                    kind: AttrKind::Relation { target, lower: m.lower, upper: m.upper, inverse },
+                    declared_in: owner,
+                    span: name.span,
+                });
+            };
+            let left_end = &relation.left;
+            match &relation.right {
+                Some((right_name, right_mult)) => {
+                    add(left, left_end.name, right, left_end.multiplicity, Some(right_name.name));
+                    add(right, *right_name, left, *right_mult, Some(left_end.name.name));
+                }
+                None => add(left, left_end.name, right, left_end.multiplicity, None),
+            }
+        }
+    }
+    // Flatten along inheritance: parents first (left-most wins), own declarations override.
+    for id in order {
+        let mut attrs: Vec<AttrDef> = Vec::new();
+        let mut attr_index: FxHashMap<Symbol, u32> = FxHashMap::default();
+        for parent in model.entities[id.index()].parents.clone() {
+            for attr in &model.entities[parent.index()].attrs {
+                if !attr_index.contains_key(&attr.name) {
+                    attr_index.insert(attr.name, attrs.len() as u32);
+                    attrs.push(attr.clone());
+                }
+            }
+        }
+        for attr in std::mem::take(&mut own[id.index()]) {
+            match attr_index.get(&attr.name) {
+                Some(&position) => {
+                    let inherited = &attrs[position as usize];
+                    let mut attr = attr;
+                    // `= undef` removes the inherited default; no default keeps nothing either.
+                    if let (AttrKind::Value { default, undef, .. }, AttrKind::Value { .. }) = (&mut attr.kind, &inherited.kind) {
+                        if !*undef && default.is_none() {
+                            if let AttrKind::Value { default: inherited_default, .. } = &inherited.kind {
+                                *default = inherited_default.clone();
+                            }
+                        }
+                    }
+                    attrs[position as usize] = attr;
+                }
+                None => {
+                    attr_index.insert(attr.name, attrs.len() as u32);
+                    attrs.push(attr);
+                }
+            }
+        }
+        let entity = &mut model.entities[id.index()];
+        entity.attrs = attrs;
+        entity.attr_index = attr_index;
+    }
+    // Indexes.
+    for (index, input) in inputs.iter().enumerate() {
+        let ns = NsId(index as u32);
+        for statement in &input.ast.statements {
+            let TopStmt::Index(index_stmt) = statement else { continue };
+            let entity = match model.lookup_entity(ns, &index_stmt.entity, interner) {
+                Ok(entity) => entity,
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
+            };
+            let mut ok = true;
+            for attr in &index_stmt.attributes {
+                let def = model.entities[entity.index()].attr(attr.name).map(|(_, a)| a.clone());
+                match def {
+                    None => {
+                        ok = false;
+                        errors.push(CompileError::new(
+                            ErrorKind::AttributeNotFound {
+                                entity: model.entities[entity.index()].full_name.clone(),
+                                attribute: interner.resolve(attr.name).to_string(),
+                            },
+                            attr.span,
+                        ));
+                    }
+                    Some(def) if def.is_multi() && def.is_relation() => {
+                        ok = false;
+                        errors.push(CompileError::new(
+                            ErrorKind::IndexAttributeNotSet {
+                                entity: model.entities[entity.index()].full_name.clone(),
+                                attribute: interner.resolve(attr.name).to_string(),
+                            },
+                            attr.span,
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let id = IndexId(next_id(model.indexes.len()));
+            model.indexes.push(IndexDef {
+                entity,
+                attrs: index_stmt.attributes.iter().map(|a| a.name).collect(),
+                span: index_stmt.span,
+            });
+            for child in 0..model.entities.len() {
+                if model.is_subtype(EntityId(child as u32), entity) {
+                    model.entities[child].indexes.push(id);
+                }
+            }
+        }
+    }
+    // Implementations' entities and implement statements.
+    for index in 0..model.implementations.len() {
+        let (file_index, position) = model.implementations[index].source;
+        let TopStmt::Implementation(ast_impl) = &inputs[file_index].ast.statements[position] else { continue };
+        match model.lookup_entity(NsId(file_index as u32), &ast_impl.entity, interner) {
+            Ok(entity) => model.implementations[index].entity = entity,
+            Err(error) => errors.push(error),
+        }
+    }
+    for (index, input) in inputs.iter().enumerate() {
+        let ns = NsId(index as u32);
+        for (position, statement) in input.ast.statements.iter().enumerate() {
+            let TopStmt::Implement(implement) = statement else { continue };
+            let entity = match model.lookup_entity(ns, &implement.entity, interner) {
+                Ok(entity) => entity,
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
+            };
+            let mut implementations = Vec::new();
+            let mut parents = false;
+            for item in &implement.using {
+                match item {
+                    ast::ImplRef::Parents(_) => parents = true,
+                    ast::ImplRef::Named(name) => match model.lookup_implementation(ns, name, interner) {
+                        Ok(id) => {
+                            let target = model.implementations[id.index()].entity;
+                            if !model.is_subtype(entity, target) {
+                                errors.push(CompileError::new(
+                                    ErrorKind::TypeMismatch {
+                                        expected: model.entities[target.index()].full_name.clone(),
+                                        found: model.entities[entity.index()].full_name.clone(),
+                                        context: format!("implementation `{}`", model.implementations[id.index()].name),
+                                    },
+                                    name.span,
+                                ));
+                            } else {
+                                implementations.push(id);
+                            }
+                        }
+                        Err(error) => errors.push(error),
+                    },
+                }
+            }
+            let id = ImplementId(next_id(model.implements.len()));
+            model.implements.push(ImplementDef {
+                entity,
+                implementations,
+                parents,
+                when: None,
+                ns,
+                span: implement.span,
+                source: (index, position),
+            });
+            model.entities[entity.index()].implements.push(id);
+        }
+    }
+    model
+}
+
+fn qualified(namespace: &str, name: &str) -> String {
+    if namespace == "__config__" {
+        format!("__config__::{name}")
+    } else {
+        format!("{namespace}::{name}")
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().last().unwrap_or(text).trim().to_string()
+}
+
+/// Orders entities so parents come before children and fills `ancestors`; reports cycles.
+fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<EntityId> {
+    let count = model.entities.len();
+    let mut state = vec![0u8; count]; // 0 new, 1 visiting, 2 done
+    let mut order = Vec::with_capacity(count);
+    fn visit(id: usize, model: &mut Model, state: &mut [u8], order: &mut Vec<EntityId>, errors: &mut Vec<CompileError>) {
+        match state[id] {
+            2 => return,
+            1 => {
+                let entity = &model.entities[id];
+                errors.push(CompileError::new(ErrorKind::InheritanceCycle(entity.full_name.clone()), entity.span));
+                // Break the cycle so the rest of the compile can go on.
+                model.entities[id].parents.clear();
+                return;
+            }
+            _ => {}
+        }
+        state[id] = 1;
+        for parent in model.entities[id].parents.clone() {
+            visit(parent.index(), model, state, order, errors);
+        }
+        state[id] = 2;
+        let mut ancestors = Vec::new();
+        for parent in model.entities[id].parents.clone() {
+            if !ancestors.contains(&parent) {
+                ancestors.push(parent);
+            }
+            for grand in model.entities[parent.index()].ancestors.clone() {
+                if !ancestors.contains(&grand) {
+                    ancestors.push(grand);
+                }
+            }
+        }
+        ancestors.retain(|a| a.index() != id);
+        model.entities[id].ancestors = ancestors;
+        order.push(EntityId(id as u32));
+    }
+    for id in 0..count {
+        visit(id, model, &mut state, &mut order, errors);
+    }
+    order
+}
+
+/// Evaluates a default value: literals, and lists and dicts of literals.
+pub fn constant(expr: &ast::Expr) -> Option<Value> {
+    Some(match &expr.kind {
+        ExprKind::Int(i) => Value::Int(*i),
+        ExprKind::Float(f) => Value::Float(*f),
+        ExprKind::Bool(b) => Value::Bool(*b),
+        ExprKind::Null => Value::Null,
+        ExprKind::Str(s) => Value::str(s),
+        ExprKind::List(items) => Value::list(items.iter().map(constant).collect::<Option<Vec<_>>>()?),
+        ExprKind::Map(pairs) => {
+            let mut dict = Dict::default();
+            for (key, value) in pairs {
+                dict.insert(Rc::from(key.value.as_str()), constant(value)?);
+            }
+            Value::Dict(Rc::new(dict))
+        }
+        _ => return None,
+    })
+}

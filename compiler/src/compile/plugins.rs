@@ -1,0 +1,179 @@
+//! The native plugin API. A module crate registers its plugins (full name, typed parameters,
+//! a Rust function) in a [`PluginRegistry`]; the compiler calls them once their arguments are
+//! complete. A plugin reads attributes of instances through [`PluginCtx`]; reading one that is
+//! not set yet makes the call wait and run again later, so plugins need not care about order.
+
+use super::ir::PluginRef;
+use super::value::{InstanceId, Value};
+use crate::span::Span;
+use rustc_hash::FxHashMap;
+
+/// The type of a plugin parameter; arguments are checked before the call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamType {
+    Any,
+    String,
+    Int,
+    Float,
+    Number,
+    Bool,
+    List,
+    Dict,
+    Instance,
+    Nullable(Box<ParamType>),
+}
+
+impl ParamType {
+    pub fn accepts(&self, value: &Value) -> bool {
+        match (self, value) {
+            (_, Value::Unknown) => true,
+            (ParamType::Any, _) => true,
+            (ParamType::Nullable(_), Value::Null) => true,
+            (ParamType::Nullable(inner), other) => inner.accepts(other),
+            (ParamType::String, Value::Str(_)) => true,
+            (ParamType::Int, Value::Int(_)) => true,
+            (ParamType::Float, Value::Float(_)) => true,
+            (ParamType::Number, Value::Int(_) | Value::Float(_)) => true,
+            (ParamType::Bool, Value::Bool(_)) => true,
+            (ParamType::List, Value::List(_)) => true,
+            (ParamType::Dict, Value::Dict(_)) => true,
+            (ParamType::Instance, Value::Instance(_)) => true,
+            _ => false,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            ParamType::Any => "any".into(),
+            ParamType::String => "string".into(),
+            ParamType::Int => "int".into(),
+            ParamType::Float => "float".into(),
+            ParamType::Number => "number".into(),
+            ParamType::Bool => "bool".into(),
+            ParamType::List => "list".into(),
+            ParamType::Dict => "dict".into(),
+            ParamType::Instance => "an entity instance".into(),
+            ParamType::Nullable(inner) => format!("{}?", inner.name()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: ParamType,
+    pub default: Option<Value>,
+}
+
+impl Param {
+    pub fn new(name: &'static str, ty: ParamType) -> Self {
+        Param { name, ty, default: None }
+    }
+
+    pub fn optional(name: &'static str, ty: ParamType, default: Value) -> Self {
+        Param { name, ty, default: Some(default) }
+    }
+}
+
+/// Why a plugin call did not return a value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PluginFailure {
+    /// An attribute it read is not set yet: the executor runs the call again once it is.
+    Wait(WaitToken),
+    Error(String),
+}
+
+/// Opaque handle the executor uses to resume a waiting plugin call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitToken(pub u32);
+
+/// What a plugin may ask of the compiler.
+pub trait PluginHost {
+    /// Reads an attribute or relation of an instance; lists are returned once complete.
+    fn attribute(&mut self, instance: InstanceId, name: &str) -> Result<Value, PluginFailure>;
+    /// The full name of the instance's entity, e.g. `std::Host`.
+    fn entity_name(&self, instance: InstanceId) -> String;
+    /// True when the instance's entity is `entity` (a full name) or inherits from it.
+    fn is_instance_of(&self, instance: InstanceId, entity: &str) -> bool;
+    /// Names of all attributes and relations of the instance's entity.
+    fn attribute_names(&self, instance: InstanceId) -> Vec<String>;
+    /// Renders a value as string interpolation does.
+    fn render(&self, value: &Value) -> String;
+    /// Output of `std::print` and friends.
+    fn print(&mut self, line: String);
+    /// Reads a file of a module (`templates/`, `files/`): `path` is `module/rest`.
+    fn module_file(&self, path: &str) -> Result<String, String>;
+    /// A value of the compile environment (environment id, server address, ...).
+    fn setting(&self, key: &str) -> Option<String>;
+}
+
+pub struct PluginCtx<'a> {
+    pub host: &'a mut dyn PluginHost,
+    /// Where the call is written.
+    pub span: Span,
+    /// The instance whose implementation makes the call (`self`), if any.
+    pub this: Option<InstanceId>,
+}
+
+pub type PluginFn = fn(&mut PluginCtx<'_>, &[Value]) -> Result<Value, PluginFailure>;
+
+pub struct Plugin {
+    /// Full name, e.g. `std::replace`.
+    pub name: String,
+    pub params: Vec<Param>,
+    /// Extra positional arguments are accepted (and passed after the declared ones).
+    pub variadic: bool,
+    /// The plugin needs its list arguments complete and fails on unknowns only if this is
+    /// false; when true, unknown arguments short-circuit to an unknown result.
+    pub unknown_passthrough: bool,
+    pub func: PluginFn,
+}
+
+#[derive(Default)]
+pub struct PluginRegistry {
+    plugins: Vec<Plugin>,
+    by_name: FxHashMap<String, PluginRef>,
+}
+
+impl PluginRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, name: &str, params: Vec<Param>, func: PluginFn) -> &mut Plugin {
+        self.register_plugin(Plugin { name: name.to_string(), params, variadic: false, unknown_passthrough: true, func })
+    }
+
+    pub fn register_plugin(&mut self, plugin: Plugin) -> &mut Plugin {
+        let id = PluginRef(u32::try_from(self.plugins.len()).unwrap_or(u32::MAX));
+        let index = match self.by_name.get(&plugin.name) {
+            Some(existing) => {
+                let index = existing.0 as usize;
+                self.plugins[index] = plugin;
+                index
+            }
+            None => {
+                self.by_name.insert(plugin.name.clone(), id);
+                self.plugins.push(plugin);
+                self.plugins.len() - 1
+            }
+        };
+        &mut self.plugins[index]
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<PluginRef> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn get(&self, id: PluginRef) -> &Plugin {
+        &self.plugins[id.0 as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+}
