@@ -56,6 +56,8 @@ pub enum TopStmt {
     Relation(Relation),
     Index(Index),
     Stmt(Stmt),
+    /// A free-standing multi-line string (a comment, in effect).
+    Doc(String, Span),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -129,6 +129,8 @@ pub enum SyntaxErrorKind {
     ImplementationForNonEntity,
     NonConstantKey,
     EntityAsAttributeType(String),
+    LowercaseEntityRef(String),
+    CapitalizedTypedef(String),
 }
 
 impl SyntaxError {
@@ -184,6 +186,18 @@ impl SyntaxError {
                 "attributes have primitive types",
             )
             .hint("use `string`, `int`, `float`, `bool`, `dict`, `list`, `any` or a typedef; link entities with a relation: `A.b [1] -- B`"),
+            SyntaxErrorKind::LowercaseEntityRef(name) => Details::new(
+                "invalid-identifier",
+                format!("`{name}` is not an entity name: entity names must start with a capital letter"),
+                "expected an entity here",
+            )
+            .hint(format!("did you mean `{}`?", capitalize(name))),
+            SyntaxErrorKind::CapitalizedTypedef(name) => Details::new(
+                "invalid-identifier",
+                format!("typedef name `{name}` must start with a lower-case letter"),
+                "capitalised names are entities",
+            )
+            .hint(format!("rename it to `{}`", lowercase_first(name))),
             SyntaxErrorKind::NonConstantKey => Details::new(
                 "syntax",
                 "dict keys must be plain strings",

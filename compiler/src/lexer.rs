@@ -293,7 +293,7 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
     /// After `matching`, a `/` opens a regex that ends at the next unescaped `/` on the line.
     fn try_regex(&mut self) -> Option<SpannedTok> {
         let rest = self.raw.remainder();
-        let skipped = rest.len() - rest.trim_start_matches([' ', '\t', '\r', '\n']).len();
+        let skipped = skip_trivia(rest);
         let body = &rest[skipped..];
         if !body.starts_with('/') || body.starts_with("//") {
             return None;
@@ -467,6 +467,22 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             Raw::LBrace => Tok::LBrace,
             Raw::RBrace => Tok::RBrace,
         })
+    }
+}
+
+/// Length of the whitespace and comments at the start of `text` (a comment may sit between
+/// `matching` and its regex).
+fn skip_trivia(text: &str) -> usize {
+    let mut position = 0;
+    loop {
+        let rest = &text[position..];
+        let trimmed = rest.trim_start_matches([' ', '\t', '\r', '\n']);
+        position += rest.len() - trimmed.len();
+        if trimmed.starts_with('#') || trimmed.starts_with("//") {
+            position += trimmed.find('\n').unwrap_or(trimmed.len());
+        } else {
+            return position;
+        }
     }
 }
 

@@ -157,6 +157,31 @@ pub enum Bracket {
     Args(Vec<crate::ast::Arg>),
 }
 
+/// Builds a module from its top-level statements: the leading string becomes the module's
+/// docstring, a string right after a typedef, relation or implement documents it.
+pub fn attach_docs(statements: Vec<crate::ast::TopStmt>) -> Module {
+    use crate::ast::TopStmt;
+    let mut module = Module::default();
+    for statement in statements {
+        match statement {
+            TopStmt::Doc(text, span) => {
+                if module.statements.is_empty() && module.doc.is_none() {
+                    module.doc = Some(text);
+                    continue;
+                }
+                match module.statements.last_mut() {
+                    Some(TopStmt::Typedef(t)) if t.doc.is_none() => t.doc = Some(text),
+                    Some(TopStmt::Relation(r)) if r.doc.is_none() => r.doc = Some(text),
+                    Some(TopStmt::Implement(i)) if i.doc.is_none() => i.doc = Some(text),
+                    _ => module.statements.push(TopStmt::Doc(text, span)),
+                }
+            }
+            other => module.statements.push(other),
+        }
+    }
+    module
+}
+
 pub fn user_error(kind: SyntaxErrorKind, span: Span) -> ErrorRecovery<usize, Tok, SyntaxError> {
     ErrorRecovery { error: ParseError::User { error: SyntaxError { kind, span } }, dropped_tokens: Vec::new() }
 }
