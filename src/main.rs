@@ -1,16 +1,13 @@
 //! The `cairn` command line: argument parsing and wiring only. The work happens in the
 //! library crates.
 
-use cairn_compiler::compile::plugins::PluginRegistry;
-use cairn_compiler::compile::{compile_project, Environment};
 use cairn_compiler::diagnostic::render;
 use cairn_compiler::fs::RealFs;
 use cairn_compiler::session::ParseSession;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 use termcolor::{ColorChoice, StandardStream};
 
 /// Cairn: compile configuration models (Inmanta `.cf` language) and make the world match.
@@ -40,6 +37,19 @@ enum Command {
         #[arg(default_value = ".")]
         project: PathBuf,
     },
+    /// Compile and export the project's resources. With `-j FILE`, write the version as a
+    /// JSON list of resources (the shape of Inmanta's `export -j`) instead of uploading it.
+    Export {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        project: PathBuf,
+        /// Write the resources to this JSON file.
+        #[arg(short = 'j', long = "json", required = true)]
+        json: PathBuf,
+        /// The version number written into the ids (`,v=N`).
+        #[arg(long = "version-number", default_value_t = 1)]
+        number: u64,
+    },
     /// Parse the given .cf files on their own and report their problems (for editors and
     /// scripts). Exits 1 if there are any.
     Parse {
@@ -60,49 +70,81 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Compile { project } => compile(&project, &mut stderr),
         Command::Parse { files } => parse(&files, &mut stderr),
+        Command::Export { project, json, number } => export_json(&project, &json, number, &mut stderr),
     }
 }
 
-fn compile(root: &std::path::Path, stderr: &mut StandardStream) -> ExitCode {
-    let started = Instant::now();
-    let mut plugins = PluginRegistry::new();
-    cairn_std::register(&mut plugins);
-    let builtins = [cairn_std::builtin()];
-    let settings = |_: &str| None;
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
-    let compilation = match compile_project(&RealFs, root, &env) {
-        Ok(compilation) => compilation,
+/// Compiles and exports; prints the model's output and every problem. `None` when the
+/// project could not be loaded or had errors (already reported).
+fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<cairn::Build> {
+    let modules = cairn::modules();
+    let build = match cairn::build(&RealFs, root, &modules) {
+        Ok(build) => build,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
-            return ExitCode::FAILURE;
+            return None;
         }
     };
-    let elapsed = started.elapsed();
     let mut stdout = std::io::stdout();
-    if let Some(execution) = &compilation.execution {
+    if let Some(execution) = &build.compilation.execution {
         for line in &execution.output {
             let _ = writeln!(stdout, "{line}");
         }
     }
-    for error in &compilation.session.io_errors {
+    for error in &build.compilation.session.io_errors {
         let _ = writeln!(stderr, "error: {error}");
     }
-    if let Err(error) = render(stderr, &compilation.session.sources, &compilation.diagnostics) {
+    if let Err(error) = render(stderr, &build.compilation.session.sources, &build.diagnostics) {
         let _ = writeln!(stderr, "error: cannot print diagnostics: {error}");
     }
-    let count = compilation.diagnostics.len() + compilation.session.io_errors.len();
+    let count = build.diagnostics.len() + build.compilation.session.io_errors.len();
     if count > 0 {
         let _ = writeln!(stderr, "error: {count} problem{} found", if count == 1 { "" } else { "s" });
+        return None;
+    }
+    Some(build)
+}
+
+fn summary(build: &cairn::Build) -> String {
+    let (resources, agents, undefined) = match &build.export {
+        Some(export) => (export.resources.len(), export.agents().len(), export.resources.iter().filter(|r| r.undefined).count()),
+        None => (0, 0, 0),
+    };
+    let undefined = if undefined > 0 { format!(" ({undefined} undefined)") } else { String::new() };
+    format!(
+        "compiled {}: {} instances, {} resources{undefined}, {} agents in {:.0} ms (export {:.0} ms)",
+        build.compilation.project.config.name,
+        build.compilation.instance_count(),
+        resources,
+        agents,
+        build.compile_time.as_secs_f64() * 1000.0,
+        build.export_time.as_secs_f64() * 1000.0
+    )
+}
+
+fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
+    match build_reported(root, stderr) {
+        Some(build) => {
+            let _ = writeln!(std::io::stdout(), "{}", summary(&build));
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::FAILURE,
+    }
+}
+
+fn export_json(root: &Path, out: &Path, version: u64, stderr: &mut StandardStream) -> ExitCode {
+    let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
+    let resources = build.export.as_ref().map(|e| e.resources.as_slice()).unwrap_or(&[]);
+    let written = std::fs::File::create(out).and_then(|file| {
+        let mut writer = std::io::BufWriter::new(file);
+        cairn_compiler::export::write_version_json(&mut writer, resources, version)?;
+        writer.flush()
+    });
+    if let Err(error) = written {
+        let _ = writeln!(stderr, "error: cannot write {}: {error}", out.display());
         return ExitCode::FAILURE;
     }
-    let _ = writeln!(
-        stdout,
-        "compiled {}: {} files, {} instances in {:.1} ms",
-        compilation.project.config.name,
-        compilation.session.files.len(),
-        compilation.instance_count(),
-        elapsed.as_secs_f64() * 1000.0
-    );
+    let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}", summary(&build), out.display());
     ExitCode::SUCCESS
 }
 
@@ -135,5 +177,16 @@ fn exit(ok: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -23,3 +23,14 @@ pub fn register(registry: &mut PluginRegistry) {
     plugins::register(registry);
     types::register(registry);
 }
+
+/// Declares std's resource types: `std::AgentConfig` (handled by the server's internal
+/// agent) and `std::testing::NullResource`.
+pub fn register_resources(resources: &mut cairn_compiler::export::ResourceRegistry) {
+    use cairn_compiler::export::ResourceDecl;
+    resources.register(
+        ResourceDecl::new("std::AgentConfig", "agentname", "agentname", &["agentname", "uri", "autostart", "params"])
+            .with_constant_agent("internal"),
+    );
+    resources.register(ResourceDecl::new("std::testing::NullResource", "agentname", "name", &["name", "agentname", "value", "fail"]));
+}

@@ -66,22 +66,27 @@ pub fn load(
 ) -> Loaded {
     let mut loaded = Loaded::default();
     let mut sources: BTreeMap<String, (String, Source)> = BTreeMap::new();
+    // Project modules come first: a project may bring its own version of a shipped module,
+    // except `std`, which is always Cairn's.
+    for module in &project.modules {
+        if module.name == "std" || loaded.modules.contains_key(&module.name) {
+            continue;
+        }
+        loaded.modules.insert(module.name.clone(), module_info(fs, module));
+        for (namespace, path) in &module.files {
+            sources.insert(namespace.clone(), (module.name.clone(), Source::Path(path.clone())));
+        }
+    }
     for builtin in builtins {
+        if loaded.modules.contains_key(builtin.name) {
+            continue;
+        }
         loaded.modules.insert(
             builtin.name.to_string(),
             ModuleInfo { name: builtin.name.to_string(), origin: ModuleOrigin::Builtin, python_plugins: false },
         );
         for (namespace, file_name, text) in &builtin.files {
             sources.insert(namespace.to_string(), (builtin.name.to_string(), Source::Text(file_name, text)));
-        }
-    }
-    for module in &project.modules {
-        if loaded.modules.contains_key(&module.name) {
-            continue;
-        }
-        loaded.modules.insert(module.name.clone(), module_info(fs, module));
-        for (namespace, path) in &module.files {
-            sources.insert(namespace.clone(), (module.name.clone(), Source::Path(path.clone())));
         }
     }
 
@@ -98,9 +103,8 @@ pub fn load(
         seen.insert("__config__".into());
         enqueue_imports(session, session.files.len() - 1, &mut queue);
     }
-    for builtin in builtins {
-        queue.push_back((builtin.name.to_string(), None));
-    }
+    // `std` is always loaded; other shipped modules only when imported.
+    queue.push_back(("std".to_string(), None));
     while let Some((namespace, span)) = queue.pop_front() {
         if !seen.insert(namespace.clone()) {
             continue;

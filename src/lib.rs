@@ -1,0 +1,79 @@
+//! The `cairn` library side of the binary: which modules ship inside Cairn, and the
+//! compile-then-export pipeline the commands share. The binary (`main.rs`) only parses
+//! arguments and prints.
+
+use cairn_compiler::compile::loader::BuiltinModule;
+use cairn_compiler::compile::plugins::PluginRegistry;
+use cairn_compiler::compile::{compile_project, Compilation, Environment};
+use cairn_compiler::diagnostic::Diagnostic;
+use cairn_compiler::export::{export, Export, ExportInput, ResourceRegistry};
+use cairn_compiler::fs::FileSystem;
+use cairn_compiler::project::ProjectError;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The modules compiled into the binary: their models, plugins and resource types.
+pub struct Modules {
+    pub builtins: Vec<BuiltinModule>,
+    pub plugins: PluginRegistry,
+    pub resources: ResourceRegistry,
+}
+
+/// Registers every shipped module (std, fs, exec, apt).
+pub fn modules() -> Modules {
+    let mut plugins = PluginRegistry::new();
+    let mut resources = ResourceRegistry::new();
+    cairn_std::register(&mut plugins);
+    cairn_std::register_resources(&mut resources);
+    cairn_mod_fs::register(&mut resources);
+    cairn_mod_exec::register(&mut resources);
+    cairn_mod_apt::register(&mut resources);
+    Modules {
+        builtins: vec![cairn_std::builtin(), cairn_mod_fs::builtin(), cairn_mod_exec::builtin(), cairn_mod_apt::builtin()],
+        plugins,
+        resources,
+    }
+}
+
+/// A compile followed, when it succeeded, by an export.
+pub struct Build {
+    pub compilation: Compilation,
+    pub export: Option<Export>,
+    /// Compile and export diagnostics together, sorted.
+    pub diagnostics: Vec<Diagnostic>,
+    pub compile_time: Duration,
+    pub export_time: Duration,
+}
+
+impl Build {
+    pub fn succeeded(&self) -> bool {
+        self.diagnostics.is_empty() && self.compilation.session.io_errors.is_empty()
+    }
+}
+
+/// Compiles the project at `root` and exports its resources.
+pub fn build(fs: &dyn FileSystem, root: &Path, modules: &Modules) -> Result<Build, ProjectError> {
+    let started = Instant::now();
+    let settings = |_: &str| None;
+    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &settings };
+    let compilation = compile_project(fs, root, &env)?;
+    let compile_time = started.elapsed();
+    let mut diagnostics = compilation.diagnostics.clone();
+    let export_started = Instant::now();
+    let mut exported = None;
+    if compilation.succeeded() {
+        if let Some(execution) = &compilation.execution {
+            let input = ExportInput {
+                model: &compilation.model,
+                execution,
+                interner: &compilation.session.interner,
+                sources: &compilation.session.sources,
+                resources: &modules.resources,
+            };
+            let (result, export_diagnostics) = export(&input);
+            diagnostics.extend(export_diagnostics);
+            exported = Some(result);
+        }
+    }
+    Ok(Build { compilation, export: exported, diagnostics, compile_time, export_time: export_started.elapsed() })
+}

@@ -1,0 +1,238 @@
+//! The documentation's examples as tests: every fenced code block tagged ```` ```cf ```` (or
+//! ```` ```inmanta ````) in `docs/*.md` is compiled as the `main.cf` of an in-memory project
+//! with `std`, one test per block, named `<file>::line_<N>` after the line of its opening
+//! fence. Blocks tagged ```` ```cf-fragment ```` are not run.
+//!
+//! A block states its expected outcome on `# expect:` comment lines, as in the language
+//! corpus (`tests/lang`):
+//!
+//! ```text
+//! # expect: ok
+//! # expect: error <kind> line <N>: <fragment of the message>
+//! # expect: output: <a line printed by std::print, in order>
+//! ```
+//!
+//! A block without `ok` or `error` expectations must compile without errors. Error lines count
+//! from the first line inside the block.
+//!
+//! A block may also hold the files of modules: a line `# file: <path>` starts a new file at
+//! `<path>` relative to the project root (e.g. `# file: libs/web/model/_init.cf`); the text
+//! before the first such line, and after a `# file: main.cf` line, is `main.cf`, whose lines
+//! the error expectations count. The project's `project.yml` is `name: docs` with
+//! `modulepath: libs`.
+
+use cairn_compiler::compile::plugins::PluginRegistry;
+use cairn_compiler::compile::{compile_project, Environment};
+use cairn_compiler::diagnostic::{render_plain, Diagnostic};
+use cairn_compiler::fs::MemFs;
+use cairn_compiler::SourceMap;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, PartialEq)]
+struct ExpectedError {
+    kind: String,
+    line: usize,
+    fragment: String,
+}
+
+#[derive(Debug)]
+enum Expectation {
+    Ok,
+    Errors(Vec<ExpectedError>),
+}
+
+#[derive(Debug)]
+struct Expected {
+    outcome: Expectation,
+    output: Option<Vec<String>>,
+}
+
+fn parse_expected(text: &str) -> Result<Expected, String> {
+    let mut output: Option<Vec<String>> = None;
+    let mut ok = false;
+    let mut errors = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("# expect:") else { continue };
+        if let Some(printed) = rest.strip_prefix(" output:").or_else(|| rest.strip_prefix("output:")) {
+            output.get_or_insert_with(Vec::new).push(printed.strip_prefix(' ').unwrap_or(printed).to_string());
+            continue;
+        }
+        let rest = rest.trim();
+        if rest == "ok" {
+            ok = true;
+            continue;
+        }
+        let spec = rest.strip_prefix("error ").ok_or_else(|| format!("bad expectation `{line}`"))?;
+        let (head, fragment) = spec.split_once(':').ok_or_else(|| format!("missing `:` in `{line}`"))?;
+        let mut words = head.split_whitespace();
+        let kind = words.next().ok_or_else(|| format!("missing kind in `{line}`"))?;
+        if words.next() != Some("line") {
+            return Err(format!("expected `line N` in `{line}`"));
+        }
+        let number = words.next().and_then(|n| n.parse().ok()).ok_or_else(|| format!("bad line number in `{line}`"))?;
+        errors.push(ExpectedError { kind: kind.to_string(), line: number, fragment: fragment.trim().to_string() });
+    }
+    let outcome = match (ok, errors.is_empty()) {
+        (_, true) => Expectation::Ok,
+        (false, false) => Expectation::Errors(errors),
+        (true, false) => return Err("a block cannot expect both ok and errors".to_string()),
+    };
+    Ok(Expected { outcome, output })
+}
+
+fn matches(expected: &ExpectedError, diagnostic: &Diagnostic, line: usize) -> bool {
+    let text = format!(
+        "{}\n{}\n{}",
+        diagnostic.message,
+        diagnostic.primary.message,
+        diagnostic.hint.as_deref().unwrap_or("")
+    );
+    diagnostic.kind == expected.kind && line == expected.line && text.contains(&expected.fragment)
+}
+
+fn check_diagnostics(expectation: &Expectation, sources: &SourceMap, diagnostics: &[Diagnostic]) -> Result<(), Failed> {
+    let rendered = || render_plain(sources, diagnostics);
+    match expectation {
+        Expectation::Ok if diagnostics.is_empty() => Ok(()),
+        Expectation::Ok => Err(format!("expected ok, got:\n{}", rendered()).into()),
+        Expectation::Errors(expected) => {
+            let mut unmatched: Vec<&Diagnostic> = diagnostics.iter().collect();
+            let mut missing = Vec::new();
+            for want in expected {
+                match unmatched.iter().position(|d| matches(want, d, d.line(sources))) {
+                    Some(index) => {
+                        unmatched.remove(index);
+                    }
+                    None => missing.push(want),
+                }
+            }
+            if missing.is_empty() && unmatched.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "missing expected errors: {missing:?}\nunexpected diagnostics: {}\nall diagnostics:\n{}",
+                    unmatched.len(),
+                    rendered()
+                )
+                .into())
+            }
+        }
+    }
+}
+
+/// Splits a block into files: `main.cf` first, then one file per `# file: <path>` line (a
+/// `# file: main.cf` line continues `main.cf`).
+fn split_files(code: &str) -> Vec<(String, String)> {
+    let mut files = vec![("main.cf".to_string(), String::new())];
+    let mut current = 0;
+    for line in code.lines() {
+        if let Some(path) = line.strip_prefix("# file:") {
+            let path = path.trim().to_string();
+            current = match files.iter().position(|(p, _)| *p == path) {
+                Some(index) => index,
+                None => {
+                    files.push((path, String::new()));
+                    files.len() - 1
+                }
+            };
+            continue;
+        }
+        files[current].1.push_str(line);
+        files[current].1.push('\n');
+    }
+    files
+}
+
+fn run_block(code: &str) -> Result<(), Failed> {
+    let files = split_files(code);
+    let main_text = files[0].1.clone();
+    let expected = parse_expected(&main_text)?;
+    let mut plugins = PluginRegistry::new();
+    cairn_std::register(&mut plugins);
+    let builtins = [cairn_std::builtin()];
+    let settings = |_: &str| None;
+    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
+    let mut fs = MemFs::new();
+    fs.add("/docs/project.yml", "name: docs\nmodulepath: libs\n");
+    for (path, text) in files {
+        fs.add(Path::new("/docs").join(path), text);
+    }
+    let compilation = compile_project(&fs, Path::new("/docs"), &env).map_err(|e| e.to_string())?;
+    if !compilation.session.io_errors.is_empty() {
+        return Err(format!("io errors: {:?}", compilation.session.io_errors).into());
+    }
+    check_diagnostics(&expected.outcome, &compilation.session.sources, &compilation.diagnostics)?;
+    if let Some(want) = expected.output {
+        let got = compilation.execution.as_ref().map(|e| e.output.clone()).unwrap_or_default();
+        if got != want {
+            return Err(format!("printed output differs\nexpected: {want:#?}\ngot: {got:#?}").into());
+        }
+    }
+    Ok(())
+}
+
+/// A runnable block of a Markdown file: the line of its opening fence and its text.
+struct Block {
+    line: usize,
+    code: String,
+}
+
+fn extract_blocks(markdown: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, usize, bool, String)> = None;
+    for (index, line) in markdown.lines().enumerate() {
+        let trimmed = line.trim_start();
+        match &mut open {
+            None => {
+                let fence_len = trimmed.chars().take_while(|&c| c == '`').count();
+                if fence_len >= 3 {
+                    let info = trimmed[fence_len..].trim();
+                    let tag = info.split_whitespace().next().unwrap_or("");
+                    let runnable = tag == "cf" || tag == "inmanta";
+                    open = Some(("`".repeat(fence_len), index + 1, runnable, String::new()));
+                }
+            }
+            Some((fence, start, runnable, code)) => {
+                if trimmed.starts_with(fence.as_str()) && trimmed.trim_end().chars().all(|c| c == '`') {
+                    if *runnable {
+                        blocks.push(Block { line: *start, code: std::mem::take(code) });
+                    }
+                    open = None;
+                } else {
+                    code.push_str(line);
+                    code.push('\n');
+                }
+            }
+        }
+    }
+    blocks
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(&docs)
+        .map(|entries| {
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "md")).collect()
+        })
+        .unwrap_or_default();
+    pages.sort();
+    let mut trials = Vec::new();
+    for page in pages {
+        let stem = page.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let markdown = match std::fs::read_to_string(&page) {
+            Ok(text) => text,
+            Err(error) => {
+                let message = format!("cannot read {}: {error}", page.display());
+                trials.push(Trial::test(stem, move || Err(message.into())));
+                continue;
+            }
+        };
+        for block in extract_blocks(&markdown) {
+            let name = format!("{stem}::line_{:04}", block.line);
+            trials.push(Trial::test(name, move || run_block(&block.code)));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
