@@ -77,3 +77,50 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &Modules) -> Result<Buil
     }
     Ok(Build { compilation, export: exported, diagnostics, compile_time, export_time: export_started.elapsed() })
 }
+
+/// The handlers of every shipped resource type.
+pub fn handlers() -> cairn_agent::HandlerRegistry {
+    let mut handlers = cairn_agent::HandlerRegistry::new();
+    cairn_std::register_handlers(&mut handlers);
+    cairn_mod_fs::register_handlers(&mut handlers);
+    cairn_mod_exec::register_handlers(&mut handlers);
+    cairn_mod_apt::register_handlers(&mut handlers);
+    handlers
+}
+
+/// Turns exported resources into the documents the store and agents use.
+pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
+    export
+        .resources
+        .iter()
+        .map(|resource| cairn_wire::ResourceDoc {
+            id: cairn_wire::ResourceId(resource.id.clone()),
+            resource_type: resource.resource_type.clone(),
+            agent: resource.agent.clone(),
+            attributes: resource.attributes.iter().map(|(k, v)| (k.clone(), json_value(v))).collect(),
+            requires: resource.requires.iter().map(|r| cairn_wire::ResourceId(r.clone())).collect(),
+            hash: resource.hash.clone(),
+            undefined: resource.undefined,
+            send_event: resource.send_event,
+            receive_events: resource.receive_events,
+        })
+        .collect()
+}
+
+fn json_value(value: &cairn_compiler::export::JsonValue) -> serde_json::Value {
+    use cairn_compiler::export::JsonValue;
+    match value {
+        JsonValue::Null => serde_json::Value::Null,
+        JsonValue::Bool(b) => serde_json::Value::Bool(*b),
+        JsonValue::Int(i) => serde_json::Value::from(*i),
+        JsonValue::Float(f) => serde_json::Value::from(*f),
+        JsonValue::Str(s) => serde_json::Value::String(s.clone()),
+        JsonValue::List(items) => serde_json::Value::Array(items.iter().map(json_value).collect()),
+        JsonValue::Object(pairs) => serde_json::Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
+    }
+}
+
+/// Where `cairn deploy` keeps its state for a project.
+pub fn deploy_store_path(project: &Path) -> std::path::PathBuf {
+    project.join("data").join("deploy").join("state.db")
+}

@@ -50,6 +50,23 @@ enum Command {
         #[arg(long = "version-number", default_value_t = 1)]
         number: u64,
     },
+    /// Compile the project and deploy it here, in embedded mode: the version is stored under
+    /// `data/deploy` of the project and an in-process agent makes every resource true.
+    /// Exits 1 if any resource failed.
+    Deploy {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        project: PathBuf,
+        /// Show what would change (a diff for files) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Deploy every resource, not only those whose desired state changed (a repair).
+        #[arg(long)]
+        full: bool,
+        /// Resources deployed at the same time.
+        #[arg(long, default_value_t = 8, env = "CAIRN_PARALLELISM")]
+        parallelism: usize,
+    },
     /// Parse the given .cf files on their own and report their problems (for editors and
     /// scripts). Exits 1 if there are any.
     Parse {
@@ -70,6 +87,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Compile { project } => compile(&project, &mut stderr),
         Command::Parse { files } => parse(&files, &mut stderr),
+        Command::Deploy { project, dry_run, full, parallelism } => {
+            deploy(&project, cairn_agent::DeployOptions { full, dry_run, parallelism }, &mut stderr)
+        }
         Command::Export { project, json, number } => export_json(&project, &json, number, &mut stderr),
     }
 }
@@ -112,11 +132,12 @@ fn summary(build: &cairn::Build) -> String {
     };
     let undefined = if undefined > 0 { format!(" ({undefined} undefined)") } else { String::new() };
     format!(
-        "compiled {}: {} instances, {} resources{undefined}, {} agents in {:.0} ms (export {:.0} ms)",
+        "compiled {}: {} instances, {} resources{undefined}, {} agent{} in {:.0} ms (export {:.0} ms)",
         build.compilation.project.config.name,
         build.compilation.instance_count(),
         resources,
         agents,
+        if agents == 1 { "" } else { "s" },
         build.compile_time.as_secs_f64() * 1000.0,
         build.export_time.as_secs_f64() * 1000.0
     )
@@ -146,6 +167,80 @@ fn export_json(root: &Path, out: &Path, version: u64, stderr: &mut StandardStrea
     }
     let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}", summary(&build), out.display());
     ExitCode::SUCCESS
+}
+
+fn deploy(root: &Path, options: cairn_agent::DeployOptions, stderr: &mut StandardStream) -> ExitCode {
+    use cairn_server::Store;
+    let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "{}", summary(&build));
+    let Some(export) = &build.export else { return ExitCode::FAILURE };
+    let resources = cairn::resource_docs(export);
+    let store = match cairn_server::SqliteStore::open(&cairn::deploy_store_path(root)) {
+        Ok(store) => store,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let environment = build.compilation.project.config.name.clone();
+    let version = match store.create_version(&environment, &resources) {
+        Ok(version) => version,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(resources.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let handlers = cairn::handlers();
+    let io = cairn_agent::LocalIo::new(root);
+    let mut on_outcome = |outcome: &cairn_agent::Outcome| {
+        progress.inc(1);
+        if !outcome.unchanged_skip {
+            progress.set_message(outcome.resource.to_string());
+        }
+    };
+    let report = cairn_agent::deploy(&store, &environment, version, &resources, &handlers, &io, &options, &mut on_outcome);
+    progress.finish_and_clear();
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if options.dry_run {
+        for outcome in report.outcomes.iter().filter(|o| o.changed) {
+            let _ = writeln!(stdout, "--- {} would change:", outcome.resource);
+            if let Some(preview) = &outcome.preview {
+                let _ = writeln!(stdout, "{}", preview.trim_end());
+            }
+        }
+    }
+    for outcome in &report.outcomes {
+        if matches!(outcome.state, cairn_wire::ResourceState::Failed | cairn_wire::ResourceState::Skipped) {
+            let _ = writeln!(stdout, "{:8} {}: {}", outcome.state.as_str(), outcome.resource, outcome.message);
+        }
+    }
+    let verb = if options.dry_run { "dry run of" } else { "deployed" };
+    let _ = writeln!(stdout, "{verb} version {version} of {environment}: {} resources", report.outcomes.len());
+    let _ = writeln!(stdout, "  {:<10}{:>6}", if options.dry_run { "to change" } else { "changed" }, report.changed());
+    let _ = writeln!(stdout, "  {:<10}{:>6}", "unchanged", report.unchanged());
+    let _ = writeln!(stdout, "  {:<10}{:>6}", "failed", report.failed());
+    let _ = writeln!(stdout, "  {:<10}{:>6}", "skipped", report.skipped());
+    if report.failed() > 0 || report.skipped() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn parse(files: &[PathBuf], stderr: &mut StandardStream) -> ExitCode {

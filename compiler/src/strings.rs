@@ -141,15 +141,14 @@ pub fn decode_format(
     errors: &mut Vec<LexError>,
 ) -> StringToken {
     let mut parts = Vec::new();
+    // The decoded text since the last field. Escapes are decoded run by run as the runs are
+    // met (see below), so `literal` holds final text and is never unescaped again.
     let mut literal = String::new();
-    let mut literal_start = 0;
     let bytes = body.as_bytes();
     let mut i = 0;
-    let flush = |literal: &mut String, parts: &mut Vec<FormatPart>, errors: &mut Vec<LexError>, start: usize| {
+    let flush = |literal: &mut String, parts: &mut Vec<FormatPart>| {
         if !literal.is_empty() {
-            let text = unescape(literal, offset + start, file, errors);
-            parts.push(FormatPart::Literal(text));
-            literal.clear();
+            parts.push(FormatPart::Literal(std::mem::take(literal)));
         }
     };
     while i < bytes.len() {
@@ -170,7 +169,7 @@ pub fn decode_format(
                     });
                     break;
                 };
-                flush(&mut literal, &mut parts, errors, literal_start);
+                flush(&mut literal, &mut parts);
                 let field = &body[i + 1..close];
                 let field_span = Span::new(file, offset + i, offset + close + 1);
                 let (name_and_conv, spec) = match field.find(':') {
@@ -190,7 +189,6 @@ pub fn decode_format(
                     errors.push(LexError { kind: LexErrorKind::FormatBadField(field.to_string()), span: field_span });
                 }
                 i = close + 1;
-                literal_start = i;
             }
             b'}' => {
                 errors.push(LexError {
@@ -200,18 +198,19 @@ pub fn decode_format(
                 i += 1;
             }
             _ => {
-                // Take the whole run up to the next brace at once rather than char by char.
-                // Braces are ASCII, so the run ends on a char boundary.
+                // Take the whole run up to the next brace at once. Braces are ASCII, so the
+                // run ends on a char boundary. Its escapes are decoded here, where the run's
+                // source offset is known: decoding the accumulated literal later reported
+                // escape errors at shifted offsets (by one per `{{`, `}}` or stray `}`
+                // before them), possibly inside a multi-byte character (found by fuzzing:
+                // `f' "}" é\x4 '`).
                 let run = bytes[i..].iter().position(|&b| b == b'{' || b == b'}').map_or(bytes.len(), |n| i + n);
-                if literal.is_empty() {
-                    literal_start = i;
-                }
-                literal.push_str(&body[i..run]);
+                literal.push_str(&unescape(&body[i..run], offset + i, file, errors));
                 i = run;
             }
         }
     }
-    flush(&mut literal, &mut parts, errors, literal_start);
+    flush(&mut literal, &mut parts);
     StringToken::Format(parts)
 }
 
@@ -367,6 +366,18 @@ mod tests {
         assert_eq!(spec, ">10");
         let FormatPart::Field { conversion, .. } = &parts[3] else { panic!("field") };
         assert_eq!(*conversion, Some('r'));
+    }
+
+    #[test]
+    fn format_escape_errors_point_at_the_escape() {
+        // A stray `}` and a `{{` before the escape must not shift its span.
+        let mut interner = Interner::new();
+        let mut errors = Vec::new();
+        let body = " \"}\" {{é\\x4 ";
+        decode_format(body, 10, FileId(0), &mut interner, &mut errors);
+        let escape = errors.iter().find(|e| matches!(e.kind, LexErrorKind::InvalidEscape(_))).map(|e| e.span.range());
+        let at = body.find('\\').map(|i| i + 10);
+        assert_eq!(escape, at.map(|at| at..at + 3), "{errors:?}");
     }
 
     #[test]

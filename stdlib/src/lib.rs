@@ -1,7 +1,20 @@
 //! The `std` module: its model (`stdlib/model`, compiled into the binary) and its native
-//! plugins. [`builtin`] hands the model to the compiler; [`register`] adds the plugins.
+//! plugins. [`builtin`] hands the model to the compiler; [`register`] adds the plugins, one
+//! module per theme (strings, collections, instances, environment, files, json, network,
+//! types).
 
-mod plugins;
+mod collections;
+mod digest;
+mod environment;
+mod files;
+mod format;
+mod instances;
+mod json;
+mod network;
+mod strings;
+mod support;
+#[cfg(test)]
+mod testing;
 mod types;
 
 use cairn_compiler::compile::loader::BuiltinModule;
@@ -20,7 +33,13 @@ pub fn builtin() -> BuiltinModule {
 
 /// Registers every std plugin.
 pub fn register(registry: &mut PluginRegistry) {
-    plugins::register(registry);
+    strings::register(registry);
+    collections::register(registry);
+    instances::register(registry);
+    environment::register(registry);
+    files::register(registry);
+    json::register(registry);
+    network::register(registry);
     types::register(registry);
 }
 
@@ -33,4 +52,34 @@ pub fn register_resources(resources: &mut cairn_compiler::export::ResourceRegist
             .with_constant_agent("internal"),
     );
     resources.register(ResourceDecl::new("std::testing::NullResource", "agentname", "name", &["name", "agentname", "value", "fail"]));
+}
+
+/// `std::testing::NullResource`: changes nothing; `fail = true` makes it fail.
+struct NullHandler;
+
+impl cairn_agent::Handler for NullHandler {
+    fn fields(&self) -> &[&str] {
+        &[]
+    }
+
+    fn read(&self, _io: &dyn cairn_agent::Io, desired: &cairn_wire::ResourceDoc) -> Result<Option<cairn_agent::Fields>, cairn_agent::HandlerError> {
+        if desired.bool_attr("fail") {
+            return Err(cairn_agent::HandlerError("failed on purpose (`fail = true`)".into()));
+        }
+        Ok(Some(cairn_agent::Fields::new()))
+    }
+
+    fn apply(
+        &self,
+        _io: &dyn cairn_agent::Io,
+        _desired: &cairn_wire::ResourceDoc,
+        _current: Option<&cairn_agent::Fields>,
+        _changes: &[cairn_wire::Change],
+    ) -> Result<(), cairn_agent::HandlerError> {
+        Ok(())
+    }
+}
+
+pub fn register_handlers(handlers: &mut cairn_agent::HandlerRegistry) {
+    handlers.register("std::testing::NullResource", std::sync::Arc::new(NullHandler));
 }

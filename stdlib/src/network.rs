@@ -109,24 +109,24 @@ pub fn parse_address(text: &str) -> Result<IpAddr, String> {
 /// Parses `address[/prefix]` as Python's `ip_interface`: the prefix is a length, or for IPv4
 /// a netmask (`255.255.255.0`) or hostmask (`0.0.0.255`).
 pub fn parse_interface(text: &str) -> Result<Interface, String> {
-    let invalid = || format!("'{text}' does not appear to be an IPv4 or IPv6 interface");
+    let invalid = |detail: String| format!("'{text}' does not appear to be an IPv4 or IPv6 interface ({detail})");
     let (address, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
     };
-    let address: IpAddr = address.parse().map_err(|_| invalid())?;
+    let address: IpAddr = address.parse().map_err(|_| invalid(format!("'{address}' is not an address")))?;
     let bits = if address.is_ipv4() { 32u8 } else { 128 };
     let prefix = match prefix {
         None => bits,
         Some(p) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => match p.parse::<u8>() {
             Ok(n) if n <= bits => n,
-            _ => return Err(format!("'{p}' is not a valid netmask")),
+            _ => return Err(invalid(format!("the prefix length is at most {bits}"))),
         },
         Some(p) if address.is_ipv4() => {
-            let mask: Ipv4Addr = p.parse().map_err(|_| format!("'{p}' is not a valid netmask"))?;
-            prefix_of_mask(u32::from(mask)).ok_or_else(|| format!("'{p}' is not a valid netmask"))?
+            let mask: Option<Ipv4Addr> = p.parse().ok();
+            mask.and_then(|m| prefix_of_mask(u32::from(m))).ok_or_else(|| invalid(format!("'{p}' is not a valid netmask")))?
         }
-        Some(p) => return Err(format!("'{p}' is not a valid netmask")),
+        Some(p) => return Err(invalid(format!("'{p}' is not a valid prefix length"))),
     };
     Ok(Interface { address, prefix })
 }

@@ -3,7 +3,7 @@
 //! the semantics of the pydantic types Inmanta names.
 
 use cairn_compiler::compile::plugins::{Param, ParamType, PluginCtx, PluginFailure, PluginRegistry};
-use cairn_compiler::compile::value::Value;
+use cairn_compiler::compile::value::{Dict, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub fn register(registry: &mut PluginRegistry) {
@@ -28,6 +28,13 @@ fn text(value: &Value) -> Option<&str> {
 
 fn validate_type(_: &mut PluginCtx<'_>, args: &[Value]) -> Result<Value, PluginFailure> {
     let type_name = text(&args[0]).unwrap_or_default();
+    let parameters = match &args[2] {
+        Value::Dict(dict) => Some(dict.as_ref()),
+        _ => None,
+    };
+    if let Some(valid) = constrained(type_name, &args[1], parameters).map_err(PluginFailure::Error)? {
+        return Ok(Value::Bool(valid));
+    }
     let Some(value) = text(&args[1]) else { return Ok(Value::Bool(false)) };
     let valid = match type_name {
         "pydantic.IPv4Address" | "ipaddress.IPv4Address" => value.parse::<Ipv4Addr>().is_ok(),
@@ -56,6 +63,124 @@ fn validate_type(_: &mut PluginCtx<'_>, args: &[Value]) -> Result<Value, PluginF
         other => return Err(PluginFailure::Error(format!("unknown type `{other}`"))),
     };
     Ok(Value::Bool(valid))
+}
+
+/// The number a value reads as in pydantic's lax mode (ints, floats, booleans, numeric
+/// strings), and whether it is integral.
+fn lax_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::Str(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+fn lax_int(value: &Value) -> Option<f64> {
+    match value {
+        Value::Str(s) => s.trim().parse::<i64>().ok().map(|i| i as f64),
+        Value::Float(f) if f.fract() != 0.0 || !f.is_finite() => None,
+        other => lax_number(other),
+    }
+}
+
+/// The numeric and string types of pydantic (`conint`, `confloat`, `condecimal`, `constr`,
+/// `PositiveInt`, `StrictStr`, ...); `None` for types handled elsewhere.
+fn constrained(type_name: &str, value: &Value, parameters: Option<&Dict>) -> Result<Option<bool>, String> {
+    let empty = Dict::default();
+    let given = parameters.unwrap_or(&empty);
+    let bound = |name: &str| -> Result<Option<f64>, String> {
+        match given.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => lax_number(v).map(Some).ok_or_else(|| format!("validation parameter `{name}` should be a number")),
+        }
+    };
+    let check_known = |known: &[&str]| -> Result<(), String> {
+        match given.keys().find(|k| !known.contains(&k.as_ref())) {
+            Some(key) => Err(format!("{type_name} has no validation parameter `{key}`")),
+            None => Ok(()),
+        }
+    };
+    let numeric = |number: Option<f64>| -> Result<bool, String> {
+        let Some(n) = number else { return Ok(false) };
+        let ok = bound("gt")?.is_none_or(|b| n > b)
+            && bound("ge")?.is_none_or(|b| n >= b)
+            && bound("lt")?.is_none_or(|b| n < b)
+            && bound("le")?.is_none_or(|b| n <= b)
+            && bound("multiple_of")?.is_none_or(|m| m != 0.0 && ((n / m) - (n / m).round()).abs() < 1e-9);
+        Ok(ok)
+    };
+    let sign = |number: Option<f64>, test: fn(f64) -> bool| number.is_some_and(test);
+    let valid = match type_name {
+        "pydantic.conint" => {
+            check_known(&["gt", "ge", "lt", "le", "multiple_of", "strict"])?;
+            numeric(lax_int(value))?
+        }
+        "pydantic.confloat" => {
+            check_known(&["gt", "ge", "lt", "le", "multiple_of", "strict", "allow_inf_nan"])?;
+            numeric(lax_number(value))?
+        }
+        "pydantic.condecimal" => {
+            check_known(&["gt", "ge", "lt", "le", "multiple_of", "max_digits", "decimal_places"])?;
+            let digits_ok = decimal_digits(value).is_some_and(|(whole, fraction)| {
+                let max_digits = given.get("max_digits").and_then(Value::as_f64);
+                let places = given.get("decimal_places").and_then(Value::as_f64);
+                max_digits.is_none_or(|m| (whole + fraction) as f64 <= m) && places.is_none_or(|p| fraction as f64 <= p)
+            });
+            digits_ok && numeric(lax_number(value))?
+        }
+        "pydantic.constr" => {
+            check_known(&["min_length", "max_length", "curtail_length", "regex", "pattern", "strip_whitespace", "to_lower", "to_upper", "strict"])?;
+            let Value::Str(s) = value else { return Ok(Some(false)) };
+            let length = s.chars().count() as f64;
+            let limit = |name: &str| given.get(name).and_then(Value::as_f64);
+            let pattern = match given.get("regex").or_else(|| given.get("pattern")) {
+                Some(Value::Str(p)) => Some(regex::Regex::new(&format!("^(?:{p})")).map_err(|e| format!("invalid regex: {e}"))?),
+                _ => None,
+            };
+            let checked: String = match limit("curtail_length") {
+                Some(n) => s.chars().take(n.max(0.0) as usize).collect(),
+                None => s.to_string(),
+            };
+            limit("min_length").is_none_or(|m| length >= m)
+                && limit("max_length").is_none_or(|m| length <= m)
+                && pattern.is_none_or(|re| re.is_match(&checked))
+        }
+        "pydantic.StrictInt" => matches!(value, Value::Int(_)),
+        "pydantic.StrictFloat" => matches!(value, Value::Float(_)),
+        "pydantic.StrictStr" => matches!(value, Value::Str(_)),
+        "pydantic.StrictBool" => matches!(value, Value::Bool(_)),
+        "pydantic.PositiveInt" => sign(lax_int(value), |n| n > 0.0),
+        "pydantic.NegativeInt" => sign(lax_int(value), |n| n < 0.0),
+        "pydantic.NonNegativeInt" => sign(lax_int(value), |n| n >= 0.0),
+        "pydantic.NonPositiveInt" => sign(lax_int(value), |n| n <= 0.0),
+        "pydantic.PositiveFloat" => sign(lax_number(value), |n| n > 0.0),
+        "pydantic.NegativeFloat" => sign(lax_number(value), |n| n < 0.0),
+        "pydantic.NonNegativeFloat" => sign(lax_number(value), |n| n >= 0.0),
+        "pydantic.NonPositiveFloat" => sign(lax_number(value), |n| n <= 0.0),
+        _ => return Ok(None),
+    };
+    Ok(Some(valid))
+}
+
+/// Digits before and after the point of a number as Python's `Decimal(str(value))` has them.
+fn decimal_digits(value: &Value) -> Option<(usize, usize)> {
+    let text = match value {
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) if f.is_finite() => crate::format::float_repr(*f),
+        Value::Str(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    text.parse::<f64>().ok()?;
+    if text.contains(['e', 'E']) {
+        return None;
+    }
+    let unsigned = text.trim_start_matches(['-', '+']);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let whole = whole.trim_start_matches('0');
+    let fraction = fraction.trim_end_matches('0');
+    Some((whole.len(), fraction.len()))
 }
 
 /// Parses `addr/prefix`; for a network the host bits must be zero.
@@ -165,5 +290,37 @@ mod tests {
         assert!(!email("nobody"));
         assert!(url("https://example.com/x", &["http", "https"]));
         assert!(!url("ftp://example.com", &["http", "https"]));
+    }
+
+    fn params(pairs: &[(&str, Value)]) -> Dict {
+        pairs.iter().map(|(k, v)| (std::rc::Rc::from(*k), v.clone())).collect()
+    }
+
+    #[test]
+    fn constrained_types() {
+        let vlan = params(&[("ge", Value::Int(0)), ("le", Value::Int(4095))]);
+        assert_eq!(constrained("pydantic.conint", &Value::Int(10), Some(&vlan)), Ok(Some(true)));
+        assert_eq!(constrained("pydantic.conint", &Value::Int(4096), Some(&vlan)), Ok(Some(false)));
+        assert_eq!(constrained("pydantic.conint", &Value::Float(1.5), Some(&vlan)), Ok(Some(false)));
+        assert_eq!(constrained("pydantic.conint", &Value::str("12"), Some(&vlan)), Ok(Some(true)));
+        assert!(constrained("pydantic.conint", &Value::Int(1), Some(&params(&[("bogus", Value::Int(1))]))).is_err());
+        let even = params(&[("multiple_of", Value::Int(2))]);
+        assert_eq!(constrained("pydantic.conint", &Value::Int(4), Some(&even)), Ok(Some(true)));
+        assert_eq!(constrained("pydantic.conint", &Value::Int(5), Some(&even)), Ok(Some(false)));
+        let fraction = params(&[("gt", Value::Float(0.0)), ("lt", Value::Float(1.0))]);
+        assert_eq!(constrained("pydantic.confloat", &Value::Float(0.5), Some(&fraction)), Ok(Some(true)));
+        assert_eq!(constrained("pydantic.confloat", &Value::Int(1), Some(&fraction)), Ok(Some(false)));
+        let name = params(&[("min_length", Value::Int(2)), ("max_length", Value::Int(4)), ("regex", Value::str("[a-z]+"))]);
+        assert_eq!(constrained("pydantic.constr", &Value::str("abc"), Some(&name)), Ok(Some(true)));
+        assert_eq!(constrained("pydantic.constr", &Value::str("a"), Some(&name)), Ok(Some(false)));
+        assert_eq!(constrained("pydantic.constr", &Value::str("1ab"), Some(&name)), Ok(Some(false)));
+        assert_eq!(constrained("pydantic.constr", &Value::Int(1), Some(&name)), Ok(Some(false)));
+        let money = params(&[("max_digits", Value::Int(5)), ("decimal_places", Value::Int(2))]);
+        assert_eq!(constrained("pydantic.condecimal", &Value::Float(123.45), Some(&money)), Ok(Some(true)));
+        assert_eq!(constrained("pydantic.condecimal", &Value::Float(1.234), Some(&money)), Ok(Some(false)));
+        assert_eq!(constrained("pydantic.condecimal", &Value::Int(123456), Some(&money)), Ok(Some(false)));
+        assert_eq!(constrained("pydantic.PositiveInt", &Value::Int(0), None), Ok(Some(false)));
+        assert_eq!(constrained("pydantic.StrictStr", &Value::str(""), None), Ok(Some(true)));
+        assert_eq!(constrained("pydantic.IPv4Address", &Value::str(""), None), Ok(None));
     }
 }

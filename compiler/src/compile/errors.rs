@@ -47,7 +47,15 @@ pub enum ErrorKind {
     NotAnInstance { found: String, context: String },
     InvalidOperation(String),
     PluginError { plugin: String, message: String },
-    IndexAttributeNotSet { entity: String, attribute: String },
+    InvalidIndexAttribute { entity: String, attribute: String, reason: String },
+    IndexAttributeMissing { entity: String, attributes: Vec<(String, bool)> },
+    IndexTypeMismatch { entity: String, key: String, existing: String },
+    IncompatibleAttribute { entity: String, attribute: String, parent: String, detail: String },
+    RelationRedefined { entity: String, relation: String, parent: String },
+    TypedefCycle(String),
+    ConditionalParents,
+    DuplicateArgument(String),
+    NotBoolean { context: String, found: String },
     Unresolved { what: String },
     KeyNotFound(String),
     InvalidAssignmentTarget,
@@ -179,11 +187,58 @@ impl CompileError {
             }
             ErrorKind::InvalidOperation(message) => d("type", message.clone(), "invalid operation"),
             ErrorKind::PluginError { plugin, message } => d("plugin", format!("plugin `{plugin}` failed: {message}"), "called here"),
-            ErrorKind::IndexAttributeNotSet { entity, attribute } => d(
-                "index",
-                format!("index of `{entity}` uses `{attribute}`, which is neither an attribute nor a relation of upper bound 1"),
-                "in this index",
+            ErrorKind::InvalidIndexAttribute { entity, attribute, reason } => {
+                let mut x = d("index", format!("an index of `{entity}` cannot use `{attribute}`: {reason}"), "not allowed in an index");
+                x.hint = Some("an index holds only attributes and relations that always have exactly one value".to_string());
+                x
+            }
+            ErrorKind::IndexAttributeMissing { entity, attributes } => {
+                let names: Vec<String> = attributes
+                    .iter()
+                    .map(|(name, relation)| format!("{} `{name}`", if *relation { "relation" } else { "attribute" }))
+                    .collect();
+                let mut x = d(
+                    "type",
+                    format!("invalid constructor call: {} of `{entity}` {} part of an index but not given", names.join(", "), if names.len() == 1 { "is" } else { "are" }),
+                    "index attribute missing",
+                );
+                x.hint = Some(
+                    "a constructor must give every attribute of the entity's indexes (or have a default for it): the index decides whether an instance already exists"
+                        .to_string(),
+                );
+                x
+            }
+            ErrorKind::IndexTypeMismatch { entity, key, existing } => {
+                let mut x = d(
+                    "index-collision",
+                    format!("cannot construct `{entity}` with index key {key}: the instance with that key is a `{existing}`"),
+                    "constructed here",
+                );
+                x.hint = Some("a constructor only returns an existing instance of exactly the same entity".to_string());
+                x
+            }
+            ErrorKind::IncompatibleAttribute { entity, attribute, parent, detail } => d(
+                "duplicate",
+                format!("attribute `{attribute}` of `{entity}` conflicts with `{attribute}` of `{parent}`: {detail}"),
+                "incompatible definition",
             ),
+            ErrorKind::RelationRedefined { entity, relation, parent } => d(
+                "duplicate",
+                format!("relation `{relation}` of `{entity}` is already defined in parent `{parent}`"),
+                "defined again here",
+            ),
+            ErrorKind::DuplicateArgument(name) => {
+                d("duplicate", format!("attribute `{name}` is given twice in this constructor"), "given again here")
+            }
+            ErrorKind::TypedefCycle(name) => d("cycle", format!("typedef `{name}` is based on itself"), "in this cycle"),
+            ErrorKind::ConditionalParents => {
+                let mut x = d("syntax", "`using parents` cannot be combined with a `when` condition".to_string(), "inherits the parents' implementations");
+                x.hint = Some("write a separate `implement ... using parents` without condition".to_string());
+                x
+            }
+            ErrorKind::NotBoolean { context, found } => {
+                d("type", format!("{context} must be a boolean, got {found}"), "not a boolean")
+            }
             ErrorKind::Unresolved { what } => d("not-set", format!("{what} never got a value"), "waiting here"),
             ErrorKind::KeyNotFound(key) => d("key", format!("key {key} not found in dict"), "no such key"),
             ErrorKind::InvalidAssignmentTarget => d("syntax", "cannot assign to this expression".to_string(), "not a variable or attribute"),

@@ -16,7 +16,7 @@
 
 use super::errors::{CompileError, ErrorKind};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
-use super::model::{AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
+use super::model::{AttrDef, AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
 use super::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry, WaitToken};
 use super::value::{format_float, Dict, InstanceId, KeyPart, Value};
 use crate::ast::BinOp;
@@ -66,8 +66,9 @@ pub struct Instance {
     pub first_slot: u32,
     pub span: Span,
     pub implementations: Vec<ImplId>,
-    selected: u32,
     registered_indexes: u32,
+    /// The constructor failed: the instance is left out of the final checks.
+    failed: bool,
 }
 
 impl Instance {
@@ -141,6 +142,7 @@ pub struct Executor<'a> {
     name_ids: &'a FxHashMap<Symbol, u32>,
     settings: &'a dyn Fn(&str) -> Option<String>,
     module_file: &'a dyn Fn(&str) -> Result<String, String>,
+    module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
     slots: Vec<Slot>,
     instances: Vec<Instance>,
     scopes: Vec<Scope>,
@@ -159,6 +161,9 @@ pub struct Executor<'a> {
     memo_pos: usize,
     plugin_wait: Option<Wait>,
     current_self: Option<InstanceId>,
+    /// Root scopes of implementation bodies, to the instance they implement (`self` of
+    /// plugin calls such as `std::template`).
+    impl_scopes: FxHashMap<ScopeId, InstanceId>,
     comp: Vec<Value>,
     tasks_run: u64,
 }
@@ -172,6 +177,8 @@ pub struct ExecInput<'a> {
     pub name_ids: &'a FxHashMap<Symbol, u32>,
     pub settings: &'a dyn Fn(&str) -> Option<String>,
     pub module_file: &'a dyn Fn(&str) -> Result<String, String>,
+    /// Lists the regular files of a module folder (`module/rest`), for `std::list_files`.
+    pub module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
 }
 
 pub fn execute(input: ExecInput<'_>) -> Execution {
@@ -184,6 +191,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         name_ids: input.name_ids,
         settings: input.settings,
         module_file: input.module_file,
+        module_files: input.module_files,
         slots: Vec::new(),
         instances: Vec::new(),
         scopes: Vec::new(),
@@ -202,6 +210,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         memo_pos: 0,
         plugin_wait: None,
         current_self: None,
+        impl_scopes: FxHashMap::default(),
         comp: Vec::new(),
         tasks_run: 0,
     };
@@ -351,7 +360,7 @@ impl<'a> Executor<'a> {
     fn run_stmt(&mut self, block: BlockId, index: u32, scope: ScopeId) -> Eval<bool> {
         let blocks = self.blocks;
         let stmt = &blocks[block.index()].stmts[index as usize];
-        self.current_self = None;
+        self.current_self = self.instance_of_scope(scope);
         match stmt {
             IrStmt::Assign { target, value, span } => {
                 let value = self.eval(value, scope)?;
@@ -369,7 +378,7 @@ impl<'a> Executor<'a> {
                 if value.is_unknown() {
                     return Ok(true);
                 }
-                if value.truthy() {
+                if self.condition(&value, "the condition of an `if` statement", cond.span)? {
                     self.spawn_block(*then, Some(scope), &[], *span);
                 } else if let Some(otherwise) = otherwise {
                     self.spawn_block(*otherwise, Some(scope), &[], *span);
@@ -399,11 +408,12 @@ impl<'a> Executor<'a> {
                         }
                     }
                     Value::Unknown => {}
-                    Value::Instance(_) => self.spawn_block(*body, Some(scope), &[value], *span),
-                    Value::Null => {}
                     other => {
                         return fail(
-                            ErrorKind::InvalidOperation(format!("cannot iterate over a {}", other.type_name())),
+                            ErrorKind::InvalidOperation(format!(
+                                "a for loop iterates over lists and relations, not over {}",
+                                self.show_type(&other)
+                            )),
                             iterable.span,
                         )
                     }
@@ -417,8 +427,15 @@ impl<'a> Executor<'a> {
         let IrStmt::For { body, span, .. } = &self.blocks[block.index()].stmts[index as usize] else { return Ok(true) };
         let (body, span) = (*body, *span);
         let items: Vec<Value> = match &self.slots[list.0 as usize].value {
-            SlotValue::List(items) => items[consumed as usize..].to_vec(),
-            _ => Vec::new(),
+            SlotValue::List(items) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
+            SlotValue::Single(Value::List(items)) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
+            SlotValue::Single(Value::Null | Value::Unknown) | SlotValue::Unset => Vec::new(),
+            SlotValue::Single(other) => {
+                return fail(
+                    ErrorKind::InvalidOperation(format!("a for loop iterates over lists and relations, not over {}", self.show_type(other))),
+                    span,
+                )
+            }
         };
         for item in &items {
             if !item.is_unknown() {
@@ -441,12 +458,11 @@ impl<'a> Executor<'a> {
             let scope = self.self_scope(instance);
             self.current_self = Some(instance);
             let value = self.eval(when, scope)?;
-            if value.is_unknown() || !value.truthy() {
+            if !self.condition(&value, "the `when` condition of an implement statement", when.span)? {
                 return Ok(true);
             }
         }
         let inst = instance.0 as usize;
-        self.instances[inst].selected += 1;
         for &implementation in &def.implementations {
             if self.instances[inst].implementations.contains(&implementation) {
                 continue;
@@ -454,13 +470,9 @@ impl<'a> Executor<'a> {
             self.instances[inst].implementations.push(implementation);
             if let Some(body) = self.model.implementations[implementation.index()].body {
                 let span = self.instances[inst].span;
-                self.spawn_block(body, None, &[Value::Instance(instance)], span);
-            }
-        }
-        if def.parents {
-            let entity = self.instances[inst].entity;
-            for parent in self.model.entity(entity).parents.clone() {
-                self.select_implementations(instance, parent);
+                let scope = self.new_scope(body, None, &[Value::Instance(instance)], span);
+                self.impl_scopes.insert(scope, instance);
+                self.spawn_statements(body, scope);
             }
         }
         Ok(true)
@@ -468,7 +480,7 @@ impl<'a> Executor<'a> {
 
     fn select_implementations(&mut self, instance: InstanceId, entity: EntityId) {
         let span = self.instances[instance.0 as usize].span;
-        for &implement in &self.model.entity(entity).implements {
+        for &implement in &self.model.entity(entity).effective_implements {
             let mut may_write: Vec<u32> = Vec::new();
             for implementation in &self.model.implements[implement.index()].implementations {
                 if let Some(body) = self.model.implementations[implementation.index()].body {
@@ -478,6 +490,17 @@ impl<'a> Executor<'a> {
             may_write.sort_unstable();
             may_write.dedup();
             self.new_task(TaskKind::Select { instance, implement }, may_write.into(), span);
+        }
+    }
+
+    /// The instance whose implementation a scope belongs to (through its parents).
+    fn instance_of_scope(&self, scope: ScopeId) -> Option<InstanceId> {
+        let mut current = scope;
+        loop {
+            if let Some(instance) = self.impl_scopes.get(&current) {
+                return Some(*instance);
+            }
+            current = self.scopes[current.0 as usize].parent?;
         }
     }
 
@@ -702,16 +725,18 @@ impl<'a> Executor<'a> {
         let entity = self.instances[instance.0 as usize].entity;
         let def = self.model.entity(entity).attrs[attr as usize].clone();
         match &def.kind {
-            AttrKind::Relation { target, upper, inverse, .. } => {
+            AttrKind::Relation { target, upper, lower, inverse } => {
                 let items = match value {
                     Value::List(items) => items.as_ref().clone(),
-                    Value::Null if !def.is_multi() => return Ok(()),
                     Value::Unknown => return Ok(()),
+                    // `null` says "no (more) values": the relation is complete as it is.
+                    Value::Null if *lower == 0 || def.is_multi() => return self.set_relation_null(instance, attr, span),
                     other => vec![other],
                 };
                 for item in items {
                     let other = match item {
                         Value::Instance(other) if self.model.is_subtype(self.instances[other.0 as usize].entity, *target) => other,
+                        Value::Unknown => continue,
                         other_value => {
                             return Err(CompileError::new(
                                 ErrorKind::TypeMismatch {
@@ -739,7 +764,8 @@ impl<'a> Executor<'a> {
             }
             AttrKind::Value { ty, .. } => {
                 let slot_id = self.instances[instance.0 as usize].slot(attr);
-                if def.is_multi() {
+                if def.is_multi() && extend {
+                    // `+=` on a list attribute: the list fills gradually.
                     let element_type = match ty {
                         Type::List(inner) => (**inner).clone(),
                         Type::Nullable(inner) => match &**inner {
@@ -750,19 +776,8 @@ impl<'a> Executor<'a> {
                     };
                     let items = match value {
                         Value::List(items) => items.as_ref().clone(),
-                        Value::Null if ty.is_nullable() => Vec::new(),
                         Value::Unknown => return Ok(()),
-                        other if extend => vec![other],
-                        other => {
-                            return Err(CompileError::new(
-                                ErrorKind::TypeMismatch {
-                                    expected: self.model.type_name(ty),
-                                    found: self.show_type(&other),
-                                    context: format!("attribute `{}`", self.interner.resolve(def.name)),
-                                },
-                                span,
-                            ))
-                        }
+                        other => vec![other],
                     };
                     for item in &items {
                         self.check_type(&element_type, item, span, def.name)?;
@@ -772,13 +787,7 @@ impl<'a> Executor<'a> {
                         return Err(self.frozen_error(slot_id, span));
                     }
                     match &mut slot.value {
-                        SlotValue::List(existing) => {
-                            for item in items {
-                                if !existing.contains(&item) || !matches!(item, Value::Instance(_)) {
-                                    existing.push(item);
-                                }
-                            }
-                        }
+                        SlotValue::List(existing) => existing.extend(items),
                         other => *other = SlotValue::List(items),
                     }
                     if slot.set_at.is_none() {
@@ -796,15 +805,29 @@ impl<'a> Executor<'a> {
                 self.check_type(ty, &value, span, def.name)?;
                 let slot = &mut self.slots[slot_id.0 as usize];
                 match &slot.value {
+                    SlotValue::Unset if slot.frozen => Err(self.frozen_error(slot_id, span)),
                     SlotValue::Unset => {
                         slot.value = SlotValue::Single(value);
                         slot.set_at = Some(span);
-                        self.wake(slot_id);
+                        if def.is_multi() {
+                            // A list assigned with `=` is complete.
+                            self.complete_slot(slot_id);
+                        } else {
+                            self.wake(slot_id);
+                        }
                         self.on_attr_set(instance, def.name, span)
                     }
                     SlotValue::Single(old) if *old == value => Ok(()),
-                    SlotValue::Single(old) => {
-                        let old = old.clone();
+                    SlotValue::List(items) if Value::List(Rc::new(items.clone())) == value => {
+                        self.complete_slot(slot_id);
+                        Ok(())
+                    }
+                    SlotValue::Single(_) | SlotValue::List(_) => {
+                        let old = match &slot.value {
+                            SlotValue::Single(old) => old.clone(),
+                            SlotValue::List(items) => Value::list(items.clone()),
+                            SlotValue::Unset => Value::Null,
+                        };
                         let first = slot.set_at;
                         let mut error = CompileError::new(
                             ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
@@ -815,16 +838,64 @@ impl<'a> Executor<'a> {
                         }
                         Err(error)
                     }
-                    SlotValue::List(_) => Ok(()),
                 }
             }
         }
     }
 
+    /// `rel = null`: an optional relation gets "no value", a list relation is complete.
+    fn set_relation_null(&mut self, instance: InstanceId, attr: u32, span: Span) -> Result<(), CompileError> {
+        let slot_id = self.instances[instance.0 as usize].slot(attr);
+        let slot = &mut self.slots[slot_id.0 as usize];
+        match &slot.value {
+            SlotValue::Unset => {
+                if slot.set_at.is_none() {
+                    slot.set_at = Some(span);
+                }
+                self.complete_slot(slot_id);
+                Ok(())
+            }
+            SlotValue::List(items) if items.is_empty() => {
+                self.complete_slot(slot_id);
+                Ok(())
+            }
+            SlotValue::Single(Value::Null) => Ok(()),
+            _ => {
+                let first = slot.set_at;
+                let old = old_value(&slot.value);
+                let mut error = CompileError::new(
+                    ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: "null".to_string() },
+                    span,
+                );
+                if let Some(first) = first {
+                    error = error.with_related(first, "first set here");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Marks a slot complete because its value is final (not because a read needed it).
+    fn complete_slot(&mut self, slot: SlotId) {
+        let entry = &mut self.slots[slot.0 as usize];
+        if entry.frozen {
+            self.wake(slot);
+            return;
+        }
+        entry.frozen = true;
+        self.freeze_candidates.remove(&slot);
+        if let Some(list) = self.freeze_waiters.remove(&slot) {
+            self.queue.extend(list);
+        }
+        self.wake(slot);
+    }
+
     fn frozen_error(&self, slot: SlotId, span: Span) -> CompileError {
         let mut error = CompileError::new(ErrorKind::ModifiedAfterFreeze { target: self.describe_slot(slot) }, span);
         if let Some(reader) = self.slots[slot.0 as usize].frozen_by {
-            error = error.with_related(reader, "this read needed the complete list and froze it");
+            error = error.with_related(reader, "this read needed the complete value and froze it");
+        } else if let Some(first) = self.slots[slot.0 as usize].set_at {
+            error = error.with_related(first, "the value was complete after this statement");
         }
         error
     }
@@ -842,19 +913,12 @@ impl<'a> Executor<'a> {
                     }
                     slot.value = SlotValue::Single(value);
                     slot.set_at = Some(span);
-                    slot.frozen = true;
-                    self.wake(slot_id);
-                    if let Some(list) = self.freeze_waiters.remove(&slot_id) {
-                        self.queue.extend(list);
-                    }
+                    self.complete_slot(slot_id);
                     return self.on_attr_set(instance, name, span);
                 }
                 SlotValue::Single(old) if *old == value => return Ok(()),
                 _ => {
-                    let old = match &slot.value {
-                        SlotValue::Single(old) => old.clone(),
-                        _ => Value::Null,
-                    };
+                    let old = old_value(&slot.value);
                     let first = slot.set_at;
                     let mut error = CompileError::new(
                         ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
@@ -868,35 +932,36 @@ impl<'a> Executor<'a> {
             }
         }
         let slot = &mut self.slots[slot_id.0 as usize];
-        let already = matches!(&slot.value, SlotValue::List(items) if items.contains(&value));
-        if already {
-            return Ok(());
+        let count = match &slot.value {
+            SlotValue::List(items) if items.contains(&value) => return Ok(()),
+            SlotValue::List(items) => items.len(),
+            _ => 0,
+        };
+        if let Some(upper) = upper {
+            if count as u32 >= upper {
+                let first = slot.set_at;
+                let mut error = CompileError::new(ErrorKind::UpperBoundExceeded { target: self.describe_slot(slot_id), upper }, span);
+                if let Some(first) = first {
+                    error = error.with_related(first, "the first value was set here");
+                }
+                return Err(error);
+            }
         }
         if slot.frozen {
             return Err(self.frozen_error(slot_id, span));
         }
-        let count = match &mut slot.value {
-            SlotValue::List(items) => {
-                items.push(value);
-                items.len()
-            }
-            other => {
-                *other = SlotValue::List(vec![value]);
-                1
-            }
-        };
+        match &mut slot.value {
+            SlotValue::List(items) => items.push(value),
+            other => *other = SlotValue::List(vec![value]),
+        }
         if slot.set_at.is_none() {
             slot.set_at = Some(span);
         }
-        if let Some(upper) = upper {
-            if count as u32 > upper {
-                return Err(CompileError::new(ErrorKind::UpperBoundExceeded { target: self.describe_slot(slot_id), upper }, span));
-            }
-            if count as u32 == upper {
-                self.freeze(slot_id);
-            }
+        if upper.is_some_and(|upper| count as u32 + 1 == upper) {
+            self.complete_slot(slot_id);
+        } else {
+            self.wake(slot_id);
         }
-        self.wake(slot_id);
         Ok(())
     }
 
@@ -1075,6 +1140,7 @@ impl<'a> Executor<'a> {
 
     fn show_type(&self, value: &Value) -> String {
         match value {
+            Value::Null => "null".to_string(),
             Value::Instance(instance) => format!("an instance of `{}`", self.model.entity(self.instances[instance.0 as usize].entity).full_name),
             other => format!("{} {}", other.type_name(), self.show(other)),
         }
@@ -1091,35 +1157,73 @@ impl<'a> Executor<'a> {
 
     // ---------- construction ----------
 
-    fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Value)>, span: Span) -> Eval<Value> {
+    /// Constructs an instance; `args` are `(attribute, name span, argument span, value)`.
+    fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span) -> Eval<Value> {
         let entity = self.model.entity(entity_id);
-        // Construction returns the existing instance when an index key matches.
+        for (i, (name, name_span, _, _)) in args.iter().enumerate() {
+            if args[..i].iter().any(|(n, _, _, _)| n == name) {
+                return fail(ErrorKind::DuplicateArgument(self.interner.resolve(*name).to_string()), *name_span);
+            }
+        }
+        // Construction returns the existing instance when an index key matches (as in
+        // Inmanta, the key is made of the given attributes and the defaults).
+        let mut matched: Option<(InstanceId, IndexId, Vec<KeyPart>)> = None;
         for &index in &entity.indexes {
             let names = &self.model.indexes[index.index()].attrs;
             let mut key = Vec::new();
+            let mut missing = Vec::new();
             for name in names {
-                match args.iter().find(|(n, _, _)| n == name) {
-                    Some((_, _, value)) => key.push(KeyPart::of(value)),
-                    None => break,
+                if let Some((_, _, _, value)) = args.iter().find(|(n, _, _, _)| n == name) {
+                    key.push(KeyPart::of(value));
+                    continue;
+                }
+                match entity.attr(*name) {
+                    Some((_, AttrDef { kind: AttrKind::Value { default: Some(default), .. }, .. })) => key.push(KeyPart::of(default)),
+                    Some((_, def)) => missing.push((self.interner.resolve(*name).to_string(), def.is_relation())),
+                    None => missing.push((self.interner.resolve(*name).to_string(), false)),
                 }
             }
-            if key.len() != names.len() {
-                continue;
+            if !missing.is_empty() {
+                return fail(ErrorKind::IndexAttributeMissing { entity: entity.full_name.clone(), attributes: missing }, span);
             }
             if let Some(&existing) = self.indexes[index.index()].get(&key) {
                 let existing_entity = self.instances[existing.0 as usize].entity;
                 if existing_entity != entity_id {
-                    return fail(
-                        ErrorKind::IndexCollision { entity: entity.full_name.clone(), key: self.show_key(index, &key) },
-                        span,
-                    );
+                    return Err(Halt::Error(
+                        CompileError::new(
+                            ErrorKind::IndexTypeMismatch {
+                                entity: entity.full_name.clone(),
+                                key: self.show_key(index, &key),
+                                existing: self.model.entity(existing_entity).full_name.clone(),
+                            },
+                            span,
+                        )
+                        .with_related(self.instances[existing.0 as usize].span, "the existing instance was created here"),
+                    ));
                 }
-                for (name, name_span, value) in args {
-                    let (attr, _) = self.attr_of(existing, name, name_span)?;
-                    self.set_attr(existing, attr, value, span, false).map_err(Halt::Error)?;
+                match &matched {
+                    Some((other, other_index, other_key)) if *other != existing => {
+                        return Err(Halt::Error(
+                            CompileError::new(
+                                ErrorKind::IndexCollision { entity: entity.full_name.clone(), key: self.show_key(index, &key) },
+                                span,
+                            )
+                            .with_related(self.instances[existing.0 as usize].span, "one index finds this instance")
+                            .with_related(
+                                self.instances[other.0 as usize].span,
+                                format!("index key {} finds this one", self.show_key(*other_index, other_key)),
+                            ),
+                        ));
+                    }
+                    _ => matched = Some((existing, index, key)),
                 }
-                return Ok(Value::Instance(existing));
             }
+        }
+        if let Some((existing, _, _)) = matched {
+            // The arguments and the defaults are set on the existing instance: a different
+            // value is "set twice".
+            self.init_attributes(existing, entity_id, args, span, true)?;
+            return Ok(Value::Instance(existing));
         }
         let instance = InstanceId(self.instances.len() as u32);
         let first_slot = self.slots.len() as u32;
@@ -1137,14 +1241,26 @@ impl<'a> Executor<'a> {
             first_slot,
             span,
             implementations: Vec::new(),
-            selected: 0,
             registered_indexes: 0,
+            failed: false,
         });
+        if let Err(halt) = self.init_attributes(instance, entity_id, args, span, false) {
+            // A constructor that failed leaves no instance to complete: its missing attributes
+            // would only repeat the error.
+            self.instances[instance.0 as usize].failed = true;
+            return Err(halt);
+        }
+        self.select_implementations(instance, entity_id);
+        Ok(Value::Instance(instance))
+    }
+
+    /// Sets the constructor arguments and then the defaults of the attributes not given.
+    fn init_attributes(&mut self, instance: InstanceId, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span, existing: bool) -> Eval<()> {
         let mut given = FxHashSet::default();
-        for (name, name_span, value) in args {
+        for (name, name_span, arg_span, value) in args {
             let (attr, _) = self.attr_of(instance, name, name_span)?;
             given.insert(attr);
-            self.set_attr(instance, attr, value, span, false).map_err(Halt::Error)?;
+            self.set_attr(instance, attr, value, arg_span, false).map_err(Halt::Error)?;
         }
         let entity = self.model.entity(entity_id);
         for (attr, def) in entity.attrs.iter().enumerate() {
@@ -1152,15 +1268,11 @@ impl<'a> Executor<'a> {
                 continue;
             }
             if let AttrKind::Value { default: Some(default), .. } = &def.kind {
-                self.set_attr(instance, attr as u32, default.clone(), def.span, false).map_err(Halt::Error)?;
+                let at = if existing { span } else { def.span };
+                self.set_attr(instance, attr as u32, default.clone(), at, false).map_err(Halt::Error)?;
             }
         }
-        self.select_all(instance, entity_id);
-        Ok(Value::Instance(instance))
-    }
-
-    fn select_all(&mut self, instance: InstanceId, entity: EntityId) {
-        self.select_implementations(instance, entity);
+        Ok(())
     }
 
     // ---------- evaluation ----------
@@ -1254,14 +1366,14 @@ impl<'a> Executor<'a> {
                 }
                 let mut values = Vec::with_capacity(args.len());
                 for (name, name_span, arg) in args {
-                    values.push((*name, *name_span, self.eval(arg, scope)?));
+                    values.push((*name, *name_span, name_span.to(arg.span), self.eval(arg, scope)?));
                 }
                 for extra in wrapped {
                     match self.eval(extra, scope)? {
                         Value::Dict(dict) => {
                             for (key, value) in dict.iter() {
                                 match self.interner.get(key) {
-                                    Some(symbol) => values.push((symbol, extra.span, value.clone())),
+                                    Some(symbol) => values.push((symbol, extra.span, extra.span, value.clone())),
                                     None => {
                                         return fail(
                                             ErrorKind::AttributeNotFound {
@@ -1288,29 +1400,38 @@ impl<'a> Executor<'a> {
             }
             IrKind::Not(inner) => {
                 let value = self.eval(inner, scope)?;
-                Ok(if value.is_unknown() { Value::Unknown } else { Value::Bool(!value.truthy()) })
+                if value.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                Ok(Value::Bool(!self.condition(&value, "the operand of `not`", inner.span)?))
             }
             IrKind::And(lhs, rhs) => {
                 let left = self.eval(lhs, scope)?;
                 if left.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                if !left.truthy() {
+                if !self.condition(&left, "the left operand of `and`", lhs.span)? {
                     return Ok(Value::Bool(false));
                 }
                 let right = self.eval(rhs, scope)?;
-                Ok(if right.is_unknown() { Value::Unknown } else { Value::Bool(right.truthy()) })
+                if right.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                Ok(Value::Bool(self.condition(&right, "the right operand of `and`", rhs.span)?))
             }
             IrKind::Or(lhs, rhs) => {
                 let left = self.eval(lhs, scope)?;
                 if left.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                if left.truthy() {
+                if self.condition(&left, "the left operand of `or`", lhs.span)? {
                     return Ok(Value::Bool(true));
                 }
                 let right = self.eval(rhs, scope)?;
-                Ok(if right.is_unknown() { Value::Unknown } else { Value::Bool(right.truthy()) })
+                if right.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                Ok(Value::Bool(self.condition(&right, "the right operand of `or`", rhs.span)?))
             }
             IrKind::Binary { op, lhs, rhs } => {
                 let left = self.eval(lhs, scope)?;
@@ -1322,7 +1443,7 @@ impl<'a> Executor<'a> {
                 if value.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                if value.truthy() {
+                if self.condition(&value, "the condition of a conditional expression", cond.span)? {
                     self.eval(then, scope)
                 } else {
                     self.eval(otherwise, scope)
@@ -1383,6 +1504,15 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// A condition must be a boolean (Inmanta does not use truthiness); unknown is false.
+    fn condition(&self, value: &Value, context: &str, span: Span) -> Eval<bool> {
+        match value {
+            Value::Bool(b) => Ok(*b),
+            Value::Unknown => Ok(false),
+            other => fail(ErrorKind::NotBoolean { context: context.to_string(), found: self.show_type(other) }, span),
+        }
+    }
+
     fn comprehend(&mut self, value: &IrExpr, clauses: &[IrClause], scope: ScopeId, out: &mut Vec<Value>) -> Eval<()> {
         let Some((first, rest)) = clauses.split_first() else {
             let item = self.eval(value, scope)?;
@@ -1392,7 +1522,7 @@ impl<'a> Executor<'a> {
         match first {
             IrClause::If(cond) => {
                 let keep = self.eval(cond, scope)?;
-                if !keep.is_unknown() && keep.truthy() {
+                if !keep.is_unknown() && self.condition(&keep, "the `if` of a list comprehension", cond.span)? {
                     self.comprehend(value, rest, scope, out)?;
                 }
                 Ok(())
@@ -1455,8 +1585,7 @@ impl<'a> Executor<'a> {
                 let slot_id = self.instances[instance.0 as usize].slot(index);
                 let slot = &self.slots[slot_id.0 as usize];
                 match &slot.value {
-                    SlotValue::Single(Value::Null) => Ok(Value::Bool(false)),
-                    SlotValue::Single(_) => Ok(Value::Bool(true)),
+                    SlotValue::Single(value) => Ok(defined(value)),
                     SlotValue::List(items) if !items.is_empty() => Ok(Value::Bool(true)),
                     _ if slot.frozen => Ok(Value::Bool(false)),
                     _ => {
@@ -1491,8 +1620,8 @@ impl<'a> Executor<'a> {
     fn var_defined(&mut self, slot: SlotId) -> Eval<Value> {
         let entry = &self.slots[slot.0 as usize];
         match &entry.value {
-            SlotValue::Single(Value::Null) => Ok(Value::Bool(false)),
-            SlotValue::Single(_) | SlotValue::List(_) => Ok(Value::Bool(true)),
+            SlotValue::Single(value) => Ok(defined(value)),
+            SlotValue::List(_) => Ok(Value::Bool(true)),
             SlotValue::Unset if entry.frozen => Ok(Value::Bool(false)),
             SlotValue::Unset => Err(Halt::Wait(Wait::Freeze(slot))),
         }
@@ -1649,15 +1778,23 @@ impl<'a> Executor<'a> {
             BinOp::Cmp(CmpOp::Eq) => Value::Bool(left == right),
             BinOp::Cmp(CmpOp::Ne) => Value::Bool(left != right),
             BinOp::Cmp(cmp) => {
-                let ordering = match (&left, &right) {
-                    (Value::Str(a), Value::Str(b)) => a.cmp(b),
-                    _ => match (left.as_f64(), right.as_f64()) {
-                        (Some(a), Some(b)) => match a.partial_cmp(&b) {
-                            Some(ordering) => ordering,
-                            None => return invalid(self),
-                        },
-                        _ => return invalid(self),
+                // Inmanta orders numbers only ("Can only compare numbers").
+                let ordering = match (left.as_f64(), right.as_f64()) {
+                    (Some(a), Some(b)) => match a.partial_cmp(&b) {
+                        Some(ordering) => ordering,
+                        None => return invalid(self),
                     },
+                    _ => {
+                        return fail(
+                            ErrorKind::InvalidOperation(format!(
+                                "`{}` compares numbers only, got {} and {}",
+                                op.as_str(),
+                                self.show_type(&left),
+                                self.show_type(&right)
+                            )),
+                            span,
+                        )
+                    }
                 };
                 Value::Bool(match cmp {
                     CmpOp::Lt => ordering.is_lt(),
@@ -1671,8 +1808,17 @@ impl<'a> Executor<'a> {
                 let found = match (&left, &right) {
                     (item, Value::List(items)) => items.contains(item),
                     (Value::Str(key), Value::Dict(dict)) => dict.contains_key(key),
-                    (Value::Str(needle), Value::Str(haystack)) => haystack.contains(&**needle),
-                    _ => return invalid(self),
+                    (_, Value::Dict(_)) => false,
+                    _ => {
+                        return fail(
+                            ErrorKind::InvalidOperation(format!(
+                                "the right operand of `{}` must be a list or a dict, got {}",
+                                op.as_str(),
+                                self.show_type(&right)
+                            )),
+                            span,
+                        )
+                    }
                 };
                 Value::Bool(found == (op == BinOp::In))
             }
@@ -1756,7 +1902,10 @@ impl<'a> Executor<'a> {
         for (instance_index, instance) in self.instances.iter().enumerate() {
             let instance_id = InstanceId(instance_index as u32);
             let entity = self.model.entity(instance.entity);
-            if instance.selected == 0 {
+            if instance.failed {
+                continue;
+            }
+            if instance.implementations.is_empty() {
                 let mut error = CompileError::new(ErrorKind::NoImplementation { entity: entity.full_name.clone() }, instance.span);
                 if let Some(cause) = self.blocked_select_cause(instance_id) {
                     error = error.with_cause(cause);
@@ -1886,8 +2035,32 @@ impl PluginHost for Executor<'_> {
         (self.module_file)(path)
     }
 
+    fn module_files(&self, path: &str) -> Result<Vec<String>, String> {
+        (self.module_files)(path)
+    }
+
     fn setting(&self, key: &str) -> Option<String> {
         (self.settings)(key)
+    }
+}
+
+/// `is defined` of a value: null and empty lists are not defined, unknowns stay unknown.
+fn defined(value: &Value) -> Value {
+    match value {
+        Value::Null => Value::Bool(false),
+        Value::Unknown => Value::Unknown,
+        Value::List(items) if items.is_empty() => Value::Bool(false),
+        Value::List(items) if items.iter().all(Value::is_unknown) => Value::Unknown,
+        _ => Value::Bool(true),
+    }
+}
+
+/// The value a slot holds, for messages.
+fn old_value(value: &SlotValue) -> Value {
+    match value {
+        SlotValue::Single(value) => value.clone(),
+        SlotValue::List(items) => Value::list(items.clone()),
+        SlotValue::Unset => Value::Null,
     }
 }
 

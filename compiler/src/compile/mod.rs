@@ -114,6 +114,19 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         let root = module_roots.get(module).ok_or_else(|| format!("module `{module}` is not loaded"))?;
         fs.read_to_string(&root.join(rest)).map_err(|e| format!("cannot read {}: {e}", root.join(rest).display()))
     };
+    let module_files = |path: &str| -> Result<Vec<String>, String> {
+        let (module, rest) = path.split_once('/').ok_or_else(|| format!("`{path}` does not name a module folder (module/path)"))?;
+        let root = module_roots.get(module).ok_or_else(|| format!("module `{module}` is not loaded"))?;
+        let folder = root.join(rest);
+        let entries = fs.read_dir(&folder).map_err(|e| format!("cannot list {}: {e}", folder.display()))?;
+        let mut names: Vec<String> = entries
+            .iter()
+            .filter(|entry| fs.is_file(entry))
+            .filter_map(|entry| entry.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        Ok(names)
+    };
     let execution = exec::execute(ExecInput {
         model: &model,
         blocks: &blocks,
@@ -123,6 +136,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         name_ids: &name_ids,
         settings: env.settings,
         module_file: &module_file,
+        module_files: &module_files,
     });
     timings.execute = execute_started.elapsed();
     diagnostics.extend(execution.errors.iter().map(|e| e.to_diagnostic()));

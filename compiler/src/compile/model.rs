@@ -156,6 +156,9 @@ pub struct EntityDef {
     pub attr_index: FxHashMap<Symbol, u32>,
     /// Own `implement` statements.
     pub implements: Vec<ImplementId>,
+    /// The `implement` statements that apply to instances: own ones, and the parents' ones
+    /// when an own one says `using parents`.
+    pub effective_implements: Vec<ImplementId>,
     /// Indexes that apply to instances of this entity (its own and its ancestors').
     pub indexes: Vec<IndexId>,
 }
@@ -375,6 +378,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                         attrs: Vec::new(),
                         attr_index: FxHashMap::default(),
                         implements: Vec::new(),
+                        effective_implements: Vec::new(),
                         indexes: Vec::new(),
                     });
                     entity_sources.push((id, index, position));
@@ -434,10 +438,9 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             Ok(ty @ (Type::String | Type::Int | Type::Float | Type::Number | Type::Bool | Type::Dict | Type::Any | Type::List(_))) => {
                 model.typedefs[id.index()].base = ty;
             }
-            Ok(Type::Typedef(base)) => {
-                let base_type = model.typedefs[base.index()].base.clone();
-                model.typedefs[id.index()].base = base_type;
-            }
+            // A typedef of a typedef keeps both constraints: the value must satisfy the base
+            // typedef first.
+            Ok(Type::Typedef(base)) if base != id => model.typedefs[id.index()].base = Type::Typedef(base),
             Ok(_) => errors.push(CompileError::new(
                 ErrorKind::InvalidTypedefBase(join(&typedef.base.parts, interner)),
                 typedef.base.span,
@@ -454,6 +457,20 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             },
             ast::Constraint::Expr(_) => TypedefConstraint::Expr(None),
         };
+    }
+    // A chain of typedefs based on each other must end in a primitive type.
+    for &(id, _, _) in &typedef_sources {
+        let mut current = id;
+        let mut steps = 0;
+        while let Type::Typedef(next) = model.typedefs[current.index()].base {
+            steps += 1;
+            if next == id || steps > model.typedefs.len() {
+                errors.push(CompileError::new(ErrorKind::TypedefCycle(model.typedefs[id.index()].name.clone()), model.typedefs[id.index()].span));
+                model.typedefs[id.index()].base = Type::Any;
+                break;
+            }
+            current = next;
+        }
     }
     // Parents.
     for &(id, index, position) in &entity_sources {
@@ -576,29 +593,79 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
         }
     }
     // Flatten along inheritance: parents first (left-most wins), own declarations override.
-    for id in order {
+    // Defaults are merged as Inmanta does: the right-most parent first, then the ones to its
+    // left, then the entity's own (`= undef` removes an inherited default).
+    let mut defaults_of: Vec<FxHashMap<Symbol, Option<Value>>> = vec![FxHashMap::default(); model.entities.len()];
+    for &id in &order {
         let mut attrs: Vec<AttrDef> = Vec::new();
         let mut attr_index: FxHashMap<Symbol, u32> = FxHashMap::default();
-        for parent in model.entities[id.index()].parents.clone() {
+        let parents = model.entities[id.index()].parents.clone();
+        for parent in &parents {
             for attr in &model.entities[parent.index()].attrs {
-                if !attr_index.contains_key(&attr.name) {
-                    attr_index.insert(attr.name, attrs.len() as u32);
-                    attrs.push(attr.clone());
+                match attr_index.get(&attr.name) {
+                    None => {
+                        attr_index.insert(attr.name, attrs.len() as u32);
+                        attrs.push(attr.clone());
+                    }
+                    Some(&position) => {
+                        let existing = &attrs[position as usize];
+                        let same = existing.declared_in == attr.declared_in;
+                        if !same && !compatible(existing, attr) {
+                            errors.push(
+                                CompileError::new(
+                                    ErrorKind::IncompatibleAttribute {
+                                        entity: model.entities[id.index()].full_name.clone(),
+                                        attribute: interner.resolve(attr.name).to_string(),
+                                        parent: model.entities[attr.declared_in.index()].full_name.clone(),
+                                        detail: format!(
+                                            "it is {} in `{}`",
+                                            describe_attr(&model, existing),
+                                            model.entities[existing.declared_in.index()].full_name
+                                        ),
+                                    },
+                                    model.entities[id.index()].span,
+                                )
+                                .with_related(existing.span, "one definition")
+                                .with_related(attr.span, "the other definition"),
+                            );
+                        }
+                    }
                 }
             }
         }
+        let mut defaults: FxHashMap<Symbol, Option<Value>> = FxHashMap::default();
+        for parent in parents.iter().rev() {
+            for (name, value) in &defaults_of[parent.index()] {
+                defaults.insert(*name, value.clone());
+            }
+        }
         for attr in std::mem::take(&mut own[id.index()]) {
+            if let AttrKind::Value { default, undef, .. } = &attr.kind {
+                if default.is_some() || *undef {
+                    defaults.insert(attr.name, default.clone());
+                }
+            }
             match attr_index.get(&attr.name) {
                 Some(&position) => {
                     let inherited = &attrs[position as usize];
-                    let mut attr = attr;
-                    // `= undef` removes the inherited default; no default keeps nothing either.
-                    if let (AttrKind::Value { default, undef, .. }, AttrKind::Value { .. }) = (&mut attr.kind, &inherited.kind) {
-                        if !*undef && default.is_none() {
-                            if let AttrKind::Value { default: inherited_default, .. } = &inherited.kind {
-                                *default = inherited_default.clone();
+                    if attr.is_relation() || inherited.is_relation() || !compatible(inherited, &attr) {
+                        let parent = model.entities[inherited.declared_in.index()].full_name.clone();
+                        let kind = if attr.is_relation() {
+                            ErrorKind::RelationRedefined {
+                                entity: model.entities[id.index()].full_name.clone(),
+                                relation: interner.resolve(attr.name).to_string(),
+                                parent,
                             }
-                        }
+                        } else {
+                            ErrorKind::IncompatibleAttribute {
+                                entity: model.entities[id.index()].full_name.clone(),
+                                attribute: interner.resolve(attr.name).to_string(),
+                                detail: format!("it is {} there and {} here", describe_attr(&model, inherited), describe_attr(&model, &attr)),
+                                parent,
+                            }
+                        };
+                        errors.push(CompileError::new(kind, attr.span).with_related(inherited.span, "inherited definition"));
+                        continue;
                     }
                     attrs[position as usize] = attr;
                 }
@@ -608,6 +675,12 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                 }
             }
         }
+        for attr in &mut attrs {
+            if let AttrKind::Value { default, .. } = &mut attr.kind {
+                *default = defaults.get(&attr.name).cloned().flatten();
+            }
+        }
+        defaults_of[id.index()] = defaults;
         let entity = &mut model.entities[id.index()];
         entity.attrs = attrs;
         entity.attr_index = attr_index;
@@ -638,17 +711,34 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                             attr.span,
                         ));
                     }
-                    Some(def) if def.is_multi() && def.is_relation() => {
-                        ok = false;
-                        errors.push(CompileError::new(
-                            ErrorKind::IndexAttributeNotSet {
-                                entity: model.entities[entity.index()].full_name.clone(),
-                                attribute: interner.resolve(attr.name).to_string(),
-                            },
-                            attr.span,
-                        ));
+                    Some(def) => {
+                        // Inmanta: an index holds neither optional nor list attributes.
+                        let reason = match &def.kind {
+                            AttrKind::Relation { lower, upper, .. } if *upper != Some(1) => {
+                                Some(format!("it is a relation of multiplicity [{lower}:{}]", upper.map(|u| u.to_string()).unwrap_or_default()))
+                            }
+                            AttrKind::Relation { lower: 0, .. } => Some("it is an optional relation [0:1]".to_string()),
+                            AttrKind::Value { ty, .. } if ty.is_nullable() => {
+                                Some(format!("it is optional (`{}`)", model.type_name(ty)))
+                            }
+                            AttrKind::Value { ty, .. } if ty.is_list() => Some(format!("it is a list (`{}`)", model.type_name(ty))),
+                            _ => None,
+                        };
+                        if let Some(reason) = reason {
+                            ok = false;
+                            errors.push(
+                                CompileError::new(
+                                    ErrorKind::InvalidIndexAttribute {
+                                        entity: model.entities[entity.index()].full_name.clone(),
+                                        attribute: interner.resolve(attr.name).to_string(),
+                                        reason,
+                                    },
+                                    attr.span,
+                                )
+                                .with_related(def.span, "declared here"),
+                            );
+                        }
                     }
-                    Some(_) => {}
                 }
             }
             if !ok {
@@ -712,6 +802,13 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                     },
                 }
             }
+            if let (Some(when), Some(ast::ImplRef::Parents(parents_span))) =
+                (&implement.when, implement.using.iter().find(|i| matches!(i, ast::ImplRef::Parents(_))))
+            {
+                errors.push(
+                    CompileError::new(ErrorKind::ConditionalParents, *parents_span).with_related(when.span, "condition given here"),
+                );
+            }
             let id = ImplementId(next_id(model.implements.len()));
             model.implements.push(ImplementDef {
                 entity,
@@ -725,7 +822,37 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             model.entities[entity.index()].implements.push(id);
         }
     }
+    // The implements that apply to an instance: the entity's own, plus, when one of them says
+    // `using parents`, those that apply to its parents (Inmanta's `get_implements`).
+    for &id in &order {
+        let mut all = model.entities[id.index()].implements.clone();
+        if all.iter().any(|i| model.implements[i.index()].parents) {
+            for parent in model.entities[id.index()].parents.clone() {
+                for implement in model.entities[parent.index()].effective_implements.clone() {
+                    if !all.contains(&implement) {
+                        all.push(implement);
+                    }
+                }
+            }
+        }
+        model.entities[id.index()].effective_implements = all;
+    }
     model
+}
+
+/// Two definitions of an attribute agree: both plain attributes of the same type.
+fn compatible(a: &AttrDef, b: &AttrDef) -> bool {
+    match (&a.kind, &b.kind) {
+        (AttrKind::Value { ty: x, .. }, AttrKind::Value { ty: y, .. }) => x == y,
+        _ => false,
+    }
+}
+
+fn describe_attr(model: &Model, attr: &AttrDef) -> String {
+    match &attr.kind {
+        AttrKind::Value { ty, .. } => format!("`{}`", model.type_name(ty)),
+        AttrKind::Relation { target, .. } => format!("a relation to `{}`", model.entities[target.index()].full_name),
+    }
 }
 
 fn qualified(namespace: &str, name: &str) -> String {

@@ -103,6 +103,12 @@ pub trait PluginHost {
     fn print(&mut self, line: String);
     /// Reads a file of a module (`templates/`, `files/`): `path` is `module/rest`.
     fn module_file(&self, path: &str) -> Result<String, String>;
+    /// Names of the regular files directly in a folder of a module (`module/rest`, e.g.
+    /// `mymod/files/conf.d`), sorted; for `std::list_files`. Hosts that cannot list folders
+    /// keep this default.
+    fn module_files(&self, path: &str) -> Result<Vec<String>, String> {
+        Err(format!("cannot list `{path}`: this compiler cannot list module folders"))
+    }
     /// A value of the compile environment (environment id, server address, ...).
     fn setting(&self, key: &str) -> Option<String>;
 }

@@ -1,7 +1,11 @@
 //! The `apt` module: Debian packages and repositories. Ships the model and declares the
 //! resource types.
 
+pub mod handler;
+
+use cairn_agent::HandlerRegistry;
 use cairn_compiler::compile::loader::BuiltinModule;
+use std::sync::Arc;
 use cairn_compiler::export::{ResourceDecl, ResourceRegistry};
 
 pub fn builtin() -> BuiltinModule {
@@ -16,4 +20,8 @@ pub fn register(resources: &mut ResourceRegistry) {
         "name",
         &["name", "base_url", "release", "repo", "trusted"],
     ));
+}
+
+pub fn register_handlers(handlers: &mut HandlerRegistry) {
+    handlers.register("apt::Package", Arc::new(handler::PackageHandler));
 }

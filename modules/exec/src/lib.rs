@@ -1,6 +1,10 @@
 //! The `exec` module: commands run on a host. Ships the model and declares `exec::Run`.
 
+pub mod handler;
+
+use cairn_agent::HandlerRegistry;
 use cairn_compiler::compile::loader::BuiltinModule;
+use std::sync::Arc;
 use cairn_compiler::export::{ResourceDecl, ResourceRegistry};
 
 pub fn builtin() -> BuiltinModule {
@@ -17,4 +21,8 @@ pub fn register(resources: &mut ResourceRegistry) {
             "unless", "skip_on_fail",
         ],
     ));
+}
+
+pub fn register_handlers(handlers: &mut HandlerRegistry) {
+    handlers.register("exec::Run", Arc::new(handler::RunHandler));
 }

@@ -1,7 +1,11 @@
 //! The `fs` module: files, directories and symbolic links. This crate ships the module's
 //! model and declares its resource types (handlers come with the deploy engine).
 
+pub mod handlers;
+
+use cairn_agent::HandlerRegistry;
 use cairn_compiler::compile::loader::BuiltinModule;
+use std::sync::Arc;
 use cairn_compiler::export::{ResourceDecl, ResourceRegistry};
 
 pub fn builtin() -> BuiltinModule {
@@ -23,4 +27,11 @@ pub fn register(resources: &mut ResourceRegistry) {
         "path",
         &["path", "values", "indent", "mode", "owner", "group"],
     ));
+}
+
+pub fn register_handlers(handlers: &mut HandlerRegistry) {
+    handlers.register("fs::File", Arc::new(handlers::FileHandler));
+    handlers.register("fs::Directory", Arc::new(handlers::DirectoryHandler));
+    handlers.register("fs::Symlink", Arc::new(handlers::SymlinkHandler));
+    handlers.register("fs::JsonFile", Arc::new(handlers::JsonFileHandler));
 }

@@ -1,0 +1,111 @@
+//! The handler API. A handler reads the current state of one resource, says what differs from
+//! the desired state, and applies the changes; resources that receive events may be reloaded.
+//! Handlers do all their IO through [`Io`], so one handler serves local and remote agents.
+
+use crate::io::Io;
+use cairn_wire::{Change, ResourceDoc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// The fields of a resource as a handler sees them.
+pub type Fields = BTreeMap<String, Value>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandlerError(pub String);
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+impl From<std::io::Error> for HandlerError {
+    fn from(error: std::io::Error) -> Self {
+        HandlerError(error.to_string())
+    }
+}
+
+pub trait Handler: Send + Sync {
+    /// The fields this handler compares; a desired value of `null` means "leave as is".
+    fn fields(&self) -> &[&str];
+
+    /// The current state: the managed fields, or `None` when the resource does not exist.
+    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError>;
+
+    /// What must change. The default compares [`fields`](Handler::fields) and handles purging.
+    fn diff(&self, desired: &ResourceDoc, current: Option<&Fields>) -> Vec<Change> {
+        default_diff(self.fields(), desired, current)
+    }
+
+    /// Makes the changes.
+    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError>;
+
+    /// Reacts to an event from a changed dependency; returns whether it did something.
+    fn reload(&self, _io: &dyn Io, _desired: &ResourceDoc) -> Result<bool, HandlerError> {
+        Ok(false)
+    }
+
+    /// Values fed back to the compiler.
+    fn facts(&self, _io: &dyn Io, _desired: &ResourceDoc) -> Result<Fields, HandlerError> {
+        Ok(Fields::new())
+    }
+
+    /// A human-readable preview of the changes, for dry runs (a unified diff for files).
+    fn preview(&self, _desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
+        changes
+            .iter()
+            .map(|c| format!("{}: {} -> {}", c.field, c.current, c.desired))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Purging and field-by-field comparison, shared by most handlers.
+pub fn default_diff(fields: &[&str], desired: &ResourceDoc, current: Option<&Fields>) -> Vec<Change> {
+    let purged = desired.purged();
+    match (purged, current) {
+        (true, None) => Vec::new(),
+        (true, Some(_)) => vec![Change { field: "purged".into(), current: Value::Bool(false), desired: Value::Bool(true) }],
+        (false, None) => {
+            let mut changes = vec![Change { field: "purged".into(), current: Value::Bool(true), desired: Value::Bool(false) }];
+            for field in fields {
+                if let Some(value) = desired.attr(field).filter(|v| !v.is_null()) {
+                    changes.push(Change { field: (*field).into(), current: Value::Null, desired: value.clone() });
+                }
+            }
+            changes
+        }
+        (false, Some(current)) => fields
+            .iter()
+            .filter_map(|field| {
+                let want = desired.attr(field).filter(|v| !v.is_null())?;
+                let have = current.get(*field).cloned().unwrap_or(Value::Null);
+                (have != *want).then(|| Change { field: (*field).into(), current: have, desired: want.clone() })
+            })
+            .collect(),
+    }
+}
+
+/// Handlers by resource type (`fs::File`, ...).
+#[derive(Default, Clone)]
+pub struct HandlerRegistry {
+    handlers: BTreeMap<String, Arc<dyn Handler>>,
+}
+
+impl HandlerRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, resource_type: &str, handler: Arc<dyn Handler>) {
+        self.handlers.insert(resource_type.to_string(), handler);
+    }
+
+    pub fn get(&self, resource_type: &str) -> Option<&Arc<dyn Handler>> {
+        self.handlers.get(resource_type)
+    }
+}

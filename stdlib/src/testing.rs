@@ -1,0 +1,102 @@
+//! A stand-in for the compiler in unit tests: instances with attributes, settings, module
+//! files and printed output, and a `call` helper that runs a registered std plugin.
+
+use cairn_compiler::compile::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry};
+use cairn_compiler::compile::value::{InstanceId, Value};
+use cairn_compiler::span::Span;
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+pub struct FakeHost {
+    /// Entity name and attributes of each instance, by index.
+    pub instances: Vec<(String, Vec<String>, BTreeMap<String, Value>)>,
+    pub settings: BTreeMap<String, String>,
+    pub files: BTreeMap<String, String>,
+    pub output: Vec<String>,
+}
+
+impl FakeHost {
+    /// Adds an instance of `entity` declaring `names`, with the attributes in `set`.
+    pub fn instance(&mut self, entity: &str, names: &[&str], set: &[(&str, Value)]) -> Value {
+        let id = InstanceId(u32::try_from(self.instances.len()).unwrap_or(u32::MAX));
+        self.instances.push((
+            entity.to_string(),
+            names.iter().map(|n| n.to_string()).collect(),
+            set.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        ));
+        Value::Instance(id)
+    }
+
+    /// Runs plugin `name` with `args` (defaults filled in), `this` being the calling instance.
+    pub fn call(&mut self, name: &str, args: &[Value], this: Option<Value>) -> Result<Value, PluginFailure> {
+        let mut registry = PluginRegistry::new();
+        crate::register(&mut registry);
+        let plugin = registry.get(registry.lookup(name).unwrap_or_else(|| panic!("no plugin {name}")));
+        let mut full: Vec<Value> = args.to_vec();
+        for param in plugin.params.iter().skip(args.len()) {
+            full.push(param.default.clone().unwrap_or_else(|| panic!("{name}: missing {}", param.name)));
+        }
+        if plugin.unknown_passthrough && full.iter().any(Value::is_unknown) {
+            return Ok(Value::Unknown);
+        }
+        let this = this.and_then(|v| if let Value::Instance(id) = v { Some(id) } else { None });
+        let mut ctx = PluginCtx { host: self, span: Span::default(), this };
+        (plugin.func)(&mut ctx, &full)
+    }
+}
+
+impl PluginHost for FakeHost {
+    fn attribute(&mut self, instance: InstanceId, name: &str) -> Result<Value, PluginFailure> {
+        let (_, names, values) = &self.instances[instance.0 as usize];
+        match values.get(name) {
+            Some(value) => Ok(value.clone()),
+            None if names.iter().any(|n| n == name) => Err(PluginFailure::Wait(cairn_compiler::compile::plugins::WaitToken(0))),
+            None => Err(PluginFailure::Error(format!("no attribute `{name}`"))),
+        }
+    }
+
+    fn entity_name(&self, instance: InstanceId) -> String {
+        self.instances[instance.0 as usize].0.clone()
+    }
+
+    fn is_instance_of(&self, instance: InstanceId, entity: &str) -> bool {
+        self.instances[instance.0 as usize].0 == entity
+    }
+
+    fn attribute_names(&self, instance: InstanceId) -> Vec<String> {
+        self.instances[instance.0 as usize].1.clone()
+    }
+
+    fn render(&self, value: &Value) -> String {
+        let mut out = String::new();
+        value.render(&mut out, &|id| format!("{} {}", self.instances[id.0 as usize].0, id.0));
+        out
+    }
+
+    fn print(&mut self, line: String) {
+        self.output.push(line);
+    }
+
+    fn module_file(&self, path: &str) -> Result<String, String> {
+        self.files.get(path).cloned().ok_or_else(|| format!("cannot read {path}"))
+    }
+
+    fn module_files(&self, path: &str) -> Result<Vec<String>, String> {
+        let prefix = format!("{path}/");
+        let names: Vec<String> = self
+            .files
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('/'))
+            .map(str::to_string)
+            .collect();
+        if names.is_empty() && !self.files.keys().any(|k| k.starts_with(&prefix)) {
+            return Err(format!("cannot list {path}"));
+        }
+        Ok(names)
+    }
+
+    fn setting(&self, key: &str) -> Option<String> {
+        self.settings.get(key).cloned()
+    }
+}
