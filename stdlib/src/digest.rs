@@ -112,7 +112,7 @@ fn first_primes(count: usize) -> Vec<u32> {
     let mut primes: Vec<u32> = Vec::with_capacity(count);
     let mut candidate = 2u32;
     while primes.len() < count {
-        if primes.iter().take_while(|p| *p * *p <= candidate).all(|p| candidate % p != 0) {
+        if primes.iter().take_while(|p| *p * *p <= candidate).all(|p| (candidate / p) * p != candidate) {
             primes.push(candidate);
         }
         candidate += 1;

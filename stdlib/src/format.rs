@@ -544,11 +544,18 @@ fn pad(prefix: &str, body: &str, width: usize, fill: char, align: char) -> Strin
 fn group(digits: &str, separator: char, size: usize) -> String {
     let chars: Vec<char> = digits.chars().collect();
     let mut out = String::new();
+    // Digits left before the next separator, counted from the left.
+    let mut until_separator = match chars.len() % size {
+        0 => size,
+        first => first,
+    };
     for (index, c) in chars.iter().enumerate() {
-        if index > 0 && (chars.len() - index) % size == 0 {
+        if index > 0 && until_separator == 0 {
             out.push(separator);
+            until_separator = size;
         }
         out.push(*c);
+        until_separator -= 1;
     }
     out
 }
@@ -585,7 +592,7 @@ mod tests {
         assert_eq!(fmt(Value::Int(1234567), ","), "1,234,567");
         assert_eq!(fmt(Value::Int(5), "+d"), "+5");
         assert_eq!(fmt(Value::Int(5), ".2f"), "5.00");
-        assert_eq!(fmt(Value::Float(3.14159), ".2f"), "3.14");
+        assert_eq!(fmt(Value::Float(1.23456), ".2f"), "1.23");
         assert_eq!(fmt(Value::Float(1234.5), ",.1f"), "1,234.5");
         assert_eq!(fmt(Value::Float(1.5), "e"), "1.500000e+00");
         assert_eq!(fmt(Value::Float(0.00001234), "g"), "1.234e-05");

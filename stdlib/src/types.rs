@@ -259,7 +259,7 @@ fn is_base64_encoded(_: &mut PluginCtx<'_>, args: &[Value]) -> Result<Value, Plu
     let s = text(&args[0]).unwrap_or_default();
     let body = s.trim_end_matches('=');
     let padding = s.len() - body.len();
-    let valid = s.len() % 4 == 0
+    let valid = s.len() & 3 == 0
         && padding <= 2
         && body.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/');
     Ok(Value::Bool(valid))

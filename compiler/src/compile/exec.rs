@@ -243,6 +243,7 @@ impl<'a> Executor<'a> {
             self.scopes.push(Scope { first_var, parent: None });
             self.ns_scopes.push(scope);
         }
+        self.check_defaults();
         for (index, ns) in self.model.namespaces.iter().enumerate() {
             if let Some(block) = ns.top_block {
                 self.spawn_statements(block, self.ns_scopes[index]);
@@ -257,6 +258,24 @@ impl<'a> Executor<'a> {
             }
         }
         self.finish();
+    }
+
+    /// Default values must fit their attribute's type, whether or not an instance is made
+    /// (Inmanta checks them when it builds the entity).
+    fn check_defaults(&mut self) {
+        let model = self.model;
+        for (id, entity) in model.entities.iter().enumerate() {
+            for attr in &entity.attrs {
+                if attr.declared_in.index() != id {
+                    continue;
+                }
+                if let AttrKind::Value { ty, default: Some(default), .. } = &attr.kind {
+                    if let Err(error) = self.check_type(ty, default, attr.span, attr.name) {
+                        self.errors.push(error);
+                    }
+                }
+            }
+        }
     }
 
     // ---------- tasks ----------
@@ -1038,25 +1057,47 @@ impl<'a> Executor<'a> {
         if self.type_accepts(ty, value, span)? {
             return Ok(());
         }
-        if let Some(typedef) = self.violated_typedef(ty) {
-            return Err(CompileError::new(ErrorKind::ConstraintViolation { typedef, value: self.show(value) }, span));
-        }
-        Err(CompileError::new(
-            ErrorKind::TypeMismatch {
-                expected: self.model.type_name(ty),
-                found: self.show_type(value),
-                context: format!("attribute `{}`", self.interner.resolve(attribute)),
-            },
-            span,
-        ))
+        let context = format!("attribute `{}`", self.interner.resolve(attribute));
+        Err(self.mismatch(ty, value, span, context)?)
     }
 
-    fn violated_typedef(&self, ty: &Type) -> Option<String> {
-        match ty {
-            Type::Typedef(id) => Some(self.model.typedefs[id.index()].name.clone()),
-            Type::Nullable(inner) => self.violated_typedef(inner),
-            _ => None,
+    /// Explains why `ty` does not accept `value`: the list element, typedef constraint or
+    /// base type at fault.
+    fn mismatch(&mut self, ty: &Type, value: &Value, span: Span, context: String) -> Result<CompileError, CompileError> {
+        let inner = match ty {
+            Type::Nullable(inner) => &**inner,
+            other => other,
+        };
+        match (inner, value) {
+            (Type::List(element), Value::List(items)) => {
+                for item in items.iter() {
+                    if !self.type_accepts(element, item, span)? {
+                        return self.mismatch(element, item, span, format!("an element of {context}"));
+                    }
+                }
+            }
+            (Type::Typedef(id), value) => {
+                let typedef = &self.model.typedefs[id.index()];
+                let (name, base) = (typedef.name.clone(), typedef.base.clone());
+                if self.type_accepts(&base, value, span)? {
+                    return Ok(CompileError::new(ErrorKind::ConstraintViolation { typedef: name, value: self.show(value) }, span)
+                        .with_related(typedef.span, "typedef declared here"));
+                }
+                if matches!(base, Type::Typedef(_)) {
+                    return self.mismatch(&base, value, span, context);
+                }
+                return Ok(CompileError::new(
+                    ErrorKind::TypeMismatch {
+                        expected: format!("{name} (based on {})", self.model.type_name(&base)),
+                        found: self.show_type(value),
+                        context,
+                    },
+                    span,
+                ));
+            }
+            _ => {}
         }
+        Ok(CompileError::new(ErrorKind::TypeMismatch { expected: self.model.type_name(ty), found: self.show_type(value), context }, span))
     }
 
     fn type_accepts(&mut self, ty: &Type, value: &Value, span: Span) -> Result<bool, CompileError> {

@@ -7,7 +7,7 @@
 use super::errors::{CompileError, ErrorKind};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
 use super::loader::{ModuleInfo, ModuleOrigin};
-use super::model::{join, AttrKind, EntityId, Model, NamespaceInput, NsId, TypedefConstraint};
+use super::model::{join, AttrDef, AttrKind, EntityId, Model, NamespaceInput, NsId, TypedefConstraint};
 use super::plugins::PluginRegistry;
 use super::value::Value;
 use crate::ast::{self, Arg, BinOp, CompClause, ExprKind, Stmt, TopStmt};
@@ -442,6 +442,35 @@ impl Lowerer<'_> {
                                     self.info[current].writes.insert(*inverse);
                                 }
                             }
+                        }
+                    }
+                    for (i, (name, name_span, _)) in named.iter().enumerate() {
+                        if named[..i].iter().any(|(n, _, _)| n == name) {
+                            self.error(CompileError::new(ErrorKind::DuplicateArgument(self.name(*name).to_string()), *name_span));
+                        }
+                    }
+                    // Every attribute of an index must be given (or defaulted): the index
+                    // decides whether the instance exists already. With `**` it is checked when
+                    // the constructor runs.
+                    if wrapped.is_empty() {
+                        let mut missing: Vec<(String, bool)> = Vec::new();
+                        for index in &def.indexes {
+                            for attr in &self.model.indexes[index.index()].attrs {
+                                if named.iter().any(|(n, _, _)| n == attr) || missing.iter().any(|(m, _)| m == self.name(*attr)) {
+                                    continue;
+                                }
+                                match def.attr(*attr) {
+                                    Some((_, AttrDef { kind: AttrKind::Value { default: Some(_), .. }, .. })) => {}
+                                    Some((_, attr_def)) => missing.push((self.name(*attr).to_string(), attr_def.is_relation())),
+                                    None => {}
+                                }
+                            }
+                        }
+                        if !missing.is_empty() {
+                            self.error(CompileError::new(
+                                ErrorKind::IndexAttributeMissing { entity: def.full_name.clone(), attributes: missing },
+                                span,
+                            ));
                         }
                     }
                     let current = self.current;
