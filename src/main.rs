@@ -208,7 +208,9 @@ fn deploy(root: &Path, options: cairn_agent::DeployOptions, stderr: &mut Standar
             progress.set_message(outcome.resource.to_string());
         }
     };
+    let deploy_started = std::time::Instant::now();
     let report = cairn_agent::deploy(&store, &environment, version, &resources, &handlers, &io, &options, &mut on_outcome);
+    let deploy_time = deploy_started.elapsed();
     progress.finish_and_clear();
     let report = match report {
         Ok(report) => report,
@@ -231,7 +233,12 @@ fn deploy(root: &Path, options: cairn_agent::DeployOptions, stderr: &mut Standar
         }
     }
     let verb = if options.dry_run { "dry run of" } else { "deployed" };
-    let _ = writeln!(stdout, "{verb} version {version} of {environment}: {} resources", report.outcomes.len());
+    let _ = writeln!(
+        stdout,
+        "{verb} version {version} of {environment}: {} resources in {:.2} s",
+        report.outcomes.len(),
+        deploy_time.as_secs_f64()
+    );
     let _ = writeln!(stdout, "  {:<10}{:>6}", if options.dry_run { "to change" } else { "changed" }, report.changed());
     let _ = writeln!(stdout, "  {:<10}{:>6}", "unchanged", report.unchanged());
     let _ = writeln!(stdout, "  {:<10}{:>6}", "failed", report.failed());

@@ -106,7 +106,13 @@ fn watchdog(limit: Duration) {
             let path = std::env::temp_dir().join(format!("cairn-fuzz-hang-{}.cf", std::process::id()));
             let _ = std::fs::write(&path, input.as_bytes());
             let mut err = std::io::stderr();
-            let _ = writeln!(err, "\nHANG: parse ran over {limit:?}; input written to {}:\n{input:?}", path.display());
+            let shown: String = input.chars().take(2000).collect();
+            let _ = writeln!(
+                err,
+                "\nHANG: parse ran over {limit:?} on a {}-byte input, written to {}; it starts:\n{shown:?}",
+                input.len(),
+                path.display()
+            );
             std::process::abort();
         }
     }
@@ -426,11 +432,34 @@ fn apply(text: &mut Vec<u8>, mutation: &Mutation) {
     }
 }
 
-/// A corpus file with up to eight mutations; invalid UTF-8 left by byte edits becomes U+FFFD.
+/// Mutations work on at most this many bytes of a corpus file: a window of whole lines.
+/// Small inputs give more cases per second, and keep a debug run fast even for a big
+/// generated model in `examples` (whose mutants can have thousands of errors, and errors
+/// are not cheap: see `error_heavy_input_parses_in_linear_time`).
+const WINDOW: usize = 6 * 1024;
+
+/// A window of whole lines of `text`, at most `WINDOW` bytes (or one long line), from the
+/// line where `start` falls.
+fn window(text: &str, start: &Index) -> String {
+    if text.len() <= WINDOW {
+        return text.to_string();
+    }
+    let at = start.index(text.len());
+    let from = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let limit = (from + WINDOW).min(text.len());
+    let to = match text[from..limit].rfind('\n') {
+        Some(i) if limit < text.len() => from + i + 1,
+        _ => text[limit..].find('\n').map_or(text.len(), |i| limit + i + 1),
+    };
+    text[from..to].to_string()
+}
+
+/// A window of a corpus file with up to eight mutations; invalid UTF-8 left by byte edits
+/// becomes U+FFFD.
 fn mutated_corpus() -> impl Strategy<Value = String> {
-    (any::<Index>(), prop::collection::vec(mutation(), 1..8)).prop_map(|(file, mutations)| {
+    (any::<Index>(), any::<Index>(), prop::collection::vec(mutation(), 1..8)).prop_map(|(file, start, mutations)| {
         let corpus = corpus();
-        let mut text = corpus[file.index(corpus.len())].clone().into_bytes();
+        let mut text = window(&corpus[file.index(corpus.len())], &start).into_bytes();
         for m in &mutations {
             apply(&mut text, m);
         }
@@ -478,13 +507,33 @@ fn mutated_corpus_files() {
     }
 }
 
-/// Every corpus file itself, unmutated, and every prefix cut at a line end: cheap, exhaustive
-/// truncation coverage.
+/// Minimal inputs of failures found by earlier fuzz sessions, kept as regressions.
+#[test]
+fn known_failures() {
+    let stats = Stats::new();
+    const CASES: &[&str] = &[
+        // An f-string's escape error was reported at an offset shifted by each `}` or `{{`
+        // before it, here into the middle of `é` (strings.rs, decode_format).
+        "f' \"}\" é\\x4 ' ",
+        "f' \"} }\" é \\x4 f' ",
+        "f\"{{é\\x4\"",
+    ];
+    for source in CASES {
+        if let Err(error) = check_source(source, &stats) {
+            panic!("{error}\ninput: {source:?}");
+        }
+    }
+}
+
+/// Every corpus file itself, unmutated, and its prefixes cut at line ends (every line for a
+/// small file, about 100 evenly spread lines for a big one): cheap truncation coverage.
 #[test]
 fn corpus_files_and_line_prefixes() {
     let stats = Stats::new();
     for text in corpus() {
-        let mut cuts: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+        let lines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+        let step = lines.len() / 100 + 1;
+        let mut cuts: Vec<usize> = lines.into_iter().step_by(step).collect();
         cuts.push(text.len());
         for cut in cuts {
             if let Err(error) = check_source(&text[..cut], &stats) {

@@ -34,7 +34,7 @@
 
 use crate::digest::hmac_sha256;
 use crate::support::{describe, error, instance, int, items, text, PluginResult};
-use cairn_compiler::compile::plugins::{Param, ParamType, PluginCtx, PluginRegistry};
+use cairn_compiler::compile::plugins::{Param, ParamType, PluginCtx, PluginFailure, PluginRegistry};
 use cairn_compiler::compile::value::Value;
 
 pub fn register(registry: &mut PluginRegistry) {
@@ -130,7 +130,7 @@ pub fn register(registry: &mut PluginRegistry) {
     });
 }
 
-fn environment(ctx: &PluginCtx<'_>) -> Result<std::string::String, cairn_compiler::compile::plugins::PluginFailure> {
+fn environment(ctx: &PluginCtx<'_>) -> Result<std::string::String, PluginFailure> {
     ctx.host
         .setting("environment")
         .ok_or_else(|| error("The environment of this model should be configured in config>environment (setting `environment`)"))
@@ -159,7 +159,7 @@ fn timestamp(ctx: &mut PluginCtx<'_>, _: &[Value]) -> PluginResult {
     Ok(Value::Int(i64::try_from(now.as_secs()).unwrap_or(i64::MAX)))
 }
 
-fn password_id(value: &Value) -> Result<&str, cairn_compiler::compile::plugins::PluginFailure> {
+fn password_id(value: &Value) -> Result<&str, PluginFailure> {
     let id = text(value);
     if id.contains('=') {
         return Err(error("The password id cannot contain ="));

@@ -597,6 +597,11 @@ mod tests {
         assert_eq!(fmt(Value::Float(1.5), "e"), "1.500000e+00");
         assert_eq!(fmt(Value::Float(0.00001234), "g"), "1.234e-05");
         assert_eq!(fmt(Value::Float(1234.0), "g"), "1234");
+        assert_eq!(fmt(Value::Float(100000.0), "g"), "100000");
+        assert_eq!(fmt(Value::Float(1e6), "g"), "1e+06");
+        assert_eq!(fmt(Value::Float(0.0001), "g"), "0.0001");
+        assert_eq!(fmt(Value::Float(-2.5), "+.1f"), "-2.5");
+        assert_eq!(fmt(Value::Float(2.5), "08.2f"), "00002.50");
         assert_eq!(fmt(Value::Float(123.0), ".3"), "1.23e+02");
         assert_eq!(fmt(Value::Float(12.0), ".3"), "12.0");
         assert_eq!(fmt(Value::Float(0.25), ".0%"), "25%");

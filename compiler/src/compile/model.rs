@@ -872,12 +872,21 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
     let count = model.entities.len();
     let mut state = vec![0u8; count]; // 0 new, 1 visiting, 2 done
     let mut order = Vec::with_capacity(count);
-    fn visit(id: usize, model: &mut Model, state: &mut [u8], order: &mut Vec<EntityId>, errors: &mut Vec<CompileError>) {
+    let mut path: Vec<usize> = Vec::new();
+    fn visit(id: usize, model: &mut Model, state: &mut [u8], order: &mut Vec<EntityId>, path: &mut Vec<usize>, errors: &mut Vec<CompileError>) {
         match state[id] {
             2 => return,
             1 => {
+                let start = path.iter().position(|p| *p == id).unwrap_or(0);
+                let mut names: Vec<String> = path[start..].iter().map(|p| format!("`{}`", model.entities[*p].full_name)).collect();
+                names.push(format!("`{}`", model.entities[id].full_name));
                 let entity = &model.entities[id];
-                errors.push(CompileError::new(ErrorKind::InheritanceCycle(entity.full_name.clone()), entity.span));
+                let mut error = CompileError::new(ErrorKind::InheritanceCycle(entity.full_name.clone()), entity.span)
+                    .with_cause(format!("the cycle: {}", names.join(" extends ")));
+                for other in &path[start + 1..] {
+                    error = error.with_related(model.entities[*other].span, "part of the cycle");
+                }
+                errors.push(error);
                 // Break the cycle so the rest of the compile can go on.
                 model.entities[id].parents.clear();
                 return;
@@ -885,9 +894,11 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
             _ => {}
         }
         state[id] = 1;
+        path.push(id);
         for parent in model.entities[id].parents.clone() {
-            visit(parent.index(), model, state, order, errors);
+            visit(parent.index(), model, state, order, path, errors);
         }
+        path.pop();
         state[id] = 2;
         let mut ancestors = Vec::new();
         for parent in model.entities[id].parents.clone() {
@@ -905,7 +916,7 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
         order.push(EntityId(id as u32));
     }
     for id in 0..count {
-        visit(id, model, &mut state, &mut order, errors);
+        visit(id, model, &mut state, &mut order, &mut path, errors);
     }
     order
 }
