@@ -76,3 +76,20 @@ for n in "${SIZES[@]}"; do
 done
 echo "(best of $RUNS runs each; wall clock around the process; cpu = user + sys and peak RSS from"
 echo " /usr/bin/time -v; binary $BIN; targets at N=10000: wall <= 0.5 s, peak RSS <= 150 MB)"
+
+# Export: compile plus export to JSON (issue target at N = 10000: at most 0.7 s in all).
+export_n=10000
+for n in "${SIZES[@]}"; do [ "$n" = 10000 ] && export_n=10000; done
+if [ -d "examples/scale/out/$export_n" ]; then
+    out_json="$(mktemp --suffix=.json)"
+    start_ns="$(date +%s%N)"
+    "$BIN" export --color never "examples/scale/out/$export_n" -j "$out_json" >"$LOG" 2>&1 || { cat "$LOG" >&2; exit 1; }
+    end_ns="$(date +%s%N)"
+    export_ms="$(sed -n 's/.*(export \([0-9]*\) ms).*/\1/p' "$LOG" | tail -1)"
+    resources="$(sed -n 's/.* \([0-9][0-9]*\) resources.*/\1/p' "$LOG" | tail -1)"
+    size="$(stat -c %s "$out_json")"
+    awk -v n="$export_n" -v r="$resources" -v e="$export_ms" -v s="$size" -v a="$start_ns" -v b="$end_ns" 'BEGIN {
+        printf "export at N=%s: %s resources, export step %s ms, compile+export+write %.3f s, JSON %.1f MB\n", n, r, e, (b - a) / 1e9, s / 1048576
+    }'
+    rm -f "$out_json"
+fi

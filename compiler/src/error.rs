@@ -17,7 +17,7 @@ pub struct Details {
 }
 
 impl Details {
-    fn new(kind: &'static str, title: impl Into<String>, label: impl Into<String>) -> Self {
+    pub fn new(kind: &'static str, title: impl Into<String>, label: impl Into<String>) -> Self {
         Details { kind, title: title.into(), label: label.into(), hint: None }
     }
 

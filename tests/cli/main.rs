@@ -29,6 +29,7 @@ fn snapshot_case(name: &str, source: &str) -> String {
     format!("--- main.cf\n{source}\n--- exit {}\n{stderr}", output.status.code().unwrap_or(-1))
 }
 
+mod compile_errors;
 mod rendering;
 
 #[test]

@@ -53,6 +53,7 @@ pub enum ErrorKind {
     IncompatibleAttribute { entity: String, attribute: String, parent: String, detail: String },
     RelationRedefined { entity: String, relation: String, parent: String },
     TypedefCycle(String),
+    TypedefWithoutSelf(String),
     ConditionalParents,
     DuplicateArgument(String),
     NotBoolean { context: String, found: String },
@@ -137,15 +138,16 @@ impl CompileError {
                 "second value set here",
             ),
             ErrorKind::ModifiedAfterFreeze { target } => {
-                let mut x = d("modified-after-freeze", format!("{target} modified after freeze"), "written here after the list was frozen");
+                let mut x = d("modified-after-freeze", format!("{target} modified after freeze"), "written here after it was frozen");
                 x.hint = Some(
-                    "a list freezes when something reads it whole (a plugin argument, a condition, a comparison); the write came later"
+                    "a list or optional value freezes when something reads it whole (a plugin argument, a condition, `is defined`, a comparison)"
                         .to_string(),
                 );
                 x
             }
             ErrorKind::UpperBoundExceeded { target, upper } => {
-                d("multiplicity", format!("{target} holds at most {upper} value(s)"), "one value too many set here")
+                let values = if *upper == 1 { "value" } else { "values" };
+                d("multiplicity", format!("{target} holds at most {upper} {values}"), "one value too many set here")
             }
             ErrorKind::OptionalNotSet { target } => {
                 let mut x = d("optional-not-set", format!("optional value {target} is read but never set"), "read here");
@@ -230,6 +232,11 @@ impl CompileError {
             ErrorKind::DuplicateArgument(name) => {
                 d("duplicate", format!("attribute `{name}` is given twice in this constructor"), "given again here")
             }
+            ErrorKind::TypedefWithoutSelf(name) => {
+                let mut x = d("type", format!("the constraint of typedef `{name}` does not use `self`"), "does not read `self`");
+                x.hint = Some("a typedef constraint checks the value through `self`, e.g. `matching self > 0`".to_string());
+                x
+            }
             ErrorKind::TypedefCycle(name) => d("cycle", format!("typedef `{name}` is based on itself"), "in this cycle"),
             ErrorKind::ConditionalParents => {
                 let mut x = d("syntax", "`using parents` cannot be combined with a `when` condition".to_string(), "inherits the parents' implementations");
@@ -239,7 +246,9 @@ impl CompileError {
             ErrorKind::NotBoolean { context, found } => {
                 d("type", format!("{context} must be a boolean, got {found}"), "not a boolean")
             }
-            ErrorKind::Unresolved { what } => d("not-set", format!("{what} never got a value"), "waiting here"),
+            ErrorKind::Unresolved { what } => {
+                d("not-set", format!("this statement never ran: it is waiting for {what}"), "waiting here")
+            }
             ErrorKind::KeyNotFound(key) => d("key", format!("key {key} not found in dict"), "no such key"),
             ErrorKind::InvalidAssignmentTarget => d("syntax", "cannot assign to this expression".to_string(), "not a variable or attribute"),
             ErrorKind::ReservedName(name) => d("syntax", format!("`{name}` is a reserved name"), "reserved"),

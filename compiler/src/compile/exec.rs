@@ -101,8 +101,9 @@ struct Task {
 enum Wait {
     /// Woken when the slot gets a value or grows.
     Change(SlotId),
-    /// Woken when the slot is frozen (the whole list, or the final answer of an optional).
-    Freeze(SlotId),
+    /// Woken when the slot is frozen (the whole list, or the final answer of an optional);
+    /// with the span of the read that needs it.
+    Freeze(SlotId, Span),
     Index(IndexId, Vec<KeyPart>),
 }
 
@@ -151,6 +152,12 @@ pub struct Executor<'a> {
     waiters: FxHashMap<SlotId, Vec<TaskId>>,
     freeze_waiters: FxHashMap<SlotId, Vec<TaskId>>,
     freeze_candidates: BTreeSet<SlotId>,
+    /// The first read that waits for a slot to freeze: it explains a later write.
+    freeze_readers: FxHashMap<SlotId, Span>,
+    /// Slots frozen while something could still write them, because nothing else could run.
+    forced_freezes: FxHashSet<SlotId>,
+    /// Attributes a write to failed: their being unset is not reported again.
+    failed_slots: FxHashSet<SlotId>,
     index_waiters: FxHashMap<(IndexId, Vec<KeyPart>), Vec<TaskId>>,
     indexes: Vec<FxHashMap<Vec<KeyPart>, InstanceId>>,
     pending: Vec<u32>,
@@ -200,6 +207,9 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         waiters: FxHashMap::default(),
         freeze_waiters: FxHashMap::default(),
         freeze_candidates: BTreeSet::new(),
+        freeze_readers: FxHashMap::default(),
+        forced_freezes: FxHashSet::default(),
+        failed_slots: FxHashSet::default(),
         index_waiters: FxHashMap::default(),
         indexes: vec![FxHashMap::default(); input.model.indexes.len()],
         pending: vec![0; input.name_ids.len() + 1],
@@ -307,7 +317,8 @@ impl<'a> Executor<'a> {
     fn park(&mut self, id: TaskId, wait: Wait) {
         match &wait {
             Wait::Change(slot) => self.waiters.entry(*slot).or_default().push(id),
-            Wait::Freeze(slot) => {
+            Wait::Freeze(slot, reader) => {
+                self.freeze_readers.entry(*slot).or_insert(*reader);
                 self.freeze_waiters.entry(*slot).or_default().push(id);
                 self.freeze_candidates.insert(*slot);
             }
@@ -337,10 +348,11 @@ impl<'a> Executor<'a> {
     }
 
     fn spawn_statements(&mut self, block: BlockId, scope: ScopeId) {
-        let may_write = self.blocks[block.index()].may_write.clone();
-        for (index, stmt) in self.blocks[block.index()].stmts.iter().enumerate() {
-            let span = stmt.span();
-            self.new_task(TaskKind::Stmt { block, index: index as u32, scope }, may_write.clone(), span);
+        let blocks = self.blocks;
+        let info = &blocks[block.index()];
+        for (index, stmt) in info.stmts.iter().enumerate() {
+            let may_write = info.stmt_may_write.get(index).cloned().unwrap_or_else(|| info.may_write.clone());
+            self.new_task(TaskKind::Stmt { block, index: index as u32, scope }, may_write, stmt.span());
         }
     }
 
@@ -476,9 +488,18 @@ impl<'a> Executor<'a> {
         if let Some(when) = &def.when {
             let scope = self.self_scope(instance);
             self.current_self = Some(instance);
-            let value = self.eval(when, scope)?;
-            if !self.condition(&value, "the `when` condition of an implement statement", when.span)? {
-                return Ok(true);
+            let selected = self
+                .eval(when, scope)
+                .and_then(|value| self.condition(&value, "the `when` condition of an implement statement", when.span));
+            match selected {
+                Ok(true) => {}
+                Ok(false) => return Ok(true),
+                Err(Halt::Error(error)) => {
+                    // The instance cannot be implemented: what it misses follows from this.
+                    self.instances[instance.0 as usize].failed = true;
+                    return Err(Halt::Error(error));
+                }
+                Err(wait) => return Err(wait),
             }
         }
         let inst = instance.0 as usize;
@@ -566,6 +587,7 @@ impl<'a> Executor<'a> {
         }
         if safe.is_empty() {
             if let Some((_, slot)) = best {
+                self.forced_freezes.insert(slot);
                 safe.push(slot);
             }
         }
@@ -588,7 +610,10 @@ impl<'a> Executor<'a> {
     }
 
     fn freeze(&mut self, slot: SlotId) {
-        let reader = self.freeze_waiters.get(&slot).and_then(|w| w.first()).map(|t| self.tasks[t.0 as usize].span);
+        let reader = self
+            .freeze_readers
+            .remove(&slot)
+            .or_else(|| self.freeze_waiters.get(&slot).and_then(|w| w.first()).map(|t| self.tasks[t.0 as usize].span));
         let entry = &mut self.slots[slot.0 as usize];
         if entry.frozen {
             return;
@@ -632,9 +657,13 @@ impl<'a> Executor<'a> {
             SlotValue::List(items) if slot.frozen => Ok(Value::list(items.clone())),
             SlotValue::Unset if multi && slot.frozen => Ok(Value::list(Vec::new())),
             SlotValue::Unset if optional && slot.frozen => {
-                fail(ErrorKind::OptionalNotSet { target: self.describe_slot(slot_id) }, span)
+                let mut error = CompileError::new(ErrorKind::OptionalNotSet { target: self.describe_slot(slot_id) }, span);
+                if let Some(null_at) = slot.set_at {
+                    error = error.with_related(null_at, "set to null here");
+                }
+                Err(Halt::Error(error))
             }
-            _ if multi || optional => Err(Halt::Wait(Wait::Freeze(slot_id))),
+            _ if multi || optional => Err(Halt::Wait(Wait::Freeze(slot_id, span))),
             _ => Err(Halt::Wait(Wait::Change(slot_id))),
         }
     }
@@ -699,13 +728,17 @@ impl<'a> Executor<'a> {
                     Value::Unknown => return Ok(()),
                     other => {
                         return fail(
-                            ErrorKind::NotAnInstance { found: other.type_name().to_string(), context: "setting an attribute".into() },
+                            ErrorKind::NotAnInstance { found: self.show_type(&other), context: "setting an attribute".into() },
                             base.span,
                         )
                     }
                 };
                 let (index, _) = self.attr_of(instance, *name, *name_span)?;
-                self.set_attr(instance, index, value, span, extend).map_err(Halt::Error)
+                self.set_attr(instance, index, value, span, extend).map_err(|error| {
+                    // The attribute stays unset because of this error: do not report it again.
+                    self.failed_slots.insert(self.instances[instance.0 as usize].slot(index));
+                    Halt::Error(error)
+                })
             }
         }
     }
@@ -862,7 +895,8 @@ impl<'a> Executor<'a> {
                             span,
                         );
                         if let Some(first) = first {
-                            error = error.with_related(first, "first set here");
+                            let label = if first == def.span { "first set here, by the default value" } else { "first set here" };
+                            error = error.with_related(first, label);
                         }
                         Err(error)
                     }
@@ -922,6 +956,11 @@ impl<'a> Executor<'a> {
         let mut error = CompileError::new(ErrorKind::ModifiedAfterFreeze { target: self.describe_slot(slot) }, span);
         if let Some(reader) = self.slots[slot.0 as usize].frozen_by {
             error = error.with_related(reader, "this read needed the complete value and froze it");
+            if self.forced_freezes.contains(&slot) {
+                error = error.with_cause(
+                    "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards",
+                );
+            }
         } else if let Some(first) = self.slots[slot.0 as usize].set_at {
             error = error.with_related(first, "the value was complete after this statement");
         }
@@ -1319,7 +1358,16 @@ impl<'a> Executor<'a> {
             }
             if let AttrKind::Value { default: Some(default), .. } = &def.kind {
                 let at = if existing { span } else { def.span };
-                self.set_attr(instance, attr as u32, default.clone(), at, false).map_err(Halt::Error)?;
+                let def_span = def.span;
+                self.set_attr(instance, attr as u32, default.clone(), at, false).map_err(|error| {
+                    Halt::Error(if existing {
+                        error.with_related(def_span, "the default value comes from here").with_cause(
+                            "a constructor that finds an existing instance through an index sets the arguments and the defaults of the other attributes on it",
+                        )
+                    } else {
+                        error
+                    })
+                })?;
             }
         }
         Ok(())
@@ -1640,17 +1688,17 @@ impl<'a> Executor<'a> {
                     _ if slot.frozen => Ok(Value::Bool(false)),
                     _ => {
                         let _ = multi;
-                        Err(Halt::Wait(Wait::Freeze(slot_id)))
+                        Err(Halt::Wait(Wait::Freeze(slot_id, inner.span)))
                     }
                 }
             }
             IrKind::Var { depth, index } => {
                 let slot = self.var_slot(scope, *depth, *index);
-                self.var_defined(slot)
+                self.var_defined(slot, inner.span)
             }
             IrKind::Global { ns, index } => {
                 let slot = self.global_slot(*ns, *index);
-                self.var_defined(slot)
+                self.var_defined(slot, inner.span)
             }
             IrKind::Subscript { base, key } => {
                 let base_value = self.eval(base, scope)?;
@@ -1667,13 +1715,13 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn var_defined(&mut self, slot: SlotId) -> Eval<Value> {
+    fn var_defined(&mut self, slot: SlotId, span: Span) -> Eval<Value> {
         let entry = &self.slots[slot.0 as usize];
         match &entry.value {
             SlotValue::Single(value) => Ok(defined(value)),
             SlotValue::List(_) => Ok(Value::Bool(true)),
             SlotValue::Unset if entry.frozen => Ok(Value::Bool(false)),
-            SlotValue::Unset => Err(Halt::Wait(Wait::Freeze(slot))),
+            SlotValue::Unset => Err(Halt::Wait(Wait::Freeze(slot, span))),
         }
     }
 
@@ -1976,6 +2024,9 @@ impl<'a> Executor<'a> {
                 errors.push(error);
             }
             for (attr_index, attr) in entity.attrs.iter().enumerate() {
+                if self.failed_slots.contains(&SlotId(instance.first_slot + attr_index as u32)) {
+                    continue;
+                }
                 let slot = &self.slots[(instance.first_slot + attr_index as u32) as usize];
                 let name = self.interner.resolve(attr.name).to_string();
                 let missing = match (&attr.kind, &slot.value) {
@@ -2046,7 +2097,7 @@ impl<'a> Executor<'a> {
 
     fn describe_wait(&self, wait: &Wait) -> Option<String> {
         match wait {
-            Wait::Change(slot) | Wait::Freeze(slot) => Some(format!("{}, which is never set", self.describe_slot(*slot))),
+            Wait::Change(slot) | Wait::Freeze(slot, _) => Some(format!("{}, which is never set", self.describe_slot(*slot))),
             Wait::Index(index, key) => {
                 let entity = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
                 Some(format!("a `{entity}` with {}, which never exists", self.show_key(*index, key)))

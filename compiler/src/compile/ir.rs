@@ -27,6 +27,9 @@ pub struct Block {
     /// Dense ids of the attribute names that this block (and everything it may start) may
     /// write: the pending-writer counters of the executor are kept per name.
     pub may_write: Rc<[u32]>,
+    /// The same per statement (by index in `stmts`): a statement's task counts as a pending
+    /// writer only of what it may write itself.
+    pub stmt_may_write: Vec<Rc<[u32]>>,
 }
 
 #[derive(Debug)]

@@ -24,11 +24,23 @@ struct Frame {
     global: bool,
 }
 
+/// What one statement may write: attribute names, constructed entities (whose
+/// implementations then run) and nested blocks.
 #[derive(Default)]
-struct BlockInfo {
+struct StmtInfo {
     writes: FxHashSet<Symbol>,
     constructs: Vec<EntityId>,
     children: Vec<BlockId>,
+}
+
+#[derive(Default)]
+struct BlockInfo {
+    /// One entry per lowered statement of the block.
+    stmts: Vec<StmtInfo>,
+    /// Writes outside any statement (a `when` condition, a typedef constraint).
+    extra: StmtInfo,
+    /// The block's statements are being lowered: records go to the last statement.
+    open: bool,
 }
 
 struct Lowerer<'a> {
@@ -116,6 +128,12 @@ pub fn lower(
                     if let ast::Constraint::Expr(expr) = &typedef.constraint {
                         if let Some(id) = model_ref.namespaces[index].typedefs.get(&typedef.name.name) {
                             let lowered = lowerer.lower_with_self(expr, None);
+                            if !references_self(&lowered) {
+                                lowerer.error(CompileError::new(
+                                    ErrorKind::TypedefWithoutSelf(model_ref.typedefs[id.index()].name.clone()),
+                                    expr.span,
+                                ));
+                            }
                             constraints.push((*id, lowered));
                         }
                     }
@@ -166,6 +184,32 @@ impl Lowerer<'_> {
         id
     }
 
+    /// Where the current statement's writes are recorded.
+    fn record(&mut self) -> &mut StmtInfo {
+        let info = &mut self.info[self.current];
+        match info.stmts.last_mut() {
+            Some(stmt) if info.open => stmt,
+            _ => &mut info.extra,
+        }
+    }
+
+    /// Lowers the statements of block `id` (the current block), one info entry each.
+    fn lower_stmts(&mut self, id: BlockId, statements: &[&Stmt]) -> Vec<IrStmt> {
+        let was_open = std::mem::replace(&mut self.info[id.index()].open, true);
+        let mut stmts = Vec::with_capacity(statements.len());
+        for statement in statements {
+            self.info[id.index()].stmts.push(StmtInfo::default());
+            match self.lower_stmt(statement) {
+                Some(stmt) => stmts.push(stmt),
+                None => {
+                    self.info[id.index()].stmts.pop();
+                }
+            }
+        }
+        self.info[id.index()].open = was_open;
+        stmts
+    }
+
     fn error(&mut self, error: CompileError) {
         self.errors.push(error);
     }
@@ -180,7 +224,7 @@ impl Lowerer<'_> {
         self.current = id.index();
         let vars = self.model.namespaces[self.ns.index()].globals.clone();
         self.frames.push(Frame { vars, global: true });
-        let stmts = statements.iter().filter_map(|s| self.lower_stmt(s)).collect();
+        let stmts = self.lower_stmts(id, statements);
         self.frames.pop();
         self.blocks[id.index()].stmts = stmts;
         self.current = previous;
@@ -190,9 +234,8 @@ impl Lowerer<'_> {
     /// Lowers a nested block; `preset` variables come first (loop variable, `self`).
     fn lower_block(&mut self, statements: &[&Stmt], preset: Vec<(Symbol, Span)>) -> BlockId {
         let id = self.new_block();
-        if !self.blocks.is_empty() && id.index() > 0 && self.current < self.info.len() {
-            let current = self.current;
-            self.info[current].children.push(id);
+        if self.current < self.info.len() && self.info[self.current].open {
+            self.record().children.push(id);
         }
         let previous = self.current;
         self.current = id.index();
@@ -208,7 +251,7 @@ impl Lowerer<'_> {
         }
         let map = vars.iter().enumerate().map(|(i, (s, _))| (*s, i as u32)).collect();
         self.frames.push(Frame { vars: map, global: false });
-        let stmts = statements.iter().filter_map(|s| self.lower_stmt(s)).collect();
+        let stmts = self.lower_stmts(id, statements);
         self.frames.pop();
         self.blocks[id.index()].stmts = stmts;
         self.blocks[id.index()].vars = vars;
@@ -262,12 +305,14 @@ impl Lowerer<'_> {
         let otherwise = if branches.len() > 1 {
             // `elif` is an `if` inside the `else` block.
             let id = self.new_block();
-            let current = self.current;
-            self.info[current].children.push(id);
+            self.record().children.push(id);
             let previous = self.current;
             self.current = id.index();
             self.frames.push(Frame { vars: FxHashMap::default(), global: false });
+            self.info[id.index()].stmts.push(StmtInfo::default());
+            self.info[id.index()].open = true;
             let nested = self.lower_if(&branches[1..], otherwise, span);
+            self.info[id.index()].open = false;
             self.frames.pop();
             self.current = previous;
             self.blocks[id.index()].stmts = vec![nested];
@@ -292,8 +337,7 @@ impl Lowerer<'_> {
                 }
             }
             ExprKind::Attr { base, attr } => {
-                let current = self.current;
-                self.info[current].writes.insert(attr.name);
+                self.record().writes.insert(attr.name);
                 Some(Target::Attr { base: self.lower_expr(base), name: attr.name, name_span: attr.span })
             }
             _ => {
@@ -438,8 +482,7 @@ impl Lowerer<'_> {
                             }
                             Some((_, attr)) => {
                                 if let AttrKind::Relation { inverse: Some(inverse), .. } = &attr.kind {
-                                    let current = self.current;
-                                    self.info[current].writes.insert(*inverse);
+                                    self.record().writes.insert(*inverse);
                                 }
                             }
                         }
@@ -473,8 +516,7 @@ impl Lowerer<'_> {
                             ));
                         }
                     }
-                    let current = self.current;
-                    self.info[current].constructs.push(entity_id);
+                    self.record().constructs.push(entity_id);
                     IrKind::Construct { entity: entity_id, args: named, wrapped }
                 }
                 Err(error) => {
@@ -590,12 +632,11 @@ impl Lowerer<'_> {
         }
         let words = ids.len().div_ceil(64).max(1);
         let count = self.blocks.len();
-        let mut sets = vec![vec![0u64; words]; count];
-        for (block, info) in self.info.iter().enumerate() {
+        let mark_writes = |info: &StmtInfo, set: &mut [u64]| {
             for name in &info.writes {
                 let mut mark = |n: &Symbol| {
                     if let Some(&id) = ids.get(n) {
-                        sets[block][id as usize / 64] |= 1 << (id % 64);
+                        set[id as usize / 64] |= 1 << (id % 64);
                     }
                 };
                 mark(name);
@@ -603,6 +644,25 @@ impl Lowerer<'_> {
                     inv.iter().for_each(&mut mark);
                 }
             }
+        };
+        // Direct writes of every statement.
+        let mut stmt_sets: Vec<Vec<Vec<u64>>> = self
+            .info
+            .iter()
+            .map(|info| {
+                info.stmts
+                    .iter()
+                    .map(|stmt| {
+                        let mut set = vec![0u64; words];
+                        mark_writes(stmt, &mut set);
+                        set
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut sets = vec![vec![0u64; words]; count];
+        for (block, info) in self.info.iter().enumerate() {
+            mark_writes(&info.extra, &mut sets[block]);
         }
         // Implementation bodies per entity (an entity runs implementations of its ancestors).
         let mut bodies_of: Vec<Vec<BlockId>> = vec![Vec::new(); model.entities.len()];
@@ -614,30 +674,46 @@ impl Lowerer<'_> {
                 }
             }
         }
+        let merge = |into: &mut Vec<u64>, from: &[u64]| {
+            for (w, word) in from.iter().enumerate() {
+                into[w] |= word;
+            }
+        };
+        // To a fixpoint: a statement may write what its nested blocks and the implementations
+        // of what it constructs may write; a block what its statements may write.
         let mut changed = true;
         while changed {
             changed = false;
             for block in 0..count {
-                let mut merged = sets[block].clone();
-                for child in &self.info[block].children {
-                    for (w, word) in sets[child.index()].iter().enumerate() {
-                        merged[w] |= word;
+                let mut block_set = sets[block].clone();
+                for (index, stmt) in self.info[block].stmts.iter().enumerate() {
+                    let mut merged = stmt_sets[block][index].clone();
+                    for child in &stmt.children {
+                        merge(&mut merged, &sets[child.index()]);
                     }
-                }
-                for entity in &self.info[block].constructs {
-                    for body in &bodies_of[entity.index()] {
-                        for (w, word) in sets[body.index()].iter().enumerate() {
-                            merged[w] |= word;
+                    for entity in &stmt.constructs {
+                        for body in &bodies_of[entity.index()] {
+                            merge(&mut merged, &sets[body.index()]);
                         }
                     }
+                    merge(&mut block_set, &merged);
+                    if merged != stmt_sets[block][index] {
+                        stmt_sets[block][index] = merged;
+                        changed = true;
+                    }
                 }
-                if merged != sets[block] {
-                    sets[block] = merged;
+                for entity in &self.info[block].extra.constructs {
+                    for body in &bodies_of[entity.index()] {
+                        merge(&mut block_set, &sets[body.index()]);
+                    }
+                }
+                if block_set != sets[block] {
+                    sets[block] = block_set;
                     changed = true;
                 }
             }
         }
-        for (block, set) in sets.iter().enumerate() {
+        let names_of = |set: &[u64]| -> Rc<[u32]> {
             let mut names = Vec::new();
             for (w, word) in set.iter().enumerate() {
                 let mut bits = *word;
@@ -647,8 +723,44 @@ impl Lowerer<'_> {
                     bits &= bits - 1;
                 }
             }
-            self.blocks[block].may_write = names.into();
+            names.into()
+        };
+        for (block, set) in sets.iter().enumerate() {
+            self.blocks[block].may_write = names_of(set);
+            self.blocks[block].stmt_may_write = stmt_sets[block].iter().map(|set| names_of(set)).collect();
         }
         self.name_ids = ids;
+    }
+}
+
+/// Whether a typedef constraint reads `self` (variable 0 of its one-variable scope).
+fn references_self(expr: &IrExpr) -> bool {
+    let any = |items: &[IrExpr]| items.iter().any(references_self);
+    match &expr.kind {
+        IrKind::Var { index: 0, .. } => true,
+        IrKind::Const(_) | IrKind::Var { .. } | IrKind::Global { .. } | IrKind::CompVar(_) => false,
+        IrKind::Attr { base, .. } | IrKind::Not(base) | IrKind::IsDefined(base) => references_self(base),
+        IrKind::Subscript { base, key } => references_self(base) || references_self(key),
+        IrKind::IndexLookup { args, wrapped, .. } => args.iter().any(|(_, e)| references_self(e)) || any(wrapped),
+        IrKind::RelationLookup { base, args, wrapped } => {
+            references_self(base) || args.iter().any(|(_, e)| references_self(e)) || any(wrapped)
+        }
+        IrKind::Call { args, kwargs, wrapped, .. } => any(args) || kwargs.iter().any(|(_, e)| references_self(e)) || any(wrapped),
+        IrKind::Construct { args, wrapped, .. } => args.iter().any(|(_, _, e)| references_self(e)) || any(wrapped),
+        IrKind::And(a, b) | IrKind::Or(a, b) | IrKind::Binary { lhs: a, rhs: b, .. } => references_self(a) || references_self(b),
+        IrKind::Conditional { cond, then, otherwise } => references_self(cond) || references_self(then) || references_self(otherwise),
+        IrKind::List(items) => any(items),
+        IrKind::Dict(pairs) => pairs.iter().any(|(_, e)| references_self(e)),
+        IrKind::Concat(parts) => parts.iter().any(|part| match part {
+            IrPart::Lit(_) => false,
+            IrPart::Value(e) | IrPart::Format { value: e, .. } => references_self(e),
+        }),
+        IrKind::Comprehension { value, clauses, .. } => {
+            references_self(value)
+                || clauses.iter().any(|clause| match clause {
+                    IrClause::For { iterable, .. } => references_self(iterable),
+                    IrClause::If(cond) => references_self(cond),
+                })
+        }
     }
 }

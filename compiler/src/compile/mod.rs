@@ -32,6 +32,8 @@ pub struct Compilation {
     pub blocks: Vec<Block>,
     pub execution: Option<Execution>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Things worth knowing that do not fail the compile (modules with Python plugins, ...).
+    pub warnings: Vec<Diagnostic>,
     pub timings: Timings,
 }
 
@@ -73,9 +75,10 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     let mut timings = Timings { parse: started.elapsed(), ..Timings::default() };
     let mut diagnostics = session.diagnostics.clone();
     diagnostics.extend(loaded.errors.iter().map(|e| e.to_diagnostic()));
+    let warnings = python_plugin_warnings(&loaded);
     if !diagnostics.is_empty() || !session.io_errors.is_empty() {
         sort_and_dedup(&mut diagnostics);
-        return Compilation { project, session, loaded, model: Model::default(), blocks: Vec::new(), execution: None, diagnostics, timings };
+        return Compilation { project, session, loaded, model: Model::default(), blocks: Vec::new(), execution: None, diagnostics, warnings, timings };
     }
     let declarations_started = Instant::now();
     let mut errors = Vec::new();
@@ -98,7 +101,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     if !errors.is_empty() {
         diagnostics.extend(errors.iter().map(|e| e.to_diagnostic()));
         sort_and_dedup(&mut diagnostics);
-        return Compilation { project, session, loaded, model, blocks, execution: None, diagnostics, timings };
+        return Compilation { project, session, loaded, model, blocks, execution: None, diagnostics, warnings, timings };
     }
     let execute_started = Instant::now();
     let module_roots: FxHashMap<String, std::path::PathBuf> = loaded
@@ -141,5 +144,24 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     timings.execute = execute_started.elapsed();
     diagnostics.extend(execution.errors.iter().map(|e| e.to_diagnostic()));
     sort_and_dedup(&mut diagnostics);
-    Compilation { project, session, loaded, model, blocks, execution: Some(execution), diagnostics, timings }
+    Compilation { project, session, loaded, model, blocks, execution: Some(execution), diagnostics, warnings, timings }
+}
+
+/// One warning per loaded module that ships Python plugins: its model is used, its plugins
+/// cannot run (a call to one is an error at the call site).
+fn python_plugin_warnings(loaded: &Loaded) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for module in loaded.modules.values().filter(|m| m.python_plugins) {
+        let Some(namespace) = loaded.namespaces.iter().find(|ns| ns.module == module.name) else { continue };
+        let details = crate::error::Details {
+            kind: "python-plugins",
+            title: format!("module `{}` has Python plugins, which Cairn cannot run", module.name),
+            label: "its model is loaded; calls to its plugins will fail".to_string(),
+            hint: Some("Cairn runs native plugins only; models that call these plugins need a port".to_string()),
+        };
+        let mut warning = Diagnostic::from_details(details, crate::span::Span::new(namespace.file, 0, 0));
+        warning.severity = crate::diagnostic::Severity::Warning;
+        warnings.push(warning);
+    }
+    warnings
 }
