@@ -50,7 +50,7 @@ pub enum ErrorKind {
     InvalidIndexAttribute { entity: String, attribute: String, reason: String },
     IndexAttributeMissing { entity: String, attributes: Vec<(String, bool)> },
     IndexTypeMismatch { entity: String, key: String, existing: String },
-    IncompatibleAttribute { entity: String, attribute: String, parent: String, detail: String },
+    IncompatibleAttribute { entity: String, attribute: String, detail: String },
     RelationRedefined { entity: String, relation: String, parent: String },
     TypedefCycle(String),
     TypedefWithoutSelf(String),
@@ -146,8 +146,7 @@ impl CompileError {
                 x
             }
             ErrorKind::UpperBoundExceeded { target, upper } => {
-                let values = if *upper == 1 { "value" } else { "values" };
-                d("multiplicity", format!("{target} holds at most {upper} {values}"), "one value too many set here")
+                d("multiplicity", format!("{target} holds at most {upper} value(s)"), "one value too many set here")
             }
             ErrorKind::OptionalNotSet { target } => {
                 let mut x = d("optional-not-set", format!("optional value {target} is read but never set"), "read here");
@@ -219,9 +218,9 @@ impl CompileError {
                 x.hint = Some("a constructor only returns an existing instance of exactly the same entity".to_string());
                 x
             }
-            ErrorKind::IncompatibleAttribute { entity, attribute, parent, detail } => d(
+            ErrorKind::IncompatibleAttribute { entity, attribute, detail } => d(
                 "duplicate",
-                format!("attribute `{attribute}` of `{entity}` conflicts with `{attribute}` of `{parent}`: {detail}"),
+                format!("attribute `{attribute}` of `{entity}` conflicts with {detail}"),
                 "incompatible definition",
             ),
             ErrorKind::RelationRedefined { entity, relation, parent } => d(

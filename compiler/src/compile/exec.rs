@@ -789,7 +789,6 @@ impl<'a> Executor<'a> {
                 }
                 let items = match value {
                     Value::List(items) => items.as_ref().clone(),
-                    Value::Unknown => return Ok(()),
                     // `null` says "no (more) values": the relation is complete as it is.
                     Value::Null if *lower == 0 || def.is_multi() => return self.set_relation_null(instance, attr, span),
                     other => vec![other],
@@ -797,7 +796,12 @@ impl<'a> Executor<'a> {
                 for item in items {
                     let other = match item {
                         Value::Instance(other) if self.model.is_subtype(self.instances[other.0 as usize].entity, *target) => other,
-                        Value::Unknown => continue,
+                        Value::Unknown => {
+                            // An unknown instance (a lookup with an unknown key): kept as a
+                            // value, without an inverse to update.
+                            self.add_unknown(instance, attr, *upper, span)?;
+                            continue;
+                        }
                         other_value => {
                             return Err(CompileError::new(
                                 ErrorKind::TypeMismatch {
@@ -903,6 +907,30 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+    }
+
+    fn add_unknown(&mut self, instance: InstanceId, attr: u32, upper: Option<u32>, span: Span) -> Result<(), CompileError> {
+        let slot_id = self.instances[instance.0 as usize].slot(attr);
+        let slot = &mut self.slots[slot_id.0 as usize];
+        if slot.frozen {
+            return Ok(());
+        }
+        if slot.set_at.is_none() {
+            slot.set_at = Some(span);
+        }
+        if upper == Some(1) {
+            if matches!(slot.value, SlotValue::Unset) {
+                slot.value = SlotValue::Single(Value::Unknown);
+                self.complete_slot(slot_id);
+            }
+            return Ok(());
+        }
+        match &mut slot.value {
+            SlotValue::List(items) => items.push(Value::Unknown),
+            other => *other = SlotValue::List(vec![Value::Unknown]),
+        }
+        self.wake(slot_id);
+        Ok(())
     }
 
     /// `rel = null`: an optional relation gets "no value", a list relation is complete.
@@ -1090,6 +1118,9 @@ impl<'a> Executor<'a> {
                 let shown = match k {
                     KeyPart::Str(s) => format!("\"{s}\""),
                     KeyPart::Int(i) => i.to_string(),
+                    KeyPart::Float(bits) => format!("{:?}", f64::from_bits(*bits)),
+                    KeyPart::Bool(b) => if *b { "true" } else { "false" }.to_string(),
+                    KeyPart::Null => "null".to_string(),
                     KeyPart::Instance(i) => self.describe_instance(*i),
                     other => format!("{other:?}"),
                 };

@@ -616,9 +616,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                                     ErrorKind::IncompatibleAttribute {
                                         entity: model.entities[id.index()].full_name.clone(),
                                         attribute: interner.resolve(attr.name).to_string(),
-                                        parent: model.entities[attr.declared_in.index()].full_name.clone(),
                                         detail: format!(
-                                            "it is {} in `{}`",
+                                            "`{}` of `{}`: it is {} in `{}`",
+                                            interner.resolve(attr.name),
+                                            model.entities[attr.declared_in.index()].full_name,
                                             describe_attr(&model, existing),
                                             model.entities[existing.declared_in.index()].full_name
                                         ),
@@ -660,8 +661,12 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                             ErrorKind::IncompatibleAttribute {
                                 entity: model.entities[id.index()].full_name.clone(),
                                 attribute: interner.resolve(attr.name).to_string(),
-                                detail: format!("it is {} there and {} here", describe_attr(&model, inherited), describe_attr(&model, &attr)),
-                                parent,
+                                detail: format!(
+                                    "`{}` of `{parent}`: it is {} there and {} here",
+                                    interner.resolve(attr.name),
+                                    describe_attr(&model, inherited),
+                                    describe_attr(&model, &attr)
+                                ),
                             }
                         };
                         errors.push(CompileError::new(kind, attr.span).with_related(inherited.span, "inherited definition"));

@@ -168,7 +168,8 @@ pub enum KeyPart {
     Null,
     Bool(bool),
     Int(i64),
-    /// Floats by bit pattern; integral floats are turned into `Int` first so `1 == 1.0`.
+    /// Floats by bit pattern. As in Inmanta (whose index keys are the values' `repr`), the
+    /// float `1.0` is not the same key as the int `1`.
     Float(u64),
     Str(Rc<str>),
     List(Vec<KeyPart>),
@@ -182,7 +183,7 @@ impl KeyPart {
             Value::Null => KeyPart::Null,
             Value::Bool(b) => KeyPart::Bool(*b),
             Value::Int(i) => KeyPart::Int(*i),
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => KeyPart::Int(*f as i64),
+            Value::Float(f) if *f == 0.0 => KeyPart::Float(0.0f64.to_bits()),
             Value::Float(f) => KeyPart::Float(f.to_bits()),
             Value::Str(s) => KeyPart::Str(s.clone()),
             Value::List(items) => KeyPart::List(items.iter().map(KeyPart::of).collect()),
