@@ -10,11 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use termcolor::{ColorChoice, StandardStream};
 
-// The compiler allocates many small objects; mimalloc is markedly faster at that than the
-// system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Cairn: compile configuration models (Inmanta `.cf` language) and make the world match.
 #[derive(Parser, Debug)]
 #[command(name = "cairn", version, about, propagate_version = true)]

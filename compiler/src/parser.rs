@@ -56,6 +56,7 @@ pub fn parse(source: &str, file: FileId, interner: &mut Interner) -> Parsed {
     }
     syntax_errors.sort_by_key(|e| (e.span.start, e.span.end));
     syntax_errors.dedup();
+    attach_open_blocks(&mut syntax_errors, source, file);
     lex_errors.sort_by_key(|e| (e.span.start, e.span.end));
     Parsed { module, lex_errors, syntax_errors }
 }
@@ -68,7 +69,7 @@ fn convert(error: ParseError<usize, Tok, SyntaxError>, file: FileId, source: &st
         },
         ParseError::UnrecognizedEof { location, expected } => {
             let expected = tidy_expected(expected);
-            let open_block = open_block_at(source, file, location);
+            let open_block = None;
             SyntaxError {
                 kind: SyntaxErrorKind::UnexpectedEof { expected, open_block },
                 span: Span::new(file, location, location),
@@ -76,7 +77,7 @@ fn convert(error: ParseError<usize, Tok, SyntaxError>, file: FileId, source: &st
         }
         ParseError::UnrecognizedToken { token: (start, token, end), expected } => {
             let expected = tidy_expected(expected);
-            let open_block = open_block_at(source, file, start);
+            let open_block = None;
             SyntaxError {
                 kind: SyntaxErrorKind::UnexpectedToken { found: describe_token(&source[start..end], &token), expected, open_block },
                 span: Span::new(file, start, end),
@@ -115,19 +116,47 @@ fn describe_token(text: &str, token: &Tok) -> String {
     }
 }
 
-/// Finds the innermost block (`entity`, `implementation`, `for`, `if`) still open at byte
-/// `offset`, by re-lexing the file and matching openers with `end`. Only runs on errors.
-fn open_block_at(source: &str, file: FileId, offset: usize) -> Option<OpenBlock> {
+/// Fills in, for every "unexpected token/end of file" error, the innermost block (`entity`,
+/// `implementation`, `for`, `if`) still open where it happened, by re-lexing the file once and
+/// matching openers with `end` in one sweep (only runs when there are syntax errors).
+fn attach_open_blocks(errors: &mut [SyntaxError], source: &str, file: FileId) {
+    let mut wanted: Vec<(usize, usize)> = errors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e.kind {
+            SyntaxErrorKind::UnexpectedToken { .. } | SyntaxErrorKind::UnexpectedEof { .. } => Some((e.span.start as usize, i)),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    wanted.sort();
     let mut interner = Interner::new();
     let mut ignored = Vec::new();
     let tokens = lexer::tokenize(source, file, &mut interner, &mut ignored);
     let mut stack: Vec<OpenBlock> = Vec::new();
     let mut brackets = 0usize;
     let mut after_implementation = false;
-    for (start, token, end) in tokens {
-        if start >= offset {
-            break;
+    let mut next = 0;
+    let mut tokens = tokens.into_iter().peekable();
+    while next < wanted.len() {
+        let (offset, error_index) = wanted[next];
+        match tokens.peek() {
+            Some((start, _, _)) if *start < offset => {}
+            _ => {
+                let block = stack.last().copied();
+                match &mut errors[error_index].kind {
+                    SyntaxErrorKind::UnexpectedToken { open_block, .. } | SyntaxErrorKind::UnexpectedEof { open_block, .. } => {
+                        *open_block = block;
+                    }
+                    _ => {}
+                }
+                next += 1;
+                continue;
+            }
         }
+        let Some((start, token, end)) = tokens.next() else { break };
         let span = Span::new(file, start, end);
         match token {
             Tok::LBracket | Tok::LParen | Tok::LBrace => brackets += 1,
@@ -146,7 +175,6 @@ fn open_block_at(source: &str, file: FileId, offset: usize) -> Option<OpenBlock>
             _ => {}
         }
     }
-    stack.pop()
 }
 
 // ---------- constructors used by the grammar's actions ----------

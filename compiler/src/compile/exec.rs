@@ -14,6 +14,7 @@
 //! then oldest) is frozen. At the end, completeness is checked and what never ran is
 //! explained.
 
+use super::arena::Arena;
 use super::errors::{CompileError, ErrorKind};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
 use super::model::{AttrDef, AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
@@ -56,7 +57,6 @@ pub struct Slot {
     pub frozen: bool,
     /// Where the (first) value was set; for lists, where it was frozen by a read.
     pub set_at: Option<Span>,
-    pub frozen_by: Option<Span>,
     pub owner: SlotOwner,
 }
 
@@ -121,7 +121,7 @@ fn fail<T>(kind: ErrorKind, span: Span) -> Eval<T> {
 /// Outcome of a run: the instances and their slots, plus every error.
 pub struct Execution {
     pub instances: Vec<Instance>,
-    pub slots: Vec<Slot>,
+    pub slots: Arena<Slot>,
     pub errors: Vec<CompileError>,
     pub output: Vec<String>,
     pub tasks_run: u64,
@@ -144,10 +144,10 @@ pub struct Executor<'a> {
     settings: &'a dyn Fn(&str) -> Option<String>,
     module_file: &'a dyn Fn(&str) -> Result<String, String>,
     module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
-    slots: Vec<Slot>,
+    slots: Arena<Slot>,
     instances: Vec<Instance>,
-    scopes: Vec<Scope>,
-    tasks: Vec<Task>,
+    scopes: Arena<Scope>,
+    tasks: Arena<Task>,
     queue: VecDeque<TaskId>,
     waiters: FxHashMap<SlotId, Vec<TaskId>>,
     freeze_waiters: FxHashMap<SlotId, Vec<TaskId>>,
@@ -171,6 +171,12 @@ pub struct Executor<'a> {
     /// Root scopes of implementation bodies, to the instance they implement (`self` of
     /// plugin calls such as `std::template`).
     impl_scopes: FxHashMap<ScopeId, InstanceId>,
+    /// For frozen slots: the read that froze them (only for diagnostics, so kept aside).
+    frozen_by: FxHashMap<SlotId, Span>,
+    /// Members of multi-valued relations, for O(1) duplicate checks.
+    relation_members: FxHashSet<(SlotId, InstanceId)>,
+    scratch_scopes: Vec<ScopeId>,
+    scratch_depth: usize,
     comp: Vec<Value>,
     tasks_run: u64,
 }
@@ -199,10 +205,10 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         settings: input.settings,
         module_file: input.module_file,
         module_files: input.module_files,
-        slots: Vec::new(),
+        slots: Arena::new(),
         instances: Vec::new(),
-        scopes: Vec::new(),
-        tasks: Vec::new(),
+        scopes: Arena::new(),
+        tasks: Arena::new(),
         queue: VecDeque::new(),
         waiters: FxHashMap::default(),
         freeze_waiters: FxHashMap::default(),
@@ -221,6 +227,10 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         plugin_wait: None,
         current_self: None,
         impl_scopes: FxHashMap::default(),
+        frozen_by: FxHashMap::default(),
+        relation_members: FxHashSet::default(),
+        scratch_scopes: Vec::new(),
+        scratch_depth: 0,
         comp: Vec::new(),
         tasks_run: 0,
     };
@@ -245,7 +255,6 @@ impl<'a> Executor<'a> {
                     value: SlotValue::Unset,
                     frozen: false,
                     set_at: None,
-                    frozen_by: None,
                     owner: SlotOwner::Var { name: *name, span: *span },
                 });
             }
@@ -340,7 +349,7 @@ impl<'a> Executor<'a> {
                 Some(value) => (SlotValue::Single(value.clone()), Some(span)),
                 None => (SlotValue::Unset, None),
             };
-            self.slots.push(Slot { value, frozen: false, set_at, frozen_by: None, owner: SlotOwner::Var { name: *name, span: *var_span } });
+            self.slots.push(Slot { value, frozen: false, set_at, owner: SlotOwner::Var { name: *name, span: *var_span } });
         }
         let id = ScopeId(self.scopes.len() as u32);
         self.scopes.push(Scope { first_var, parent });
@@ -551,7 +560,7 @@ impl<'a> Executor<'a> {
             value: SlotValue::Single(Value::Instance(instance)),
             frozen: false,
             set_at: None,
-            frozen_by: None,
+           
             owner: SlotOwner::Var { name: self.interner.get("self").unwrap_or(Symbol::default_symbol()), span: Span::default() },
         });
         let id = ScopeId(self.scopes.len() as u32);
@@ -619,7 +628,9 @@ impl<'a> Executor<'a> {
             return;
         }
         entry.frozen = true;
-        entry.frozen_by = reader;
+        if let Some(reader) = reader {
+            self.frozen_by.insert(slot, reader);
+        }
         self.freeze_candidates.remove(&slot);
         if let Some(list) = self.freeze_waiters.remove(&slot) {
             self.queue.extend(list);
@@ -982,7 +993,7 @@ impl<'a> Executor<'a> {
 
     fn frozen_error(&self, slot: SlotId, span: Span) -> CompileError {
         let mut error = CompileError::new(ErrorKind::ModifiedAfterFreeze { target: self.describe_slot(slot) }, span);
-        if let Some(reader) = self.slots[slot.0 as usize].frozen_by {
+        if let Some(&reader) = self.frozen_by.get(&slot) {
             error = error.with_related(reader, "this read needed the complete value and froze it");
             if self.forced_freezes.contains(&slot) {
                 error = error.with_cause(
@@ -1026,9 +1037,17 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+        // Relations are sets: a hash of (slot, member) keeps the membership test O(1) on the
+        // large lists (a datacenter's nodes) where a scan would be quadratic.
+        let already = match &value {
+            Value::Instance(member) => self.relation_members.contains(&(slot_id, *member)),
+            other => matches!(&self.slots[slot_id.0 as usize].value, SlotValue::List(items) if items.contains(other)),
+        };
+        if already {
+            return Ok(());
+        }
         let slot = &mut self.slots[slot_id.0 as usize];
         let count = match &slot.value {
-            SlotValue::List(items) if items.contains(&value) => return Ok(()),
             SlotValue::List(items) => items.len(),
             _ => 0,
         };
@@ -1045,6 +1064,10 @@ impl<'a> Executor<'a> {
         if slot.frozen {
             return Err(self.frozen_error(slot_id, span));
         }
+        if let Value::Instance(member) = &value {
+            self.relation_members.insert((slot_id, *member));
+        }
+        let slot = &mut self.slots[slot_id.0 as usize];
         match &mut slot.value {
             SlotValue::List(items) => items.push(value),
             other => *other = SlotValue::List(vec![value]),
@@ -1203,8 +1226,10 @@ impl<'a> Executor<'a> {
                 self.model.is_subtype(self.instances[instance.0 as usize].entity, *entity)
             }
             (Type::Typedef(id), value) => {
-                let typedef = &self.model.typedefs[id.index()];
-                if !self.type_accepts(&typedef.base.clone(), value, span)? {
+                // The model outlives the executor's borrow: no clone of the constraint needed.
+                let model: &'a Model = self.model;
+                let typedef = &model.typedefs[id.index()];
+                if !self.type_accepts(&typedef.base, value, span)? {
                     return Ok(false);
                 }
                 match &typedef.constraint {
@@ -1217,11 +1242,11 @@ impl<'a> Executor<'a> {
                         }
                     },
                     TypedefConstraint::Expr(Some(expr)) => {
-                        let expr = expr.clone();
                         let scope = self.value_scope(value.clone());
                         let saved_memo = (std::mem::take(&mut self.memo), self.memo_pos);
                         self.memo_pos = 0;
-                        let result = self.eval(&expr, scope);
+                        let result = self.eval(expr, scope);
+                        self.scratch_depth -= 1;
                         self.memo = saved_memo.0;
                         self.memo_pos = saved_memo.1;
                         match result {
@@ -1236,13 +1261,28 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// A one-variable scope holding `value` as `self`, for typedef constraints. The scratch
+    /// scopes are reused (one per nesting depth) instead of growing the arena per check.
     fn value_scope(&mut self, value: Value) -> ScopeId {
+        let depth = self.scratch_depth;
+        self.scratch_depth += 1;
+        if let Some(&scope) = self.scratch_scopes.get(depth) {
+            let slot = self.scopes[scope.0 as usize].first_var as usize;
+            self.slots[slot].value = SlotValue::Single(value);
+            return scope;
+        }
+        let scope = self.new_value_scope(value);
+        self.scratch_scopes.push(scope);
+        scope
+    }
+
+    fn new_value_scope(&mut self, value: Value) -> ScopeId {
         let first_var = self.slots.len() as u32;
         self.slots.push(Slot {
             value: SlotValue::Single(value),
             frozen: false,
             set_at: None,
-            frozen_by: None,
+           
             owner: SlotOwner::Var { name: Symbol::default_symbol(), span: Span::default() },
         });
         let id = ScopeId(self.scopes.len() as u32);
@@ -1352,7 +1392,7 @@ impl<'a> Executor<'a> {
                 value: SlotValue::Unset,
                 frozen: false,
                 set_at: None,
-                frozen_by: None,
+               
                 owner: SlotOwner::Attr { instance, attr: attr as u32 },
             });
         }
@@ -2092,7 +2132,7 @@ impl<'a> Executor<'a> {
             }
         }
         // Lookups that never matched.
-        for task in &self.tasks {
+        for task in self.tasks.iter() {
             if task.done {
                 continue;
             }
@@ -2103,7 +2143,7 @@ impl<'a> Executor<'a> {
         }
         if errors.is_empty() && self.errors.is_empty() {
             // Nothing else explains statements that never ran: report them.
-            for task in &self.tasks {
+            for task in self.tasks.iter() {
                 if task.done {
                     continue;
                 }

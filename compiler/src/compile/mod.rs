@@ -1,6 +1,7 @@
 //! The compiler proper, after parsing: load the files a project needs, build the
 //! declarations, lower the code, execute it, and gather every diagnostic.
 
+pub mod arena;
 pub mod errors;
 pub mod exec;
 pub mod ir;
