@@ -235,6 +235,9 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         tasks_run: 0,
     };
     executor.run();
+    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
+        eprintln!("slots {} scopes {} tasks {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
+    }
     Execution {
         instances: executor.instances,
         slots: executor.slots,
