@@ -491,6 +491,10 @@ impl<'a> Executor<'a> {
         if self.slots[list.0 as usize].frozen {
             Ok(true)
         } else {
+            // Woken by every new element; and the list is a freeze candidate, so that once
+            // nothing can write it any more it freezes and the loop completes.
+            self.freeze_waiters.entry(list).or_default().push(id);
+            self.freeze_candidates.insert(list);
             Err(Halt::Wait(Wait::Change(list)))
         }
     }
