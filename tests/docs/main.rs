@@ -23,103 +23,13 @@
 
 use cairn_compiler::compile::plugins::PluginRegistry;
 use cairn_compiler::compile::{compile_project, Environment};
-use cairn_compiler::diagnostic::{render_plain, Diagnostic};
 use cairn_compiler::fs::MemFs;
-use cairn_compiler::SourceMap;
 use libtest_mimic::{Arguments, Failed, Trial};
+
+#[path = "../support/expect.rs"]
+mod expect;
+use expect::{check_diagnostics, parse_expected};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, PartialEq)]
-struct ExpectedError {
-    kind: String,
-    line: usize,
-    fragment: String,
-}
-
-#[derive(Debug)]
-enum Expectation {
-    Ok,
-    Errors(Vec<ExpectedError>),
-}
-
-#[derive(Debug)]
-struct Expected {
-    outcome: Expectation,
-    output: Option<Vec<String>>,
-}
-
-fn parse_expected(text: &str) -> Result<Expected, String> {
-    let mut output: Option<Vec<String>> = None;
-    let mut ok = false;
-    let mut errors = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim_start().strip_prefix("# expect:") else { continue };
-        if let Some(printed) = rest.strip_prefix(" output:").or_else(|| rest.strip_prefix("output:")) {
-            output.get_or_insert_with(Vec::new).push(printed.strip_prefix(' ').unwrap_or(printed).to_string());
-            continue;
-        }
-        let rest = rest.trim();
-        if rest == "ok" {
-            ok = true;
-            continue;
-        }
-        let spec = rest.strip_prefix("error ").ok_or_else(|| format!("bad expectation `{line}`"))?;
-        let (head, fragment) = spec.split_once(':').ok_or_else(|| format!("missing `:` in `{line}`"))?;
-        let mut words = head.split_whitespace();
-        let kind = words.next().ok_or_else(|| format!("missing kind in `{line}`"))?;
-        if words.next() != Some("line") {
-            return Err(format!("expected `line N` in `{line}`"));
-        }
-        let number = words.next().and_then(|n| n.parse().ok()).ok_or_else(|| format!("bad line number in `{line}`"))?;
-        errors.push(ExpectedError { kind: kind.to_string(), line: number, fragment: fragment.trim().to_string() });
-    }
-    let outcome = match (ok, errors.is_empty()) {
-        (_, true) => Expectation::Ok,
-        (false, false) => Expectation::Errors(errors),
-        (true, false) => return Err("a block cannot expect both ok and errors".to_string()),
-    };
-    Ok(Expected { outcome, output })
-}
-
-fn matches(expected: &ExpectedError, diagnostic: &Diagnostic, line: usize) -> bool {
-    let text = format!(
-        "{}\n{}\n{}",
-        diagnostic.message,
-        diagnostic.primary.message,
-        diagnostic.hint.as_deref().unwrap_or("")
-    );
-    diagnostic.kind == expected.kind && line == expected.line && text.contains(&expected.fragment)
-}
-
-fn check_diagnostics(expectation: &Expectation, sources: &SourceMap, diagnostics: &[Diagnostic]) -> Result<(), Failed> {
-    let rendered = || render_plain(sources, diagnostics);
-    match expectation {
-        Expectation::Ok if diagnostics.is_empty() => Ok(()),
-        Expectation::Ok => Err(format!("expected ok, got:\n{}", rendered()).into()),
-        Expectation::Errors(expected) => {
-            let mut unmatched: Vec<&Diagnostic> = diagnostics.iter().collect();
-            let mut missing = Vec::new();
-            for want in expected {
-                match unmatched.iter().position(|d| matches(want, d, d.line(sources))) {
-                    Some(index) => {
-                        unmatched.remove(index);
-                    }
-                    None => missing.push(want),
-                }
-            }
-            if missing.is_empty() && unmatched.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "missing expected errors: {missing:?}\nunexpected diagnostics: {}\nall diagnostics:\n{}",
-                    unmatched.len(),
-                    rendered()
-                )
-                .into())
-            }
-        }
-    }
-}
 
 /// Splits a block into files: `main.cf` first, then one file per `# file: <path>` line (a
 /// `# file: main.cf` line continues `main.cf`).
@@ -147,7 +57,7 @@ fn split_files(code: &str) -> Vec<(String, String)> {
 fn run_block(code: &str) -> Result<(), Failed> {
     let files = split_files(code);
     let main_text = files[0].1.clone();
-    let expected = parse_expected(&main_text)?;
+    let expected = parse_expected(&main_text, false)?;
     let mut plugins = PluginRegistry::new();
     cairn_std::register(&mut plugins);
     let builtins = [cairn_std::builtin()];

@@ -16,86 +16,18 @@
 
 use cairn_compiler::compile::plugins::PluginRegistry;
 use cairn_compiler::compile::{compile_project, Environment};
-use cairn_compiler::diagnostic::{render_plain, Diagnostic};
 use cairn_compiler::fs::{MemFs, RealFs};
 use cairn_compiler::session::ParseSession;
-use cairn_compiler::SourceMap;
 use libtest_mimic::{Arguments, Failed, Trial};
+
+#[path = "../support/expect.rs"]
+mod expect;
+use expect::{check_diagnostics, parse_expected, parse_header, Expectation};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, PartialEq)]
-struct ExpectedError {
-    kind: String,
-    line: usize,
-    fragment: String,
-}
-
-#[derive(Debug)]
-enum Expectation {
-    Ok,
-    Errors(Vec<ExpectedError>),
-}
-
-#[derive(Debug)]
-struct Expected {
-    outcome: Expectation,
-    output: Option<Vec<String>>,
-}
-
-fn parse_expected(text: &str) -> Result<Expected, String> {
-    let mut output: Option<Vec<String>> = None;
-    for line in text.lines() {
-        if let Some(rest) = line.trim_start().strip_prefix("# expect: output:") {
-            output.get_or_insert_with(Vec::new).push(rest.strip_prefix(' ').unwrap_or(rest).to_string());
-        }
-    }
-    Ok(Expected { outcome: parse_header(text)?, output })
-}
-
-fn parse_header(text: &str) -> Result<Expectation, String> {
-    let mut ok = false;
-    let mut errors = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim_start().strip_prefix("# expect:") else { continue };
-        let rest = rest.trim();
-        if rest.starts_with("output:") {
-            continue;
-        }
-        if rest == "ok" {
-            ok = true;
-            continue;
-        }
-        let spec = rest.strip_prefix("error ").ok_or_else(|| format!("bad expectation `{line}`"))?;
-        let (head, fragment) = spec.split_once(':').ok_or_else(|| format!("missing `:` in `{line}`"))?;
-        let mut words = head.split_whitespace();
-        let kind = words.next().ok_or_else(|| format!("missing kind in `{line}`"))?;
-        if words.next() != Some("line") {
-            return Err(format!("expected `line N` in `{line}`"));
-        }
-        let number = words.next().and_then(|n| n.parse().ok()).ok_or_else(|| format!("bad line number in `{line}`"))?;
-        errors.push(ExpectedError { kind: kind.to_string(), line: number, fragment: fragment.trim().to_string() });
-    }
-    match (ok, errors.is_empty()) {
-        (true, true) => Ok(Expectation::Ok),
-        (false, false) => Ok(Expectation::Errors(errors)),
-        (true, false) => Err("a file cannot expect both ok and errors".to_string()),
-        (false, true) => Err("no `# expect:` line".to_string()),
-    }
-}
-
-fn matches(expected: &ExpectedError, diagnostic: &Diagnostic, line: usize) -> bool {
-    let text = format!(
-        "{}\n{}\n{}",
-        diagnostic.message,
-        diagnostic.primary.message,
-        diagnostic.hint.as_deref().unwrap_or("")
-    );
-    diagnostic.kind == expected.kind && line == expected.line && text.contains(&expected.fragment)
-}
 
 fn run_parse_case(path: &Path) -> Result<(), Failed> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let expectation = parse_header(&text)?;
+    let expectation = parse_header(&text, true)?;
     let mut session = ParseSession::new();
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     session.add_source("__config__", &name, text);
@@ -105,36 +37,6 @@ fn run_parse_case(path: &Path) -> Result<(), Failed> {
 
 fn check(expectation: &Expectation, session: &ParseSession) -> Result<(), Failed> {
     check_diagnostics(expectation, &session.sources, &session.diagnostics)
-}
-
-fn check_diagnostics(expectation: &Expectation, sources: &SourceMap, diagnostics: &[Diagnostic]) -> Result<(), Failed> {
-    let rendered = || render_plain(sources, diagnostics);
-    match expectation {
-        Expectation::Ok if diagnostics.is_empty() => Ok(()),
-        Expectation::Ok => Err(format!("expected ok, got:\n{}", rendered()).into()),
-        Expectation::Errors(expected) => {
-            let mut unmatched: Vec<&Diagnostic> = diagnostics.iter().collect();
-            let mut missing = Vec::new();
-            for want in expected {
-                match unmatched.iter().position(|d| matches(want, d, d.line(sources))) {
-                    Some(index) => {
-                        unmatched.remove(index);
-                    }
-                    None => missing.push(want),
-                }
-            }
-            if missing.is_empty() && unmatched.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "missing expected errors: {missing:?}\nunexpected diagnostics: {}\nall diagnostics:\n{}",
-                    unmatched.len(),
-                    rendered()
-                )
-                .into())
-            }
-        }
-    }
 }
 
 /// Compiles a case: a single `.cf` file (as `main.cf` of an in-memory project) or a project
@@ -156,7 +58,7 @@ fn run_compile_case(path: &Path) -> Result<(), Failed> {
         let compilation = compile_project(&fs, Path::new("/case"), &env).map_err(|e| e.to_string())?;
         (text, compilation)
     };
-    let expected = parse_expected(&main_text)?;
+    let expected = parse_expected(&main_text, true)?;
     if !compilation.session.io_errors.is_empty() {
         return Err(format!("io errors: {:?}", compilation.session.io_errors).into());
     }
