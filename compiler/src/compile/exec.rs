@@ -91,7 +91,9 @@ enum TaskKind {
 struct Task {
     kind: TaskKind,
     may_write: Rc<[u32]>,
-    memo: Vec<Value>,
+    /// Results of constructors and plugin calls already done, replayed on a re-run; boxed
+    /// because most tasks never have any.
+    memo: Option<Box<Vec<Value>>>,
     done: bool,
     waiting: Option<Wait>,
     span: Span,
@@ -104,7 +106,7 @@ enum Wait {
     /// Woken when the slot is frozen (the whole list, or the final answer of an optional);
     /// with the span of the read that needs it.
     Freeze(SlotId, Span),
-    Index(IndexId, Vec<KeyPart>),
+    Index(IndexId, Box<Vec<KeyPart>>),
 }
 
 enum Halt {
@@ -176,6 +178,7 @@ pub struct Executor<'a> {
     /// Members of multi-valued relations, for O(1) duplicate checks.
     relation_members: FxHashSet<(SlotId, InstanceId)>,
     scratch_scopes: Vec<ScopeId>,
+    self_scopes: FxHashMap<InstanceId, ScopeId>,
     scratch_depth: usize,
     comp: Vec<Value>,
     tasks_run: u64,
@@ -230,6 +233,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         frozen_by: FxHashMap::default(),
         relation_members: FxHashSet::default(),
         scratch_scopes: Vec::new(),
+        self_scopes: FxHashMap::default(),
         scratch_depth: 0,
         comp: Vec::new(),
         tasks_run: 0,
@@ -307,7 +311,7 @@ impl<'a> Executor<'a> {
             self.pending[name as usize] += 1;
         }
         let id = TaskId(self.tasks.len() as u32);
-        self.tasks.push(Task { kind, may_write, memo: Vec::new(), done: false, waiting: None, span });
+        self.tasks.push(Task { kind, may_write, memo: None, done: false, waiting: None, span });
         self.queue.push_back(id);
         id
     }
@@ -319,7 +323,7 @@ impl<'a> Executor<'a> {
         }
         task.done = true;
         task.waiting = None;
-        task.memo = Vec::new();
+        task.memo = None;
         let may_write = task.may_write.clone();
         for &name in may_write.iter() {
             self.pending[name as usize] -= 1;
@@ -334,7 +338,7 @@ impl<'a> Executor<'a> {
                 self.freeze_waiters.entry(*slot).or_default().push(id);
                 self.freeze_candidates.insert(*slot);
             }
-            Wait::Index(index, key) => self.index_waiters.entry((*index, key.clone())).or_default().push(id),
+            Wait::Index(index, key) => self.index_waiters.entry((*index, (**key).clone())).or_default().push(id),
         }
         self.tasks[id.0 as usize].waiting = Some(wait);
     }
@@ -380,14 +384,15 @@ impl<'a> Executor<'a> {
         }
         task.waiting = None;
         self.tasks_run += 1;
-        self.memo = std::mem::take(&mut task.memo);
+        self.memo = task.memo.take().map(|memo| *memo).unwrap_or_default();
         self.memo_pos = 0;
         let result = match task.kind {
             TaskKind::Stmt { block, index, scope } => self.run_stmt(block, index, scope),
             TaskKind::Select { instance, implement } => self.run_select(instance, implement),
             TaskKind::ForEach { block, index, scope, list, consumed } => self.run_foreach(id, block, index, scope, list, consumed),
         };
-        self.tasks[id.0 as usize].memo = std::mem::take(&mut self.memo);
+        let memo = std::mem::take(&mut self.memo);
+        self.tasks[id.0 as usize].memo = if memo.is_empty() { None } else { Some(Box::new(memo)) };
         match result {
             Ok(true) => self.complete(id),
             Ok(false) => {}
@@ -561,7 +566,11 @@ impl<'a> Executor<'a> {
     }
 
     /// A one-variable scope holding `self`, for `when` conditions.
+    /// (One per instance, shared by all its `when` conditions and their re-runs.)
     fn self_scope(&mut self, instance: InstanceId) -> ScopeId {
+        if let Some(&scope) = self.self_scopes.get(&instance) {
+            return scope;
+        }
         let first_var = self.slots.len() as u32;
         self.slots.push(Slot {
             value: SlotValue::Single(Value::Instance(instance)),
@@ -572,6 +581,7 @@ impl<'a> Executor<'a> {
         });
         let id = ScopeId(self.scopes.len() as u32);
         self.scopes.push(Scope { first_var, parent: None });
+        self.self_scopes.insert(instance, id);
         id
     }
 
@@ -1827,7 +1837,7 @@ impl<'a> Executor<'a> {
         match self.indexes[index.index()].get(&key) {
             Some(&found) if self.model.is_subtype(self.instances[found.0 as usize].entity, entity) => Ok(Value::Instance(found)),
             Some(_) => fail(ErrorKind::NoIndexMatch { entity: def.full_name.clone(), key: self.show_key(index, &key) }, span),
-            None => Err(Halt::Wait(Wait::Index(index, key))),
+            None => Err(Halt::Wait(Wait::Index(index, Box::new(key)))),
         }
     }
 

@@ -98,6 +98,11 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     let mut model = model::build(&inputs, interner, &mut errors);
     let (blocks, name_ids) = lower::lower(&mut model, &inputs, interner, env.plugins, &loaded.modules, &mut errors);
     drop(inputs);
+    // Everything executable is lowered now: the syntax trees are no longer needed, and for a
+    // large model they weigh more than the executor's own data.
+    for file in &mut session.files {
+        file.module = crate::ast::Module::default();
+    }
     timings.declarations = declarations_started.elapsed();
     if !errors.is_empty() {
         diagnostics.extend(errors.iter().map(|e| e.to_diagnostic()));
