@@ -2,6 +2,8 @@
 //! compile-then-export pipeline the commands share. The binary (`main.rs`) only parses
 //! arguments and prints.
 
+pub mod fetch;
+
 use cairn_compiler::compile::loader::BuiltinModule;
 use cairn_compiler::compile::plugins::PluginRegistry;
 use cairn_compiler::compile::{compile_project, Compilation, Environment};
@@ -57,6 +59,17 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &Modules) -> Result<Buil
     let settings = |_: &str| None;
     let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &settings };
     let compilation = compile_project(fs, root, &env)?;
+    // Required modules missing from the module path are installed from the project's
+    // repositories first (then the project is loaded again, with them).
+    let compilation = if compilation.project.config.requires.is_empty() {
+        compilation
+    } else {
+        match fetch::install_missing(&compilation.project) {
+            Ok(installed) if installed.is_empty() => compilation,
+            Ok(_) => compile_project(fs, root, &env)?,
+            Err(error) => return Err(ProjectError::Fetch(error.to_string())),
+        }
+    };
     let compile_time = started.elapsed();
     let mut diagnostics = compilation.diagnostics.clone();
     let export_started = Instant::now();

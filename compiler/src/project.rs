@@ -67,6 +67,8 @@ pub enum ProjectError {
     Missing(PathBuf),
     Read(PathBuf, std::io::Error),
     Yaml(PathBuf, String),
+    /// Installing a required module failed.
+    Fetch(String),
 }
 
 impl std::fmt::Display for ProjectError {
@@ -75,6 +77,7 @@ impl std::fmt::Display for ProjectError {
             ProjectError::Missing(path) => write!(f, "{} not found: a project needs a project.yml", path.display()),
             ProjectError::Read(path, error) => write!(f, "cannot read {}: {error}", path.display()),
             ProjectError::Yaml(path, error) => write!(f, "invalid {}: {error}", path.display()),
+            ProjectError::Fetch(message) => write!(f, "cannot install a required module: {message}"),
         }
     }
 }
