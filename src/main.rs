@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use termcolor::{ColorChoice, StandardStream};
 
+/// A compile allocates and frees millions of small values (strings, lists, keys); mimalloc
+/// serves them several times faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cairn: compile configuration models (Inmanta `.cf` language) and make the world match.
 #[derive(Parser, Debug)]
 #[command(name = "cairn", version, about, propagate_version = true)]

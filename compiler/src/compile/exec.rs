@@ -38,26 +38,76 @@ pub struct ScopeId(u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct TaskId(u32);
 
+/// What a slot holds. A list is shared with the values read from it (`Rc`): a read of a
+/// complete list costs a reference count, and appending copies only while a read holds it.
 #[derive(Clone, Debug)]
 pub enum SlotValue {
     Unset,
     Single(Value),
-    List(Vec<Value>),
+    List(Rc<Vec<Value>>),
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Whose slot this is: an attribute of an instance, or a variable (whose name is found
+/// through its scope, only when a message needs it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlotOwner {
     Attr { instance: InstanceId, attr: u32 },
-    Var { name: Symbol, span: Span },
+    Var,
 }
 
+/// One variable or attribute. A million of these make a large model, so the layout is
+/// packed: 48 bytes (the owner in two `u32`s, "not set yet" as a sentinel span).
 #[derive(Clone, Debug)]
 pub struct Slot {
     pub value: SlotValue,
-    pub frozen: bool,
     /// Where the (first) value was set; for lists, where it was frozen by a read.
-    pub set_at: Option<Span>,
-    pub owner: SlotOwner,
+    set_at: Span,
+    /// The instance (or [`VAR_OWNER`]) and the attribute index.
+    owner: (u32, u32),
+    pub frozen: bool,
+    /// A task was ever parked on this slot (most never are: their writes skip the waiter
+    /// maps).
+    watched: bool,
+}
+
+/// Relation lists up to this length are checked for duplicates by a scan, longer ones by hash.
+const SCAN_LIMIT: usize = 16;
+
+/// `Slot::owner.0` of a variable.
+const VAR_OWNER: u32 = u32::MAX;
+/// `Slot::set_at` before anything set the slot.
+const NOT_SET: Span = Span { file: crate::span::FileId(u32::MAX), start: 0, end: 0 };
+
+impl Slot {
+    fn var(value: SlotValue, set_at: Option<Span>) -> Slot {
+        Slot { value, set_at: set_at.unwrap_or(NOT_SET), owner: (VAR_OWNER, 0), frozen: false, watched: false }
+    }
+
+    fn attr(instance: InstanceId, attr: u32) -> Slot {
+        Slot { value: SlotValue::Unset, set_at: NOT_SET, owner: (instance.0, attr), frozen: false, watched: false }
+    }
+
+    pub fn set_at(&self) -> Option<Span> {
+        (self.set_at != NOT_SET).then_some(self.set_at)
+    }
+
+    fn mark_set_at(&mut self, span: Span) {
+        self.set_at = span;
+    }
+
+    /// Records where the first value came from (later values keep the first place).
+    fn mark_first_set_at(&mut self, span: Span) {
+        if self.set_at == NOT_SET {
+            self.set_at = span;
+        }
+    }
+
+    pub fn owner(&self) -> SlotOwner {
+        match self.owner {
+            (VAR_OWNER, _) => SlotOwner::Var,
+            (instance, attr) => SlotOwner::Attr { instance: InstanceId(instance), attr },
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +130,24 @@ impl Instance {
 struct Scope {
     first_var: u32,
     parent: Option<ScopeId>,
+    /// Whose variables these are (their names, for messages).
+    vars: ScopeVars,
+}
+
+#[derive(Clone, Copy)]
+enum ScopeVars {
+    Block(BlockId),
+    Namespace(u32),
+    /// The one-variable scopes of `when` conditions and typedef constraints.
+    SelfValue,
+}
+
+#[derive(Clone, Copy)]
+enum CurrentSelf {
+    None,
+    Instance(InstanceId),
+    /// The scope of a statement: its implementation's instance, if any, through the parents.
+    Scope(ScopeId),
 }
 
 enum TaskKind {
@@ -111,13 +179,20 @@ enum Wait {
 
 enum Halt {
     Wait(Wait),
-    Error(CompileError),
+    /// Boxed: every evaluation returns an `Eval`, which stays small this way.
+    Error(Box<CompileError>),
+}
+
+impl From<CompileError> for Halt {
+    fn from(error: CompileError) -> Halt {
+        Halt::Error(Box::new(error))
+    }
 }
 
 type Eval<T> = Result<T, Halt>;
 
 fn fail<T>(kind: ErrorKind, span: Span) -> Eval<T> {
-    Err(Halt::Error(CompileError::new(kind, span)))
+    Err(Halt::from(CompileError::new(kind, span)))
 }
 
 /// Outcome of a run: the instances and their slots, plus every error.
@@ -160,7 +235,11 @@ pub struct Executor<'a> {
     forced_freezes: FxHashSet<SlotId>,
     /// Attributes a write to failed: their being unset is not reported again.
     failed_slots: FxHashSet<SlotId>,
-    index_waiters: FxHashMap<(IndexId, Vec<KeyPart>), Vec<TaskId>>,
+    /// Per index: the tasks waiting for a key to appear.
+    index_waiters: Vec<FxHashMap<Vec<KeyPart>, Vec<TaskId>>>,
+    /// Per entity, per attribute: a bit per position in the entity's `indexes` that uses the
+    /// attribute (an attribute set only looks at the indexes it can complete).
+    index_masks: Vec<Vec<u32>>,
     indexes: Vec<FxHashMap<Vec<KeyPart>, InstanceId>>,
     pending: Vec<u32>,
     ns_scopes: Vec<ScopeId>,
@@ -169,7 +248,8 @@ pub struct Executor<'a> {
     memo: Vec<Value>,
     memo_pos: usize,
     plugin_wait: Option<Wait>,
-    current_self: Option<InstanceId>,
+    /// Where the running statement's `self` comes from (resolved only when a plugin asks).
+    current_self: CurrentSelf,
     /// Root scopes of implementation bodies, to the instance they implement (`self` of
     /// plugin calls such as `std::template`).
     impl_scopes: FxHashMap<ScopeId, InstanceId>,
@@ -182,6 +262,12 @@ pub struct Executor<'a> {
     scratch_depth: usize,
     comp: Vec<Value>,
     tasks_run: u64,
+    /// Typedef constraint verdicts for scalar values, by (typedef, value).
+    constraint_verdicts: FxHashMap<(u32, KeyPart), bool>,
+    /// Per implement statement: what its implementations may write (computed once).
+    implement_may_write: Vec<Option<Rc<[u32]>>>,
+    /// Per index: its attribute names, sorted (a lookup names them in any order).
+    sorted_index_attrs: Vec<Vec<Symbol>>,
 }
 
 pub struct ExecInput<'a> {
@@ -219,7 +305,8 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         freeze_readers: FxHashMap::default(),
         forced_freezes: FxHashSet::default(),
         failed_slots: FxHashSet::default(),
-        index_waiters: FxHashMap::default(),
+        index_waiters: vec![FxHashMap::default(); input.model.indexes.len()],
+        index_masks: index_masks(input.model),
         indexes: vec![FxHashMap::default(); input.model.indexes.len()],
         pending: vec![0; input.name_ids.len() + 1],
         ns_scopes: Vec::new(),
@@ -228,7 +315,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         memo: Vec::new(),
         memo_pos: 0,
         plugin_wait: None,
-        current_self: None,
+        current_self: CurrentSelf::None,
         impl_scopes: FxHashMap::default(),
         frozen_by: FxHashMap::default(),
         relation_members: FxHashSet::default(),
@@ -237,10 +324,22 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         scratch_depth: 0,
         comp: Vec::new(),
         tasks_run: 0,
+        constraint_verdicts: FxHashMap::default(),
+        implement_may_write: vec![None; input.model.implements.len()],
+        sorted_index_attrs: input
+            .model
+            .indexes
+            .iter()
+            .map(|index| {
+                let mut attrs = index.attrs.clone();
+                attrs.sort();
+                attrs
+            })
+            .collect(),
     };
     executor.run();
     if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
-        eprintln!("slots {} scopes {} tasks {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
+        eprintln!("slots {} scopes {} tasks {} runs {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.tasks_run, executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
     }
     Execution {
         instances: executor.instances,
@@ -251,22 +350,37 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
     }
 }
 
+/// For each entity and attribute, which of the entity's indexes (by position, at most 32)
+/// include the attribute.
+fn index_masks(model: &Model) -> Vec<Vec<u32>> {
+    model
+        .entities
+        .iter()
+        .map(|entity| {
+            let mut masks = vec![0u32; entity.attrs.len()];
+            for (position, index) in entity.indexes.iter().enumerate().take(32) {
+                for name in &model.indexes[index.index()].attrs {
+                    if let Some((attr, _)) = entity.attr(*name) {
+                        masks[attr as usize] |= 1 << position;
+                    }
+                }
+            }
+            masks
+        })
+        .collect()
+}
+
 impl<'a> Executor<'a> {
     fn run(&mut self) {
         // Namespace scopes first (any namespace may read another's globals), then their
         // top-level statements.
         for ns in &self.model.namespaces {
             let first_var = self.slots.len() as u32;
-            for (name, span) in &ns.global_names {
-                self.slots.push(Slot {
-                    value: SlotValue::Unset,
-                    frozen: false,
-                    set_at: None,
-                    owner: SlotOwner::Var { name: *name, span: *span },
-                });
+            for _ in &ns.global_names {
+                self.slots.push(Slot::var(SlotValue::Unset, None));
             }
             let scope = ScopeId(self.scopes.len() as u32);
-            self.scopes.push(Scope { first_var, parent: None });
+            self.scopes.push(Scope { first_var, parent: None, vars: ScopeVars::Namespace(self.ns_scopes.len() as u32) });
             self.ns_scopes.push(scope);
         }
         self.check_defaults();
@@ -332,18 +446,25 @@ impl<'a> Executor<'a> {
 
     fn park(&mut self, id: TaskId, wait: Wait) {
         match &wait {
-            Wait::Change(slot) => self.waiters.entry(*slot).or_default().push(id),
+            Wait::Change(slot) => {
+                self.slots[slot.0 as usize].watched = true;
+                self.waiters.entry(*slot).or_default().push(id)
+            }
             Wait::Freeze(slot, reader) => {
                 self.freeze_readers.entry(*slot).or_insert(*reader);
+                self.slots[slot.0 as usize].watched = true;
                 self.freeze_waiters.entry(*slot).or_default().push(id);
                 self.freeze_candidates.insert(*slot);
             }
-            Wait::Index(index, key) => self.index_waiters.entry((*index, (**key).clone())).or_default().push(id),
+            Wait::Index(index, key) => self.index_waiters[index.index()].entry((**key).clone()).or_default().push(id),
         }
         self.tasks[id.0 as usize].waiting = Some(wait);
     }
 
     fn wake(&mut self, slot: SlotId) {
+        if !self.slots[slot.0 as usize].watched {
+            return;
+        }
         if let Some(list) = self.waiters.remove(&slot) {
             self.queue.extend(list);
         }
@@ -351,15 +472,14 @@ impl<'a> Executor<'a> {
 
     fn new_scope(&mut self, block: BlockId, parent: Option<ScopeId>, preset: &[Value], span: Span) -> ScopeId {
         let first_var = self.slots.len() as u32;
-        for (i, (name, var_span)) in self.blocks[block.index()].vars.iter().enumerate() {
-            let (value, set_at) = match preset.get(i) {
-                Some(value) => (SlotValue::Single(value.clone()), Some(span)),
-                None => (SlotValue::Unset, None),
-            };
-            self.slots.push(Slot { value, frozen: false, set_at, owner: SlotOwner::Var { name: *name, span: *var_span } });
+        for i in 0..self.blocks[block.index()].vars.len() {
+            self.slots.push(match preset.get(i) {
+                Some(value) => Slot::var(SlotValue::Single(value.clone()), Some(span)),
+                None => Slot::var(SlotValue::Unset, None),
+            });
         }
         let id = ScopeId(self.scopes.len() as u32);
-        self.scopes.push(Scope { first_var, parent });
+        self.scopes.push(Scope { first_var, parent, vars: ScopeVars::Block(block) });
         id
     }
 
@@ -398,7 +518,7 @@ impl<'a> Executor<'a> {
             Ok(false) => {}
             Err(Halt::Wait(wait)) => self.park(id, wait),
             Err(Halt::Error(error)) => {
-                self.errors.push(error);
+                self.errors.push(*error);
                 self.complete(id);
             }
         }
@@ -408,7 +528,7 @@ impl<'a> Executor<'a> {
     fn run_stmt(&mut self, block: BlockId, index: u32, scope: ScopeId) -> Eval<bool> {
         let blocks = self.blocks;
         let stmt = &blocks[block.index()].stmts[index as usize];
-        self.current_self = self.instance_of_scope(scope);
+        self.current_self = CurrentSelf::Scope(scope);
         match stmt {
             IrStmt::Assign { target, value, span } => {
                 let value = self.eval(value, scope)?;
@@ -498,6 +618,7 @@ impl<'a> Executor<'a> {
         } else {
             // Woken by every new element; and the list is a freeze candidate, so that once
             // nothing can write it any more it freezes and the loop completes.
+            self.slots[list.0 as usize].watched = true;
             self.freeze_waiters.entry(list).or_default().push(id);
             self.freeze_candidates.insert(list);
             Err(Halt::Wait(Wait::Change(list)))
@@ -508,7 +629,7 @@ impl<'a> Executor<'a> {
         let def = &self.model.implements[implement.index()];
         if let Some(when) = &def.when {
             let scope = self.self_scope(instance);
-            self.current_self = Some(instance);
+            self.current_self = CurrentSelf::Instance(instance);
             let selected = self
                 .eval(when, scope)
                 .and_then(|value| self.condition(&value, "the `when` condition of an implement statement", when.span));
@@ -541,16 +662,25 @@ impl<'a> Executor<'a> {
 
     fn select_implementations(&mut self, instance: InstanceId, entity: EntityId) {
         let span = self.instances[instance.0 as usize].span;
-        for &implement in &self.model.entity(entity).effective_implements {
-            let mut may_write: Vec<u32> = Vec::new();
-            for implementation in &self.model.implements[implement.index()].implementations {
-                if let Some(body) = self.model.implementations[implementation.index()].body {
-                    may_write.extend(self.blocks[body.index()].may_write.iter());
+        let model: &'a Model = self.model;
+        for &implement in &model.entity(entity).effective_implements {
+            let may_write = match &self.implement_may_write[implement.index()] {
+                Some(names) => names.clone(),
+                None => {
+                    let mut may_write: Vec<u32> = Vec::new();
+                    for implementation in &model.implements[implement.index()].implementations {
+                        if let Some(body) = model.implementations[implementation.index()].body {
+                            may_write.extend(self.blocks[body.index()].may_write.iter());
+                        }
+                    }
+                    may_write.sort_unstable();
+                    may_write.dedup();
+                    let names: Rc<[u32]> = may_write.into();
+                    self.implement_may_write[implement.index()] = Some(names.clone());
+                    names
                 }
-            }
-            may_write.sort_unstable();
-            may_write.dedup();
-            self.new_task(TaskKind::Select { instance, implement }, may_write.into(), span);
+            };
+            self.new_task(TaskKind::Select { instance, implement }, may_write, span);
         }
     }
 
@@ -572,15 +702,9 @@ impl<'a> Executor<'a> {
             return scope;
         }
         let first_var = self.slots.len() as u32;
-        self.slots.push(Slot {
-            value: SlotValue::Single(Value::Instance(instance)),
-            frozen: false,
-            set_at: None,
-           
-            owner: SlotOwner::Var { name: self.interner.get("self").unwrap_or(Symbol::default_symbol()), span: Span::default() },
-        });
+        self.slots.push(Slot::var(SlotValue::Single(Value::Instance(instance)), None));
         let id = ScopeId(self.scopes.len() as u32);
-        self.scopes.push(Scope { first_var, parent: None });
+        self.scopes.push(Scope { first_var, parent: None, vars: ScopeVars::SelfValue });
         self.self_scopes.insert(instance, id);
         id
     }
@@ -624,14 +748,14 @@ impl<'a> Executor<'a> {
     }
 
     fn possible_writers(&self, slot: SlotId) -> u32 {
-        match self.slots[slot.0 as usize].owner {
+        match self.slots[slot.0 as usize].owner() {
             SlotOwner::Attr { instance, attr } => {
                 let entity = self.instances[instance.0 as usize].entity;
                 let name = self.model.entity(entity).attrs[attr as usize].name;
                 self.name_ids.get(&name).map(|id| self.pending[*id as usize]).unwrap_or(0)
             }
             // A variable is set by a statement of its own block: only freeze it when stuck.
-            SlotOwner::Var { .. } => u32::MAX,
+            SlotOwner::Var => u32::MAX,
         }
     }
 
@@ -682,14 +806,14 @@ impl<'a> Executor<'a> {
         let slot = &self.slots[slot_id.0 as usize];
         match &slot.value {
             SlotValue::Single(value) => Ok(value.clone()),
-            SlotValue::List(items) if slot.frozen => Ok(Value::list(items.clone())),
+            SlotValue::List(items) if slot.frozen => Ok(Value::List(items.clone())),
             SlotValue::Unset if multi && slot.frozen => Ok(Value::list(Vec::new())),
             SlotValue::Unset if optional && slot.frozen => {
                 let mut error = CompileError::new(ErrorKind::OptionalNotSet { target: self.describe_slot(slot_id) }, span);
-                if let Some(null_at) = slot.set_at {
+                if let Some(null_at) = slot.set_at() {
                     error = error.with_related(null_at, "set to null here");
                 }
-                Err(Halt::Error(error))
+                Err(Halt::from(error))
             }
             _ if multi || optional => Err(Halt::Wait(Wait::Freeze(slot_id, span))),
             _ => Err(Halt::Wait(Wait::Change(slot_id))),
@@ -699,7 +823,7 @@ impl<'a> Executor<'a> {
     fn read_var(&self, slot: SlotId) -> Eval<Value> {
         match &self.slots[slot.0 as usize].value {
             SlotValue::Single(value) => Ok(value.clone()),
-            SlotValue::List(items) => Ok(Value::list(items.clone())),
+            SlotValue::List(items) => Ok(Value::List(items.clone())),
             SlotValue::Unset => Err(Halt::Wait(Wait::Change(slot))),
         }
     }
@@ -719,14 +843,35 @@ impl<'a> Executor<'a> {
         SlotId(self.scopes[self.ns_scopes[ns.index()].0 as usize].first_var + index)
     }
 
+    /// The name of a variable slot: found through the scope that holds it (scopes are made in
+    /// slot order, so the last scope starting at or before the slot is the one).
+    fn var_name(&self, slot: SlotId) -> &str {
+        let (mut low, mut high) = (0usize, self.scopes.len());
+        while high - low > 1 {
+            let middle = (low + high) / 2;
+            if self.scopes[middle].first_var <= slot.0 {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        let Some(scope) = self.scopes.get(low) else { return "?" };
+        let index = (slot.0 - scope.first_var.min(slot.0)) as usize;
+        match scope.vars {
+            ScopeVars::Block(block) => self.blocks[block.index()].vars.get(index).map(|(name, _)| self.interner.resolve(*name)).unwrap_or("?"),
+            ScopeVars::Namespace(ns) => self.model.namespaces[ns as usize].global_names.get(index).map(|(name, _)| self.interner.resolve(*name)).unwrap_or("?"),
+            ScopeVars::SelfValue => "self",
+        }
+    }
+
     pub fn describe_slot(&self, slot: SlotId) -> String {
-        match self.slots[slot.0 as usize].owner {
+        match self.slots[slot.0 as usize].owner() {
             SlotOwner::Attr { instance, attr } => {
                 let inst = &self.instances[instance.0 as usize];
                 let entity = self.model.entity(inst.entity);
                 format!("attribute `{}` of {}", self.interner.resolve(entity.attrs[attr as usize].name), self.describe_instance(instance))
             }
-            SlotOwner::Var { name, .. } => format!("variable `{}`", self.interner.resolve(name)),
+            SlotOwner::Var => format!("variable `{}`", self.var_name(slot)),
         }
     }
 
@@ -765,7 +910,7 @@ impl<'a> Executor<'a> {
                 self.set_attr(instance, index, value, span, extend).map_err(|error| {
                     // The attribute stays unset because of this error: do not report it again.
                     self.failed_slots.insert(self.instances[instance.0 as usize].slot(index));
-                    Halt::Error(error)
+                    Halt::from(error)
                 })
             }
         }
@@ -776,7 +921,7 @@ impl<'a> Executor<'a> {
         match &entry.value {
             SlotValue::Unset => {
                 entry.value = SlotValue::Single(value);
-                entry.set_at = Some(span);
+                entry.mark_set_at(span);
                 self.wake(slot);
                 Ok(())
             }
@@ -786,7 +931,7 @@ impl<'a> Executor<'a> {
                     SlotValue::Single(old) => old.clone(),
                     _ => Value::Null,
                 };
-                let first = entry.set_at;
+                let first = entry.set_at();
                 let mut error = CompileError::new(
                     ErrorKind::SetTwice { target: self.describe_slot(slot), old: self.show(&old), new: self.show(&value) },
                     span,
@@ -794,7 +939,7 @@ impl<'a> Executor<'a> {
                 if let Some(first) = first {
                     error = error.with_related(first, "first set here");
                 }
-                Err(Halt::Error(error))
+                Err(Halt::from(error))
             }
         }
     }
@@ -803,7 +948,9 @@ impl<'a> Executor<'a> {
     /// bidirectional relations, multiplicity and freeze checks, and index registration.
     fn set_attr(&mut self, instance: InstanceId, attr: u32, value: Value, span: Span, extend: bool) -> Result<(), CompileError> {
         let entity = self.instances[instance.0 as usize].entity;
-        let def = self.model.entity(entity).attrs[attr as usize].clone();
+        // The model outlives the executor's borrow: the definition is read in place.
+        let model: &'a Model = self.model;
+        let def = &model.entity(entity).attrs[attr as usize];
         match &def.kind {
             AttrKind::Relation { target, upper, lower, inverse } => {
                 if extend && !def.is_multi() {
@@ -880,12 +1027,10 @@ impl<'a> Executor<'a> {
                         return Err(self.frozen_error(slot_id, span));
                     }
                     match &mut slot.value {
-                        SlotValue::List(existing) => existing.extend(items),
-                        other => *other = SlotValue::List(items),
+                        SlotValue::List(existing) => Rc::make_mut(existing).extend(items),
+                        other => *other = SlotValue::List(Rc::new(items)),
                     }
-                    if slot.set_at.is_none() {
-                        slot.set_at = Some(span);
-                    }
+                    slot.mark_first_set_at(span);
                     self.wake(slot_id);
                     return Ok(());
                 }
@@ -901,27 +1046,27 @@ impl<'a> Executor<'a> {
                     SlotValue::Unset if slot.frozen => Err(self.frozen_error(slot_id, span)),
                     SlotValue::Unset => {
                         slot.value = SlotValue::Single(value);
-                        slot.set_at = Some(span);
+                        slot.mark_set_at(span);
                         if def.is_multi() {
                             // A list assigned with `=` is complete.
                             self.complete_slot(slot_id);
                         } else {
                             self.wake(slot_id);
                         }
-                        self.on_attr_set(instance, def.name, span)
+                        self.on_attr_set(instance, attr, span)
                     }
                     SlotValue::Single(old) if *old == value => Ok(()),
-                    SlotValue::List(items) if Value::List(Rc::new(items.clone())) == value => {
+                    SlotValue::List(items) if Value::List(items.clone()) == value => {
                         self.complete_slot(slot_id);
                         Ok(())
                     }
                     SlotValue::Single(_) | SlotValue::List(_) => {
                         let old = match &slot.value {
                             SlotValue::Single(old) => old.clone(),
-                            SlotValue::List(items) => Value::list(items.clone()),
+                            SlotValue::List(items) => Value::List(items.clone()),
                             SlotValue::Unset => Value::Null,
                         };
-                        let first = slot.set_at;
+                        let first = slot.set_at();
                         let mut error = CompileError::new(
                             ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
                             span,
@@ -943,9 +1088,7 @@ impl<'a> Executor<'a> {
         if slot.frozen {
             return Ok(());
         }
-        if slot.set_at.is_none() {
-            slot.set_at = Some(span);
-        }
+        slot.mark_first_set_at(span);
         if upper == Some(1) {
             if matches!(slot.value, SlotValue::Unset) {
                 slot.value = SlotValue::Single(Value::Unknown);
@@ -954,8 +1097,8 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         match &mut slot.value {
-            SlotValue::List(items) => items.push(Value::Unknown),
-            other => *other = SlotValue::List(vec![Value::Unknown]),
+            SlotValue::List(items) => Rc::make_mut(items).push(Value::Unknown),
+            other => *other = SlotValue::List(Rc::new(vec![Value::Unknown])),
         }
         self.wake(slot_id);
         Ok(())
@@ -967,9 +1110,7 @@ impl<'a> Executor<'a> {
         let slot = &mut self.slots[slot_id.0 as usize];
         match &slot.value {
             SlotValue::Unset => {
-                if slot.set_at.is_none() {
-                    slot.set_at = Some(span);
-                }
+                slot.mark_first_set_at(span);
                 self.complete_slot(slot_id);
                 Ok(())
             }
@@ -979,7 +1120,7 @@ impl<'a> Executor<'a> {
             }
             SlotValue::Single(Value::Null) => Ok(()),
             _ => {
-                let first = slot.set_at;
+                let first = slot.set_at();
                 let old = old_value(&slot.value);
                 let mut error = CompileError::new(
                     ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: "null".to_string() },
@@ -1001,7 +1142,10 @@ impl<'a> Executor<'a> {
             return;
         }
         entry.frozen = true;
-        self.freeze_candidates.remove(&slot);
+        // (A stale entry in `freeze_candidates` is dropped by the next `freeze_something`.)
+        if !entry.watched {
+            return;
+        }
         if let Some(list) = self.freeze_waiters.remove(&slot) {
             self.queue.extend(list);
         }
@@ -1017,7 +1161,7 @@ impl<'a> Executor<'a> {
                     "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards",
                 );
             }
-        } else if let Some(first) = self.slots[slot.0 as usize].set_at {
+        } else if let Some(first) = self.slots[slot.0 as usize].set_at() {
             error = error.with_related(first, "the value was complete after this statement");
         }
         error
@@ -1025,7 +1169,6 @@ impl<'a> Executor<'a> {
 
     fn add_relation(&mut self, instance: InstanceId, attr: u32, other: InstanceId, upper: Option<u32>, span: Span) -> Result<(), CompileError> {
         let slot_id = self.instances[instance.0 as usize].slot(attr);
-        let name = self.model.entity(self.instances[instance.0 as usize].entity).attrs[attr as usize].name;
         let value = Value::Instance(other);
         if upper == Some(1) {
             let slot = &mut self.slots[slot_id.0 as usize];
@@ -1035,14 +1178,14 @@ impl<'a> Executor<'a> {
                         return Err(self.frozen_error(slot_id, span));
                     }
                     slot.value = SlotValue::Single(value);
-                    slot.set_at = Some(span);
+                    slot.mark_set_at(span);
                     self.complete_slot(slot_id);
-                    return self.on_attr_set(instance, name, span);
+                    return self.on_attr_set(instance, attr, span);
                 }
                 SlotValue::Single(old) if *old == value => return Ok(()),
                 _ => {
                     let old = old_value(&slot.value);
-                    let first = slot.set_at;
+                    let first = slot.set_at();
                     let mut error = CompileError::new(
                         ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
                         span,
@@ -1054,10 +1197,15 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        // Relations are sets: a hash of (slot, member) keeps the membership test O(1) on the
-        // large lists (a datacenter's nodes) where a scan would be quadratic.
+        // Relations are sets. Short lists are scanned; from SCAN_LIMIT members on, a hash of
+        // (slot, member) keeps the test O(1) on the large lists (a datacenter's nodes) where a
+        // scan would be quadratic.
+        let current_len = match &self.slots[slot_id.0 as usize].value {
+            SlotValue::List(items) => items.len(),
+            _ => 0,
+        };
         let already = match &value {
-            Value::Instance(member) => self.relation_members.contains(&(slot_id, *member)),
+            Value::Instance(member) if current_len >= SCAN_LIMIT => self.relation_members.contains(&(slot_id, *member)),
             other => matches!(&self.slots[slot_id.0 as usize].value, SlotValue::List(items) if items.contains(other)),
         };
         if already {
@@ -1070,7 +1218,7 @@ impl<'a> Executor<'a> {
         };
         if let Some(upper) = upper {
             if count as u32 >= upper {
-                let first = slot.set_at;
+                let first = slot.set_at();
                 let mut error = CompileError::new(ErrorKind::UpperBoundExceeded { target: self.describe_slot(slot_id), upper }, span);
                 if let Some(first) = first {
                     error = error.with_related(first, "the first value was set here");
@@ -1082,16 +1230,26 @@ impl<'a> Executor<'a> {
             return Err(self.frozen_error(slot_id, span));
         }
         if let Value::Instance(member) = &value {
-            self.relation_members.insert((slot_id, *member));
+            if count + 1 == SCAN_LIMIT {
+                // The list leaves the scanned range: index the members it has.
+                if let SlotValue::List(items) = &self.slots[slot_id.0 as usize].value {
+                    for item in items.iter() {
+                        if let Value::Instance(existing) = item {
+                            self.relation_members.insert((slot_id, *existing));
+                        }
+                    }
+                }
+            }
+            if count + 1 >= SCAN_LIMIT {
+                self.relation_members.insert((slot_id, *member));
+            }
         }
         let slot = &mut self.slots[slot_id.0 as usize];
         match &mut slot.value {
-            SlotValue::List(items) => items.push(value),
-            other => *other = SlotValue::List(vec![value]),
+            SlotValue::List(items) => Rc::make_mut(items).push(value),
+            other => *other = SlotValue::List(Rc::new(vec![value])),
         }
-        if slot.set_at.is_none() {
-            slot.set_at = Some(span);
-        }
+        slot.mark_first_set_at(span);
         if upper.is_some_and(|upper| count as u32 + 1 == upper) {
             self.complete_slot(slot_id);
         } else {
@@ -1102,34 +1260,48 @@ impl<'a> Executor<'a> {
 
     /// After a single-valued attribute got its value: register the instance in the indexes
     /// that are now complete.
-    fn on_attr_set(&mut self, instance: InstanceId, name: Symbol, span: Span) -> Result<(), CompileError> {
+    fn on_attr_set(&mut self, instance: InstanceId, attr: u32, span: Span) -> Result<(), CompileError> {
         let entity = self.instances[instance.0 as usize].entity;
-        let indexes = &self.model.entity(entity).indexes;
+        // Only the indexes over this attribute, and not yet registered, are candidates.
+        let candidates = self.index_masks[entity.index()].get(attr as usize).copied().unwrap_or(0)
+            & !self.instances[instance.0 as usize].registered_indexes;
+        let model: &'a Model = self.model;
+        let indexes = &model.entity(entity).indexes;
+        if candidates == 0 && indexes.len() <= 32 {
+            return Ok(());
+        }
+        let name = model.entity(entity).attrs[attr as usize].name;
         for (position, &index) in indexes.iter().enumerate() {
-            if self.instances[instance.0 as usize].registered_indexes & (1 << position.min(31)) != 0 {
-                continue;
-            }
-            if !self.model.indexes[index.index()].attrs.contains(&name) {
+            // Past 32 indexes (never seen in practice) the bits run out: checked by name, and
+            // registering again is harmless.
+            let relevant = if position < 32 { candidates & (1 << position) != 0 } else { model.indexes[index.index()].attrs.contains(&name) };
+            if !relevant {
                 continue;
             }
             let Some(key) = self.index_key(instance, index) else { continue };
-            self.instances[instance.0 as usize].registered_indexes |= 1 << position.min(31);
-            match self.indexes[index.index()].get(&key) {
-                Some(&existing) if existing != instance => {
-                    let entity_name = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
-                    return Err(CompileError::new(
-                        ErrorKind::IndexCollision { entity: entity_name, key: self.show_key(index, &key) },
-                        span,
-                    )
-                    .with_related(self.instances[existing.0 as usize].span, "first instance created here"));
+            if position < 32 {
+                self.instances[instance.0 as usize].registered_indexes |= 1 << position;
+            }
+            if !self.index_waiters[index.index()].is_empty() {
+                if let Some(list) = self.index_waiters[index.index()].remove(&key) {
+                    self.queue.extend(list);
                 }
-                Some(_) => {}
-                None => {
-                    self.indexes[index.index()].insert(key.clone(), instance);
-                    if let Some(list) = self.index_waiters.remove(&(index, key)) {
-                        self.queue.extend(list);
-                    }
+            }
+            let existing = match self.indexes[index.index()].entry(key) {
+                std::collections::hash_map::Entry::Occupied(entry) => *entry.get(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(instance);
+                    instance
                 }
+            };
+            if existing != instance {
+                let key = self.index_key(instance, index).unwrap_or_default();
+                let entity_name = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
+                return Err(CompileError::new(
+                    ErrorKind::IndexCollision { entity: entity_name, key: self.show_key(index, &key) },
+                    span,
+                )
+                .with_related(self.instances[existing.0 as usize].span, "first instance created here"));
             }
         }
         Ok(())
@@ -1138,7 +1310,7 @@ impl<'a> Executor<'a> {
     fn index_key(&self, instance: InstanceId, index: IndexId) -> Option<Vec<KeyPart>> {
         let inst = &self.instances[instance.0 as usize];
         let entity = self.model.entity(inst.entity);
-        let mut key = Vec::new();
+        let mut key = Vec::with_capacity(self.model.indexes[index.index()].attrs.len());
         for name in &self.model.indexes[index.index()].attrs {
             let (attr, _) = entity.attr(*name)?;
             match &self.slots[inst.slot(attr).0 as usize].value {
@@ -1249,7 +1421,19 @@ impl<'a> Executor<'a> {
                 if !self.type_accepts(&typedef.base, value, span)? {
                     return Ok(false);
                 }
-                match &typedef.constraint {
+                if matches!(typedef.constraint, TypedefConstraint::None | TypedefConstraint::Expr(None)) {
+                    return Ok(true);
+                }
+                // Constraints are pure: the verdict for a scalar value is computed once (a
+                // fleet repeats the same few roles, modes and names thousands of times).
+                let cache_key = match value {
+                    Value::Str(_) | Value::Int(_) | Value::Bool(_) | Value::Float(_) => Some((id.0, KeyPart::of(value))),
+                    _ => None,
+                };
+                if let Some(&verdict) = cache_key.as_ref().and_then(|key| self.constraint_verdicts.get(key)) {
+                    return Ok(verdict);
+                }
+                let verdict = match &typedef.constraint {
                     TypedefConstraint::None | TypedefConstraint::Expr(None) => true,
                     TypedefConstraint::Regex(regex) => match value {
                         Value::Str(text) => regex.find(text).is_some_and(|m| m.start() == 0),
@@ -1268,11 +1452,16 @@ impl<'a> Executor<'a> {
                         self.memo_pos = saved_memo.1;
                         match result {
                             Ok(result) => result.is_unknown() || result.truthy(),
-                            Err(Halt::Error(error)) => return Err(error),
-                            Err(Halt::Wait(_)) => true,
+                            Err(Halt::Error(error)) => return Err(*error),
+                            // Not a verdict: not remembered.
+                            Err(Halt::Wait(_)) => return Ok(true),
                         }
                     }
+                };
+                if let Some(key) = cache_key {
+                    self.constraint_verdicts.insert(key, verdict);
                 }
+                verdict
             }
             _ => false,
         })
@@ -1295,15 +1484,9 @@ impl<'a> Executor<'a> {
 
     fn new_value_scope(&mut self, value: Value) -> ScopeId {
         let first_var = self.slots.len() as u32;
-        self.slots.push(Slot {
-            value: SlotValue::Single(value),
-            frozen: false,
-            set_at: None,
-           
-            owner: SlotOwner::Var { name: Symbol::default_symbol(), span: Span::default() },
-        });
+        self.slots.push(Slot::var(SlotValue::Single(value), None));
         let id = ScopeId(self.scopes.len() as u32);
-        self.scopes.push(Scope { first_var, parent: None });
+        self.scopes.push(Scope { first_var, parent: None, vars: ScopeVars::SelfValue });
         id
     }
 
@@ -1325,11 +1508,19 @@ impl<'a> Executor<'a> {
 
     fn render_value(&self, value: &Value) -> String {
         let mut out = String::new();
-        value.render(&mut out, &|id| {
-            let entity = self.model.entity(self.instances[id.0 as usize].entity);
-            format!("{} {}", entity.full_name, id.0)
-        });
+        self.render_into(value, &mut out);
         out
+    }
+
+    /// Renders as string interpolation does, appending to `out`.
+    fn render_into(&self, value: &Value, out: &mut String) {
+        match value {
+            Value::Str(text) => out.push_str(text),
+            other => other.render(out, &|id| {
+                let entity = self.model.entity(self.instances[id.0 as usize].entity);
+                format!("{} {}", entity.full_name, id.0)
+            }),
+        }
     }
 
     // ---------- construction ----------
@@ -1347,7 +1538,7 @@ impl<'a> Executor<'a> {
         let mut matched: Option<(InstanceId, IndexId, Vec<KeyPart>)> = None;
         for &index in &entity.indexes {
             let names = &self.model.indexes[index.index()].attrs;
-            let mut key = Vec::new();
+            let mut key = Vec::with_capacity(names.len());
             let mut missing = Vec::new();
             for name in names {
                 if let Some((_, _, _, value)) = args.iter().find(|(n, _, _, _)| n == name) {
@@ -1366,7 +1557,7 @@ impl<'a> Executor<'a> {
             if let Some(&existing) = self.indexes[index.index()].get(&key) {
                 let existing_entity = self.instances[existing.0 as usize].entity;
                 if existing_entity != entity_id {
-                    return Err(Halt::Error(
+                    return Err(Halt::from(
                         CompileError::new(
                             ErrorKind::IndexTypeMismatch {
                                 entity: entity.full_name.clone(),
@@ -1380,7 +1571,7 @@ impl<'a> Executor<'a> {
                 }
                 match &matched {
                     Some((other, other_index, other_key)) if *other != existing => {
-                        return Err(Halt::Error(
+                        return Err(Halt::from(
                             CompileError::new(
                                 ErrorKind::IndexCollision { entity: entity.full_name.clone(), key: self.show_key(index, &key) },
                                 span,
@@ -1405,13 +1596,7 @@ impl<'a> Executor<'a> {
         let instance = InstanceId(self.instances.len() as u32);
         let first_slot = self.slots.len() as u32;
         for (attr, _) in entity.attrs.iter().enumerate() {
-            self.slots.push(Slot {
-                value: SlotValue::Unset,
-                frozen: false,
-                set_at: None,
-               
-                owner: SlotOwner::Attr { instance, attr: attr as u32 },
-            });
+            self.slots.push(Slot::attr(instance, attr as u32));
         }
         self.instances.push(Instance {
             entity: entity_id,
@@ -1433,11 +1618,12 @@ impl<'a> Executor<'a> {
 
     /// Sets the constructor arguments and then the defaults of the attributes not given.
     fn init_attributes(&mut self, instance: InstanceId, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span, existing: bool) -> Eval<()> {
-        let mut given = FxHashSet::default();
+        // A handful of arguments: a list scan beats hashing.
+        let mut given: Vec<u32> = Vec::with_capacity(args.len());
         for (name, name_span, arg_span, value) in args {
             let (attr, _) = self.attr_of(instance, name, name_span)?;
-            given.insert(attr);
-            self.set_attr(instance, attr, value, arg_span, false).map_err(Halt::Error)?;
+            given.push(attr);
+            self.set_attr(instance, attr, value, arg_span, false).map_err(Halt::from)?;
         }
         let entity = self.model.entity(entity_id);
         for (attr, def) in entity.attrs.iter().enumerate() {
@@ -1448,7 +1634,7 @@ impl<'a> Executor<'a> {
                 let at = if existing { span } else { def.span };
                 let def_span = def.span;
                 self.set_attr(instance, attr as u32, default.clone(), at, false).map_err(|error| {
-                    Halt::Error(if existing {
+                    Halt::from(if existing {
                         error.with_related(def_span, "the default value comes from here").with_cause(
                             "a constructor that finds an existing instance through an index sets the arguments and the defaults of the other attributes on it",
                         )
@@ -1472,6 +1658,9 @@ impl<'a> Executor<'a> {
     }
 
     fn remember(&mut self, value: &Value) {
+        if self.memo.capacity() == 0 {
+            self.memo.reserve(4);
+        }
         self.memo.push(value.clone());
         self.memo_pos += 1;
     }
@@ -1651,7 +1840,7 @@ impl<'a> Executor<'a> {
                 Ok(Value::Dict(Rc::new(dict)))
             }
             IrKind::Concat(parts) => {
-                let mut out = String::new();
+                let mut out = String::with_capacity(64);
                 for part in parts {
                     match part {
                         IrPart::Lit(text) => out.push_str(text),
@@ -1660,7 +1849,7 @@ impl<'a> Executor<'a> {
                             if value.is_unknown() {
                                 return Ok(Value::Unknown);
                             }
-                            out.push_str(&self.render_value(&value));
+                            self.render_into(&value, &mut out);
                         }
                         IrPart::Format { value, spec, conversion } => {
                             let value = self.eval(value, scope)?;
@@ -1817,11 +2006,7 @@ impl<'a> Executor<'a> {
         let def = self.model.entity(entity);
         let mut names: Vec<Symbol> = args.iter().map(|(n, _)| *n).collect();
         names.sort();
-        let index = def.indexes.iter().copied().find(|index| {
-            let mut attrs = self.model.indexes[index.index()].attrs.clone();
-            attrs.sort();
-            attrs == names
-        });
+        let index = def.indexes.iter().copied().find(|index| self.sorted_index_attrs[index.index()] == names);
         let Some(index) = index else {
             let shown: Vec<&str> = args.iter().map(|(n, _)| self.interner.resolve(*n)).collect();
             return fail(ErrorKind::NoIndexForLookup { entity: def.full_name.clone(), attributes: shown.join(", ") }, span);
@@ -1829,7 +2014,7 @@ impl<'a> Executor<'a> {
         if args.iter().any(|(_, v)| v.is_unknown()) {
             return Ok(Value::Unknown);
         }
-        let mut key = Vec::new();
+        let mut key = Vec::with_capacity(self.model.indexes[index.index()].attrs.len());
         for name in &self.model.indexes[index.index()].attrs {
             let value = args.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
             key.push(KeyPart::of(&value));
@@ -1945,7 +2130,11 @@ impl<'a> Executor<'a> {
         }
         let func = def.func;
         let name = def.name.clone();
-        let this = self.current_self;
+        let this = match self.current_self {
+            CurrentSelf::None => None,
+            CurrentSelf::Instance(instance) => Some(instance),
+            CurrentSelf::Scope(scope) => self.instance_of_scope(scope),
+        };
         let mut ctx = PluginCtx { host: self, span, this };
         let result = func(&mut ctx, &args);
         match result {
@@ -2086,8 +2275,8 @@ impl<'a> Executor<'a> {
 
     fn finish(&mut self) {
         // Everything still open is now as complete as it will get.
-        for slot in 0..self.slots.len() {
-            self.slots[slot].frozen = true;
+        for slot in self.slots.iter_mut() {
+            slot.frozen = true;
         }
         let mut blocked_writers: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
         for (id, task) in self.tasks.iter().enumerate() {
@@ -2112,27 +2301,30 @@ impl<'a> Executor<'a> {
                 errors.push(error);
             }
             for (attr_index, attr) in entity.attrs.iter().enumerate() {
-                if self.failed_slots.contains(&SlotId(instance.first_slot + attr_index as u32)) {
-                    continue;
-                }
-                let slot = &self.slots[(instance.first_slot + attr_index as u32) as usize];
-                let name = self.interner.resolve(attr.name).to_string();
+                let slot_id = SlotId(instance.first_slot + attr_index as u32);
+                let slot = &self.slots[slot_id.0 as usize];
+                // `None`: complete; `Some(None)`: not set; `Some(Some((lower, count)))`: too few.
                 let missing = match (&attr.kind, &slot.value) {
-                    (AttrKind::Relation { lower, .. }, SlotValue::List(items)) if (items.len() as u32) < *lower => {
-                        Some(ErrorKind::TooFewValues { instance: self.describe_instance(instance_id), attribute: name, lower: *lower, count: items.len() })
-                    }
+                    (AttrKind::Relation { lower, .. }, SlotValue::List(items)) if (items.len() as u32) < *lower => Some(Some((*lower, items.len()))),
                     (AttrKind::Relation { lower, upper, .. }, SlotValue::Unset) if *lower > 0 => {
                         if *upper == Some(1) {
-                            Some(ErrorKind::AttributeNotSet { instance: self.describe_instance(instance_id), attribute: name })
+                            Some(None)
                         } else {
-                            Some(ErrorKind::TooFewValues { instance: self.describe_instance(instance_id), attribute: name, lower: *lower, count: 0 })
+                            Some(Some((*lower, 0)))
                         }
                     }
-                    (AttrKind::Value { .. }, SlotValue::Unset) => {
-                        Some(ErrorKind::AttributeNotSet { instance: self.describe_instance(instance_id), attribute: name })
-                    }
+                    (AttrKind::Value { .. }, SlotValue::Unset) => Some(None),
                     _ => None,
                 };
+                let Some(missing) = missing else { continue };
+                if self.failed_slots.contains(&slot_id) {
+                    continue;
+                }
+                let name = self.interner.resolve(attr.name).to_string();
+                let missing = Some(match missing {
+                    None => ErrorKind::AttributeNotSet { instance: self.describe_instance(instance_id), attribute: name },
+                    Some((lower, count)) => ErrorKind::TooFewValues { instance: self.describe_instance(instance_id), attribute: name, lower, count },
+                });
                 if let Some(kind) = missing {
                     let mut error = CompileError::new(kind, instance.span).with_related(attr.span, "attribute declared here");
                     if let Some(writers) = self.name_ids.get(&attr.name).and_then(|id| blocked_writers.get(id)) {
@@ -2261,7 +2453,7 @@ fn defined(value: &Value) -> Value {
 fn old_value(value: &SlotValue) -> Value {
     match value {
         SlotValue::Single(value) => value.clone(),
-        SlotValue::List(items) => Value::list(items.clone()),
+        SlotValue::List(items) => Value::List(items.clone()),
         SlotValue::Unset => Value::Null,
     }
 }

@@ -188,7 +188,7 @@ impl<'a, 'b> Exporter<'a, 'b> {
         let (index, _) = self.input.model.entity(instance.entity).attr(symbol)?;
         match self.input.execution.slot_value(id, index) {
             SlotValue::Single(value) => Some(value.clone()),
-            SlotValue::List(items) => Some(Value::list(items.clone())),
+            SlotValue::List(items) => Some(Value::List(items.clone())),
             SlotValue::Unset => None,
         }
     }
