@@ -1,0 +1,678 @@
+//! Expression evaluation: every expression kind, comprehensions, lookups in indexes and
+//! relations, operators with Python semantics, and f-string format specs.
+
+use super::*;
+
+impl<'a> Executor<'a> {
+    pub(super) fn memoized(&mut self) -> Option<Value> {
+        let value = self.memo.get(self.memo_pos).cloned();
+        if value.is_some() {
+            self.memo_pos += 1;
+        }
+        value
+    }
+
+    pub(super) fn remember(&mut self, value: &Value) {
+        if self.memo.capacity() == 0 {
+            self.memo.reserve(4);
+        }
+        self.memo.push(value.clone());
+        self.memo_pos += 1;
+    }
+
+    pub(super) fn eval(&mut self, expr: &IrExpr, scope: ScopeId) -> Eval<Value> {
+        let span = expr.span;
+        match &expr.kind {
+            IrKind::Const(value) => Ok(value.clone()),
+            IrKind::Var { depth, index } => {
+                let slot = self.var_slot(scope, *depth, *index);
+                self.read_var(slot)
+            }
+            IrKind::Global { ns, index } => {
+                let slot = self.global_slot(*ns, *index);
+                self.read_var(slot)
+            }
+            IrKind::CompVar(index) => Ok(self.comp.get(*index as usize).cloned().unwrap_or(Value::Unknown)),
+            IrKind::Attr { base, name } => {
+                let base_value = self.eval(base, scope)?;
+                match base_value {
+                    Value::Instance(instance) => self.read_attr(instance, *name, span),
+                    Value::Unknown => Ok(Value::Unknown),
+                    other => fail(
+                        ErrorKind::NotAnInstance {
+                            found: self.show_type(&other),
+                            context: format!("reading `.{}`", self.interner.resolve(*name)),
+                        },
+                        base.span,
+                    ),
+                }
+            }
+            IrKind::Subscript { base, key } => {
+                let base_value = self.eval(base, scope)?;
+                let key_value = self.eval(key, scope)?;
+                match (&base_value, &key_value) {
+                    (Value::Unknown, _) | (_, Value::Unknown) => Ok(Value::Unknown),
+                    (Value::Dict(dict), Value::Str(k)) => match dict.get(k) {
+                        Some(value) => Ok(value.clone()),
+                        None => fail(ErrorKind::KeyNotFound(format!("\"{k}\"")), key.span),
+                    },
+                    (Value::List(items), Value::Int(i)) => {
+                        let index = if *i < 0 { items.len() as i64 + i } else { *i };
+                        match items.get(index as usize) {
+                            Some(value) if index >= 0 => Ok(value.clone()),
+                            _ => fail(ErrorKind::KeyNotFound(i.to_string()), key.span),
+                        }
+                    }
+                    _ => fail(
+                        ErrorKind::InvalidOperation(format!("cannot index a {} with a {}", base_value.type_name(), key_value.type_name())),
+                        span,
+                    ),
+                }
+            }
+            IrKind::IndexLookup { entity, args, wrapped } => {
+                let args = self.eval_named(args, wrapped, scope, span)?;
+                self.index_lookup(*entity, args, span)
+            }
+            IrKind::RelationLookup { base, args, wrapped } => {
+                let args = self.eval_named(args, wrapped, scope, span)?;
+                self.relation_lookup(base, args, scope, span)
+            }
+            IrKind::Call { plugin, args, kwargs, wrapped } => {
+                if let Some(value) = self.memoized() {
+                    return Ok(value);
+                }
+                let mut positional = Vec::with_capacity(args.len());
+                for arg in args {
+                    positional.push(self.eval(arg, scope)?);
+                }
+                let named = self.eval_named(kwargs, wrapped, scope, span)?;
+                let value = self.call_plugin(*plugin, positional, named, span)?;
+                self.remember(&value);
+                Ok(value)
+            }
+            IrKind::Construct { entity, args, wrapped } => {
+                if let Some(value) = self.memoized() {
+                    return Ok(value);
+                }
+                let mut values = Vec::with_capacity(args.len());
+                for (name, name_span, arg) in args {
+                    values.push((*name, *name_span, name_span.to(arg.span), self.eval(arg, scope)?));
+                }
+                for extra in wrapped {
+                    match self.eval(extra, scope)? {
+                        Value::Dict(dict) => {
+                            for (key, value) in dict.iter() {
+                                match self.interner.get(key) {
+                                    Some(symbol) => values.push((symbol, extra.span, extra.span, value.clone())),
+                                    None => {
+                                        return fail(
+                                            ErrorKind::AttributeNotFound {
+                                                entity: self.model.entity(*entity).full_name.clone(),
+                                                attribute: key.to_string(),
+                                            },
+                                            extra.span,
+                                        )
+                                    }
+                                }
+                            }
+                        }
+                        other => {
+                            return fail(
+                                ErrorKind::TypeMismatch { expected: "dict".into(), found: self.show_type(&other), context: "`**`".into() },
+                                extra.span,
+                            )
+                        }
+                    }
+                }
+                let value = self.construct(*entity, values, span)?;
+                self.remember(&value);
+                Ok(value)
+            }
+            IrKind::Not(inner) => {
+                let value = self.eval(inner, scope)?;
+                if value.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                Ok(Value::Bool(!self.condition(&value, "the operand of `not`", inner.span)?))
+            }
+            IrKind::And(lhs, rhs) => {
+                let left = self.eval(lhs, scope)?;
+                if left.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                if !self.condition(&left, "the left operand of `and`", lhs.span)? {
+                    return Ok(Value::Bool(false));
+                }
+                let right = self.eval(rhs, scope)?;
+                if right.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                Ok(Value::Bool(self.condition(&right, "the right operand of `and`", rhs.span)?))
+            }
+            IrKind::Or(lhs, rhs) => {
+                let left = self.eval(lhs, scope)?;
+                if left.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                if self.condition(&left, "the left operand of `or`", lhs.span)? {
+                    return Ok(Value::Bool(true));
+                }
+                let right = self.eval(rhs, scope)?;
+                if right.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                Ok(Value::Bool(self.condition(&right, "the right operand of `or`", rhs.span)?))
+            }
+            IrKind::Binary { op, lhs, rhs } => {
+                let left = self.eval(lhs, scope)?;
+                let right = self.eval(rhs, scope)?;
+                self.binary(*op, left, right, span)
+            }
+            IrKind::Conditional { cond, then, otherwise } => {
+                let value = self.eval(cond, scope)?;
+                if value.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                if self.condition(&value, "the condition of a conditional expression", cond.span)? {
+                    self.eval(then, scope)
+                } else {
+                    self.eval(otherwise, scope)
+                }
+            }
+            IrKind::IsDefined(inner) => self.is_defined(inner, scope),
+            IrKind::List(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    values.push(self.eval(item, scope)?);
+                }
+                Ok(Value::list(values))
+            }
+            IrKind::Dict(pairs) => {
+                let mut dict = Dict::default();
+                for (key, value) in pairs {
+                    dict.insert(key.clone(), self.eval(value, scope)?);
+                }
+                Ok(Value::Dict(Rc::new(dict)))
+            }
+            IrKind::Concat(parts) => {
+                let mut out = String::with_capacity(64);
+                for part in parts {
+                    match part {
+                        IrPart::Lit(text) => out.push_str(text),
+                        IrPart::Value(value) => {
+                            let value = self.eval(value, scope)?;
+                            if value.is_unknown() {
+                                return Ok(Value::Unknown);
+                            }
+                            self.render_into(&value, &mut out);
+                        }
+                        IrPart::Format { value, spec, conversion } => {
+                            let value = self.eval(value, scope)?;
+                            if value.is_unknown() {
+                                return Ok(Value::Unknown);
+                            }
+                            let rendered = match conversion {
+                                Some('r') => self.show(&value).replace('"', "'"),
+                                _ => String::new(),
+                            };
+                            match format_spec(&value, spec, &self.render_value(&value), (!rendered.is_empty()).then_some(rendered)) {
+                                Ok(text) => out.push_str(&text),
+                                Err(message) => return fail(ErrorKind::InvalidOperation(message), span),
+                            }
+                        }
+                    }
+                }
+                Ok(Value::Str(Rc::from(out)))
+            }
+            IrKind::Comprehension { value, clauses, first_var } => {
+                let mut out = Vec::new();
+                self.comp.truncate(*first_var as usize);
+                self.comprehend(value, clauses, scope, &mut out)?;
+                self.comp.truncate(*first_var as usize);
+                Ok(Value::list(out))
+            }
+        }
+    }
+
+    /// A condition must be a boolean (Inmanta does not use truthiness); unknown is false.
+    pub(super) fn condition(&self, value: &Value, context: &str, span: Span) -> Eval<bool> {
+        match value {
+            Value::Bool(b) => Ok(*b),
+            Value::Unknown => Ok(false),
+            other => fail(ErrorKind::NotBoolean { context: context.to_string(), found: self.show_type(other) }, span),
+        }
+    }
+
+    pub(super) fn comprehend(&mut self, value: &IrExpr, clauses: &[IrClause], scope: ScopeId, out: &mut Vec<Value>) -> Eval<()> {
+        let Some((first, rest)) = clauses.split_first() else {
+            let item = self.eval(value, scope)?;
+            out.push(item);
+            return Ok(());
+        };
+        match first {
+            IrClause::If(cond) => {
+                let keep = self.eval(cond, scope)?;
+                if !keep.is_unknown() && self.condition(&keep, "the `if` of a list comprehension", cond.span)? {
+                    self.comprehend(value, rest, scope, out)?;
+                }
+                Ok(())
+            }
+            IrClause::For { var, iterable } => {
+                let items = match self.eval(iterable, scope)? {
+                    Value::List(items) => items,
+                    Value::Unknown => return Ok(()),
+                    other => {
+                        return fail(
+                            ErrorKind::InvalidOperation(format!("cannot iterate over a {}", other.type_name())),
+                            iterable.span,
+                        )
+                    }
+                };
+                for item in items.iter() {
+                    if item.is_unknown() {
+                        continue;
+                    }
+                    self.comp.truncate(*var as usize);
+                    self.comp.push(item.clone());
+                    self.comprehend(value, rest, scope, out)?;
+                }
+                self.comp.truncate(*var as usize);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn eval_named(&mut self, args: &[(Symbol, IrExpr)], wrapped: &[IrExpr], scope: ScopeId, span: Span) -> Eval<Vec<(Symbol, Value)>> {
+        let mut values = Vec::with_capacity(args.len());
+        for (name, arg) in args {
+            values.push((*name, self.eval(arg, scope)?));
+        }
+        for extra in wrapped {
+            match self.eval(extra, scope)? {
+                Value::Dict(dict) => {
+                    for (key, value) in dict.iter() {
+                        let symbol = self.interner.get(key).unwrap_or(Symbol::default_symbol());
+                        values.push((symbol, value.clone()));
+                    }
+                }
+                other => {
+                    return fail(
+                        ErrorKind::TypeMismatch { expected: "dict".into(), found: self.show_type(&other), context: "`**`".into() },
+                        span,
+                    )
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    pub(super) fn is_defined(&mut self, inner: &IrExpr, scope: ScopeId) -> Eval<Value> {
+        match &inner.kind {
+            IrKind::Attr { base, name } => {
+                let base_value = self.eval(base, scope)?;
+                let Value::Instance(instance) = base_value else { return Ok(Value::Bool(false)) };
+                let (index, multi) = self.attr_of(instance, *name, inner.span)?;
+                let slot_id = self.instances[instance.0 as usize].slot(index);
+                let slot = &self.slots[slot_id.0 as usize];
+                match &slot.value {
+                    SlotValue::Single(value) => Ok(defined(value)),
+                    SlotValue::List(items) if !items.is_empty() => Ok(Value::Bool(true)),
+                    _ if slot.frozen => Ok(Value::Bool(false)),
+                    _ => {
+                        let _ = multi;
+                        Err(Halt::Wait(Wait::Freeze(slot_id, inner.span)))
+                    }
+                }
+            }
+            IrKind::Var { depth, index } => {
+                let slot = self.var_slot(scope, *depth, *index);
+                self.var_defined(slot, inner.span)
+            }
+            IrKind::Global { ns, index } => {
+                let slot = self.global_slot(*ns, *index);
+                self.var_defined(slot, inner.span)
+            }
+            IrKind::Subscript { base, key } => {
+                let base_value = self.eval(base, scope)?;
+                let key_value = self.eval(key, scope)?;
+                Ok(Value::Bool(match (&base_value, &key_value) {
+                    (Value::Dict(dict), Value::Str(k)) => dict.get(k).is_some_and(|v| !matches!(v, Value::Null)),
+                    _ => false,
+                }))
+            }
+            _ => {
+                let value = self.eval(inner, scope)?;
+                Ok(Value::Bool(!matches!(value, Value::Null)))
+            }
+        }
+    }
+
+    pub(super) fn var_defined(&mut self, slot: SlotId, span: Span) -> Eval<Value> {
+        let entry = &self.slots[slot.0 as usize];
+        match &entry.value {
+            SlotValue::Single(value) => Ok(defined(value)),
+            SlotValue::List(_) => Ok(Value::Bool(true)),
+            SlotValue::Unset if entry.frozen => Ok(Value::Bool(false)),
+            SlotValue::Unset => Err(Halt::Wait(Wait::Freeze(slot, span))),
+        }
+    }
+
+    pub(super) fn index_lookup(&mut self, entity: EntityId, args: Vec<(Symbol, Value)>, span: Span) -> Eval<Value> {
+        let def = self.model.entity(entity);
+        let mut names: Vec<Symbol> = args.iter().map(|(n, _)| *n).collect();
+        names.sort();
+        let index = def.indexes.iter().copied().find(|index| self.sorted_index_attrs[index.index()] == names);
+        let Some(index) = index else {
+            let shown: Vec<&str> = args.iter().map(|(n, _)| self.interner.resolve(*n)).collect();
+            return fail(ErrorKind::NoIndexForLookup { entity: def.full_name.clone(), attributes: shown.join(", ") }, span);
+        };
+        if args.iter().any(|(_, v)| v.is_unknown()) {
+            return Ok(Value::Unknown);
+        }
+        let mut key = Vec::with_capacity(self.model.indexes[index.index()].attrs.len());
+        for name in &self.model.indexes[index.index()].attrs {
+            let value = args.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+            key.push(KeyPart::of(&value));
+        }
+        match self.indexes[index.index()].get(&key) {
+            Some(&found) if self.model.is_subtype(self.instances[found.0 as usize].entity, entity) => Ok(Value::Instance(found)),
+            Some(_) => fail(ErrorKind::NoIndexMatch { entity: def.full_name.clone(), key: self.show_key(index, &key) }, span),
+            None => Err(Halt::Wait(Wait::Index(index, Box::new(key)))),
+        }
+    }
+
+    /// `owner.rel[a=1]`: as in Inmanta, an index lookup on the relation's target entity with
+    /// the inverse end set to `owner` (`Target[inverse=owner, a=1]`), so it needs such an index.
+    pub(super) fn relation_lookup(&mut self, base: &IrExpr, mut args: Vec<(Symbol, Value)>, scope: ScopeId, span: Span) -> Eval<Value> {
+        let IrKind::Attr { base: owner, name } = &base.kind else {
+            return fail(ErrorKind::InvalidOperation("a lookup with `[name=value]` needs a relation".into()), span);
+        };
+        let owner_value = self.eval(owner, scope)?;
+        let instance = match owner_value {
+            Value::Instance(instance) => instance,
+            Value::Unknown => return Ok(Value::Unknown),
+            other => {
+                return fail(
+                    ErrorKind::NotAnInstance { found: self.show_type(&other), context: format!("looking up in `.{}`", self.interner.resolve(*name)) },
+                    owner.span,
+                )
+            }
+        };
+        let entity = self.model.entity(self.instances[instance.0 as usize].entity);
+        let Some((_, def)) = entity.attr(*name) else {
+            return fail(
+                ErrorKind::AttributeNotFound { entity: entity.full_name.clone(), attribute: self.interner.resolve(*name).to_string() },
+                base.span,
+            );
+        };
+        let (target, inverse) = match &def.kind {
+            AttrKind::Relation { target, inverse: Some(inverse), .. } => (*target, *inverse),
+            AttrKind::Relation { .. } => {
+                return fail(
+                    ErrorKind::InvalidOperation(format!(
+                        "a lookup in `.{}` needs a relation with two ends: it becomes an index lookup on the other end",
+                        self.interner.resolve(*name)
+                    )),
+                    span,
+                )
+            }
+            AttrKind::Value { .. } => {
+                return fail(
+                    ErrorKind::InvalidOperation(format!("a lookup in `.{}` needs a relation, not an attribute", self.interner.resolve(*name))),
+                    span,
+                )
+            }
+        };
+        args.insert(0, (inverse, Value::Instance(instance)));
+        self.index_lookup(target, args, span)
+    }
+
+
+    pub(super) fn binary(&mut self, op: BinOp, left: Value, right: Value, span: Span) -> Eval<Value> {
+        if left.is_unknown() || right.is_unknown() {
+            return Ok(Value::Unknown);
+        }
+        let invalid = |this: &Self| {
+            fail(
+                ErrorKind::InvalidOperation(format!(
+                    "unsupported operation: {} {} {}",
+                    this.show_type(&left),
+                    op.as_str(),
+                    this.show_type(&right)
+                )),
+                span,
+            )
+        };
+        Ok(match op {
+            BinOp::Cmp(CmpOp::Eq) => Value::Bool(left == right),
+            BinOp::Cmp(CmpOp::Ne) => Value::Bool(left != right),
+            BinOp::Cmp(cmp) => {
+                // Inmanta orders numbers only ("Can only compare numbers").
+                let ordering = match (left.as_f64(), right.as_f64()) {
+                    (Some(a), Some(b)) => match a.partial_cmp(&b) {
+                        Some(ordering) => ordering,
+                        None => return invalid(self),
+                    },
+                    _ => {
+                        return fail(
+                            ErrorKind::InvalidOperation(format!(
+                                "`{}` compares numbers only, got {} and {}",
+                                op.as_str(),
+                                self.show_type(&left),
+                                self.show_type(&right)
+                            )),
+                            span,
+                        )
+                    }
+                };
+                Value::Bool(match cmp {
+                    CmpOp::Lt => ordering.is_lt(),
+                    CmpOp::Gt => ordering.is_gt(),
+                    CmpOp::Le => ordering.is_le(),
+                    CmpOp::Ge => ordering.is_ge(),
+                    CmpOp::Eq | CmpOp::Ne => false,
+                })
+            }
+            BinOp::In | BinOp::NotIn => {
+                let found = match (&left, &right) {
+                    (item, Value::List(items)) => items.contains(item),
+                    (Value::Str(key), Value::Dict(dict)) => dict.contains_key(key),
+                    (_, Value::Dict(_)) => false,
+                    _ => {
+                        return fail(
+                            ErrorKind::InvalidOperation(format!(
+                                "the right operand of `{}` must be a list or a dict, got {}",
+                                op.as_str(),
+                                self.show_type(&right)
+                            )),
+                            span,
+                        )
+                    }
+                };
+                Value::Bool(found == (op == BinOp::In))
+            }
+            BinOp::Add => match (&left, &right) {
+                (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
+                    Some(v) => Value::Int(v),
+                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                },
+                (Value::Str(a), Value::Str(b)) => Value::Str(Rc::from(format!("{a}{b}"))),
+                (Value::List(a), Value::List(b)) => Value::list(a.iter().chain(b.iter()).cloned().collect()),
+                _ => match (left.as_f64(), right.as_f64()) {
+                    (Some(a), Some(b)) => Value::Float(a + b),
+                    _ => return invalid(self),
+                },
+            },
+            BinOp::Sub => match (&left, &right) {
+                (Value::Int(a), Value::Int(b)) => match a.checked_sub(*b) {
+                    Some(v) => Value::Int(v),
+                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                },
+                _ => match (left.as_f64(), right.as_f64()) {
+                    (Some(a), Some(b)) => Value::Float(a - b),
+                    _ => return invalid(self),
+                },
+            },
+            BinOp::Mul => match (&left, &right) {
+                (Value::Int(a), Value::Int(b)) => match a.checked_mul(*b) {
+                    Some(v) => Value::Int(v),
+                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                },
+                (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) => Value::Str(Rc::from(s.repeat((*n).max(0) as usize))),
+                _ => match (left.as_f64(), right.as_f64()) {
+                    (Some(a), Some(b)) => Value::Float(a * b),
+                    _ => return invalid(self),
+                },
+            },
+            BinOp::Div => match (left.as_f64(), right.as_f64()) {
+                (Some(_), Some(b)) if b == 0.0 => return fail(ErrorKind::InvalidOperation("division by zero".into()), span),
+                (Some(a), Some(b)) => Value::Float(a / b),
+                _ => return invalid(self),
+            },
+            BinOp::Mod => match (&left, &right) {
+                (Value::Int(_), Value::Int(0)) => return fail(ErrorKind::InvalidOperation("modulo by zero".into()), span),
+                (Value::Int(a), Value::Int(b)) => Value::Int(a.rem_euclid(*b) + if *b < 0 && a.rem_euclid(*b) != 0 { *b } else { 0 }),
+                _ => match (left.as_f64(), right.as_f64()) {
+                    (Some(_), Some(b)) if b == 0.0 => return fail(ErrorKind::InvalidOperation("modulo by zero".into()), span),
+                    (Some(a), Some(b)) => Value::Float(a - b * (a / b).floor()),
+                    _ => return invalid(self),
+                },
+            },
+            BinOp::Pow => match (&left, &right) {
+                (Value::Int(a), Value::Int(b)) if *b >= 0 => match u32::try_from(*b).ok().and_then(|b| a.checked_pow(b)) {
+                    Some(v) => Value::Int(v),
+                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                },
+                _ => match (left.as_f64(), right.as_f64()) {
+                    (Some(a), Some(b)) => Value::Float(a.powf(b)),
+                    _ => return invalid(self),
+                },
+            },
+            BinOp::And | BinOp::Or => Value::Bool(left.truthy() && right.truthy()),
+        })
+    }
+}
+
+/// `is defined` of a value: null and empty lists are not defined, unknowns stay unknown.
+pub(super) fn defined(value: &Value) -> Value {
+    match value {
+        Value::Null => Value::Bool(false),
+        Value::Unknown => Value::Unknown,
+        Value::List(items) if items.is_empty() => Value::Bool(false),
+        Value::List(items) if items.iter().all(Value::is_unknown) => Value::Unknown,
+        _ => Value::Bool(true),
+    }
+}
+
+/// Applies a Python format spec (`[[fill]align][sign][0][width][,][.precision][type]`).
+pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<String>) -> Result<String, String> {
+    let base = repr.unwrap_or_else(|| plain.to_string());
+    if spec.is_empty() {
+        return Ok(base);
+    }
+    let chars: Vec<char> = spec.chars().collect();
+    let mut i = 0;
+    let mut fill = ' ';
+    let mut align = None;
+    if chars.len() >= 2 && matches!(chars[1], '<' | '>' | '^' | '=') {
+        fill = chars[0];
+        align = Some(chars[1]);
+        i = 2;
+    } else if !chars.is_empty() && matches!(chars[0], '<' | '>' | '^' | '=') {
+        align = Some(chars[0]);
+        i = 1;
+    }
+    let mut sign = None;
+    if i < chars.len() && matches!(chars[i], '+' | '-' | ' ') {
+        sign = Some(chars[i]);
+        i += 1;
+    }
+    if i < chars.len() && chars[i] == '0' {
+        fill = '0';
+        if align.is_none() {
+            align = Some('=');
+        }
+        i += 1;
+    }
+    let mut width = 0usize;
+    while i < chars.len() && chars[i].is_ascii_digit() {
+        width = width * 10 + chars[i].to_digit(10).unwrap_or(0) as usize;
+        i += 1;
+    }
+    let mut grouping = false;
+    if i < chars.len() && (chars[i] == ',' || chars[i] == '_') {
+        grouping = true;
+        i += 1;
+    }
+    let mut precision = None;
+    if i < chars.len() && chars[i] == '.' {
+        i += 1;
+        let mut p = 0usize;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            p = p * 10 + chars[i].to_digit(10).unwrap_or(0) as usize;
+            i += 1;
+        }
+        precision = Some(p);
+    }
+    let kind = chars.get(i).copied();
+    if i + 1 < chars.len() {
+        return Err(format!("invalid format spec `{spec}`"));
+    }
+    let mut body = match (kind, value) {
+        (Some('d'), Value::Int(n)) => n.abs().to_string(),
+        (Some('x'), Value::Int(n)) => format!("{:x}", n.abs()),
+        (Some('X'), Value::Int(n)) => format!("{:X}", n.abs()),
+        (Some('o'), Value::Int(n)) => format!("{:o}", n.abs()),
+        (Some('b'), Value::Int(n)) => format!("{:b}", n.abs()),
+        (Some('f' | 'F'), v) if v.as_f64().is_some() => format!("{:.*}", precision.unwrap_or(6), v.as_f64().unwrap_or(0.0).abs()),
+        (Some('e'), v) if v.as_f64().is_some() => format!("{:.*e}", precision.unwrap_or(6), v.as_f64().unwrap_or(0.0).abs()),
+        (Some('%'), v) if v.as_f64().is_some() => format!("{:.*}%", precision.unwrap_or(6), v.as_f64().unwrap_or(0.0).abs() * 100.0),
+        (None, Value::Float(f)) if precision.is_some() => format!("{:.*}", precision.unwrap_or(6), f.abs()),
+        (None, Value::Float(f)) => format_float(f.abs()),
+        (None, Value::Int(n)) => n.abs().to_string(),
+        (None | Some('s'), _) => match precision {
+            Some(p) => base.chars().take(p).collect(),
+            None => base.clone(),
+        },
+        (Some(other), v) => return Err(format!("format code `{other}` does not apply to a {}", v.type_name())),
+    };
+    let numeric = matches!(value, Value::Int(_) | Value::Float(_)) && !matches!(kind, Some('s'));
+    if grouping && numeric {
+        let (int_part, rest) = match body.find('.') {
+            Some(dot) => (body[..dot].to_string(), body[dot..].to_string()),
+            None => (body.clone(), String::new()),
+        };
+        let mut grouped = String::new();
+        for (n, c) in int_part.chars().enumerate() {
+            if n > 0 && (int_part.len() - n) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        body = grouped + &rest;
+    }
+    let negative = value.as_f64().is_some_and(|f| f < 0.0) && numeric;
+    let sign_text = match (negative, sign) {
+        (true, _) => "-",
+        (false, Some('+')) if numeric => "+",
+        (false, Some(' ')) if numeric => " ",
+        _ => "",
+    };
+    let content_len = sign_text.chars().count() + body.chars().count();
+    if content_len >= width {
+        return Ok(format!("{sign_text}{body}"));
+    }
+    let pad = width - content_len;
+    let padding: String = std::iter::repeat_n(fill, pad).collect();
+    let align = align.unwrap_or(if numeric { '>' } else { '<' });
+    Ok(match align {
+        '<' => format!("{sign_text}{body}{padding}"),
+        '^' => {
+            let left: String = std::iter::repeat_n(fill, pad / 2).collect();
+            let right: String = std::iter::repeat_n(fill, pad - pad / 2).collect();
+            format!("{left}{sign_text}{body}{right}")
+        }
+        '=' => format!("{sign_text}{padding}{body}"),
+        _ => format!("{padding}{sign_text}{body}"),
+    })
+}

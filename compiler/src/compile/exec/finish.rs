@@ -1,0 +1,118 @@
+//! The end of a run: completeness checks over every instance, and the explanation of what
+//! never ran and why.
+
+use super::*;
+
+impl<'a> Executor<'a> {
+    pub(super) fn finish(&mut self) {
+        // Everything still open is now as complete as it will get.
+        for slot in self.slots.iter_mut() {
+            slot.frozen = true;
+        }
+        let mut blocked_writers: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+        for (id, task) in self.tasks.iter().enumerate() {
+            if !task.done {
+                for &name in task.may_write.iter() {
+                    blocked_writers.entry(name).or_default().push(id);
+                }
+            }
+        }
+        let mut errors = Vec::new();
+        for (instance_index, instance) in self.instances.iter().enumerate() {
+            let instance_id = InstanceId(instance_index as u32);
+            let entity = self.model.entity(instance.entity);
+            if instance.failed {
+                continue;
+            }
+            if instance.implementations.is_empty() {
+                let mut error = CompileError::new(ErrorKind::NoImplementation { entity: entity.full_name.clone() }, instance.span);
+                if let Some(cause) = self.blocked_select_cause(instance_id) {
+                    error = error.with_cause(cause);
+                }
+                errors.push(error);
+            }
+            for (attr_index, attr) in entity.attrs.iter().enumerate() {
+                let slot_id = SlotId(instance.first_slot + attr_index as u32);
+                let slot = &self.slots[slot_id.0 as usize];
+                // `None`: complete; `Some(None)`: not set; `Some(Some((lower, count)))`: too few.
+                let missing = match (&attr.kind, &slot.value) {
+                    (AttrKind::Relation { lower, .. }, SlotValue::List(items)) if (items.len() as u32) < *lower => Some(Some((*lower, items.len()))),
+                    (AttrKind::Relation { lower, upper, .. }, SlotValue::Unset) if *lower > 0 => {
+                        if *upper == Some(1) {
+                            Some(None)
+                        } else {
+                            Some(Some((*lower, 0)))
+                        }
+                    }
+                    (AttrKind::Value { .. }, SlotValue::Unset) => Some(None),
+                    _ => None,
+                };
+                let Some(missing) = missing else { continue };
+                if self.failed_slots.contains(&slot_id) {
+                    continue;
+                }
+                let name = self.interner.resolve(attr.name).to_string();
+                let missing = Some(match missing {
+                    None => ErrorKind::AttributeNotSet { instance: self.describe_instance(instance_id), attribute: name },
+                    Some((lower, count)) => ErrorKind::TooFewValues { instance: self.describe_instance(instance_id), attribute: name, lower, count },
+                });
+                if let Some(kind) = missing {
+                    let mut error = CompileError::new(kind, instance.span).with_related(attr.span, "attribute declared here");
+                    if let Some(writers) = self.name_ids.get(&attr.name).and_then(|id| blocked_writers.get(id)) {
+                        if let Some(&task) = writers.first() {
+                            let task = &self.tasks[task];
+                            error = error.with_related(task.span, "this statement could set it, but it never ran");
+                            if let Some(cause) = task.waiting.as_ref().and_then(|w| self.describe_wait(w)) {
+                                error = error.with_cause(format!("it is waiting for {cause}"));
+                            }
+                        }
+                    }
+                    errors.push(error);
+                }
+            }
+        }
+        // Lookups that never matched.
+        for task in self.tasks.iter() {
+            if task.done {
+                continue;
+            }
+            if let Some(Wait::Index(index, key)) = &task.waiting {
+                let entity = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
+                errors.push(CompileError::new(ErrorKind::NoIndexMatch { entity, key: self.show_key(*index, key) }, task.span));
+            }
+        }
+        if errors.is_empty() && self.errors.is_empty() {
+            // Nothing else explains statements that never ran: report them.
+            for task in self.tasks.iter() {
+                if task.done {
+                    continue;
+                }
+                if let Some(wait) = &task.waiting {
+                    if let Some(what) = self.describe_wait(wait) {
+                        errors.push(CompileError::new(ErrorKind::Unresolved { what }, task.span));
+                    }
+                }
+            }
+        }
+        self.errors.extend(errors);
+    }
+
+    pub(super) fn blocked_select_cause(&self, instance: InstanceId) -> Option<String> {
+        self.tasks.iter().find_map(|task| match (&task.kind, &task.waiting) {
+            (TaskKind::Select { instance: i, .. }, Some(wait)) if *i == instance && !task.done => {
+                self.describe_wait(wait).map(|w| format!("the `when` condition is waiting for {w}"))
+            }
+            _ => None,
+        })
+    }
+
+    pub(super) fn describe_wait(&self, wait: &Wait) -> Option<String> {
+        match wait {
+            Wait::Change(slot) | Wait::Freeze(slot, _) => Some(format!("{}, which is never set", self.describe_slot(*slot))),
+            Wait::Index(index, key) => {
+                let entity = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
+                Some(format!("a `{entity}` with {}, which never exists", self.show_key(*index, key)))
+            }
+        }
+    }
+}

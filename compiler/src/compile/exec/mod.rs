@@ -1,0 +1,735 @@
+//! The executor: runs the lowered program order-free and deterministically.
+//!
+//! Every variable and attribute is a [`Slot`] in one arena. A statement runs as a task; when
+//! it reads a slot that has no value yet it is parked on that slot and re-run when the slot
+//! changes (side effects already done in an earlier run, constructors and plugin calls, are
+//! replayed from the task's memo, so a re-run never does them twice). Nothing scans: a value
+//! arriving wakes exactly the tasks parked on it.
+//!
+//! Lists (relations of upper bound > 1, list attributes) fill gradually; a read that needs the
+//! whole list waits for it to freeze. A list freezes when it reaches its upper bound, or, once
+//! no task can run, when no live task may still write an attribute of that name (a counter
+//! per attribute name, kept up to date as tasks start and finish); if every candidate still
+//! has possible writers the compile is stuck and the best candidate (fewest possible writers,
+//! then oldest) is frozen. At the end, completeness is checked and what never ran is
+//! explained.
+//!
+//! This file holds the data (slots, instances, scopes, tasks) and the task loop; the work is
+//! split by concept: `eval` (expressions), `read` and `write` (slots), `construct`, `types`,
+//! `freeze`, `plugin_calls` and `finish` (the final checks).
+
+use super::arena::Arena;
+use super::errors::{CompileError, ErrorKind};
+use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
+use super::model::{AttrDef, AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
+use super::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry, WaitToken};
+use super::value::{format_float, Dict, InstanceId, KeyPart, Value};
+use crate::ast::BinOp;
+use crate::intern::{Interner, Symbol};
+use crate::lexer::CmpOp;
+use crate::source::SourceMap;
+use crate::span::Span;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::{BTreeSet, VecDeque};
+use std::rc::Rc;
+
+mod construct;
+mod eval;
+mod finish;
+mod freeze;
+mod plugin_calls;
+mod read;
+mod types;
+mod write;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScopeId(u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct TaskId(u32);
+
+/// What a slot holds. A list is shared with the values read from it (`Rc`): a read of a
+/// complete list costs a reference count, and appending copies only while a read holds it.
+#[derive(Clone, Debug)]
+pub enum SlotValue {
+    Unset,
+    Single(Value),
+    List(Rc<Vec<Value>>),
+}
+
+/// Whose slot this is: an attribute of an instance, or a variable (whose name is found
+/// through its scope, only when a message needs it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotOwner {
+    Attr { instance: InstanceId, attr: u32 },
+    Var,
+}
+
+/// One variable or attribute. A million of these make a large model, so the layout is
+/// packed: 48 bytes (the owner in two `u32`s, "not set yet" as a sentinel span).
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub value: SlotValue,
+    /// Where the (first) value was set; for lists, where it was frozen by a read.
+    set_at: Span,
+    /// The instance (or [`VAR_OWNER`]) and the attribute index.
+    owner: (u32, u32),
+    pub frozen: bool,
+    /// A task was ever parked on this slot (most never are: their writes skip the waiter
+    /// maps).
+    watched: bool,
+}
+
+/// Relation lists up to this length are checked for duplicates by a scan, longer ones by hash.
+const SCAN_LIMIT: usize = 16;
+
+/// `Slot::owner.0` of a variable.
+const VAR_OWNER: u32 = u32::MAX;
+/// `Slot::set_at` before anything set the slot.
+const NOT_SET: Span = Span { file: crate::span::FileId(u32::MAX), start: 0, end: 0 };
+
+impl Slot {
+    fn var(value: SlotValue, set_at: Option<Span>) -> Slot {
+        Slot { value, set_at: set_at.unwrap_or(NOT_SET), owner: (VAR_OWNER, 0), frozen: false, watched: false }
+    }
+
+    fn attr(instance: InstanceId, attr: u32) -> Slot {
+        Slot { value: SlotValue::Unset, set_at: NOT_SET, owner: (instance.0, attr), frozen: false, watched: false }
+    }
+
+    pub fn set_at(&self) -> Option<Span> {
+        (self.set_at != NOT_SET).then_some(self.set_at)
+    }
+
+    fn mark_set_at(&mut self, span: Span) {
+        self.set_at = span;
+    }
+
+    /// Records where the first value came from (later values keep the first place).
+    fn mark_first_set_at(&mut self, span: Span) {
+        if self.set_at == NOT_SET {
+            self.set_at = span;
+        }
+    }
+
+    pub fn owner(&self) -> SlotOwner {
+        match self.owner {
+            (VAR_OWNER, _) => SlotOwner::Var,
+            (instance, attr) => SlotOwner::Attr { instance: InstanceId(instance), attr },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub entity: EntityId,
+    pub first_slot: u32,
+    pub span: Span,
+    pub implementations: Vec<ImplId>,
+    registered_indexes: u32,
+    /// The constructor failed: the instance is left out of the final checks.
+    failed: bool,
+}
+
+impl Instance {
+    pub fn slot(&self, attr: u32) -> SlotId {
+        SlotId(self.first_slot + attr)
+    }
+}
+
+struct Scope {
+    first_var: u32,
+    parent: Option<ScopeId>,
+    /// Whose variables these are (their names, for messages).
+    vars: ScopeVars,
+}
+
+#[derive(Clone, Copy)]
+enum ScopeVars {
+    Block(BlockId),
+    Namespace(u32),
+    /// The one-variable scopes of `when` conditions and typedef constraints.
+    SelfValue,
+}
+
+#[derive(Clone, Copy)]
+enum CurrentSelf {
+    None,
+    Instance(InstanceId),
+    /// The scope of a statement: its implementation's instance, if any, through the parents.
+    Scope(ScopeId),
+}
+
+enum TaskKind {
+    Stmt { block: BlockId, index: u32, scope: ScopeId },
+    Select { instance: InstanceId, implement: ImplementId },
+    ForEach { block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32 },
+}
+
+struct Task {
+    kind: TaskKind,
+    may_write: Rc<[u32]>,
+    /// Results of constructors and plugin calls already done, replayed on a re-run; boxed
+    /// because most tasks never have any.
+    memo: Option<Box<Vec<Value>>>,
+    done: bool,
+    waiting: Option<Wait>,
+    span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Wait {
+    /// Woken when the slot gets a value or grows.
+    Change(SlotId),
+    /// Woken when the slot is frozen (the whole list, or the final answer of an optional);
+    /// with the span of the read that needs it.
+    Freeze(SlotId, Span),
+    Index(IndexId, Box<Vec<KeyPart>>),
+}
+
+enum Halt {
+    Wait(Wait),
+    /// Boxed: every evaluation returns an `Eval`, which stays small this way.
+    Error(Box<CompileError>),
+}
+
+impl From<CompileError> for Halt {
+    fn from(error: CompileError) -> Halt {
+        Halt::Error(Box::new(error))
+    }
+}
+
+type Eval<T> = Result<T, Halt>;
+
+fn fail<T>(kind: ErrorKind, span: Span) -> Eval<T> {
+    Err(Halt::from(CompileError::new(kind, span)))
+}
+
+/// Outcome of a run: the instances and their slots, plus every error.
+pub struct Execution {
+    pub instances: Vec<Instance>,
+    pub slots: Arena<Slot>,
+    pub errors: Vec<CompileError>,
+    pub output: Vec<String>,
+    pub tasks_run: u64,
+}
+
+impl Execution {
+    pub fn slot_value(&self, instance: InstanceId, attr: u32) -> &SlotValue {
+        let inst = &self.instances[instance.0 as usize];
+        &self.slots[inst.slot(attr).0 as usize].value
+    }
+}
+
+pub struct Executor<'a> {
+    model: &'a Model,
+    blocks: &'a [Block],
+    plugins: &'a PluginRegistry,
+    interner: &'a Interner,
+    sources: &'a SourceMap,
+    name_ids: &'a FxHashMap<Symbol, u32>,
+    settings: &'a dyn Fn(&str) -> Option<String>,
+    module_file: &'a dyn Fn(&str) -> Result<String, String>,
+    module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
+    slots: Arena<Slot>,
+    instances: Vec<Instance>,
+    scopes: Arena<Scope>,
+    tasks: Arena<Task>,
+    queue: VecDeque<TaskId>,
+    waiters: FxHashMap<SlotId, Vec<TaskId>>,
+    freeze_waiters: FxHashMap<SlotId, Vec<TaskId>>,
+    freeze_candidates: BTreeSet<SlotId>,
+    /// The first read that waits for a slot to freeze: it explains a later write.
+    freeze_readers: FxHashMap<SlotId, Span>,
+    /// Slots frozen while something could still write them, because nothing else could run.
+    forced_freezes: FxHashSet<SlotId>,
+    /// Attributes a write to failed: their being unset is not reported again.
+    failed_slots: FxHashSet<SlotId>,
+    /// Per index: the tasks waiting for a key to appear.
+    index_waiters: Vec<FxHashMap<Vec<KeyPart>, Vec<TaskId>>>,
+    /// Per entity, per attribute: a bit per position in the entity's `indexes` that uses the
+    /// attribute (an attribute set only looks at the indexes it can complete).
+    index_masks: Vec<Vec<u32>>,
+    indexes: Vec<FxHashMap<Vec<KeyPart>, InstanceId>>,
+    pending: Vec<u32>,
+    ns_scopes: Vec<ScopeId>,
+    errors: Vec<CompileError>,
+    output: Vec<String>,
+    memo: Vec<Value>,
+    memo_pos: usize,
+    plugin_wait: Option<Wait>,
+    /// Where the running statement's `self` comes from (resolved only when a plugin asks).
+    current_self: CurrentSelf,
+    /// Root scopes of implementation bodies, to the instance they implement (`self` of
+    /// plugin calls such as `std::template`).
+    impl_scopes: FxHashMap<ScopeId, InstanceId>,
+    /// For frozen slots: the read that froze them (only for diagnostics, so kept aside).
+    frozen_by: FxHashMap<SlotId, Span>,
+    /// Members of multi-valued relations, for O(1) duplicate checks.
+    relation_members: FxHashSet<(SlotId, InstanceId)>,
+    scratch_scopes: Vec<ScopeId>,
+    self_scopes: FxHashMap<InstanceId, ScopeId>,
+    scratch_depth: usize,
+    comp: Vec<Value>,
+    tasks_run: u64,
+    /// Typedef constraint verdicts for scalar values, by (typedef, value).
+    constraint_verdicts: FxHashMap<(u32, KeyPart), bool>,
+    /// Per implement statement: what its implementations may write (computed once).
+    implement_may_write: Vec<Option<Rc<[u32]>>>,
+    /// Per index: its attribute names, sorted (a lookup names them in any order).
+    sorted_index_attrs: Vec<Vec<Symbol>>,
+}
+
+pub struct ExecInput<'a> {
+    pub model: &'a Model,
+    pub blocks: &'a [Block],
+    pub plugins: &'a PluginRegistry,
+    pub interner: &'a Interner,
+    pub sources: &'a SourceMap,
+    pub name_ids: &'a FxHashMap<Symbol, u32>,
+    pub settings: &'a dyn Fn(&str) -> Option<String>,
+    pub module_file: &'a dyn Fn(&str) -> Result<String, String>,
+    /// Lists the regular files of a module folder (`module/rest`), for `std::list_files`.
+    pub module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
+}
+
+pub fn execute(input: ExecInput<'_>) -> Execution {
+    let mut executor = Executor {
+        model: input.model,
+        blocks: input.blocks,
+        plugins: input.plugins,
+        interner: input.interner,
+        sources: input.sources,
+        name_ids: input.name_ids,
+        settings: input.settings,
+        module_file: input.module_file,
+        module_files: input.module_files,
+        slots: Arena::new(),
+        instances: Vec::new(),
+        scopes: Arena::new(),
+        tasks: Arena::new(),
+        queue: VecDeque::new(),
+        waiters: FxHashMap::default(),
+        freeze_waiters: FxHashMap::default(),
+        freeze_candidates: BTreeSet::new(),
+        freeze_readers: FxHashMap::default(),
+        forced_freezes: FxHashSet::default(),
+        failed_slots: FxHashSet::default(),
+        index_waiters: vec![FxHashMap::default(); input.model.indexes.len()],
+        index_masks: index_masks(input.model),
+        indexes: vec![FxHashMap::default(); input.model.indexes.len()],
+        pending: vec![0; input.name_ids.len() + 1],
+        ns_scopes: Vec::new(),
+        errors: Vec::new(),
+        output: Vec::new(),
+        memo: Vec::new(),
+        memo_pos: 0,
+        plugin_wait: None,
+        current_self: CurrentSelf::None,
+        impl_scopes: FxHashMap::default(),
+        frozen_by: FxHashMap::default(),
+        relation_members: FxHashSet::default(),
+        scratch_scopes: Vec::new(),
+        self_scopes: FxHashMap::default(),
+        scratch_depth: 0,
+        comp: Vec::new(),
+        tasks_run: 0,
+        constraint_verdicts: FxHashMap::default(),
+        implement_may_write: vec![None; input.model.implements.len()],
+        sorted_index_attrs: input
+            .model
+            .indexes
+            .iter()
+            .map(|index| {
+                let mut attrs = index.attrs.clone();
+                attrs.sort();
+                attrs
+            })
+            .collect(),
+    };
+    executor.run();
+    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
+        eprintln!("slots {} scopes {} tasks {} runs {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.tasks_run, executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
+    }
+    Execution {
+        instances: executor.instances,
+        slots: executor.slots,
+        errors: executor.errors,
+        output: executor.output,
+        tasks_run: executor.tasks_run,
+    }
+}
+
+/// For each entity and attribute, which of the entity's indexes (by position, at most 32)
+/// include the attribute.
+fn index_masks(model: &Model) -> Vec<Vec<u32>> {
+    model
+        .entities
+        .iter()
+        .map(|entity| {
+            let mut masks = vec![0u32; entity.attrs.len()];
+            for (position, index) in entity.indexes.iter().enumerate().take(32) {
+                for name in &model.indexes[index.index()].attrs {
+                    if let Some((attr, _)) = entity.attr(*name) {
+                        masks[attr as usize] |= 1 << position;
+                    }
+                }
+            }
+            masks
+        })
+        .collect()
+}
+
+impl<'a> Executor<'a> {
+    fn run(&mut self) {
+        // Namespace scopes first (any namespace may read another's globals), then their
+        // top-level statements.
+        for ns in &self.model.namespaces {
+            let first_var = self.slots.len() as u32;
+            for _ in &ns.global_names {
+                self.slots.push(Slot::var(SlotValue::Unset, None));
+            }
+            let scope = ScopeId(self.scopes.len() as u32);
+            self.scopes.push(Scope { first_var, parent: None, vars: ScopeVars::Namespace(self.ns_scopes.len() as u32) });
+            self.ns_scopes.push(scope);
+        }
+        self.check_defaults();
+        for (index, ns) in self.model.namespaces.iter().enumerate() {
+            if let Some(block) = ns.top_block {
+                self.spawn_statements(block, self.ns_scopes[index]);
+            }
+        }
+        loop {
+            while let Some(task) = self.queue.pop_front() {
+                self.run_task(task);
+            }
+            if !self.freeze_something() {
+                break;
+            }
+        }
+        self.finish();
+    }
+
+    /// Default values must fit their attribute's type, whether or not an instance is made
+    /// (Inmanta checks them when it builds the entity).
+    fn check_defaults(&mut self) {
+        let model = self.model;
+        for (id, entity) in model.entities.iter().enumerate() {
+            for attr in &entity.attrs {
+                if attr.declared_in.index() != id {
+                    continue;
+                }
+                if let AttrKind::Value { ty, default: Some(default), .. } = &attr.kind {
+                    if let Err(error) = self.check_type(ty, default, attr.span, attr.name) {
+                        self.errors.push(error);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------- tasks ----------
+
+    fn new_task(&mut self, kind: TaskKind, may_write: Rc<[u32]>, span: Span) -> TaskId {
+        for &name in may_write.iter() {
+            self.pending[name as usize] += 1;
+        }
+        let id = TaskId(self.tasks.len() as u32);
+        self.tasks.push(Task { kind, may_write, memo: None, done: false, waiting: None, span });
+        self.queue.push_back(id);
+        id
+    }
+
+    fn complete(&mut self, id: TaskId) {
+        let task = &mut self.tasks[id.0 as usize];
+        if task.done {
+            return;
+        }
+        task.done = true;
+        task.waiting = None;
+        task.memo = None;
+        let may_write = task.may_write.clone();
+        for &name in may_write.iter() {
+            self.pending[name as usize] -= 1;
+        }
+    }
+
+    fn park(&mut self, id: TaskId, wait: Wait) {
+        match &wait {
+            Wait::Change(slot) => {
+                self.slots[slot.0 as usize].watched = true;
+                self.waiters.entry(*slot).or_default().push(id)
+            }
+            Wait::Freeze(slot, reader) => {
+                self.freeze_readers.entry(*slot).or_insert(*reader);
+                self.slots[slot.0 as usize].watched = true;
+                self.freeze_waiters.entry(*slot).or_default().push(id);
+                self.freeze_candidates.insert(*slot);
+            }
+            Wait::Index(index, key) => self.index_waiters[index.index()].entry((**key).clone()).or_default().push(id),
+        }
+        self.tasks[id.0 as usize].waiting = Some(wait);
+    }
+
+    fn wake(&mut self, slot: SlotId) {
+        if !self.slots[slot.0 as usize].watched {
+            return;
+        }
+        if let Some(list) = self.waiters.remove(&slot) {
+            self.queue.extend(list);
+        }
+    }
+
+    fn new_scope(&mut self, block: BlockId, parent: Option<ScopeId>, preset: &[Value], span: Span) -> ScopeId {
+        let first_var = self.slots.len() as u32;
+        for i in 0..self.blocks[block.index()].vars.len() {
+            self.slots.push(match preset.get(i) {
+                Some(value) => Slot::var(SlotValue::Single(value.clone()), Some(span)),
+                None => Slot::var(SlotValue::Unset, None),
+            });
+        }
+        let id = ScopeId(self.scopes.len() as u32);
+        self.scopes.push(Scope { first_var, parent, vars: ScopeVars::Block(block) });
+        id
+    }
+
+    fn spawn_statements(&mut self, block: BlockId, scope: ScopeId) {
+        let blocks = self.blocks;
+        let info = &blocks[block.index()];
+        for (index, stmt) in info.stmts.iter().enumerate() {
+            let may_write = info.stmt_may_write.get(index).cloned().unwrap_or_else(|| info.may_write.clone());
+            self.new_task(TaskKind::Stmt { block, index: index as u32, scope }, may_write, stmt.span());
+        }
+    }
+
+    fn spawn_block(&mut self, block: BlockId, parent: Option<ScopeId>, preset: &[Value], span: Span) {
+        let scope = self.new_scope(block, parent, preset, span);
+        self.spawn_statements(block, scope);
+    }
+
+    fn run_task(&mut self, id: TaskId) {
+        let task = &mut self.tasks[id.0 as usize];
+        if task.done {
+            return;
+        }
+        task.waiting = None;
+        self.tasks_run += 1;
+        self.memo = task.memo.take().map(|memo| *memo).unwrap_or_default();
+        self.memo_pos = 0;
+        let result = match task.kind {
+            TaskKind::Stmt { block, index, scope } => self.run_stmt(block, index, scope),
+            TaskKind::Select { instance, implement } => self.run_select(instance, implement),
+            TaskKind::ForEach { block, index, scope, list, consumed } => self.run_foreach(id, block, index, scope, list, consumed),
+        };
+        let memo = std::mem::take(&mut self.memo);
+        self.tasks[id.0 as usize].memo = if memo.is_empty() { None } else { Some(Box::new(memo)) };
+        match result {
+            Ok(true) => self.complete(id),
+            Ok(false) => {}
+            Err(Halt::Wait(wait)) => self.park(id, wait),
+            Err(Halt::Error(error)) => {
+                self.errors.push(*error);
+                self.complete(id);
+            }
+        }
+    }
+
+    /// Runs one statement; `Ok(true)` when it is done.
+    fn run_stmt(&mut self, block: BlockId, index: u32, scope: ScopeId) -> Eval<bool> {
+        let blocks = self.blocks;
+        let stmt = &blocks[block.index()].stmts[index as usize];
+        self.current_self = CurrentSelf::Scope(scope);
+        match stmt {
+            IrStmt::Assign { target, value, span } => {
+                let value = self.eval(value, scope)?;
+                self.assign(target, value, scope, *span, false)?;
+            }
+            IrStmt::Extend { target, value, span } => {
+                let value = self.eval(value, scope)?;
+                self.assign(target, value, scope, *span, true)?;
+            }
+            IrStmt::Expr(expr) => {
+                self.eval(expr, scope)?;
+            }
+            IrStmt::If { cond, then, otherwise, span } => {
+                let value = self.eval(cond, scope)?;
+                if value.is_unknown() {
+                    return Ok(true);
+                }
+                if self.condition(&value, "the condition of an `if` statement", cond.span)? {
+                    self.spawn_block(*then, Some(scope), &[], *span);
+                } else if let Some(otherwise) = otherwise {
+                    self.spawn_block(*otherwise, Some(scope), &[], *span);
+                }
+            }
+            IrStmt::For { iterable, body, span } => {
+                // A relation or list attribute is consumed element by element as it fills.
+                if let IrKind::Attr { base, name } = &iterable.kind {
+                    let base_value = self.eval(base, scope)?;
+                    if let Value::Instance(instance) = base_value {
+                        let (attr_index, multi) = self.attr_of(instance, *name, iterable.span)?;
+                        if multi {
+                            let list = self.instances[instance.0 as usize].slot(attr_index);
+                            let may_write = self.blocks[body.index()].may_write.clone();
+                            self.new_task(TaskKind::ForEach { block, index, scope, list, consumed: 0 }, may_write, *span);
+                            return Ok(true);
+                        }
+                    }
+                }
+                let value = self.eval(iterable, scope)?;
+                match value {
+                    Value::List(items) => {
+                        for item in items.iter() {
+                            if !item.is_unknown() {
+                                self.spawn_block(*body, Some(scope), std::slice::from_ref(item), *span);
+                            }
+                        }
+                    }
+                    Value::Unknown => {}
+                    other => {
+                        return fail(
+                            ErrorKind::InvalidOperation(format!(
+                                "a for loop iterates over lists and relations, not over {}",
+                                self.show_type(&other)
+                            )),
+                            iterable.span,
+                        )
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn run_foreach(&mut self, id: TaskId, block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32) -> Eval<bool> {
+        let IrStmt::For { body, span, .. } = &self.blocks[block.index()].stmts[index as usize] else { return Ok(true) };
+        let (body, span) = (*body, *span);
+        let items: Vec<Value> = match &self.slots[list.0 as usize].value {
+            SlotValue::List(items) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
+            SlotValue::Single(Value::List(items)) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
+            SlotValue::Single(Value::Null | Value::Unknown) | SlotValue::Unset => Vec::new(),
+            SlotValue::Single(other) => {
+                return fail(
+                    ErrorKind::InvalidOperation(format!("a for loop iterates over lists and relations, not over {}", self.show_type(other))),
+                    span,
+                )
+            }
+        };
+        for item in &items {
+            if !item.is_unknown() {
+                self.spawn_block(body, Some(scope), std::slice::from_ref(item), span);
+            }
+        }
+        if let TaskKind::ForEach { consumed: c, .. } = &mut self.tasks[id.0 as usize].kind {
+            *c += items.len() as u32;
+        }
+        if self.slots[list.0 as usize].frozen {
+            Ok(true)
+        } else {
+            // Woken by every new element; and the list is a freeze candidate, so that once
+            // nothing can write it any more it freezes and the loop completes.
+            self.slots[list.0 as usize].watched = true;
+            self.freeze_waiters.entry(list).or_default().push(id);
+            self.freeze_candidates.insert(list);
+            Err(Halt::Wait(Wait::Change(list)))
+        }
+    }
+
+    fn run_select(&mut self, instance: InstanceId, implement: ImplementId) -> Eval<bool> {
+        let def = &self.model.implements[implement.index()];
+        if let Some(when) = &def.when {
+            let scope = self.self_scope(instance);
+            self.current_self = CurrentSelf::Instance(instance);
+            let selected = self
+                .eval(when, scope)
+                .and_then(|value| self.condition(&value, "the `when` condition of an implement statement", when.span));
+            match selected {
+                Ok(true) => {}
+                Ok(false) => return Ok(true),
+                Err(Halt::Error(error)) => {
+                    // The instance cannot be implemented: what it misses follows from this.
+                    self.instances[instance.0 as usize].failed = true;
+                    return Err(Halt::Error(error));
+                }
+                Err(wait) => return Err(wait),
+            }
+        }
+        let inst = instance.0 as usize;
+        for &implementation in &def.implementations {
+            if self.instances[inst].implementations.contains(&implementation) {
+                continue;
+            }
+            self.instances[inst].implementations.push(implementation);
+            if let Some(body) = self.model.implementations[implementation.index()].body {
+                let span = self.instances[inst].span;
+                let scope = self.new_scope(body, None, &[Value::Instance(instance)], span);
+                self.impl_scopes.insert(scope, instance);
+                self.spawn_statements(body, scope);
+            }
+        }
+        Ok(true)
+    }
+
+    fn select_implementations(&mut self, instance: InstanceId, entity: EntityId) {
+        let span = self.instances[instance.0 as usize].span;
+        let model: &'a Model = self.model;
+        for &implement in &model.entity(entity).effective_implements {
+            let may_write = match &self.implement_may_write[implement.index()] {
+                Some(names) => names.clone(),
+                None => {
+                    let mut may_write: Vec<u32> = Vec::new();
+                    for implementation in &model.implements[implement.index()].implementations {
+                        if let Some(body) = model.implementations[implementation.index()].body {
+                            may_write.extend(self.blocks[body.index()].may_write.iter());
+                        }
+                    }
+                    may_write.sort_unstable();
+                    may_write.dedup();
+                    let names: Rc<[u32]> = may_write.into();
+                    self.implement_may_write[implement.index()] = Some(names.clone());
+                    names
+                }
+            };
+            self.new_task(TaskKind::Select { instance, implement }, may_write, span);
+        }
+    }
+
+    /// The instance whose implementation a scope belongs to (through its parents).
+    fn instance_of_scope(&self, scope: ScopeId) -> Option<InstanceId> {
+        let mut current = scope;
+        loop {
+            if let Some(instance) = self.impl_scopes.get(&current) {
+                return Some(*instance);
+            }
+            current = self.scopes[current.0 as usize].parent?;
+        }
+    }
+
+    /// A one-variable scope holding `self`, for `when` conditions.
+    /// (One per instance, shared by all its `when` conditions and their re-runs.)
+    fn self_scope(&mut self, instance: InstanceId) -> ScopeId {
+        if let Some(&scope) = self.self_scopes.get(&instance) {
+            return scope;
+        }
+        let first_var = self.slots.len() as u32;
+        self.slots.push(Slot::var(SlotValue::Single(Value::Instance(instance)), None));
+        let id = ScopeId(self.scopes.len() as u32);
+        self.scopes.push(Scope { first_var, parent: None, vars: ScopeVars::SelfValue });
+        self.self_scopes.insert(instance, id);
+        id
+    }
+
+}
+
+/// The value a slot holds, for messages.
+fn old_value(value: &SlotValue) -> Value {
+    match value {
+        SlotValue::Single(value) => value.clone(),
+        SlotValue::List(items) => Value::List(items.clone()),
+        SlotValue::Unset => Value::Null,
+    }
+}
+

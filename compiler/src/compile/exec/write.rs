@@ -1,0 +1,464 @@
+//! Writing slots: variables, attributes and relations (both ends kept in sync), with the
+//! "set twice", multiplicity and freeze checks, and index registration once a key is complete.
+
+use super::*;
+
+impl<'a> Executor<'a> {
+    pub(super) fn assign(&mut self, target: &Target, value: Value, scope: ScopeId, span: Span, extend: bool) -> Eval<()> {
+        match target {
+            Target::Var(index) => {
+                let slot = SlotId(self.scopes[scope.0 as usize].first_var + index);
+                self.set_var(slot, value, span)
+            }
+            Target::Global { ns, index } => {
+                let slot = self.global_slot(*ns, *index);
+                self.set_var(slot, value, span)
+            }
+            Target::Attr { base, name, name_span } => {
+                let base_value = self.eval(base, scope)?;
+                let instance = match base_value {
+                    Value::Instance(instance) => instance,
+                    Value::Unknown => return Ok(()),
+                    other => {
+                        return fail(
+                            ErrorKind::NotAnInstance { found: self.show_type(&other), context: "setting an attribute".into() },
+                            base.span,
+                        )
+                    }
+                };
+                let (index, _) = self.attr_of(instance, *name, *name_span)?;
+                self.set_attr(instance, index, value, span, extend).map_err(|error| {
+                    // The attribute stays unset because of this error: do not report it again.
+                    self.failed_slots.insert(self.instances[instance.0 as usize].slot(index));
+                    Halt::from(error)
+                })
+            }
+        }
+    }
+
+    pub(super) fn set_var(&mut self, slot: SlotId, value: Value, span: Span) -> Eval<()> {
+        let entry = &mut self.slots[slot.0 as usize];
+        match &entry.value {
+            SlotValue::Unset => {
+                entry.value = SlotValue::Single(value);
+                entry.mark_set_at(span);
+                self.wake(slot);
+                Ok(())
+            }
+            SlotValue::Single(old) if *old == value => Ok(()),
+            _ => {
+                let old = match &entry.value {
+                    SlotValue::Single(old) => old.clone(),
+                    _ => Value::Null,
+                };
+                let first = entry.set_at();
+                let mut error = CompileError::new(
+                    ErrorKind::SetTwice { target: self.describe_slot(slot), old: self.show(&old), new: self.show(&value) },
+                    span,
+                );
+                if let Some(first) = first {
+                    error = error.with_related(first, "first set here");
+                }
+                Err(Halt::from(error))
+            }
+        }
+    }
+
+    /// Sets (or, for lists, extends) attribute `attr` of `instance`, with type checks,
+    /// bidirectional relations, multiplicity and freeze checks, and index registration.
+    pub(super) fn set_attr(&mut self, instance: InstanceId, attr: u32, value: Value, span: Span, extend: bool) -> Result<(), CompileError> {
+        let entity = self.instances[instance.0 as usize].entity;
+        // The model outlives the executor's borrow: the definition is read in place.
+        let model: &'a Model = self.model;
+        let def = &model.entity(entity).attrs[attr as usize];
+        match &def.kind {
+            AttrKind::Relation { target, upper, lower, inverse } => {
+                if extend && !def.is_multi() {
+                    return Err(CompileError::new(
+                        ErrorKind::InvalidOperation(format!(
+                            "`+=` needs a list relation: `{}` holds at most one value",
+                            self.interner.resolve(def.name)
+                        )),
+                        span,
+                    ));
+                }
+                let items = match value {
+                    Value::List(items) => items.as_ref().clone(),
+                    // `null` says "no (more) values": the relation is complete as it is.
+                    Value::Null if *lower == 0 || def.is_multi() => return self.set_relation_null(instance, attr, span),
+                    other => vec![other],
+                };
+                for item in items {
+                    let other = match item {
+                        Value::Instance(other) if self.model.is_subtype(self.instances[other.0 as usize].entity, *target) => other,
+                        Value::Unknown => {
+                            // An unknown instance (a lookup with an unknown key): kept as a
+                            // value, without an inverse to update.
+                            self.add_unknown(instance, attr, *upper, span)?;
+                            continue;
+                        }
+                        other_value => {
+                            return Err(CompileError::new(
+                                ErrorKind::TypeMismatch {
+                                    expected: self.model.entity(*target).full_name.clone(),
+                                    found: self.show_type(&other_value),
+                                    context: format!("relation `{}`", self.interner.resolve(def.name)),
+                                },
+                                span,
+                            ))
+                        }
+                    };
+                    self.add_relation(instance, attr, other, *upper, span)?;
+                    if let Some(inverse) = inverse {
+                        let other_entity = self.model.entity(self.instances[other.0 as usize].entity);
+                        if let Some((inverse_index, inverse_def)) = other_entity.attr(*inverse) {
+                            let inverse_upper = match &inverse_def.kind {
+                                AttrKind::Relation { upper, .. } => *upper,
+                                _ => None,
+                            };
+                            self.add_relation(other, inverse_index, instance, inverse_upper, span)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            AttrKind::Value { ty, .. } => {
+                let slot_id = self.instances[instance.0 as usize].slot(attr);
+                if def.is_multi() && extend {
+                    // `+=` on a list attribute: the list fills gradually.
+                    let element_type = match ty {
+                        Type::List(inner) => (**inner).clone(),
+                        Type::Nullable(inner) => match &**inner {
+                            Type::List(element) => (**element).clone(),
+                            _ => Type::Any,
+                        },
+                        _ => Type::Any,
+                    };
+                    let items = match value {
+                        Value::List(items) => items.as_ref().clone(),
+                        Value::Unknown => return Ok(()),
+                        other => vec![other],
+                    };
+                    for item in &items {
+                        self.check_type(&element_type, item, span, def.name)?;
+                    }
+                    let slot = &mut self.slots[slot_id.0 as usize];
+                    if slot.frozen {
+                        return Err(self.frozen_error(slot_id, span));
+                    }
+                    match &mut slot.value {
+                        SlotValue::List(existing) => Rc::make_mut(existing).extend(items),
+                        other => *other = SlotValue::List(Rc::new(items)),
+                    }
+                    slot.mark_first_set_at(span);
+                    self.wake(slot_id);
+                    return Ok(());
+                }
+                if extend {
+                    return Err(CompileError::new(
+                        ErrorKind::InvalidOperation(format!("`+=` needs a list, and `{}` is not one", self.interner.resolve(def.name))),
+                        span,
+                    ));
+                }
+                self.check_type(ty, &value, span, def.name)?;
+                let slot = &mut self.slots[slot_id.0 as usize];
+                match &slot.value {
+                    SlotValue::Unset if slot.frozen => Err(self.frozen_error(slot_id, span)),
+                    SlotValue::Unset => {
+                        slot.value = SlotValue::Single(value);
+                        slot.mark_set_at(span);
+                        if def.is_multi() {
+                            // A list assigned with `=` is complete.
+                            self.complete_slot(slot_id);
+                        } else {
+                            self.wake(slot_id);
+                        }
+                        self.on_attr_set(instance, attr, span)
+                    }
+                    SlotValue::Single(old) if *old == value => Ok(()),
+                    SlotValue::List(items) if Value::List(items.clone()) == value => {
+                        self.complete_slot(slot_id);
+                        Ok(())
+                    }
+                    SlotValue::Single(_) | SlotValue::List(_) => {
+                        let old = match &slot.value {
+                            SlotValue::Single(old) => old.clone(),
+                            SlotValue::List(items) => Value::List(items.clone()),
+                            SlotValue::Unset => Value::Null,
+                        };
+                        let first = slot.set_at();
+                        let mut error = CompileError::new(
+                            ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
+                            span,
+                        );
+                        if let Some(first) = first {
+                            let label = if first == def.span { "first set here, by the default value" } else { "first set here" };
+                            error = error.with_related(first, label);
+                        }
+                        Err(error)
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn add_unknown(&mut self, instance: InstanceId, attr: u32, upper: Option<u32>, span: Span) -> Result<(), CompileError> {
+        let slot_id = self.instances[instance.0 as usize].slot(attr);
+        let slot = &mut self.slots[slot_id.0 as usize];
+        if slot.frozen {
+            return Ok(());
+        }
+        slot.mark_first_set_at(span);
+        if upper == Some(1) {
+            if matches!(slot.value, SlotValue::Unset) {
+                slot.value = SlotValue::Single(Value::Unknown);
+                self.complete_slot(slot_id);
+            }
+            return Ok(());
+        }
+        match &mut slot.value {
+            SlotValue::List(items) => Rc::make_mut(items).push(Value::Unknown),
+            other => *other = SlotValue::List(Rc::new(vec![Value::Unknown])),
+        }
+        self.wake(slot_id);
+        Ok(())
+    }
+
+    /// `rel = null`: an optional relation gets "no value", a list relation is complete.
+    pub(super) fn set_relation_null(&mut self, instance: InstanceId, attr: u32, span: Span) -> Result<(), CompileError> {
+        let slot_id = self.instances[instance.0 as usize].slot(attr);
+        let slot = &mut self.slots[slot_id.0 as usize];
+        match &slot.value {
+            SlotValue::Unset => {
+                slot.mark_first_set_at(span);
+                self.complete_slot(slot_id);
+                Ok(())
+            }
+            SlotValue::List(items) if items.is_empty() => {
+                self.complete_slot(slot_id);
+                Ok(())
+            }
+            SlotValue::Single(Value::Null) => Ok(()),
+            _ => {
+                let first = slot.set_at();
+                let old = old_value(&slot.value);
+                let mut error = CompileError::new(
+                    ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: "null".to_string() },
+                    span,
+                );
+                if let Some(first) = first {
+                    error = error.with_related(first, "first set here");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Marks a slot complete because its value is final (not because a read needed it).
+    pub(super) fn complete_slot(&mut self, slot: SlotId) {
+        let entry = &mut self.slots[slot.0 as usize];
+        if entry.frozen {
+            self.wake(slot);
+            return;
+        }
+        entry.frozen = true;
+        // (A stale entry in `freeze_candidates` is dropped by the next `freeze_something`.)
+        if !entry.watched {
+            return;
+        }
+        if let Some(list) = self.freeze_waiters.remove(&slot) {
+            self.queue.extend(list);
+        }
+        self.wake(slot);
+    }
+
+    pub(super) fn frozen_error(&self, slot: SlotId, span: Span) -> CompileError {
+        let mut error = CompileError::new(ErrorKind::ModifiedAfterFreeze { target: self.describe_slot(slot) }, span);
+        if let Some(&reader) = self.frozen_by.get(&slot) {
+            error = error.with_related(reader, "this read needed the complete value and froze it");
+            if self.forced_freezes.contains(&slot) {
+                error = error.with_cause(
+                    "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards",
+                );
+            }
+        } else if let Some(first) = self.slots[slot.0 as usize].set_at() {
+            error = error.with_related(first, "the value was complete after this statement");
+        }
+        error
+    }
+
+    pub(super) fn add_relation(&mut self, instance: InstanceId, attr: u32, other: InstanceId, upper: Option<u32>, span: Span) -> Result<(), CompileError> {
+        let slot_id = self.instances[instance.0 as usize].slot(attr);
+        let value = Value::Instance(other);
+        if upper == Some(1) {
+            let slot = &mut self.slots[slot_id.0 as usize];
+            match &slot.value {
+                SlotValue::Unset => {
+                    if slot.frozen {
+                        return Err(self.frozen_error(slot_id, span));
+                    }
+                    slot.value = SlotValue::Single(value);
+                    slot.mark_set_at(span);
+                    self.complete_slot(slot_id);
+                    return self.on_attr_set(instance, attr, span);
+                }
+                SlotValue::Single(old) if *old == value => return Ok(()),
+                _ => {
+                    let old = old_value(&slot.value);
+                    let first = slot.set_at();
+                    let mut error = CompileError::new(
+                        ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
+                        span,
+                    );
+                    if let Some(first) = first {
+                        error = error.with_related(first, "first set here");
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        // Relations are sets. Short lists are scanned; from SCAN_LIMIT members on, a hash of
+        // (slot, member) keeps the test O(1) on the large lists (a datacenter's nodes) where a
+        // scan would be quadratic.
+        let current_len = match &self.slots[slot_id.0 as usize].value {
+            SlotValue::List(items) => items.len(),
+            _ => 0,
+        };
+        let already = match &value {
+            Value::Instance(member) if current_len >= SCAN_LIMIT => self.relation_members.contains(&(slot_id, *member)),
+            other => matches!(&self.slots[slot_id.0 as usize].value, SlotValue::List(items) if items.contains(other)),
+        };
+        if already {
+            return Ok(());
+        }
+        let slot = &mut self.slots[slot_id.0 as usize];
+        let count = match &slot.value {
+            SlotValue::List(items) => items.len(),
+            _ => 0,
+        };
+        if let Some(upper) = upper {
+            if count as u32 >= upper {
+                let first = slot.set_at();
+                let mut error = CompileError::new(ErrorKind::UpperBoundExceeded { target: self.describe_slot(slot_id), upper }, span);
+                if let Some(first) = first {
+                    error = error.with_related(first, "the first value was set here");
+                }
+                return Err(error);
+            }
+        }
+        if slot.frozen {
+            return Err(self.frozen_error(slot_id, span));
+        }
+        if let Value::Instance(member) = &value {
+            if count + 1 == SCAN_LIMIT {
+                // The list leaves the scanned range: index the members it has.
+                if let SlotValue::List(items) = &self.slots[slot_id.0 as usize].value {
+                    for item in items.iter() {
+                        if let Value::Instance(existing) = item {
+                            self.relation_members.insert((slot_id, *existing));
+                        }
+                    }
+                }
+            }
+            if count + 1 >= SCAN_LIMIT {
+                self.relation_members.insert((slot_id, *member));
+            }
+        }
+        let slot = &mut self.slots[slot_id.0 as usize];
+        match &mut slot.value {
+            SlotValue::List(items) => Rc::make_mut(items).push(value),
+            other => *other = SlotValue::List(Rc::new(vec![value])),
+        }
+        slot.mark_first_set_at(span);
+        if upper.is_some_and(|upper| count as u32 + 1 == upper) {
+            self.complete_slot(slot_id);
+        } else {
+            self.wake(slot_id);
+        }
+        Ok(())
+    }
+
+    /// After a single-valued attribute got its value: register the instance in the indexes
+    /// that are now complete.
+    pub(super) fn on_attr_set(&mut self, instance: InstanceId, attr: u32, span: Span) -> Result<(), CompileError> {
+        let entity = self.instances[instance.0 as usize].entity;
+        // Only the indexes over this attribute, and not yet registered, are candidates.
+        let candidates = self.index_masks[entity.index()].get(attr as usize).copied().unwrap_or(0)
+            & !self.instances[instance.0 as usize].registered_indexes;
+        let model: &'a Model = self.model;
+        let indexes = &model.entity(entity).indexes;
+        if candidates == 0 && indexes.len() <= 32 {
+            return Ok(());
+        }
+        let name = model.entity(entity).attrs[attr as usize].name;
+        for (position, &index) in indexes.iter().enumerate() {
+            // Past 32 indexes (never seen in practice) the bits run out: checked by name, and
+            // registering again is harmless.
+            let relevant = if position < 32 { candidates & (1 << position) != 0 } else { model.indexes[index.index()].attrs.contains(&name) };
+            if !relevant {
+                continue;
+            }
+            let Some(key) = self.index_key(instance, index) else { continue };
+            if position < 32 {
+                self.instances[instance.0 as usize].registered_indexes |= 1 << position;
+            }
+            if !self.index_waiters[index.index()].is_empty() {
+                if let Some(list) = self.index_waiters[index.index()].remove(&key) {
+                    self.queue.extend(list);
+                }
+            }
+            let existing = match self.indexes[index.index()].entry(key) {
+                std::collections::hash_map::Entry::Occupied(entry) => *entry.get(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(instance);
+                    instance
+                }
+            };
+            if existing != instance {
+                let key = self.index_key(instance, index).unwrap_or_default();
+                let entity_name = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
+                return Err(CompileError::new(
+                    ErrorKind::IndexCollision { entity: entity_name, key: self.show_key(index, &key) },
+                    span,
+                )
+                .with_related(self.instances[existing.0 as usize].span, "first instance created here"));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn index_key(&self, instance: InstanceId, index: IndexId) -> Option<Vec<KeyPart>> {
+        let inst = &self.instances[instance.0 as usize];
+        let entity = self.model.entity(inst.entity);
+        let mut key = Vec::with_capacity(self.model.indexes[index.index()].attrs.len());
+        for name in &self.model.indexes[index.index()].attrs {
+            let (attr, _) = entity.attr(*name)?;
+            match &self.slots[inst.slot(attr).0 as usize].value {
+                SlotValue::Single(value) => key.push(KeyPart::of(value)),
+                _ => return None,
+            }
+        }
+        Some(key)
+    }
+
+    pub(super) fn show_key(&self, index: IndexId, key: &[KeyPart]) -> String {
+        let names = &self.model.indexes[index.index()].attrs;
+        let parts: Vec<String> = names
+            .iter()
+            .zip(key)
+            .map(|(n, k)| {
+                let shown = match k {
+                    KeyPart::Str(s) => format!("\"{s}\""),
+                    KeyPart::Int(i) => i.to_string(),
+                    KeyPart::Float(bits) => format!("{:?}", f64::from_bits(*bits)),
+                    KeyPart::Bool(b) => if *b { "true" } else { "false" }.to_string(),
+                    KeyPart::Null => "null".to_string(),
+                    KeyPart::Instance(i) => self.describe_instance(*i),
+                    other => format!("{other:?}"),
+                };
+                format!("{}={}", self.interner.resolve(*n), shown)
+            })
+            .collect();
+        format!("[{}]", parts.join(", "))
+    }
+}
