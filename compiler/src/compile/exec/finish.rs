@@ -12,7 +12,7 @@ impl<'a> Executor<'a> {
         let mut blocked_writers: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
         for (id, task) in self.tasks.iter().enumerate() {
             if !task.done {
-                for &name in task.may_write.iter() {
+                for &name in self.task_may_write(&task.kind).iter() {
                     blocked_writers.entry(name).or_default().push(id);
                 }
             }
@@ -60,9 +60,8 @@ impl<'a> Executor<'a> {
                     let mut error = CompileError::new(kind, instance.span).with_related(attr.span, "attribute declared here");
                     if let Some(writers) = self.name_ids.get(&attr.name).and_then(|id| blocked_writers.get(id)) {
                         if let Some(&task) = writers.first() {
-                            let task = &self.tasks[task];
-                            error = error.with_related(task.span, "this statement could set it, but it never ran");
-                            if let Some(cause) = task.waiting.as_ref().and_then(|w| self.describe_wait(w)) {
+                            error = error.with_related(self.task_span(&self.tasks[task].kind), "this statement could set it, but it never ran");
+                            if let Some(cause) = self.task_wait(task).and_then(|w| self.describe_wait(w)) {
                                 error = error.with_cause(format!("it is waiting for {cause}"));
                             }
                         }
@@ -72,24 +71,24 @@ impl<'a> Executor<'a> {
             }
         }
         // Lookups that never matched.
-        for task in self.tasks.iter() {
+        for (id, task) in self.tasks.iter().enumerate() {
             if task.done {
                 continue;
             }
-            if let Some(Wait::Index(index, key)) = &task.waiting {
+            if let Some(Wait::Index(index, key)) = self.task_wait(id) {
                 let entity = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
-                errors.push(CompileError::new(ErrorKind::NoIndexMatch { entity, key: self.show_key(*index, key) }, task.span));
+                errors.push(CompileError::new(ErrorKind::NoIndexMatch { entity, key: self.show_key(*index, key) }, self.task_span(&task.kind)));
             }
         }
         if errors.is_empty() && self.errors.is_empty() {
             // Nothing else explains statements that never ran: report them.
-            for task in self.tasks.iter() {
+            for (id, task) in self.tasks.iter().enumerate() {
                 if task.done {
                     continue;
                 }
-                if let Some(wait) = &task.waiting {
+                if let Some(wait) = self.task_wait(id) {
                     if let Some(what) = self.describe_wait(wait) {
-                        errors.push(CompileError::new(ErrorKind::Unresolved { what }, task.span));
+                        errors.push(CompileError::new(ErrorKind::Unresolved { what }, self.task_span(&task.kind)));
                     }
                 }
             }
@@ -98,7 +97,7 @@ impl<'a> Executor<'a> {
     }
 
     pub(super) fn blocked_select_cause(&self, instance: InstanceId) -> Option<String> {
-        self.tasks.iter().find_map(|task| match (&task.kind, &task.waiting) {
+        self.tasks.iter().enumerate().find_map(|(id, task)| match (&task.kind, self.task_wait(id)) {
             (TaskKind::Select { instance: i, .. }, Some(wait)) if *i == instance && !task.done => {
                 self.describe_wait(wait).map(|w| format!("the `when` condition is waiting for {w}"))
             }

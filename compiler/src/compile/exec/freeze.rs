@@ -56,7 +56,7 @@ impl<'a> Executor<'a> {
         let reader = self
             .freeze_readers
             .remove(&slot)
-            .or_else(|| self.freeze_waiters.get(&slot).and_then(|w| w.first()).map(|t| self.tasks[t.0 as usize].span));
+            .or_else(|| self.freeze_waiters.get(&slot).and_then(|w| w.first()).map(|t| self.task_span(&self.tasks[t.0 as usize].kind)));
         let entry = &mut self.slots[slot.0 as usize];
         if entry.frozen {
             return;

@@ -169,15 +169,18 @@ enum TaskKind {
     ForEach { block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32 },
 }
 
+/// A statement (or implementation selection, or gradual loop) to run. Kept to 40 bytes:
+/// what it may write and its span follow from its kind ([`Executor::task_may_write`],
+/// [`Executor::task_span`]), and what a parked task waits for is kept aside in
+/// `Executor::waits`.
 struct Task {
     kind: TaskKind,
-    may_write: Rc<[u32]>,
     /// Results of constructors and plugin calls already done, replayed on a re-run; boxed
     /// because most tasks never have any.
     memo: Option<Box<Vec<Value>>>,
     done: bool,
-    waiting: Option<Wait>,
-    span: Span,
+    /// Has an entry in `Executor::waits`.
+    parked: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -281,6 +284,10 @@ pub struct Executor<'a> {
     implement_may_write: Vec<Option<Rc<[u32]>>>,
     /// Per index: its attribute names, sorted (a lookup names them in any order).
     sorted_index_attrs: Vec<Vec<Symbol>>,
+    /// How often the queue ran dry and freezing was considered (for `CAIRN_EXEC_STATS`).
+    freeze_rounds: u64,
+    /// What each parked task waits for.
+    waits: FxHashMap<TaskId, Wait>,
 }
 
 pub struct ExecInput<'a> {
@@ -349,10 +356,12 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
                 attrs
             })
             .collect(),
+        freeze_rounds: 0,
+        waits: FxHashMap::default(),
     };
     executor.run();
     if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
-        eprintln!("slots {} scopes {} tasks {} runs {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.tasks_run, executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
+        eprintln!("slots {} scopes {} tasks {} runs {} freeze rounds {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.tasks_run, executor.freeze_rounds, executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
     }
     Execution {
         instances: executor.instances,
@@ -406,6 +415,7 @@ impl<'a> Executor<'a> {
             while let Some(task) = self.queue.pop_front() {
                 self.run_task(task);
             }
+            self.freeze_rounds += 1;
             if !self.freeze_something() {
                 break;
             }
@@ -433,14 +443,55 @@ impl<'a> Executor<'a> {
 
     // ---------- tasks ----------
 
-    fn new_task(&mut self, kind: TaskKind, may_write: Rc<[u32]>, span: Span) -> TaskId {
+    fn new_task(&mut self, kind: TaskKind) -> TaskId {
+        let may_write = self.task_may_write(&kind);
         for &name in may_write.iter() {
             self.pending[name as usize] += 1;
         }
         let id = TaskId(self.tasks.len() as u32);
-        self.tasks.push(Task { kind, may_write, memo: None, done: false, waiting: None, span });
+        self.tasks.push(Task { kind, memo: None, done: false, parked: false });
         self.queue.push_back(id);
         id
+    }
+
+    /// The attribute names (dense ids) a task may write, itself or through what it starts.
+    fn task_may_write(&self, kind: &TaskKind) -> Rc<[u32]> {
+        match *kind {
+            TaskKind::Stmt { block, index, .. } => {
+                let info = &self.blocks[block.index()];
+                info.stmt_may_write.get(index as usize).cloned().unwrap_or_else(|| info.may_write.clone())
+            }
+            TaskKind::ForEach { block, index, .. } => match &self.blocks[block.index()].stmts[index as usize] {
+                IrStmt::For { body, .. } => self.blocks[body.index()].may_write.clone(),
+                _ => Rc::from([]),
+            },
+            TaskKind::Select { implement, .. } => self.implement_may_write[implement.index()].clone().unwrap_or_else(|| Rc::from([])),
+        }
+    }
+
+    /// Where a task comes from: its statement, or the instance whose implementations it selects.
+    fn task_span(&self, kind: &TaskKind) -> Span {
+        match *kind {
+            TaskKind::Stmt { block, index, .. } | TaskKind::ForEach { block, index, .. } => self.blocks[block.index()].stmts[index as usize].span(),
+            TaskKind::Select { instance, .. } => self.instances[instance.0 as usize].span,
+        }
+    }
+
+    /// What a parked task waits for (for the final explanations).
+    fn task_wait(&self, id: usize) -> Option<&Wait> {
+        if self.tasks[id].parked {
+            self.waits.get(&TaskId(id as u32))
+        } else {
+            None
+        }
+    }
+
+    fn unpark(&mut self, id: TaskId) {
+        let task = &mut self.tasks[id.0 as usize];
+        if task.parked {
+            task.parked = false;
+            self.waits.remove(&id);
+        }
     }
 
     fn complete(&mut self, id: TaskId) {
@@ -449,9 +500,9 @@ impl<'a> Executor<'a> {
             return;
         }
         task.done = true;
-        task.waiting = None;
         task.memo = None;
-        let may_write = task.may_write.clone();
+        self.unpark(id);
+        let may_write = self.task_may_write(&self.tasks[id.0 as usize].kind);
         for &name in may_write.iter() {
             self.pending[name as usize] -= 1;
         }
@@ -471,7 +522,8 @@ impl<'a> Executor<'a> {
             }
             Wait::Index(index, key) => self.index_waiters[index.index()].entry((**key).clone()).or_default().push(id),
         }
-        self.tasks[id.0 as usize].waiting = Some(wait);
+        self.tasks[id.0 as usize].parked = true;
+        self.waits.insert(id, wait);
     }
 
     fn wake(&mut self, slot: SlotId) {
@@ -499,9 +551,8 @@ impl<'a> Executor<'a> {
     fn spawn_statements(&mut self, block: BlockId, scope: ScopeId) {
         let blocks = self.blocks;
         let info = &blocks[block.index()];
-        for (index, stmt) in info.stmts.iter().enumerate() {
-            let may_write = info.stmt_may_write.get(index).cloned().unwrap_or_else(|| info.may_write.clone());
-            self.new_task(TaskKind::Stmt { block, index: index as u32, scope }, may_write, stmt.span());
+        for index in 0..info.stmts.len() {
+            self.new_task(TaskKind::Stmt { block, index: index as u32, scope });
         }
     }
 
@@ -515,7 +566,11 @@ impl<'a> Executor<'a> {
         if task.done {
             return;
         }
-        task.waiting = None;
+        let parked = task.parked;
+        if parked {
+            self.unpark(id);
+        }
+        let task = &mut self.tasks[id.0 as usize];
         self.tasks_run += 1;
         self.memo = task.memo.take().map(|memo| *memo).unwrap_or_default();
         self.memo_pos = 0;
@@ -573,8 +628,7 @@ impl<'a> Executor<'a> {
                         let (attr_index, multi) = self.attr_of(instance, *name, iterable.span)?;
                         if multi {
                             let list = self.instances[instance.0 as usize].slot(attr_index);
-                            let may_write = self.blocks[body.index()].may_write.clone();
-                            self.new_task(TaskKind::ForEach { block, index, scope, list, consumed: 0 }, may_write, *span);
+                            self.new_task(TaskKind::ForEach { block, index, scope, list, consumed: 0 });
                             return Ok(true);
                         }
                     }
@@ -674,11 +728,10 @@ impl<'a> Executor<'a> {
     }
 
     fn select_implementations(&mut self, instance: InstanceId, entity: EntityId) {
-        let span = self.instances[instance.0 as usize].span;
         let model: &'a Model = self.model;
         for &implement in &model.entity(entity).effective_implements {
-            let may_write = match &self.implement_may_write[implement.index()] {
-                Some(names) => names.clone(),
+            match &self.implement_may_write[implement.index()] {
+                Some(_) => {}
                 None => {
                     let mut may_write: Vec<u32> = Vec::new();
                     for implementation in &model.implements[implement.index()].implementations {
@@ -688,12 +741,10 @@ impl<'a> Executor<'a> {
                     }
                     may_write.sort_unstable();
                     may_write.dedup();
-                    let names: Rc<[u32]> = may_write.into();
-                    self.implement_may_write[implement.index()] = Some(names.clone());
-                    names
+                    self.implement_may_write[implement.index()] = Some(may_write.into());
                 }
-            };
-            self.new_task(TaskKind::Select { instance, implement }, may_write, span);
+            }
+            self.new_task(TaskKind::Select { instance, implement });
         }
     }
 
