@@ -110,7 +110,7 @@ pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
             id: cairn_wire::ResourceId(resource.id.clone()),
             resource_type: resource.resource_type.clone(),
             agent: resource.agent.clone(),
-            attributes: resource.attributes.iter().map(|(k, v)| (k.clone(), json_value(v))).collect(),
+            attributes: resource.attributes.iter().map(|(k, v)| (k.to_string(), json_value(v))).collect(),
             requires: resource.requires.iter().map(|r| cairn_wire::ResourceId(r.clone())).collect(),
             hash: resource.hash.clone(),
             undefined: resource.undefined,

@@ -164,17 +164,21 @@ fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
 fn export_json(root: &Path, out: &Path, version: u64, stderr: &mut StandardStream) -> ExitCode {
     let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
     let resources = build.export.as_ref().map(|e| e.resources.as_slice()).unwrap_or(&[]);
-    let written = std::fs::File::create(out).and_then(|file| {
-        let mut writer = std::io::BufWriter::new(file);
-        cairn_compiler::export::write_version_json(&mut writer, resources, version)?;
-        writer.flush()
-    });
-    if let Err(error) = written {
-        let _ = writeln!(stderr, "error: cannot write {}: {error}", out.display());
-        return ExitCode::FAILURE;
-    }
-    let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}", summary(&build), out.display());
-    ExitCode::SUCCESS
+    // `write_version_json` buffers itself (in large chunks): the file needs no `BufWriter`.
+    let written = std::fs::File::create(out).and_then(|mut file| cairn_compiler::export::write_version_json(&mut file, resources, version));
+    let code = match written {
+        Ok(()) => {
+            let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}", summary(&build), out.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let _ = writeln!(stderr, "error: cannot write {}: {error}", out.display());
+            ExitCode::FAILURE
+        }
+    };
+    // The process ends now: freeing a large model piece by piece only costs time.
+    std::mem::forget(build);
+    code
 }
 
 fn deploy(root: &Path, options: cairn_agent::DeployOptions, stderr: &mut StandardStream) -> ExitCode {
