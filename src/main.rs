@@ -255,7 +255,14 @@ fn deploy(root: &Path, options: cairn_agent::DeployOptions, stderr: &mut Standar
     let _ = writeln!(stdout, "  {:<10}{:>6}", "unchanged", report.unchanged());
     let _ = writeln!(stdout, "  {:<10}{:>6}", "failed", report.failed());
     let _ = writeln!(stdout, "  {:<10}{:>6}", "skipped", report.skipped());
-    if report.failed() > 0 || report.skipped() > 0 {
+    // Skipped resources fail the deploy only through their cause: a failed resource, or an
+    // unknown value. A command with `skip_on_fail` (and what depends on it) does not.
+    let undefined = report
+        .outcomes
+        .iter()
+        .filter(|o| matches!(o.state, cairn_wire::ResourceState::Undefined | cairn_wire::ResourceState::SkippedForUndefined))
+        .count();
+    if report.failed() > 0 || undefined > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -317,8 +317,8 @@ fn process(
     match run_handler(handler.as_ref(), io, resource, options, event, in_increment, &mut outcome) {
         Ok(()) => {}
         Err(error) => {
-            outcome.state = ResourceState::Failed;
-            outcome.message = error.0;
+            outcome.state = if error.skip { ResourceState::Skipped } else { ResourceState::Failed };
+            outcome.message = error.message;
         }
     }
     outcome

@@ -12,12 +12,28 @@ use std::sync::Arc;
 /// The fields of a resource as a handler sees them.
 pub type Fields = BTreeMap<String, Value>;
 
+/// Why a handler could not make a resource match. Usually a failure; a handler may instead
+/// ask for the resource to be reported as skipped (as `exec::Run` with `skip_on_fail`), which
+/// does not fail the deploy (its dependents are skipped all the same).
 #[derive(Debug, Clone, PartialEq)]
-pub struct HandlerError(pub String);
+pub struct HandlerError {
+    pub message: String,
+    pub skip: bool,
+}
+
+impl HandlerError {
+    pub fn new(message: impl Into<String>) -> HandlerError {
+        HandlerError { message: message.into(), skip: false }
+    }
+
+    pub fn skip(message: impl Into<String>) -> HandlerError {
+        HandlerError { message: message.into(), skip: true }
+    }
+}
 
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -25,7 +41,7 @@ impl std::error::Error for HandlerError {}
 
 impl From<std::io::Error> for HandlerError {
     fn from(error: std::io::Error) -> Self {
-        HandlerError(error.to_string())
+        HandlerError::new(error.to_string())
     }
 }
 

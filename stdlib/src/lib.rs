@@ -64,7 +64,7 @@ impl cairn_agent::Handler for NullHandler {
 
     fn read(&self, _io: &dyn cairn_agent::Io, desired: &cairn_wire::ResourceDoc) -> Result<Option<cairn_agent::Fields>, cairn_agent::HandlerError> {
         if desired.bool_attr("fail") {
-            return Err(cairn_agent::HandlerError("failed on purpose (`fail = true`)".into()));
+            return Err(cairn_agent::HandlerError::new("failed on purpose (`fail = true`)"));
         }
         Ok(Some(cairn_agent::Fields::new()))
     }

@@ -120,6 +120,29 @@ fs::File(host=h, path="independent.txt", content="y")
 }
 
 #[test]
+fn skip_on_fail_reports_the_command_as_skipped_and_the_deploy_succeeds() {
+    let dir = project(
+        "skip_on_fail",
+        r#"
+import fs
+import exec
+h = std::Host(name="localhost", os=std::linux)
+optional = exec::Run(host=h, command="echo not today >&2; exit 4", skip_on_fail=true)
+fs::File(host=h, path="after.txt", content="x", requires=optional)
+fs::File(host=h, path="independent.txt", content="y")
+"#,
+    );
+    let output = deploy(&dir, &[]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("skipped  exec::Run[localhost,command=echo not today >&2; exit 4]: skipped: `echo not today >&2; exit 4` exited with 4: not today"), "{shown}");
+    assert!(shown.contains("skipped  fs::File[localhost,path=after.txt]"), "{shown}");
+    assert!(!dir.join("after.txt").exists(), "a dependent of a skipped resource is skipped");
+    assert_eq!(read(&dir, "independent.txt"), "y");
+    assert!(shown.contains("failed         0"), "{shown}");
+}
+
+#[test]
 fn an_unwritable_location_fails_with_the_os_error_and_the_rest_goes_on() {
     let dir = project(
         "unwritable",

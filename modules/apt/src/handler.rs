@@ -16,7 +16,7 @@ fn package_name(desired: &ResourceDoc) -> Result<&str, HandlerError> {
     let name = desired.str_attr("name").unwrap_or_default();
     // Names go into a shell command: only Debian's package-name characters are allowed.
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "+-.:".contains(c)) {
-        return Err(HandlerError(format!("invalid package name `{name}`")));
+        return Err(HandlerError::new(format!("invalid package name `{name}`")));
     }
     Ok(name)
 }
@@ -63,7 +63,7 @@ impl Handler for PackageHandler {
         if output.code == Some(0) {
             Ok(())
         } else {
-            Err(HandlerError(format!("`{command}` failed: {}", output.stderr.trim())))
+            Err(HandlerError::new(format!("`{command}` failed: {}", output.stderr.trim())))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `exec::Run` handler: runs `command` when needed (not if `creates` exists, only if
 //! `onlyif` succeeds, not if `unless` succeeds), checks its exit code against `returns`, and
-//! on an event from a changed dependency runs `reload` (or the command itself).
+//! on an event from a changed dependency runs `reload` (or the command itself). A command that
+//! fails makes the resource fail, or, with `skip_on_fail`, be skipped.
 
 use cairn_agent::{Fields, Handler, HandlerError, Io};
 use cairn_wire::{Change, ResourceDoc};
@@ -43,14 +44,20 @@ impl RunHandler {
         let s = settings(io, desired);
         let output = io.run(command, s.cwd.as_deref(), &s.env, s.timeout)?;
         if output.timed_out {
-            return Err(HandlerError(format!("`{command}` did not finish within {} s", s.timeout.as_secs())));
+            return Err(HandlerError::new(format!("`{command}` did not finish within {} s", s.timeout.as_secs())));
         }
         match output.code {
             Some(code) if s.returns.contains(&(code as i64)) => Ok(()),
             code => {
                 let shown = code.map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
                 let detail = if output.stderr.trim().is_empty() { output.stdout.trim() } else { output.stderr.trim() };
-                Err(HandlerError(format!("`{command}` exited with {shown}: {detail}")))
+                let message = format!("`{command}` exited with {shown}: {detail}");
+                // `skip_on_fail`: reported as skipped instead of failed (as Inmanta's handler).
+                if desired.bool_attr("skip_on_fail") {
+                    Err(HandlerError::skip(format!("skipped: {message}")))
+                } else {
+                    Err(HandlerError::new(message))
+                }
             }
         }
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::path::Path;
 
 fn path_of(io: &dyn Io, desired: &ResourceDoc, field: &str) -> Result<std::path::PathBuf, HandlerError> {
-    let text = desired.str_attr(field).ok_or_else(|| HandlerError(format!("`{field}` is not set")))?;
+    let text = desired.str_attr(field).ok_or_else(|| HandlerError::new(format!("`{field}` is not set")))?;
     Ok(io.resolve(text))
 }
 
@@ -20,7 +20,7 @@ pub fn mode_digits(mode: u32) -> i64 {
 
 /// `644` -> `0o644`.
 pub fn mode_bits(digits: i64) -> Result<u32, HandlerError> {
-    u32::from_str_radix(&digits.to_string(), 8).map_err(|_| HandlerError(format!("invalid mode {digits}: use octal digits, e.g. 644")))
+    u32::from_str_radix(&digits.to_string(), 8).map_err(|_| HandlerError::new(format!("invalid mode {digits}: use octal digits, e.g. 644")))
 }
 
 /// Reads mode, owner and group of an existing path into `fields`.
@@ -42,11 +42,11 @@ fn apply_ownership(io: &dyn Io, path: &Path, desired: &ResourceDoc, changes: &[C
         }
     }
     let uid = match desired.str_attr("owner") {
-        Some(name) if changed("owner") => Some(io.user_id(name)?.ok_or_else(|| HandlerError(format!("unknown user `{name}`")))?),
+        Some(name) if changed("owner") => Some(io.user_id(name)?.ok_or_else(|| HandlerError::new(format!("unknown user `{name}`")))?),
         _ => None,
     };
     let gid = match desired.str_attr("group") {
-        Some(name) if changed("group") => Some(io.group_id(name)?.ok_or_else(|| HandlerError(format!("unknown group `{name}`")))?),
+        Some(name) if changed("group") => Some(io.group_id(name)?.ok_or_else(|| HandlerError::new(format!("unknown group `{name}`")))?),
         _ => None,
     };
     if uid.is_some() || gid.is_some() {
@@ -87,7 +87,7 @@ impl Handler for FileHandler {
         let path = path_of(io, desired, "path")?;
         let Some(stat) = io.stat(&path)? else { return Ok(None) };
         if stat.kind == FileKind::Directory {
-            return Err(HandlerError(format!("{} is a directory", path.display())));
+            return Err(HandlerError::new(format!("{} is a directory", path.display())));
         }
         let content = io.read_file(&path)?.unwrap_or_default();
         let mut fields = Fields::new();
@@ -99,11 +99,11 @@ impl Handler for FileHandler {
     fn apply(&self, io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
         let path = path_of(io, desired, "path")?;
         if desired.purged() {
-            return io.remove_file(&path).map_err(|e| HandlerError(format!("cannot remove {}: {e}", path.display())));
+            return io.remove_file(&path).map_err(|e| HandlerError::new(format!("cannot remove {}: {e}", path.display())));
         }
         if changes.iter().any(|c| c.field == "content" || c.field == "purged") {
             let content = desired.str_attr("content").unwrap_or_default();
-            io.write_file(&path, content.as_bytes()).map_err(|e| HandlerError(format!("cannot write {}: {e}", path.display())))?;
+            io.write_file(&path, content.as_bytes()).map_err(|e| HandlerError::new(format!("cannot write {}: {e}", path.display())))?;
         }
         apply_ownership(io, &path, desired, changes)
     }
@@ -124,7 +124,7 @@ impl Handler for DirectoryHandler {
         let path = path_of(io, desired, "path")?;
         let Some(stat) = io.stat(&path)? else { return Ok(None) };
         if stat.kind != FileKind::Directory {
-            return Err(HandlerError(format!("{} exists and is not a directory", path.display())));
+            return Err(HandlerError::new(format!("{} exists and is not a directory", path.display())));
         }
         let mut fields = Fields::new();
         read_ownership(io, &stat, &mut fields)?;
@@ -134,10 +134,10 @@ impl Handler for DirectoryHandler {
     fn apply(&self, io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
         let path = path_of(io, desired, "path")?;
         if desired.purged() {
-            return io.remove_dir(&path).map_err(|e| HandlerError(format!("cannot remove {}: {e}", path.display())));
+            return io.remove_dir(&path).map_err(|e| HandlerError::new(format!("cannot remove {}: {e}", path.display())));
         }
         if changes.iter().any(|c| c.field == "purged") {
-            io.create_dir(&path).map_err(|e| HandlerError(format!("cannot create {}: {e}", path.display())))?;
+            io.create_dir(&path).map_err(|e| HandlerError::new(format!("cannot create {}: {e}", path.display())))?;
         }
         apply_ownership(io, &path, desired, changes)
     }
@@ -154,7 +154,7 @@ impl Handler for SymlinkHandler {
         let link = path_of(io, desired, "dst")?;
         let Some(stat) = io.stat(&link)? else { return Ok(None) };
         if stat.kind != FileKind::Symlink {
-            return Err(HandlerError(format!("{} exists and is not a symbolic link", link.display())));
+            return Err(HandlerError::new(format!("{} exists and is not a symbolic link", link.display())));
         }
         let mut fields = Fields::new();
         fields.insert("src".into(), Value::from(stat.target.unwrap_or_default()));
@@ -164,13 +164,13 @@ impl Handler for SymlinkHandler {
     fn apply(&self, io: &dyn Io, desired: &ResourceDoc, current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
         let link = path_of(io, desired, "dst")?;
         if current.is_some() {
-            io.remove_file(&link).map_err(|e| HandlerError(format!("cannot remove {}: {e}", link.display())))?;
+            io.remove_file(&link).map_err(|e| HandlerError::new(format!("cannot remove {}: {e}", link.display())))?;
         }
         if desired.purged() {
             return Ok(());
         }
         let target = desired.str_attr("src").unwrap_or_default();
-        io.symlink(target, &link).map_err(|e| HandlerError(format!("cannot link {} -> {target}: {e}", link.display())))
+        io.symlink(target, &link).map_err(|e| HandlerError::new(format!("cannot link {} -> {target}: {e}", link.display())))
     }
 }
 
