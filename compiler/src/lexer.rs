@@ -11,6 +11,7 @@ use crate::intern::{Interner, Symbol};
 use crate::span::{FileId, Span};
 use crate::strings::{self, StringToken};
 use logos::Logos;
+use std::cell::RefCell;
 
 /// Raw token classes as recognised by logos. Data is attached by [`Lexer`].
 #[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,8 +201,8 @@ pub enum Tok {
     Str(Box<StringToken>),
     /// A `"""..."""` string: usable as a value or as a docstring.
     Mls(Box<StringToken>),
-    /// The body of `/.../` after `matching`.
-    Regex(Box<str>),
+    /// The body of `/.../` after `matching` (a thin box: keeps `Tok` at 16 bytes).
+    Regex(Box<String>),
     Sep,
     /// `--`, or the obsolete `->`/`<-` (the parser rejects those with a hint).
     Rel(RelArrow),
@@ -261,11 +262,14 @@ pub type SpannedTok = (usize, Tok, usize);
 
 /// Wraps the logos lexer. Never fails: lexical errors are pushed to `errors` and the offending
 /// text is skipped, so one run reports every problem of a file.
+///
+/// The interner is shared through a `RefCell` so that the parser can read it while pulling
+/// tokens (see `parser::parse`); it is only borrowed inside `next`.
 pub struct Lexer<'src, 'ctx> {
     raw: logos::Lexer<'src, Raw>,
     source: &'src str,
     file: FileId,
-    interner: &'ctx mut Interner,
+    interner: &'ctx RefCell<Interner>,
     errors: &'ctx mut Vec<LexError>,
     /// The previous token was `matching`: a `/` now starts a regex.
     after_matching: bool,
@@ -275,7 +279,7 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
     pub fn new(
         source: &'src str,
         file: FileId,
-        interner: &'ctx mut Interner,
+        interner: &'ctx RefCell<Interner>,
         errors: &'ctx mut Vec<LexError>,
     ) -> Self {
         Lexer { raw: Raw::lexer(source), source, file, interner, errors, after_matching: false }
@@ -316,18 +320,18 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             Some(close) if close > 1 => {
                 self.raw.bump(skipped + close + 1);
                 let pattern = body[1..close].replace("\\/", "/");
-                Some((start, Tok::Regex(pattern.into()), start + close + 1))
+                Some((start, Tok::Regex(Box::new(pattern)), start + close + 1))
             }
             Some(close) => {
                 self.raw.bump(skipped + close + 1);
                 self.error(LexErrorKind::EmptyRegex, start, start + close + 1);
-                Some((start, Tok::Regex("".into()), start + close + 1))
+                Some((start, Tok::Regex(Box::default()), start + close + 1))
             }
             None => {
                 let line_len = body.find('\n').unwrap_or(body.len());
                 self.raw.bump(skipped + line_len);
                 self.error(LexErrorKind::UnterminatedRegex, start, start + line_len);
-                Some((start, Tok::Regex("".into()), start + line_len))
+                Some((start, Tok::Regex(Box::default()), start + line_len))
             }
         }
     }
@@ -348,14 +352,14 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
                 let body = &rest[..body_end];
                 self.raw.bump(close + end_quotes);
                 let end = self.raw.span().end;
-                let token = strings::decode_plain(body, start + 3, self.file, self.interner, self.errors);
+                let token = strings::decode_plain(body, start + 3, self.file, &mut self.interner.borrow_mut(), self.errors);
                 (start, Tok::Mls(Box::new(token)), end)
             }
             None => {
                 self.raw.bump(rest.len());
                 let end = self.source.len();
                 self.error(LexErrorKind::UnterminatedTripleQuote, start, start + 3);
-                let token = strings::decode_plain(rest, start + 3, self.file, self.interner, self.errors);
+                let token = strings::decode_plain(rest, start + 3, self.file, &mut self.interner.borrow_mut(), self.errors);
                 (start, Tok::Mls(Box::new(token)), end)
             }
         }
@@ -398,7 +402,7 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
                 if slice.bytes().any(|b| b == b'-') {
                     self.error(LexErrorKind::HyphenInIdentifier(slice.to_string()), start, end);
                 }
-                let symbol = self.interner.intern(slice);
+                let symbol = self.interner.borrow_mut().intern(slice);
                 if raw == Raw::Id {
                     Tok::Id(symbol)
                 } else {
@@ -425,12 +429,12 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             }
             Raw::Str => {
                 let body = &slice[1..slice.len() - 1];
-                Tok::Str(Box::new(strings::decode_plain(body, start + 1, self.file, self.interner, self.errors)))
+                Tok::Str(Box::new(strings::decode_plain(body, start + 1, self.file, &mut self.interner.borrow_mut(), self.errors)))
             }
             Raw::RawStr => Tok::Str(Box::new(StringToken::raw(&slice[2..slice.len() - 1]))),
             Raw::FStr => {
                 let body = &slice[2..slice.len() - 1];
-                Tok::Str(Box::new(strings::decode_format(body, start + 2, self.file, self.interner, self.errors)))
+                Tok::Str(Box::new(strings::decode_format(body, start + 2, self.file, &mut self.interner.borrow_mut(), self.errors)))
             }
             Raw::TripleQuote => unreachable_triple(),
             Raw::UnterminatedStr => {
@@ -531,6 +535,8 @@ pub fn tokenize(source: &str, file: FileId, interner: &mut Interner, errors: &mu
     // doubling reallocations (and their copies) of a vector that reaches megabytes on large
     // files. Only the touched part of an over-estimate costs memory.
     let mut tokens = Vec::with_capacity(source.len() / 5 + 16);
-    tokens.extend(Lexer::new(source, file, interner, errors).filter_map(Result::ok));
+    let shared = RefCell::new(std::mem::take(interner));
+    tokens.extend(Lexer::new(source, file, &shared, errors).filter_map(Result::ok));
+    *interner = shared.into_inner();
     tokens
 }

@@ -1,19 +1,32 @@
-//! Parsing one file: runs the lexer, then the generated grammar with error recovery, and
-//! returns the syntax tree together with every error found (lexical and syntactic), so one
-//! run reports all the problems of a file. Also home of the small constructors the grammar's
-//! actions call.
+//! Parsing one file: streams the lexer's tokens into the fast grammar; a file with a syntax
+//! error is parsed again by the reference grammar, with error recovery (see [`parse`]).
+//! Returns the syntax tree together with every error found (lexical and syntactic), so one
+//! run reports all the problems of a file. Also home of the small constructors the grammars'
+//! actions call, and of the precedence climbing of the fast grammar ([`Chain`]).
 
-use crate::ast::{BinOp, Expr, ExprKind, MapKey, Module, Multiplicity};
+use crate::ast::{BinOp, Expr, ExprKind, MapKey, Module, Multiplicity, TopStmt};
 use crate::error::{terminal_name, LexError, OpenBlock, SyntaxError, SyntaxErrorKind};
-use crate::intern::Interner;
+use crate::intern::{Interner, Symbol};
 use crate::lexer::{self, Tok};
 use crate::span::{FileId, Span};
 use crate::strings::{FormatPart, StringPart, StringToken};
 use lalrpop_util::{ErrorRecovery, ParseError};
+use std::cell::RefCell;
 
+/// An error the grammar recovered from (or explains). The error is boxed so that lalrpop's
+/// stack values, which must be able to hold one, stay small.
+pub type Recovery = ErrorRecovery<usize, Tok, Box<SyntaxError>>;
+
+/// The reference grammar, with error recovery.
 #[allow(clippy::all, unused_parens, unused_imports, dead_code)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/grammar.rs"));
+}
+
+/// The fast path: the same language and tree, no error recovery.
+#[allow(clippy::all, unused_parens, unused_imports, dead_code)]
+mod generated_fast {
+    include!(concat!(env!("OUT_DIR"), "/grammar_fast.rs"));
 }
 
 /// The result of parsing one file: the tree (partial where errors were recovered from) and
@@ -36,13 +49,49 @@ impl Parsed {
 }
 
 /// Parses `source` as file `file`. Never fails: problems are returned in [`Parsed`].
+///
+/// The fast grammar (`grammar_fast.lalrpop`) parses first, with tokens streamed from the
+/// lexer (no token vector; the interner is shared through a `RefCell`: the lexer interns
+/// while the grammar's error actions read it). Identifiers are interned in lexing order and
+/// `dict` (the name of the `dict` keyword type) after them. Should that parse meet a syntax
+/// error, or an action report one, the file is parsed again, exactly as before the fast
+/// path existed, with the reference grammar (`grammar.lalrpop`), whose states and error
+/// recovery make the error messages; by then every symbol exists, so the numbering is the
+/// same.
 pub fn parse(source: &str, file: FileId, interner: &mut Interner) -> Parsed {
     let mut lex_errors = Vec::new();
-    let tokens = lexer::tokenize(source, file, interner, &mut lex_errors);
+    let shared = RefCell::new(std::mem::take(interner));
+    let mut reported = Vec::new();
+    let fast = {
+        let mut tokens = lexer::Lexer::new(source, file, &shared, &mut lex_errors);
+        let parser = generated_fast::ModuleParser::new();
+        let result = parser.parse(file, &shared, DICT_PLACEHOLDER, &mut reported, tokens.by_ref().map(|t| t.map_err(|never| match never {})));
+        // Should the parser stop early, the rest is still lexed: every lexical error is
+        // reported and every identifier interned.
+        for _ in tokens.by_ref() {}
+        result
+    };
+    *interner = shared.into_inner();
     let dict_symbol = interner.intern("dict");
+    lex_errors.sort_by_key(|e| (e.span.start, e.span.end));
+    if let (Ok(mut module), true) = (fast, reported.is_empty()) {
+        set_dict_symbol(&mut module, dict_symbol);
+        return Parsed { module, lex_errors, syntax_errors: Vec::new() };
+    }
+    let (module, syntax_errors) = parse_reporting_errors(source, file, interner, dict_symbol);
+    Parsed { module, lex_errors, syntax_errors }
+}
+
+/// The reference grammar's parse: the tree as far as it recovered, and every syntax error.
+fn parse_reporting_errors(source: &str, file: FileId, interner: &mut Interner, dict_symbol: Symbol) -> (Module, Vec<SyntaxError>) {
+    // The lexical errors are those of the first lexing already.
+    let mut ignored = Vec::new();
+    let tokens = lexer::tokenize(source, file, interner, &mut ignored);
+    let shared = RefCell::new(std::mem::take(interner));
     let mut recovered = Vec::new();
     let parser = generated::ModuleParser::new();
-    let result = parser.parse(file, interner, dict_symbol, &mut recovered, tokens.into_iter().map(Ok));
+    let result = parser.parse(file, &shared, dict_symbol, &mut recovered, tokens.into_iter().map(Ok));
+    *interner = shared.into_inner();
     let mut syntax_errors = Vec::new();
     let module = match result {
         Ok(module) => module,
@@ -57,11 +106,28 @@ pub fn parse(source: &str, file: FileId, interner: &mut Interner) -> Parsed {
     syntax_errors.sort_by_key(|e| (e.span.start, e.span.end));
     syntax_errors.dedup();
     attach_open_blocks(&mut syntax_errors, source, file);
-    lex_errors.sort_by_key(|e| (e.span.start, e.span.end));
-    Parsed { module, lex_errors, syntax_errors }
+    (module, syntax_errors)
 }
 
-fn convert(error: ParseError<usize, Tok, SyntaxError>, file: FileId, source: &str) -> SyntaxError {
+/// Stands for the symbol of `dict` while parsing: `dict` is interned only after the file's
+/// identifiers (see [`parse`]). The `dict` type of an attribute is the only user.
+const DICT_PLACEHOLDER: Symbol = Symbol::PLACEHOLDER;
+
+fn set_dict_symbol(module: &mut Module, dict_symbol: Symbol) {
+    for statement in &mut module.statements {
+        if let TopStmt::Entity(entity) = statement {
+            for attribute in &mut entity.attributes {
+                if let crate::ast::Parts::One(ident) = &mut attribute.ty.base.parts {
+                    if ident.name == DICT_PLACEHOLDER {
+                        ident.name = dict_symbol;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn convert(error: ParseError<usize, Tok, Box<SyntaxError>>, file: FileId, source: &str) -> SyntaxError {
     match error {
         ParseError::InvalidToken { location } => SyntaxError {
             kind: SyntaxErrorKind::UnexpectedToken { found: "token".into(), expected: Vec::new(), open_block: None },
@@ -91,7 +157,7 @@ fn convert(error: ParseError<usize, Tok, SyntaxError>, file: FileId, source: &st
             },
             span: Span::new(file, start, end),
         },
-        ParseError::User { error } => error,
+        ParseError::User { error } => *error,
     }
 }
 
@@ -188,8 +254,7 @@ pub enum Bracket {
 /// Builds a module from its top-level statements: the leading string becomes the module's
 /// docstring, a string right after a typedef, relation or implement documents it.
 pub fn attach_docs(statements: Vec<crate::ast::TopStmt>) -> Module {
-    use crate::ast::TopStmt;
-    let mut module = Module::default();
+    let mut module = Module { doc: None, statements: Vec::with_capacity(statements.len()) };
     for statement in statements {
         match statement {
             TopStmt::Doc(text, span) => {
@@ -210,12 +275,117 @@ pub fn attach_docs(statements: Vec<crate::ast::TopStmt>) -> Module {
     module
 }
 
-pub fn user_error(kind: SyntaxErrorKind, span: Span) -> ErrorRecovery<usize, Tok, SyntaxError> {
-    ErrorRecovery { error: ParseError::User { error: SyntaxError { kind, span } }, dropped_tokens: Vec::new() }
+pub fn user_error(kind: SyntaxErrorKind, span: Span) -> Recovery {
+    ErrorRecovery { error: ParseError::User { error: Box::new(SyntaxError { kind, span }) }, dropped_tokens: Vec::new() }
 }
 
 pub fn binary(op: BinOp, lhs: Expr, rhs: Expr, span: Span) -> Expr {
     Expr::new(ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span)
+}
+
+/// A flat chain of operands and operators as the grammar reads it (see the expression part
+/// of the grammar); [`Chain::build`] turns it into the tree.
+pub enum Chain {
+    /// A lone operand: the common case, built without a vector.
+    One(Expr),
+    Many(Vec<ChainItem>),
+}
+
+pub enum ChainItem {
+    /// A prefix `not` starting at this offset.
+    Not(usize),
+    /// An operand with the extent of its grammar symbol (which includes parentheses around
+    /// it, unlike its span): a binary node spans from its left operand's extent to its right
+    /// one's, as the rules `<l:@L> <a:X> op <b:Y> <r:@R>` of a grammar by levels do.
+    Operand { start: usize, expr: Expr, end: usize },
+    Op(BinOp),
+}
+
+/// `not` applies to a comparison-level operand: it binds looser than comparisons and
+/// tighter than `and`.
+const NOT_OPERAND_PRECEDENCE: u8 = 3;
+
+fn precedence(op: BinOp) -> u8 {
+    match op {
+        BinOp::Or => 1,
+        BinOp::And => 2,
+        BinOp::Cmp(_) => 3,
+        BinOp::In | BinOp::NotIn => 4,
+        BinOp::Add | BinOp::Sub => 5,
+        BinOp::Mul | BinOp::Div | BinOp::Mod => 6,
+        BinOp::Pow => 7,
+    }
+}
+
+impl Chain {
+    pub fn one(expr: Expr) -> Chain {
+        Chain::One(expr)
+    }
+
+    /// `not not ... operand`
+    pub fn with_nots(nots: Vec<usize>, start: usize, expr: Expr, end: usize) -> Chain {
+        let mut items = Vec::with_capacity(nots.len() + 3);
+        items.extend(nots.into_iter().map(ChainItem::Not));
+        items.push(ChainItem::Operand { start, expr, end });
+        Chain::Many(items)
+    }
+
+    /// Appends `op nots... operand`; `chain_start..chain_end` is the extent of the chain so far.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(self, chain_start: usize, chain_end: usize, op: BinOp, nots: Vec<usize>, start: usize, expr: Expr, end: usize) -> Chain {
+        let mut items = match self {
+            Chain::One(first) => {
+                // Most chains have two operands.
+                let mut items = Vec::with_capacity(4);
+                items.push(ChainItem::Operand { start: chain_start, expr: first, end: chain_end });
+                items
+            }
+            Chain::Many(items) => items,
+        };
+        items.push(ChainItem::Op(op));
+        items.extend(nots.into_iter().map(ChainItem::Not));
+        items.push(ChainItem::Operand { start, expr, end });
+        Chain::Many(items)
+    }
+
+    /// The tree, by precedence climbing.
+    pub fn build(self, file: FileId) -> Expr {
+        match self {
+            Chain::One(expr) => expr,
+            Chain::Many(items) => {
+                let mut items = items.into_iter().peekable();
+                climb(&mut items, 0, file).0
+            }
+        }
+    }
+}
+
+type Items = std::iter::Peekable<std::vec::IntoIter<ChainItem>>;
+
+/// Parses operators of precedence `min` or more; returns the tree and its extent.
+fn climb(items: &mut Items, min: u8, file: FileId) -> (Expr, usize, usize) {
+    let (mut lhs, start, mut end) = match items.next() {
+        Some(ChainItem::Not(start)) => {
+            let (operand, _, end) = climb(items, NOT_OPERAND_PRECEDENCE, file);
+            (Expr::new(ExprKind::Not(Box::new(operand)), Span::new(file, start, end)), start, end)
+        }
+        Some(ChainItem::Operand { start, expr, end }) => (expr, start, end),
+        // The grammar only makes chains that alternate operands and operators.
+        _ => (Expr::new(ExprKind::Error, Span::new(file, 0, 0)), 0, 0),
+    };
+    while let Some(&ChainItem::Op(op)) = items.peek() {
+        let level = precedence(op);
+        if level < min {
+            break;
+        }
+        items.next();
+        // `**` is right-associative, everything else left-associative.
+        let next_min = if op == BinOp::Pow { level } else { level + 1 };
+        let (rhs, _, rhs_end) = climb(items, next_min, file);
+        end = rhs_end;
+        lhs = binary(op, lhs, rhs, Span::new(file, start, end));
+    }
+    (lhs, start, end)
 }
 
 pub fn string_expr(token: StringToken, span: Span) -> Expr {
@@ -248,7 +418,7 @@ pub fn doc_text(token: StringToken) -> String {
     }
 }
 
-pub fn map_key(errors: &mut Vec<ErrorRecovery<usize, Tok, SyntaxError>>, token: StringToken, span: Span) -> MapKey {
+pub fn map_key(errors: &mut Vec<Recovery>, token: StringToken, span: Span) -> MapKey {
     match token {
         StringToken::Plain(value) => MapKey { value, span },
         other => {
@@ -259,12 +429,12 @@ pub fn map_key(errors: &mut Vec<ErrorRecovery<usize, Tok, SyntaxError>>, token: 
 }
 
 pub fn multiplicity(
-    errors: &mut Vec<ErrorRecovery<usize, Tok, SyntaxError>>,
+    errors: &mut Vec<Recovery>,
     lower: Option<i64>,
     upper: Option<Option<i64>>,
     span: Span,
 ) -> Multiplicity {
-    let to_bound = |value: i64, errors: &mut Vec<ErrorRecovery<usize, Tok, SyntaxError>>| {
+    let to_bound = |value: i64, errors: &mut Vec<Recovery>| {
         u32::try_from(value).unwrap_or_else(|_| {
             errors.push(user_error(SyntaxErrorKind::NegativeMultiplicity, span));
             0

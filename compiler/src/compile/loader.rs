@@ -155,7 +155,7 @@ fn enqueue_imports(session: &ParseSession, index: usize, queue: &mut VecDeque<(S
     for statement in &session.files[index].module.statements {
         if let TopStmt::Import(import) = statement {
             let name: Vec<&str> = import.module.parts.iter().map(|p| session.interner.resolve(p.name)).collect();
-            queue.push_back((name.join("::"), Some(import.module.span)));
+            queue.push_back((name.join("::"), Some(import.module.span())));
         }
     }
 }

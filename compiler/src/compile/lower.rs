@@ -448,9 +448,9 @@ impl Lowerer<'_> {
             ExprKind::Subscript { base, key } => {
                 IrKind::Subscript { base: Box::new(self.lower_expr(base)), key: Box::new(self.lower_expr(key)) }
             }
-            ExprKind::IndexLookup { entity, args } => match self.model.lookup_entity(self.ns, entity, self.interner) {
+            ExprKind::IndexLookup(lookup) => match self.model.lookup_entity(self.ns, &lookup.entity, self.interner) {
                 Ok(entity) => {
-                    let (named, wrapped) = self.lower_args(args);
+                    let (named, wrapped) = self.lower_args(&lookup.args);
                     IrKind::IndexLookup { entity, args: named.into_iter().map(|(s, _, e)| (s, e)).collect(), wrapped }
                 }
                 Err(error) => {
@@ -458,15 +458,15 @@ impl Lowerer<'_> {
                     IrKind::Const(Value::Unknown)
                 }
             },
-            ExprKind::RelationLookup { base, args } => {
-                let base = self.lower_expr(base);
-                let (named, wrapped) = self.lower_args(args);
+            ExprKind::RelationLookup(lookup) => {
+                let base = self.lower_expr(&lookup.base);
+                let (named, wrapped) = self.lower_args(&lookup.args);
                 IrKind::RelationLookup { base: Box::new(base), args: named.into_iter().map(|(s, _, e)| (s, e)).collect(), wrapped }
             }
-            ExprKind::Call { function, args } => self.lower_call(function, args, span),
-            ExprKind::Construct { entity, args } => match self.model.lookup_entity(self.ns, entity, self.interner) {
+            ExprKind::Call(call) => self.lower_call(&call.function, &call.args, span),
+            ExprKind::Construct(construct) => match self.model.lookup_entity(self.ns, &construct.entity, self.interner) {
                 Ok(entity_id) => {
-                    let (named, wrapped) = self.lower_args(args);
+                    let (named, wrapped) = self.lower_args(&construct.args);
                     let def = self.model.entity(entity_id);
                     for (name, name_span, _) in &named {
                         match def.attr(*name) {
@@ -538,7 +538,8 @@ impl Lowerer<'_> {
                 otherwise: Box::new(self.lower_expr(otherwise)),
             },
             ExprKind::IsDefined(inner) => IrKind::IsDefined(Box::new(self.lower_expr(inner))),
-            ExprKind::Comprehension { value, clauses } => {
+            ExprKind::Comprehension(comprehension) => {
+                let ast::Comprehension { value, clauses } = &**comprehension;
                 let first_var = self.comp_vars.len() as u32;
                 let mut lowered = Vec::new();
                 for clause in clauses {
@@ -565,7 +566,7 @@ impl Lowerer<'_> {
             Ok(ns) => match self.model.namespaces[ns.index()].globals.get(&name.last().name) {
                 Some(&index) => IrKind::Global { ns, index },
                 None => {
-                    self.error(CompileError::new(ErrorKind::VariableNotFound(join(&name.parts, self.interner)), name.span));
+                    self.error(CompileError::new(ErrorKind::VariableNotFound(join(&name.parts, self.interner)), name.span()));
                     IrKind::Const(Value::Unknown)
                 }
             },

@@ -260,7 +260,7 @@ impl Model {
         if let Some(id) = self.namespaces[ns.index()].entities.get(&last.name) {
             return Ok(*id);
         }
-        Err(CompileError::new(ErrorKind::EntityNotFound(join(&name.parts, interner)), name.span))
+        Err(CompileError::new(ErrorKind::EntityNotFound(join(&name.parts, interner)), name.span()))
     }
 
     pub fn lookup_type(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<Type, CompileError> {
@@ -278,7 +278,7 @@ impl Model {
         if let Some(id) = namespace.entities.get(&last.name) {
             return Ok(Type::Entity(*id));
         }
-        Err(CompileError::new(ErrorKind::TypeNotFound(join(&name.parts, interner)), name.span))
+        Err(CompileError::new(ErrorKind::TypeNotFound(join(&name.parts, interner)), name.span()))
     }
 
     pub fn lookup_implementation(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<ImplId, CompileError> {
@@ -287,7 +287,7 @@ impl Model {
         if let Some(id) = self.namespaces[ns.index()].implementations.get(&last.name) {
             return Ok(*id);
         }
-        Err(CompileError::new(ErrorKind::ImplementationNotFound(join(&name.parts, interner)), name.span))
+        Err(CompileError::new(ErrorKind::ImplementationNotFound(join(&name.parts, interner)), name.span()))
     }
 }
 
@@ -443,7 +443,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             Ok(Type::Typedef(base)) if base != id => model.typedefs[id.index()].base = Type::Typedef(base),
             Ok(_) => errors.push(CompileError::new(
                 ErrorKind::InvalidTypedefBase(join(&typedef.base.parts, interner)),
-                typedef.base.span,
+                typedef.base.span(),
             )),
             Err(error) => errors.push(error),
         }
@@ -481,7 +481,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             match model.lookup_entity(ns, parent, interner) {
                 Ok(parent_id) if parent_id == id => errors.push(CompileError::new(
                     ErrorKind::InheritanceCycle(model.entities[id.index()].full_name.clone()),
-                    parent.span,
+                    parent.span(),
                 )),
                 Ok(parent_id) => parents.push(parent_id),
                 Err(error) => errors.push(error),
@@ -516,7 +516,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                 Ok(Type::Entity(_)) => {
                     errors.push(CompileError::new(
                         ErrorKind::InvalidTypedefBase(join(&attribute.ty.base.parts, interner)),
-                        attribute.ty.base.span,
+                        attribute.ty.base.span(),
                     ));
                     Type::Any
                 }
@@ -797,7 +797,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                                         found: model.entities[entity.index()].full_name.clone(),
                                         context: format!("implementation `{}`", model.implementations[id.index()].name),
                                     },
-                                    name.span,
+                                    name.span(),
                                 ));
                             } else {
                                 implementations.push(id);
