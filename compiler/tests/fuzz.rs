@@ -3,7 +3,9 @@
 //! - never panics and terminates (a watchdog aborts the process, printing the input, if one
 //!   case runs longer than `FUZZ_HANG_SECS`, default 20 s, and parsing it again does too);
 //! - reports every error with a span inside the source, on char boundaries, in the right file;
-//! - is deterministic: parsing the same text twice gives the same errors and the same tree.
+//! - is deterministic: parsing the same text twice gives the same errors and the same tree;
+//! - agrees with the reference grammar: the fast grammar, which has no error recovery, accepts
+//!   the same files and builds the same trees (see `parser::parse`).
 //!
 //! Inputs are fully random unicode, token soup from a weighted alphabet of the language's
 //! tokens, and mutations (byte ranges and rough tokens deleted, duplicated, swapped, inserted;
@@ -17,6 +19,7 @@
 //! (`PROPTEST_CASES` is the case count of each property; `PROPTEST_RNG_SEED` fixes the seed).
 
 use cairn_compiler::lexer::tokenize;
+use cairn_compiler::parser::parse_with_reference_grammar;
 use cairn_compiler::{parse, FileId, Interner, Parsed, Span};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -188,6 +191,14 @@ fn check_source(source: &str, stats: &Stats) -> Result<(), TestCaseError> {
     prop_assert_eq!(&first.lex_errors, &second.lex_errors, "lexical errors differ between two runs");
     prop_assert_eq!(&first.syntax_errors, &second.syntax_errors, "syntax errors differ between two runs");
     prop_assert!(first.module == second.module, "syntax trees differ between two runs");
+    // The fast grammar (no recovery) must accept exactly what the reference grammar accepts
+    // and build the same tree; on an error `parse` uses the reference grammar itself.
+    let reference = watched(source, || {
+        let mut interner = Interner::new();
+        parse_with_reference_grammar(source, FILE, &mut interner)
+    });
+    prop_assert_eq!(&first.syntax_errors, &reference.syntax_errors, "the fast and the reference grammar disagree on the syntax errors");
+    prop_assert!(first.module == reference.module, "the fast and the reference grammar build different trees");
     Ok(())
 }
 
