@@ -190,6 +190,9 @@ pub struct Relation {
     pub right_entity: QualName,
     /// Absent for a one-directional relation.
     pub right: Option<(Ident, Multiplicity)>,
+    /// References written in place of `--` (`A.b [1] lsm::__rwplus__ B`): kept, not used by
+    /// the compiler (Inmanta's lsm module reads them).
+    pub annotations: Vec<QualName>,
     pub doc: Option<String>,
     pub span: Span,
 }
