@@ -336,7 +336,12 @@ impl<'a> Executor<'a> {
                 let base_value = self.eval(base, scope)?;
                 let key_value = self.eval(key, scope)?;
                 Ok(Value::Bool(match (&base_value, &key_value) {
-                    (Value::Dict(dict), Value::Str(k)) => dict.get(k).is_some_and(|v| !matches!(v, Value::Null)),
+                    // As Inmanta's sugar: the key is there, and its value is neither null nor an empty list.
+                    (Value::Dict(dict), Value::Str(k)) => dict.get(k).is_some_and(|v| match v {
+                        Value::Null => false,
+                        Value::List(items) => !items.is_empty(),
+                        _ => true,
+                    }),
                     _ => false,
                 }))
             }
