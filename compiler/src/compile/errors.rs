@@ -32,6 +32,7 @@ pub enum ErrorKind {
     InvalidTypedefBase(String),
     InvalidRegex(String),
     NotConstant,
+    EmptyIndex,
     TypeMismatch { expected: String, found: String, context: String },
     ConstraintViolation { typedef: String, value: String },
     SetTwice { target: String, old: String, new: String },
@@ -126,6 +127,7 @@ impl CompileError {
             }
             ErrorKind::InvalidRegex(message) => d("type", "invalid regular expression".to_string(), message),
             ErrorKind::NotConstant => d("syntax", "a default value must be a constant".to_string(), "not a constant"),
+            ErrorKind::EmptyIndex => d("syntax", "an index needs at least one attribute".to_string(), "no attributes"),
             ErrorKind::TypeMismatch { expected, found, context } => {
                 d("type", format!("invalid value for {context}: expected {expected}, got {found}"), "wrong type")
             }

@@ -702,6 +702,11 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                     continue;
                 }
             };
+            // Inmanta's grammar needs at least one name (`index A()` is a syntax error there).
+            if index_stmt.attributes.is_empty() {
+                errors.push(CompileError::new(ErrorKind::EmptyIndex, index_stmt.span));
+                continue;
+            }
             let mut ok = true;
             for attr in &index_stmt.attributes {
                 let def = model.entities[entity.index()].attr(attr.name).map(|(_, a)| a.clone());
