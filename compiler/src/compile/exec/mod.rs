@@ -30,7 +30,7 @@ use crate::lexer::CmpOp;
 use crate::source::SourceMap;
 use crate::span::Span;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
 mod construct;
@@ -244,7 +244,9 @@ pub struct Executor<'a> {
     queue: VecDeque<TaskId>,
     waiters: FxHashMap<SlotId, Vec<TaskId>>,
     freeze_waiters: FxHashMap<SlotId, Vec<TaskId>>,
-    freeze_candidates: BTreeSet<SlotId>,
+    /// Slots that readers wait to see frozen, grouped by the pending-writer counter that
+    /// decides when they are safe to freeze (see `freeze::freeze_something`).
+    freeze_candidates: BTreeMap<u32, BTreeSet<SlotId>>,
     /// The first read that waits for a slot to freeze: it explains a later write.
     freeze_readers: FxHashMap<SlotId, Span>,
     /// Slots frozen while something could still write them, because nothing else could run.
@@ -321,7 +323,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         queue: VecDeque::new(),
         waiters: FxHashMap::default(),
         freeze_waiters: FxHashMap::default(),
-        freeze_candidates: BTreeSet::new(),
+        freeze_candidates: BTreeMap::new(),
         freeze_readers: FxHashMap::default(),
         forced_freezes: FxHashSet::default(),
         failed_slots: FxHashSet::default(),
@@ -518,7 +520,7 @@ impl<'a> Executor<'a> {
                 self.freeze_readers.entry(*slot).or_insert(*reader);
                 self.slots[slot.0 as usize].watched = true;
                 self.freeze_waiters.entry(*slot).or_default().push(id);
-                self.freeze_candidates.insert(*slot);
+                self.add_freeze_candidate(*slot);
             }
             Wait::Index(index, key) => self.index_waiters[index.index()].entry((**key).clone()).or_default().push(id),
         }
@@ -687,7 +689,7 @@ impl<'a> Executor<'a> {
             // nothing can write it any more it freezes and the loop completes.
             self.slots[list.0 as usize].watched = true;
             self.freeze_waiters.entry(list).or_default().push(id);
-            self.freeze_candidates.insert(list);
+            self.add_freeze_candidate(list);
             Err(Halt::Wait(Wait::Change(list)))
         }
     }
