@@ -64,18 +64,13 @@ fn template(ctx: &mut PluginCtx<'_>, args: &[Value]) -> PluginResult {
     let path = text(&args[0]).to_string();
     let file = resolve(ctx, &path, "templates")?;
     let source = ctx.host.module_file(&file).map_err(error)?;
-    let mut env = minijinja::Environment::new();
-    env.set_keep_trailing_newline(true);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_template("template", &source).map_err(|e| error(format!("template {path}: {e}")))?;
-    let compiled = env.get_template("template").map_err(|e| error(format!("template {path}: {e}")))?;
-    let mut names: Vec<String> = compiled.undeclared_variables(true).into_iter().collect();
-    names.sort();
+    let compiled = compiled_template(&path, source)?;
     let mut context = Tree::default();
     if let Some(this) = ctx.this {
-        for name in &names {
+        let attributes = ctx.host.attribute_names(this);
+        for name in &compiled.names {
             let parts: Vec<&str> = name.split('.').collect();
-            if !ctx.host.attribute_names(this).iter().any(|n| n == parts[0]) {
+            if !attributes.iter().any(|n| n == parts[0]) {
                 continue;
             }
             let value = ctx.host.attribute(this, parts[0])?;
@@ -84,8 +79,51 @@ fn template(ctx: &mut PluginCtx<'_>, args: &[Value]) -> PluginResult {
             }
         }
     }
-    let rendered = compiled.render(context.into_jinja(ctx)).map_err(|e| error(format!("template {path}: {e}")))?;
+    let template = compiled.env.get_template("template").map_err(|e| error(format!("template {path}: {e}")))?;
+    let rendered = template.render(context.into_jinja(ctx)).map_err(|e| error(format!("template {path}: {e}")))?;
     Ok(Value::str(&rendered))
+}
+
+/// A parsed template and the variables it reads (sorted).
+struct CompiledTemplate {
+    env: minijinja::Environment<'static>,
+    names: Vec<String>,
+}
+
+/// Templates are parsed once per text: a model renders the same template for thousands of
+/// instances. The text is the key, so an edited template is parsed anew; the cache is
+/// emptied when it grows past `TEMPLATE_CACHE_LIMIT` texts (a long-running process).
+const TEMPLATE_CACHE_LIMIT: usize = 512;
+
+thread_local! {
+    static TEMPLATES: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<CompiledTemplate>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn compiled_template(path: &str, source: String) -> Result<std::rc::Rc<CompiledTemplate>, PluginFailure> {
+    if let Some(found) = TEMPLATES.with(|cache| cache.borrow().get(&source).cloned()) {
+        return Ok(found);
+    }
+    let mut env = minijinja::Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template_owned("template", source.clone()).map_err(|e| error(format!("template {path}: {e}")))?;
+    let mut names: Vec<String> = env
+        .get_template("template")
+        .map_err(|e| error(format!("template {path}: {e}")))?
+        .undeclared_variables(true)
+        .into_iter()
+        .collect();
+    names.sort();
+    let compiled = std::rc::Rc::new(CompiledTemplate { env, names });
+    TEMPLATES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= TEMPLATE_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(source, compiled.clone());
+    });
+    Ok(compiled)
 }
 
 /// The variables of a template: values, or for an instance whose attributes the template
