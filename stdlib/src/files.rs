@@ -294,4 +294,18 @@ mod tests {
         );
         assert_eq!(host.call("std::template", &[Value::str("web/site.j2")], Some(unknown)), Ok(Value::Unknown));
     }
+
+    #[test]
+    fn an_edited_template_is_rendered_anew_despite_the_cache() {
+        let mut host = host();
+        let site = host.instance("web::Site", &["name"], &[("name", Value::str("shop"))]);
+        host.files.insert("web/templates/edited.j2".to_string(), "v1 {{ name }}".to_string());
+        let first = host.call("std::template", &[Value::str("web/edited.j2")], Some(site.clone()));
+        assert_eq!(first, Ok(Value::str("v1 shop")));
+        host.files.insert("web/templates/edited.j2".to_string(), "v2 {{ name }}!".to_string());
+        let second = host.call("std::template", &[Value::str("web/edited.j2")], Some(site.clone()));
+        assert_eq!(second, Ok(Value::str("v2 shop!")));
+        host.files.insert("web/templates/edited.j2".to_string(), "v1 {{ name }}".to_string());
+        assert_eq!(host.call("std::template", &[Value::str("web/edited.j2")], Some(site)), Ok(Value::str("v1 shop")));
+    }
 }
