@@ -506,42 +506,36 @@ fn mutated_corpus() -> impl Strategy<Value = String> {
 
 // ---------- the tests ----------
 
-#[test]
-fn random_unicode() {
+/// Runs [`check_source`] over `strategy` (1,000 cases unless `PROPTEST_CASES` says otherwise)
+/// and reports the figures under `name`.
+fn check_property(name: &str, strategy: impl Strategy<Value = String>) {
     let stats = Stats::new();
     let mut runner = proptest::test_runner::TestRunner::new(config(1000));
+    let result = runner.run(&strategy, |source| check_source(&source, &stats));
+    stats.report(name);
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+#[test]
+fn random_unicode() {
     let strategy = prop_oneof![
         any::<String>(),
         prop::collection::vec(any::<char>(), 0..400).prop_map(|c| c.into_iter().collect::<String>()),
         "[ -~\\n\\t]{0,400}",
     ];
-    let result = runner.run(&strategy, |source| check_source(&source, &stats));
-    stats.report("random_unicode");
-    if let Err(error) = result {
-        panic!("{error}");
-    }
+    check_property("random_unicode", strategy);
 }
 
 #[test]
 fn token_soups() {
-    let stats = Stats::new();
-    let mut runner = proptest::test_runner::TestRunner::new(config(1000));
-    let result = runner.run(&token_soup(), |source| check_source(&source, &stats));
-    stats.report("token_soups");
-    if let Err(error) = result {
-        panic!("{error}");
-    }
+    check_property("token_soups", token_soup());
 }
 
 #[test]
 fn mutated_corpus_files() {
-    let stats = Stats::new();
-    let mut runner = proptest::test_runner::TestRunner::new(config(1000));
-    let result = runner.run(&mutated_corpus(), |source| check_source(&source, &stats));
-    stats.report("mutated_corpus_files");
-    if let Err(error) = result {
-        panic!("{error}");
-    }
+    check_property("mutated_corpus_files", mutated_corpus());
 }
 
 /// Minimal inputs of failures found by earlier fuzz sessions, kept as regressions.

@@ -28,7 +28,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 #[path = "../support/expect.rs"]
 mod expect;
-use expect::{check_diagnostics, parse_expected};
+use expect::{check_compilation, parse_expected};
 use std::path::{Path, PathBuf};
 
 /// Splits a block into files: `main.cf` first, then one file per `# file: <path>` line (a
@@ -69,17 +69,7 @@ fn run_block(code: &str) -> Result<(), Failed> {
         fs.add(Path::new("/docs").join(path), text);
     }
     let compilation = compile_project(&fs, Path::new("/docs"), &env).map_err(|e| e.to_string())?;
-    if !compilation.session.io_errors.is_empty() {
-        return Err(format!("io errors: {:?}", compilation.session.io_errors).into());
-    }
-    check_diagnostics(&expected.outcome, &compilation.session.sources, &compilation.diagnostics)?;
-    if let Some(want) = expected.output {
-        let got = compilation.execution.as_ref().map(|e| e.output.clone()).unwrap_or_default();
-        if got != want {
-            return Err(format!("printed output differs\nexpected: {want:#?}\ngot: {got:#?}").into());
-        }
-    }
-    Ok(())
+    check_compilation(&expected, &compilation)
 }
 
 /// A runnable block of a Markdown file: the line of its opening fence and its text.

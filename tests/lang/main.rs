@@ -22,7 +22,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 #[path = "../support/expect.rs"]
 mod expect;
-use expect::{check_diagnostics, parse_expected, parse_header, Expectation};
+use expect::{check_compilation, check_diagnostics, parse_expected, parse_header, Expectation};
 use std::path::{Path, PathBuf};
 
 fn run_parse_case(path: &Path) -> Result<(), Failed> {
@@ -59,17 +59,7 @@ fn run_compile_case(path: &Path) -> Result<(), Failed> {
         (text, compilation)
     };
     let expected = parse_expected(&main_text, true)?;
-    if !compilation.session.io_errors.is_empty() {
-        return Err(format!("io errors: {:?}", compilation.session.io_errors).into());
-    }
-    check_diagnostics(&expected.outcome, &compilation.session.sources, &compilation.diagnostics)?;
-    if let Some(want) = expected.output {
-        let got = compilation.execution.as_ref().map(|e| e.output.clone()).unwrap_or_default();
-        if got != want {
-            return Err(format!("printed output differs\nexpected: {want:#?}\ngot: {got:#?}").into());
-        }
-    }
-    Ok(())
+    check_compilation(&expected, &compilation)
 }
 
 fn collect_cases(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -2,6 +2,7 @@
 //! <fragment>`, `# expect: output: <line>`) and the check of a compile against them. Shared
 //! by the language corpus (`tests/lang`) and the documentation examples (`tests/docs`).
 
+use cairn_compiler::compile::Compilation;
 use cairn_compiler::diagnostic::{render_plain, Diagnostic};
 use cairn_compiler::SourceMap;
 use libtest_mimic::Failed;
@@ -109,3 +110,18 @@ pub fn check_diagnostics(expectation: &Expectation, sources: &SourceMap, diagnos
     }
 }
 
+/// Checks a whole compile against what a case expects: no IO errors, the expected
+/// diagnostics, and (when given) the lines printed by `std::print`, in order.
+pub fn check_compilation(expected: &Expected, compilation: &Compilation) -> Result<(), Failed> {
+    if !compilation.session.io_errors.is_empty() {
+        return Err(format!("io errors: {:?}", compilation.session.io_errors).into());
+    }
+    check_diagnostics(&expected.outcome, &compilation.session.sources, &compilation.diagnostics)?;
+    if let Some(want) = &expected.output {
+        let got = compilation.execution.as_ref().map(|e| e.output.clone()).unwrap_or_default();
+        if got != *want {
+            return Err(format!("printed output differs\nexpected: {want:#?}\ngot: {got:#?}").into());
+        }
+    }
+    Ok(())
+}
