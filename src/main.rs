@@ -1,12 +1,16 @@
-//! The `cairn` command line: argument parsing and wiring only. The work happens in the
-//! library crates.
+//! The `cairn` command line: argument parsing and printing only. The work happens in the
+//! library crates: the pipeline (load, install, compile, export) and the server's embedded
+//! mode (store the version, deploy it with an in-process agent).
+
+mod deploy;
+mod print;
 
 use cairn_compiler::diagnostic::render;
 use cairn_compiler::fs::RealFs;
 use cairn_compiler::session::ParseSession;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use termcolor::{ColorChoice, StandardStream};
 
@@ -90,182 +94,12 @@ fn main() -> ExitCode {
     };
     let mut stderr = StandardStream::stderr(choice);
     match cli.command {
-        Command::Compile { project } => compile(&project, &mut stderr),
+        Command::Compile { project } => print::compile(&project, &mut stderr),
         Command::Parse { files } => parse(&files, &mut stderr),
         Command::Deploy { project, dry_run, full, parallelism } => {
-            deploy(&project, cairn_agent::DeployOptions { full, dry_run, parallelism }, &mut stderr)
+            deploy::run(&project, cairn_agent::DeployOptions { full, dry_run, parallelism }, &mut stderr)
         }
-        Command::Export { project, json, number } => export_json(&project, &json, number, &mut stderr),
-    }
-}
-
-/// Compiles and exports; prints the model's output and every problem. `None` when the
-/// project could not be loaded or had errors (already reported).
-fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<cairn::Build> {
-    let modules = cairn::modules();
-    let build = match cairn::build(&RealFs, root, &modules) {
-        Ok(build) => build,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return None;
-        }
-    };
-    let mut stdout = std::io::stdout();
-    if let Some(execution) = &build.compilation.execution {
-        for line in &execution.output {
-            let _ = writeln!(stdout, "{line}");
-        }
-    }
-    for error in &build.compilation.session.io_errors {
-        let _ = writeln!(stderr, "error: {error}");
-    }
-    let _ = render(stderr, &build.compilation.session.sources, &build.compilation.warnings);
-    if let Err(error) = render(stderr, &build.compilation.session.sources, &build.diagnostics) {
-        let _ = writeln!(stderr, "error: cannot print diagnostics: {error}");
-    }
-    let count = build.diagnostics.len() + build.compilation.session.io_errors.len();
-    if count > 0 {
-        let _ = writeln!(stderr, "error: {count} problem{} found", if count == 1 { "" } else { "s" });
-        return None;
-    }
-    Some(build)
-}
-
-fn summary(build: &cairn::Build) -> String {
-    let (resources, agents, undefined) = match &build.export {
-        Some(export) => (export.resources.len(), export.agents().len(), export.resources.iter().filter(|r| r.undefined).count()),
-        None => (0, 0, 0),
-    };
-    let undefined = if undefined > 0 { format!(" ({undefined} undefined)") } else { String::new() };
-    format!(
-        "compiled {}: {} instances, {} resources{undefined}, {} agent{} in {:.0} ms (export {:.0} ms)",
-        build.compilation.project.config.name,
-        build.compilation.instance_count(),
-        resources,
-        agents,
-        if agents == 1 { "" } else { "s" },
-        build.compile_time.as_secs_f64() * 1000.0,
-        build.export_time.as_secs_f64() * 1000.0
-    )
-}
-
-fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
-    match build_reported(root, stderr) {
-        Some(build) => {
-            let _ = writeln!(std::io::stdout(), "{}", summary(&build));
-            // The process ends now: freeing a large model piece by piece only costs time.
-            std::mem::forget(build);
-            ExitCode::SUCCESS
-        }
-        None => ExitCode::FAILURE,
-    }
-}
-
-fn export_json(root: &Path, out: &Path, version: u64, stderr: &mut StandardStream) -> ExitCode {
-    let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
-    let resources = build.export.as_ref().map(|e| e.resources.as_slice()).unwrap_or(&[]);
-    // `write_version_json` buffers itself (in large chunks): the file needs no `BufWriter`.
-    let written = std::fs::File::create(out).and_then(|mut file| cairn_compiler::export::write_version_json(&mut file, resources, version));
-    let code = match written {
-        Ok(()) => {
-            let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}", summary(&build), out.display());
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            let _ = writeln!(stderr, "error: cannot write {}: {error}", out.display());
-            ExitCode::FAILURE
-        }
-    };
-    // The process ends now: freeing a large model piece by piece only costs time.
-    std::mem::forget(build);
-    code
-}
-
-fn deploy(root: &Path, options: cairn_agent::DeployOptions, stderr: &mut StandardStream) -> ExitCode {
-    use cairn_server::Store;
-    let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "{}", summary(&build));
-    let Some(export) = &build.export else { return ExitCode::FAILURE };
-    let resources = cairn::resource_docs(export);
-    let store = match cairn_server::SqliteStore::open(&cairn::deploy_store_path(root)) {
-        Ok(store) => store,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let environment = build.compilation.project.config.name.clone();
-    let version = match store.create_version(&environment, &resources) {
-        Ok(version) => version,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::new(resources.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let handlers = cairn::handlers();
-    let io = cairn_agent::LocalIo::new(root);
-    let mut on_outcome = |outcome: &cairn_agent::Outcome| {
-        progress.inc(1);
-        if !outcome.unchanged_skip {
-            progress.set_message(outcome.resource.to_string());
-        }
-    };
-    let deploy_started = std::time::Instant::now();
-    let report = cairn_agent::deploy(&store, &environment, version, &resources, &handlers, &io, &options, &mut on_outcome);
-    let deploy_time = deploy_started.elapsed();
-    progress.finish_and_clear();
-    let report = match report {
-        Ok(report) => report,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if options.dry_run {
-        for outcome in report.outcomes.iter().filter(|o| o.changed) {
-            let _ = writeln!(stdout, "--- {} would change:", outcome.resource);
-            if let Some(preview) = &outcome.preview {
-                let _ = writeln!(stdout, "{}", preview.trim_end());
-            }
-        }
-    }
-    for outcome in &report.outcomes {
-        if matches!(outcome.state, cairn_wire::ResourceState::Failed | cairn_wire::ResourceState::Skipped) {
-            let _ = writeln!(stdout, "{:8} {}: {}", outcome.state.as_str(), outcome.resource, outcome.message);
-        }
-    }
-    let verb = if options.dry_run { "dry run of" } else { "deployed" };
-    let _ = writeln!(
-        stdout,
-        "{verb} version {version} of {environment}: {} resources in {:.2} s",
-        report.outcomes.len(),
-        deploy_time.as_secs_f64()
-    );
-    let _ = writeln!(stdout, "  {:<10}{:>6}", if options.dry_run { "to change" } else { "changed" }, report.changed());
-    let _ = writeln!(stdout, "  {:<10}{:>6}", "unchanged", report.unchanged());
-    let _ = writeln!(stdout, "  {:<10}{:>6}", "failed", report.failed());
-    let _ = writeln!(stdout, "  {:<10}{:>6}", "skipped", report.skipped());
-    // Skipped resources fail the deploy only through their cause: a failed resource, or an
-    // unknown value. A command with `skip_on_fail` (and what depends on it) does not.
-    let undefined = report
-        .outcomes
-        .iter()
-        .filter(|o| matches!(o.state, cairn_wire::ResourceState::Undefined | cairn_wire::ResourceState::SkippedForUndefined))
-        .count();
-    if report.failed() > 0 || undefined > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+        Command::Export { project, json, number } => print::export_json(&project, &json, number, &mut stderr),
     }
 }
 

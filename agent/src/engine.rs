@@ -2,13 +2,14 @@
 //! parallel where the graph allows (bounded), deploying only the increment (resources whose
 //! desired-state hash differs from the last successful deploy, or everything with `full`).
 //! A resource whose dependency failed is skipped; a changed resource that sends events makes
-//! its dependents that receive events reload. Outcomes are recorded in the store in batches:
-//! only deploys that finished are recorded, so a killed deploy resumes where it stopped.
+//! its dependents that receive events reload. Results are reported through the agent's
+//! [`DeployPort`] in batches: only deploys that finished are reported, so a killed deploy
+//! resumes where it stopped.
 
 use crate::handler::{Handler, HandlerError, HandlerRegistry};
 use crate::io::Io;
-use cairn_server::{DeployRecord, Store, StoreError};
-use cairn_wire::{Change, ResourceDoc, ResourceId, ResourceState};
+use crate::port::{DeployPort, PortError};
+use cairn_wire::{Action, DeployResult, ResourceDoc, ResourceId, ResourceState};
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
@@ -30,45 +31,30 @@ impl Default for DeployOptions {
     }
 }
 
-/// What happened to one resource.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Outcome {
-    pub resource: ResourceId,
-    pub state: ResourceState,
-    /// Something was changed (or, in a dry run, would be).
-    pub changed: bool,
-    /// Not in the increment: nothing was done.
-    pub unchanged_skip: bool,
-    pub changes: Vec<Change>,
-    pub message: String,
-    /// For dry runs: what would change (a unified diff for files).
-    pub preview: Option<String>,
-    pub reloaded: bool,
-}
-
+/// Every resource's result, in the order of the version's resources.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub version: u64,
-    pub outcomes: Vec<Outcome>,
+    pub results: Vec<DeployResult>,
 }
 
 impl Report {
     pub fn changed(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.changed && matches!(o.state, ResourceState::Deployed | ResourceState::Dry)).count()
+        self.results.iter().filter(|r| r.changed && r.succeeded()).count()
     }
 
     pub fn unchanged(&self) -> usize {
-        self.outcomes.iter().filter(|o| !o.changed && matches!(o.state, ResourceState::Deployed | ResourceState::Dry)).count()
+        self.results.iter().filter(|r| !r.changed && r.succeeded()).count()
     }
 
     pub fn failed(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.state == ResourceState::Failed).count()
+        self.results.iter().filter(|r| r.state == ResourceState::Failed).count()
     }
 
     pub fn skipped(&self) -> usize {
-        self.outcomes
+        self.results
             .iter()
-            .filter(|o| matches!(o.state, ResourceState::Skipped | ResourceState::SkippedForUndefined | ResourceState::Undefined))
+            .filter(|r| matches!(r.state, ResourceState::Skipped | ResourceState::SkippedForUndefined | ResourceState::Undefined))
             .count()
     }
 }
@@ -92,20 +78,20 @@ struct Schedule {
     busy: usize,
 }
 
-/// Deploys `resources` (version `version` of `environment`); calls `on_outcome` for every
-/// resource as it finishes (from the calling thread).
-#[allow(clippy::too_many_arguments)]
+/// Deploys `resources` (version `version`); calls `on_result` for every resource as it
+/// finishes (from the calling thread).
 pub fn deploy(
-    store: &dyn Store,
-    environment: &str,
+    port: &dyn DeployPort,
     version: u64,
     resources: &[ResourceDoc],
     handlers: &HandlerRegistry,
     io: &dyn Io,
     options: &DeployOptions,
-    on_outcome: &mut dyn FnMut(&Outcome),
-) -> Result<Report, StoreError> {
-    let statuses = store.resource_statuses(environment)?;
+    on_result: &mut dyn FnMut(&DeployResult),
+) -> Result<Report, PortError> {
+    let ids: Vec<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
+    let statuses = port.statuses(&ids)?;
+    drop(ids);
     let index: HashMap<&ResourceId, usize> = resources.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
     let count = resources.len();
     let mut remaining = vec![0u32; count];
@@ -131,21 +117,39 @@ pub fn deploy(
                     .is_none_or(|s| s.state != ResourceState::Deployed || s.deployed_hash.as_deref() != Some(r.hash.as_str()))
         })
         .collect();
+    // Resources on a dependency cycle can never start: find them first and fail them; an
+    // edge between two members of one cycle is dropped, so each member runs (and fails) once
+    // its requirements outside the cycle are done, and its dependents are skipped as usual.
+    let cycles = cycle_components(&remaining, &dependents);
+    let mut blocked: Vec<Option<(Blocker, usize)>> = vec![None; count];
+    for i in 0..count {
+        let Some(component) = cycles[i] else { continue };
+        blocked[i] = Some((Blocker::Failed, i));
+        let mut kept = Vec::with_capacity(dependents[i].len());
+        for &dependent in &dependents[i] {
+            if cycles[dependent] == Some(component) {
+                remaining[dependent] -= 1;
+            } else {
+                kept.push(dependent);
+            }
+        }
+        dependents[i] = kept;
+    }
     let ready: VecDeque<usize> = (0..count).filter(|i| remaining[*i] == 0).collect();
     let schedule = Mutex::new(Schedule {
         ready,
         remaining,
-        blocked: vec![None; count],
+        blocked,
         events: vec![false; count],
         done: 0,
         busy: 0,
     });
     let wakeup = Condvar::new();
-    let (sender, receiver) = mpsc::channel::<(usize, Outcome)>();
+    let (sender, receiver) = mpsc::channel::<(usize, DeployResult)>();
     let workers = options.parallelism.clamp(1, 64).min(count.max(1));
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; count];
-    let mut pending_records: Vec<DeployRecord> = Vec::new();
-    let mut store_error = None;
+    let mut results: Vec<Option<DeployResult>> = vec![None; count];
+    let mut pending: Vec<DeployResult> = Vec::new();
+    let mut port_error = None;
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let sender = sender.clone();
@@ -166,7 +170,8 @@ pub fn deploy(
                             return;
                         }
                         if state.busy == 0 {
-                            // Nothing runs and nothing is ready: the rest waits on a cycle.
+                            // Cannot happen once cycles are cut; should it, fail what waits
+                            // rather than wait for ever.
                             let stuck: Vec<usize> = (0..count).filter(|i| state.remaining[*i] > 0).collect();
                             for i in stuck {
                                 state.remaining[i] = 0;
@@ -182,7 +187,7 @@ pub fn deploy(
                     }
                 };
                 let resource = &resources[next];
-                let outcome = process(resource, resources, handlers, io, options, blocker, event, in_increment[next], missing[next].as_ref());
+                let outcome = process(resource, resources, version, handlers, io, options, blocker, event, in_increment[next], missing[next].as_ref());
                 let Ok(mut state) = schedule.lock() else { return };
                 let failed = matches!(outcome.state, ResourceState::Failed | ResourceState::Skipped);
                 let undefined = matches!(outcome.state, ResourceState::Undefined | ResourceState::SkippedForUndefined);
@@ -195,9 +200,12 @@ pub fn deploy(
                     if outcome.changed && resource.send_event && resources[dependent].receive_events && !options.dry_run {
                         state.events[dependent] = true;
                     }
-                    state.remaining[dependent] = state.remaining[dependent].saturating_sub(1);
-                    if state.remaining[dependent] == 0 {
-                        state.ready.push_back(dependent);
+                    // Only the last requirement to finish queues a dependent (once).
+                    if state.remaining[dependent] > 0 {
+                        state.remaining[dependent] -= 1;
+                        if state.remaining[dependent] == 0 {
+                            state.ready.push_back(dependent);
+                        }
                     }
                 }
                 state.busy -= 1;
@@ -211,53 +219,73 @@ pub fn deploy(
         }
         drop(sender);
         let mut last_flush = Instant::now();
-        for (position, outcome) in receiver.iter() {
-            on_outcome(&outcome);
-            if !outcome.unchanged_skip {
-                pending_records.push(record_of(&resources[position], version, &outcome, options));
+        for (position, result) in receiver.iter() {
+            on_result(&result);
+            if result.action != Action::Untouched {
+                pending.push(result.clone());
             }
-            outcomes[position] = Some(outcome);
-            if store_error.is_none() && (pending_records.len() >= 500 || last_flush.elapsed() > Duration::from_millis(200)) {
-                if let Err(error) = store.record(environment, &pending_records) {
-                    store_error = Some(error);
+            results[position] = Some(result);
+            if port_error.is_none() && (pending.len() >= 500 || last_flush.elapsed() > Duration::from_millis(200)) {
+                if let Err(error) = port.report(&pending) {
+                    port_error = Some(error);
                 }
-                pending_records.clear();
+                pending.clear();
                 last_flush = Instant::now();
             }
         }
     });
-    if let Some(error) = store_error {
+    if let Some(error) = port_error {
         return Err(error);
     }
-    store.record(environment, &pending_records)?;
-    Ok(Report { version, outcomes: outcomes.into_iter().flatten().collect() })
-}
-
-fn record_of(resource: &ResourceDoc, version: u64, outcome: &Outcome, options: &DeployOptions) -> DeployRecord {
-    let action = if options.dry_run {
-        "dryrun"
-    } else if outcome.reloaded && outcome.changes.is_empty() {
-        "reload"
-    } else if resource.purged() {
-        "purge"
-    } else {
-        "deploy"
-    };
-    DeployRecord {
-        resource: resource.id.clone(),
-        version,
-        state: outcome.state,
-        deployed_hash: (outcome.state == ResourceState::Deployed).then(|| resource.hash.clone()),
-        action: action.to_string(),
-        changes: outcome.changes.clone(),
-        message: outcome.message.clone(),
-        time_ms: now_ms(),
-    }
+    port.report(&pending)?;
+    Ok(Report { version, results: results.into_iter().flatten().collect() })
 }
 
 #[allow(clippy::too_many_arguments)]
 fn process(
     resource: &ResourceDoc,
+    resources: &[ResourceDoc],
+    version: u64,
+    handlers: &HandlerRegistry,
+    io: &dyn Io,
+    options: &DeployOptions,
+    blocker: Option<(Blocker, usize)>,
+    event: bool,
+    in_increment: bool,
+    missing: Option<&ResourceId>,
+) -> DeployResult {
+    let action = if options.dry_run {
+        Action::Dryrun
+    } else if resource.purged() {
+        Action::Purge
+    } else {
+        Action::Deploy
+    };
+    let mut outcome = DeployResult {
+        resource: resource.id.clone(),
+        version,
+        action,
+        state: ResourceState::Deployed,
+        changed: false,
+        changes: Vec::new(),
+        message: String::new(),
+        deployed_hash: None,
+        preview: None,
+        time_ms: 0,
+    };
+    finish(resource, &mut outcome, resources, handlers, io, options, blocker, event, in_increment, missing);
+    outcome.time_ms = now_ms();
+    if outcome.state == ResourceState::Deployed {
+        outcome.deployed_hash = Some(resource.hash.clone());
+    }
+    outcome
+}
+
+/// Fills in what happened to `resource`.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    resource: &ResourceDoc,
+    outcome: &mut DeployResult,
     resources: &[ResourceDoc],
     handlers: &HandlerRegistry,
     io: &dyn Io,
@@ -266,62 +294,48 @@ fn process(
     event: bool,
     in_increment: bool,
     missing: Option<&ResourceId>,
-) -> Outcome {
-    let mut outcome = Outcome {
-        resource: resource.id.clone(),
-        state: ResourceState::Deployed,
-        changed: false,
-        unchanged_skip: false,
-        changes: Vec::new(),
-        message: String::new(),
-        preview: None,
-        reloaded: false,
-    };
+) {
     if resource.undefined {
         outcome.state = ResourceState::Undefined;
         outcome.message = "an attribute is not known yet".into();
-        return outcome;
+        return;
     }
     match blocker {
-        Some((Blocker::Failed, cause)) if cause == resources.iter().position(|r| r.id == resource.id).unwrap_or(usize::MAX) => {
+        Some((Blocker::Failed, cause)) if resources[cause].id == resource.id => {
             outcome.state = ResourceState::Failed;
             outcome.message = "its requires form a cycle".into();
-            return outcome;
+            return;
         }
         Some((Blocker::Failed, cause)) => {
             outcome.state = ResourceState::Skipped;
             outcome.message = format!("skipped: dependency {} did not deploy", resources[cause].id);
-            return outcome;
+            return;
         }
         Some((Blocker::Undefined, cause)) => {
             outcome.state = ResourceState::SkippedForUndefined;
             outcome.message = format!("skipped: dependency {} is undefined", resources[cause].id);
-            return outcome;
+            return;
         }
         None => {}
     }
     if let Some(missing) = missing {
         outcome.state = ResourceState::Failed;
         outcome.message = format!("requires {missing}, which is not in this version");
-        return outcome;
+        return;
     }
     if !in_increment && !event {
-        outcome.unchanged_skip = true;
-        return outcome;
+        outcome.action = Action::Untouched;
+        return;
     }
     let Some(handler) = handlers.get(&resource.resource_type) else {
         outcome.state = ResourceState::Failed;
         outcome.message = format!("no handler for resource type {}", resource.resource_type);
-        return outcome;
+        return;
     };
-    match run_handler(handler.as_ref(), io, resource, options, event, in_increment, &mut outcome) {
-        Ok(()) => {}
-        Err(error) => {
-            outcome.state = if error.skip { ResourceState::Skipped } else { ResourceState::Failed };
-            outcome.message = error.message;
-        }
+    if let Err(error) = run_handler(handler.as_ref(), io, resource, options, event, in_increment, outcome) {
+        outcome.state = if error.skip { ResourceState::Skipped } else { ResourceState::Failed };
+        outcome.message = error.message;
     }
-    outcome
 }
 
 fn run_handler(
@@ -331,7 +345,7 @@ fn run_handler(
     options: &DeployOptions,
     event: bool,
     in_increment: bool,
-    outcome: &mut Outcome,
+    outcome: &mut DeployResult,
 ) -> Result<(), HandlerError> {
     let current = handler.read(io, resource)?;
     let changes = if in_increment { handler.diff(resource, current.as_ref()) } else { Vec::new() };
@@ -348,10 +362,93 @@ fn run_handler(
         handler.apply(io, resource, current.as_ref(), &changes)?;
     }
     // A command that just ran needs no reload on top.
+    let mut reloaded = false;
     if event && !resource.purged() && changes.is_empty() {
-        outcome.reloaded = handler.reload(io, resource)?;
+        reloaded = handler.reload(io, resource)?;
+        if reloaded {
+            outcome.action = Action::Reload;
+        }
     }
-    outcome.changed = !changes.is_empty() || outcome.reloaded;
+    outcome.changed = !changes.is_empty() || reloaded;
     outcome.changes = changes;
     Ok(())
+}
+
+/// For every resource on a dependency cycle, the number of its cycle (its strongly
+/// connected component); `None` for the others. Only resources that a topological pass
+/// cannot reach are looked at, so the common acyclic graph costs one linear pass.
+fn cycle_components(remaining: &[u32], dependents: &[Vec<usize>]) -> Vec<Option<u32>> {
+    let count = remaining.len();
+    let mut left = remaining.to_vec();
+    let mut queue: Vec<usize> = (0..count).filter(|i| left[*i] == 0).collect();
+    let mut reached = vec![false; count];
+    while let Some(node) = queue.pop() {
+        reached[node] = true;
+        for &dependent in &dependents[node] {
+            left[dependent] -= 1;
+            if left[dependent] == 0 {
+                queue.push(dependent);
+            }
+        }
+    }
+    let mut components = vec![None; count];
+    if reached.iter().all(|r| *r) {
+        return components;
+    }
+    // Tarjan's algorithm, iterative (graphs may be deep), over the unreached resources.
+    let mut index = vec![u32::MAX; count];
+    let mut low = vec![0u32; count];
+    let mut on_stack = vec![false; count];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut next_index = 0u32;
+    let mut next_component = 0u32;
+    for root in (0..count).filter(|i| !reached[*i]) {
+        if index[root] != u32::MAX {
+            continue;
+        }
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&mut (node, ref mut edge)) = work.last_mut() {
+            if *edge == 0 && index[node] == u32::MAX {
+                index[node] = next_index;
+                low[node] = next_index;
+                next_index += 1;
+                stack.push(node);
+                on_stack[node] = true;
+            }
+            if let Some(&next) = dependents[node].get(*edge) {
+                *edge += 1;
+                if reached[next] {
+                    continue;
+                }
+                if index[next] == u32::MAX {
+                    work.push((next, 0));
+                } else if on_stack[next] {
+                    low[node] = low[node].min(index[next]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] == index[node] {
+                let mut members = Vec::new();
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    members.push(member);
+                    if member == node {
+                        break;
+                    }
+                }
+                let self_loop = dependents[node].contains(&node);
+                if members.len() > 1 || self_loop {
+                    for member in members {
+                        components[member] = Some(next_component);
+                    }
+                    next_component += 1;
+                }
+            }
+        }
+    }
+    components
 }

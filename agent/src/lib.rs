@@ -1,11 +1,14 @@
 //! Agents: the handler API (read, diff, apply, reload, facts), the IO every handler goes
-//! through (local now; SSH implements the same trait), and the deploy engine that runs a
-//! version's resources in dependency order.
+//! through (local now; SSH implements the same trait), the deploy engine that runs a
+//! version's resources in dependency order, and the port through which the engine talks to
+//! the orchestrator. Depends on `wire` only: an agent has no store, only a port.
 
 pub mod engine;
 pub mod handler;
 pub mod io;
+pub mod port;
 
-pub use engine::{deploy, DeployOptions, Outcome, Report};
+pub use engine::{deploy, DeployOptions, Report};
 pub use handler::{Fields, Handler, HandlerError, HandlerRegistry};
 pub use io::{CommandOutput, FileKind, FileStat, Io, LocalIo};
+pub use port::{DeployPort, MemoryPort, PortError};

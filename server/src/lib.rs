@@ -1,9 +1,12 @@
-//! The orchestrator. For now: its persistence, the [`Store`] trait, and the embedded SQLite
-//! backend that `cairn deploy` uses. (The MongoDB backend, the HTTP API and agent sessions
-//! build on the same trait.)
+//! The orchestrator. For now: its persistence (the async [`Store`] trait, the embedded SQLite
+//! backend and the conformance suite every backend passes) and the embedded mode, which runs
+//! the agent's engine in-process through the agent port implemented over the store. The
+//! HTTP API, the MongoDB backend and agent sessions build on the same trait.
 
-pub mod store;
+pub mod conformance;
+pub mod embedded;
 pub mod sqlite;
+pub mod store;
 
 pub use sqlite::SqliteStore;
-pub use store::{DeployRecord, ResourceStatus, Store, StoreError};
+pub use store::{Store, StoreError};

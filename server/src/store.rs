@@ -1,12 +1,15 @@
-//! The `Store` trait: the orchestrator's only persistence interface. Every backend passes
-//! the same conformance tests. A write returns only once the backend has it durably: an
+//! The `Store` trait: the orchestrator's only persistence interface. It is async, as the
+//! HTTP API and the MongoDB driver are; the embedded SQLite backend runs its blocking calls
+//! on tokio's blocking pool. Every backend passes the same conformance suite
+//! ([`crate::conformance`]). A write returns only once the backend has it durably: an
 //! acknowledged write survives a crash.
 
-use cairn_wire::{ActionLog, Change, ResourceDoc, ResourceId, ResourceState};
+use async_trait::async_trait;
+use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceStatus};
 use std::collections::BTreeMap;
 use std::fmt;
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoreError {
     /// The backend failed (I/O, corruption, ...): the message says how.
     Backend(String),
@@ -27,38 +30,18 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The outcome of deploying one resource, as recorded.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeployRecord {
-    pub resource: ResourceId,
-    pub version: u64,
-    pub state: ResourceState,
-    /// The desired-state hash that is now true on the target, when the deploy succeeded.
-    pub deployed_hash: Option<String>,
-    pub action: String,
-    pub changes: Vec<Change>,
-    pub message: String,
-    pub time_ms: u64,
-}
-
-/// The last known state of a resource.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResourceStatus {
-    pub resource: ResourceId,
-    pub state: ResourceState,
-    pub deployed_hash: Option<String>,
-    pub version: u64,
-}
-
+#[async_trait]
 pub trait Store: Send + Sync {
     /// Stores a new version of an environment's resources; returns its number (1, 2, ...).
-    fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, StoreError>;
-    fn latest_version(&self, environment: &str) -> Result<Option<u64>, StoreError>;
-    fn version_resources(&self, environment: &str, version: u64) -> Result<Vec<ResourceDoc>, StoreError>;
+    async fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, StoreError>;
+    async fn latest_version(&self, environment: &str) -> Result<Option<u64>, StoreError>;
+    async fn version_resources(&self, environment: &str, version: u64) -> Result<Vec<ResourceDoc>, StoreError>;
     /// The last known state of every resource of the environment, by id.
-    fn resource_statuses(&self, environment: &str) -> Result<BTreeMap<ResourceId, ResourceStatus>, StoreError>;
-    /// Records outcomes (states, deployed hashes and action logs) atomically.
-    fn record(&self, environment: &str, records: &[DeployRecord]) -> Result<(), StoreError>;
+    async fn resource_statuses(&self, environment: &str) -> Result<BTreeMap<ResourceId, ResourceStatus>, StoreError>;
+    /// Records deploy results (states, deployed hashes and action logs) atomically. A
+    /// result without a deployed hash keeps the previous one when it is a dry run (or an
+    /// intent, `deploying`), and clears it otherwise.
+    async fn record(&self, environment: &str, results: &[DeployResult]) -> Result<(), StoreError>;
     /// The action log of one resource, oldest first.
-    fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<ActionLog>, StoreError>;
+    async fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError>;
 }

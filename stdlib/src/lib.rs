@@ -1,6 +1,6 @@
-//! The `std` module: its model (`stdlib/model`, compiled into the binary) and its native
-//! plugins. [`builtin`] hands the model to the compiler; [`register`] adds the plugins, one
-//! module per theme (strings, collections, instances, environment, files, json, network,
+//! The `std` module: its model (`stdlib/model`, compiled into the binary), its native
+//! plugins and resource types. [`module`] is its descriptor; [`register`] adds the plugins,
+//! one module per theme (strings, collections, instances, environment, files, json, network,
 //! types).
 
 mod collections;
@@ -17,16 +17,31 @@ mod support;
 mod testing;
 mod types;
 
-use cairn_compiler::compile::loader::BuiltinModule;
 use cairn_compiler::compile::plugins::PluginRegistry;
+use cairn_compiler::export::ResourceDecl;
+use cairn_module::{ModelFile, Module, ResourceType};
+use std::sync::Arc;
 
-/// The std model, as shipped in the binary.
-pub fn builtin() -> BuiltinModule {
-    BuiltinModule {
+/// The std module: its model (as shipped in the binary), its plugins and resource types:
+/// `std::AgentConfig` (handled by the orchestrator itself, no agent handler) and
+/// `std::testing::NullResource`.
+pub fn module() -> Module {
+    Module {
         name: "std",
-        files: vec![
-            ("std", "_init.cf", include_str!("../model/_init.cf")),
-            ("std::testing", "testing.cf", include_str!("../model/testing.cf")),
+        model: vec![
+            ModelFile { namespace: "std", file_name: "_init.cf", text: include_str!("../model/_init.cf") },
+            ModelFile { namespace: "std::testing", file_name: "testing.cf", text: include_str!("../model/testing.cf") },
+        ],
+        plugins: register,
+        resources: vec![
+            ResourceType::without_handler(
+                ResourceDecl::new("std::AgentConfig", "agentname", "agentname", &["agentname", "uri", "autostart", "params"])
+                    .with_constant_agent("internal"),
+            ),
+            ResourceType::new(
+                ResourceDecl::new("std::testing::NullResource", "agentname", "name", &["name", "agentname", "value", "fail"]),
+                Arc::new(NullHandler),
+            ),
         ],
     }
 }
@@ -41,17 +56,6 @@ pub fn register(registry: &mut PluginRegistry) {
     json::register(registry);
     network::register(registry);
     types::register(registry);
-}
-
-/// Declares std's resource types: `std::AgentConfig` (handled by the server's internal
-/// agent) and `std::testing::NullResource`.
-pub fn register_resources(resources: &mut cairn_compiler::export::ResourceRegistry) {
-    use cairn_compiler::export::ResourceDecl;
-    resources.register(
-        ResourceDecl::new("std::AgentConfig", "agentname", "agentname", &["agentname", "uri", "autostart", "params"])
-            .with_constant_agent("internal"),
-    );
-    resources.register(ResourceDecl::new("std::testing::NullResource", "agentname", "name", &["name", "agentname", "value", "fail"]));
 }
 
 /// `std::testing::NullResource`: changes nothing; `fail = true` makes it fail.
@@ -78,8 +82,4 @@ impl cairn_agent::Handler for NullHandler {
     ) -> Result<(), cairn_agent::HandlerError> {
         Ok(())
     }
-}
-
-pub fn register_handlers(handlers: &mut cairn_agent::HandlerRegistry) {
-    handlers.register("std::testing::NullResource", std::sync::Arc::new(NullHandler));
 }

@@ -2,6 +2,13 @@
 //! processes and the real SQLite store under the project's `data/deploy`.
 
 use cairn_server::Store;
+
+/// Opens the project's embedded store and runs `query` on it.
+fn with_store<T>(dir: &Path, query: impl AsyncFnOnce(&cairn_server::SqliteStore) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("runtime");
+    let store = cairn_server::SqliteStore::open(&cairn_server::embedded::store_path(dir)).expect("store");
+    runtime.block_on(query(&store))
+}
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -160,10 +167,10 @@ fs::File(host=h, path="fine.txt", content="ok")
     assert_eq!(output.status.code(), Some(1), "{shown}");
     assert!(shown.contains("Not a directory"), "the OS error is shown: {shown}");
     assert_eq!(read(&dir, "fine.txt"), "ok");
-    let store = cairn_server::SqliteStore::open(&cairn::deploy_store_path(&dir)).expect("store");
-    let logs = store
-        .action_logs("unwritable", &cairn_wire::ResourceId("fs::File[localhost,path=blocker/inner.txt]".into()))
-        .expect("logs");
+    let logs = with_store(&dir, async |store| {
+        store.action_logs("unwritable", &cairn_wire::ResourceId("fs::File[localhost,path=blocker/inner.txt]".into())).await
+    })
+    .expect("logs");
     assert_eq!(logs.len(), 1);
     assert!(logs[0].message.contains("Not a directory"), "{:?}", logs[0]);
 }
@@ -222,8 +229,7 @@ fn a_killed_deploy_resumes_and_never_records_an_undone_deploy() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().expect("kill");
     child.wait().expect("reaped");
-    let store = cairn_server::SqliteStore::open(&cairn::deploy_store_path(&dir)).expect("store");
-    let statuses = store.resource_statuses("killed").expect("statuses");
+    let statuses = with_store(&dir, async |store| store.resource_statuses("killed").await).expect("statuses");
     for (id, status) in &statuses {
         if status.state == cairn_wire::ResourceState::Deployed {
             if let Some(path) = id.0.strip_prefix("fs::File[localhost,path=").and_then(|p| p.strip_suffix(']')) {
@@ -232,7 +238,6 @@ fn a_killed_deploy_resumes_and_never_records_an_undone_deploy() {
             assert!(!id.0.starts_with("exec::Run"), "the killed command is not recorded as deployed");
         }
     }
-    drop(store);
     // The next run (with a quick command now) completes everything.
     std::fs::write(dir.join("main.cf"), main.replace("sleep 30", "true")).expect("edit");
     let output = deploy(&dir, &[]);

@@ -60,7 +60,7 @@ fn run_block(code: &str) -> Result<(), Failed> {
     let expected = parse_expected(&main_text, false)?;
     let mut plugins = PluginRegistry::new();
     cairn_std::register(&mut plugins);
-    let builtins = [cairn_std::builtin()];
+    let builtins = [std_model()];
     let settings = |_: &str| None;
     let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
     let mut fs = MemFs::new();
@@ -135,4 +135,13 @@ fn main() {
         }
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// The std model alone, from its descriptor.
+fn std_model() -> cairn_compiler::compile::loader::BuiltinModule {
+    let module = cairn_std::module();
+    cairn_compiler::compile::loader::BuiltinModule {
+        name: module.name,
+        files: module.model.iter().map(|f| (f.namespace, f.file_name, f.text)).collect(),
+    }
 }

@@ -1,7 +1,7 @@
 //! Export tests: models compiled with the shipped modules, their exported resources checked
 //! exactly (ids, fields, requires, hashes), and every export error.
 
-use cairn::{build, modules, Build};
+use cairn_pipeline::{build, shipped_modules, Build, CompileSettings};
 use cairn_compiler::export::write_version_json;
 use cairn_compiler::fs::MemFs;
 use std::path::Path;
@@ -9,7 +9,7 @@ use std::path::Path;
 fn export_of(main: &str) -> Build {
     let mut fs = MemFs::new();
     fs.add("/p/project.yml", "name: p\n").add("/p/main.cf", main);
-    build(&fs, Path::new("/p"), &modules()).expect("project loads")
+    build(&fs, Path::new("/p"), &shipped_modules(), &CompileSettings::default()).expect("project loads")
 }
 
 fn json_of(main: &str) -> String {

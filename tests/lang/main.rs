@@ -44,7 +44,7 @@ fn check(expectation: &Expectation, session: &ParseSession) -> Result<(), Failed
 fn run_compile_case(path: &Path) -> Result<(), Failed> {
     let mut plugins = PluginRegistry::new();
     cairn_std::register(&mut plugins);
-    let builtins = [cairn_std::builtin()];
+    let builtins = [std_model()];
     let settings = |_: &str| None;
     let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
     let (main_text, compilation) = if path.is_dir() {
@@ -117,4 +117,13 @@ fn main() {
         }
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// The std model alone, from its descriptor.
+fn std_model() -> cairn_compiler::compile::loader::BuiltinModule {
+    let module = cairn_std::module();
+    cairn_compiler::compile::loader::BuiltinModule {
+        name: module.name,
+        files: module.model.iter().map(|f| (f.namespace, f.file_name, f.text)).collect(),
+    }
 }

@@ -1,6 +1,7 @@
 //! Types shared by the compiler's export, the orchestrator's store and the agents: resource
-//! ids, resource documents, versions, deploy states and action logs. Small on purpose: every
-//! other crate depends on it.
+//! ids, resource documents, deploy states, and the deploy result (one record: what an agent
+//! reports, what the store logs). Small on purpose: every other crate depends on it, and it
+//! depends on nothing of Cairn's.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -145,18 +146,85 @@ pub struct Change {
     pub desired: serde_json::Value,
 }
 
-/// A logged deploy action of one resource.
+/// What the agent did with a resource in one deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Read, compared and (where something differed) changed.
+    Deploy,
+    /// Read and compared only: a dry run.
+    Dryrun,
+    /// Nothing differed, but a dependency that sends events changed: reloaded.
+    Reload,
+    /// Removed (`purged = true`).
+    Purge,
+    /// Not in the increment: the last deploy already made this desired state true, so the
+    /// agent neither read nor changed anything. Never logged.
+    Untouched,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Dryrun => "dryrun",
+            Action::Reload => "reload",
+            Action::Purge => "purge",
+            Action::Untouched => "untouched",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Action> {
+        Some(match text {
+            "deploy" => Action::Deploy,
+            "dryrun" => Action::Dryrun,
+            "reload" => Action::Reload,
+            "purge" => Action::Purge,
+            "untouched" => Action::Untouched,
+            _ => return None,
+        })
+    }
+}
+
+/// The outcome of one resource in one deploy: what the agent reports, what the store keeps
+/// as the resource's state and in its action log, and what the command line prints. One
+/// record for all three, so nothing is lost or renamed between them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ActionLog {
+pub struct DeployResult {
     pub resource: ResourceId,
     pub version: u64,
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: u64,
-    /// `deploy`, `dryrun`, `reload`, `purge`.
-    pub action: String,
+    pub action: Action,
     pub state: ResourceState,
+    /// Something was changed (or, in a dry run, would be); a reload counts.
+    pub changed: bool,
     pub changes: Vec<Change>,
     pub message: String,
+    /// The desired-state hash that is now true on the target: set when the deploy
+    /// succeeded, `None` otherwise (and for dry runs).
+    pub deployed_hash: Option<String>,
+    /// For dry runs: what would change, for a person to read (a unified diff for files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+}
+
+impl DeployResult {
+    /// Whether the resource ended in a state that counts as done (deployed, or checked by
+    /// a dry run).
+    pub fn succeeded(&self) -> bool {
+        matches!(self.state, ResourceState::Deployed | ResourceState::Dry)
+    }
+}
+
+/// The last known state of a resource, as an agent needs it to compute its increment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceStatus {
+    pub resource: ResourceId,
+    pub state: ResourceState,
+    /// The desired-state hash the last successful deploy made true.
+    pub deployed_hash: Option<String>,
+    pub version: u64,
 }
 
 #[cfg(test)]
@@ -177,6 +245,9 @@ mod tests {
     fn states_round_trip() {
         for state in [ResourceState::Deployed, ResourceState::SkippedForUndefined, ResourceState::Orphaned] {
             assert_eq!(ResourceState::parse(state.as_str()), Some(state));
+        }
+        for action in [Action::Deploy, Action::Dryrun, Action::Reload, Action::Purge, Action::Untouched] {
+            assert_eq!(Action::parse(action.as_str()), Some(action));
         }
     }
 }

@@ -1,27 +1,26 @@
-//! The `apt` module: Debian packages and repositories. Ships the model and declares the
-//! resource types.
+//! The `apt` module: Debian packages and repositories. Ships the model, declares the
+//! resource types and installs packages ([`handler`]).
 
 pub mod handler;
 
-use cairn_agent::HandlerRegistry;
-use cairn_compiler::compile::loader::BuiltinModule;
+use cairn_compiler::export::ResourceDecl;
+use cairn_module::{ModelFile, Module, ResourceType};
 use std::sync::Arc;
-use cairn_compiler::export::{ResourceDecl, ResourceRegistry};
 
-pub fn builtin() -> BuiltinModule {
-    BuiltinModule { name: "apt", files: vec![("apt", "_init.cf", include_str!("../model/_init.cf"))] }
-}
-
-pub fn register(resources: &mut ResourceRegistry) {
-    resources.register(ResourceDecl::new("apt::Package", "host.name", "name", &["name", "state"]));
-    resources.register(ResourceDecl::new(
-        "apt::Repository",
-        "host.name",
-        "name",
-        &["name", "base_url", "release", "repo", "trusted"],
-    ));
-}
-
-pub fn register_handlers(handlers: &mut HandlerRegistry) {
-    handlers.register("apt::Package", Arc::new(handler::PackageHandler));
+pub fn module() -> Module {
+    Module {
+        name: "apt",
+        model: vec![ModelFile { namespace: "apt", file_name: "_init.cf", text: include_str!("../model/_init.cf") }],
+        plugins: cairn_module::no_plugins,
+        resources: vec![
+            ResourceType::new(ResourceDecl::new("apt::Package", "host.name", "name", &["name", "state"]), Arc::new(handler::PackageHandler)),
+            // No handler yet: exported so that a model using it is not silently dropped.
+            ResourceType::without_handler(ResourceDecl::new(
+                "apt::Repository",
+                "host.name",
+                "name",
+                &["name", "base_url", "release", "repo", "trusted"],
+            )),
+        ],
+    }
 }

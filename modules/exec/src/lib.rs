@@ -1,28 +1,28 @@
-//! The `exec` module: commands run on a host. Ships the model and declares `exec::Run`.
+//! The `exec` module: commands run on a host. Ships the model, declares `exec::Run` and runs
+//! it ([`handler`]).
 
 pub mod handler;
 
-use cairn_agent::HandlerRegistry;
-use cairn_compiler::compile::loader::BuiltinModule;
+use cairn_compiler::export::ResourceDecl;
+use cairn_module::{ModelFile, Module, ResourceType};
 use std::sync::Arc;
-use cairn_compiler::export::{ResourceDecl, ResourceRegistry};
 
-pub fn builtin() -> BuiltinModule {
-    BuiltinModule { name: "exec", files: vec![("exec", "_init.cf", include_str!("../model/_init.cf"))] }
-}
-
-pub fn register(resources: &mut ResourceRegistry) {
-    resources.register(ResourceDecl::new(
-        "exec::Run",
-        "host.name",
-        "command",
-        &[
-            "command", "creates", "cwd", "environment", "onlyif", "path", "reload", "reload_only", "returns", "timeout",
-            "unless", "skip_on_fail",
-        ],
-    ));
-}
-
-pub fn register_handlers(handlers: &mut HandlerRegistry) {
-    handlers.register("exec::Run", Arc::new(handler::RunHandler));
+pub fn module() -> Module {
+    Module {
+        name: "exec",
+        model: vec![ModelFile { namespace: "exec", file_name: "_init.cf", text: include_str!("../model/_init.cf") }],
+        plugins: cairn_module::no_plugins,
+        resources: vec![ResourceType::new(
+            ResourceDecl::new(
+                "exec::Run",
+                "host.name",
+                "command",
+                &[
+                    "command", "creates", "cwd", "environment", "onlyif", "path", "reload", "reload_only", "returns", "timeout",
+                    "unless", "skip_on_fail",
+                ],
+            ),
+            Arc::new(handler::RunHandler),
+        )],
+    }
 }

@@ -1,0 +1,76 @@
+//! The agent's port: the two things the deploy engine needs from the orchestrator, and
+//! nothing more. It reads the last known state of resources (to compute the increment) and
+//! reports results (states, deployed hashes and action logs). The server implements it over
+//! its store for the embedded mode and over an agent session for remote agents; the agent
+//! itself never sees a store, so it depends on `wire` only.
+
+use cairn_wire::{DeployResult, ResourceId, ResourceStatus};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The orchestrator could not answer or keep a report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortError(pub String);
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PortError {}
+
+pub trait DeployPort: Send + Sync {
+    /// The last known state of `resources` (those the port knows nothing of are absent). A
+    /// port may return more than asked for; the engine looks up by id.
+    fn statuses(&self, resources: &[ResourceId]) -> Result<BTreeMap<ResourceId, ResourceStatus>, PortError>;
+
+    /// Keeps `results` durably: returns only once the orchestrator has them, so that an
+    /// acknowledged result survives a crash of either side.
+    fn report(&self, results: &[DeployResult]) -> Result<(), PortError>;
+}
+
+/// A port that keeps everything in memory: for agents that deploy without an orchestrator
+/// (tests, one-off runs), and as the reference behaviour of a port.
+#[derive(Default)]
+pub struct MemoryPort {
+    state: std::sync::Mutex<MemoryState>,
+}
+
+#[derive(Default)]
+struct MemoryState {
+    statuses: BTreeMap<ResourceId, ResourceStatus>,
+    log: Vec<DeployResult>,
+}
+
+impl MemoryPort {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every result reported so far, oldest first.
+    pub fn log(&self) -> Vec<DeployResult> {
+        self.state.lock().map(|s| s.log.clone()).unwrap_or_default()
+    }
+}
+
+impl DeployPort for MemoryPort {
+    fn statuses(&self, _resources: &[ResourceId]) -> Result<BTreeMap<ResourceId, ResourceStatus>, PortError> {
+        let state = self.state.lock().map_err(|_| PortError("memory port poisoned".into()))?;
+        Ok(state.statuses.clone())
+    }
+
+    fn report(&self, results: &[DeployResult]) -> Result<(), PortError> {
+        let mut state = self.state.lock().map_err(|_| PortError("memory port poisoned".into()))?;
+        for result in results {
+            let previous = state.statuses.get(&result.resource).and_then(|s| s.deployed_hash.clone());
+            let deployed_hash = result.deployed_hash.clone().or(if result.state == cairn_wire::ResourceState::Dry { previous } else { None });
+            state.statuses.insert(
+                result.resource.clone(),
+                ResourceStatus { resource: result.resource.clone(), state: result.state, deployed_hash, version: result.version },
+            );
+            state.log.push(result.clone());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Printing a build: the model's own output, every diagnostic, the one-line summary; and the
+//! two commands that only build and print (`compile`, `export -j`).
+
+use cairn_compiler::diagnostic::render;
+use cairn_compiler::fs::RealFs;
+use cairn_pipeline::{Build, CompileSettings};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use termcolor::StandardStream;
+
+/// Builds the project (load, install, compile, export); prints the model's output and every
+/// problem. `None` when the project could not be loaded or had errors (already reported).
+pub fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<Build> {
+    let modules = cairn_pipeline::shipped_modules();
+    let build = match cairn_pipeline::build(&RealFs, root, &modules, &CompileSettings::default()) {
+        Ok(build) => build,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return None;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    for (module, tag) in &build.installed {
+        let _ = writeln!(stderr, "installed module {module} at {tag}");
+    }
+    if let Some(execution) = &build.compilation.execution {
+        for line in &execution.output {
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    for error in &build.compilation.session.io_errors {
+        let _ = writeln!(stderr, "error: {error}");
+    }
+    let _ = render(stderr, &build.compilation.session.sources, &build.compilation.warnings);
+    if let Err(error) = render(stderr, &build.compilation.session.sources, &build.diagnostics) {
+        let _ = writeln!(stderr, "error: cannot print diagnostics: {error}");
+    }
+    let count = build.diagnostics.len() + build.compilation.session.io_errors.len();
+    if count > 0 {
+        let _ = writeln!(stderr, "error: {count} problem{} found", if count == 1 { "" } else { "s" });
+        return None;
+    }
+    Some(build)
+}
+
+/// `compiled NAME: I instances, R resources, A agents in T ms (export E ms)`
+pub fn summary(build: &Build) -> String {
+    let (resources, agents, undefined) = match &build.export {
+        Some(export) => (export.resources.len(), export.agents().len(), export.resources.iter().filter(|r| r.undefined).count()),
+        None => (0, 0, 0),
+    };
+    let undefined = if undefined > 0 { format!(" ({undefined} undefined)") } else { String::new() };
+    format!(
+        "compiled {}: {} instances, {} resources{undefined}, {} agent{} in {:.0} ms (export {:.0} ms)",
+        build.compilation.project.config.name,
+        build.compilation.instance_count(),
+        resources,
+        agents,
+        if agents == 1 { "" } else { "s" },
+        build.compile_time.as_secs_f64() * 1000.0,
+        build.export_time.as_secs_f64() * 1000.0
+    )
+}
+
+pub fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
+    match build_reported(root, stderr) {
+        Some(build) => {
+            let _ = writeln!(std::io::stdout(), "{}", summary(&build));
+            // The process ends now: freeing a large model piece by piece only costs time.
+            std::mem::forget(build);
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::FAILURE,
+    }
+}
+
+pub fn export_json(root: &Path, out: &Path, version: u64, stderr: &mut StandardStream) -> ExitCode {
+    let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
+    let resources = build.export.as_ref().map(|e| e.resources.as_slice()).unwrap_or(&[]);
+    // `write_version_json` buffers itself (in large chunks): the file needs no `BufWriter`.
+    let written = std::fs::File::create(out).and_then(|mut file| cairn_compiler::export::write_version_json(&mut file, resources, version));
+    let code = match written {
+        Ok(()) => {
+            let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}", summary(&build), out.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let _ = writeln!(stderr, "error: cannot write {}: {error}", out.display());
+            ExitCode::FAILURE
+        }
+    };
+    // The process ends now: freeing a large model piece by piece only costs time.
+    std::mem::forget(build);
+    code
+}
