@@ -3,7 +3,7 @@
 
 use crate::print::{build_reported, summary};
 use cairn_agent::DeployOptions;
-use cairn_server::embedded::Embedded;
+use cairn_server::embedded::{Embedded, ProjectLock};
 use cairn_wire::{Action, DeployResult, ResourceState};
 use std::io::Write;
 use std::path::Path;
@@ -11,6 +11,16 @@ use std::process::ExitCode;
 use termcolor::StandardStream;
 
 pub fn run(root: &Path, options: DeployOptions, stderr: &mut StandardStream) -> ExitCode {
+    // Before compiling: a second deploy of the project waits for nothing and says who runs.
+    // (No project, no lock: the build says what is missing, and nothing is created.)
+    let _lock = match root.join("project.yml").is_file().then(|| ProjectLock::take(root)) {
+        Some(Ok(lock)) => Some(lock),
+        Some(Err(error)) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
     let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", summary(&build));
@@ -59,8 +69,8 @@ pub fn run(root: &Path, options: DeployOptions, stderr: &mut StandardStream) -> 
     if options.dry_run {
         for result in report.results.iter().filter(|r| r.changed) {
             let _ = writeln!(stdout, "--- {} would change:", result.resource);
-            if let Some(preview) = &result.preview {
-                let _ = writeln!(stdout, "{}", preview.trim_end());
+            if let Some(diff) = &result.diff {
+                let _ = writeln!(stdout, "{}", diff.trim_end());
             }
         }
     }

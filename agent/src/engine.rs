@@ -135,6 +135,12 @@ pub fn deploy(
         }
         dependents[i] = kept;
     }
+    if !options.dry_run {
+        let intended: Vec<ResourceId> = (0..count).filter(|i| in_increment[*i]).map(|i| resources[i].id.clone()).collect();
+        if !intended.is_empty() {
+            port.intend(version, &intended)?;
+        }
+    }
     let ready: VecDeque<usize> = (0..count).filter(|i| remaining[*i] == 0).collect();
     let schedule = Mutex::new(Schedule {
         ready,
@@ -270,7 +276,7 @@ fn process(
         changes: Vec::new(),
         message: String::new(),
         deployed_hash: None,
-        preview: None,
+        diff: None,
         time_ms: 0,
     };
     finish(resource, &mut outcome, resources, handlers, io, options, blocker, event, in_increment, missing);
@@ -347,18 +353,22 @@ fn run_handler(
     in_increment: bool,
     outcome: &mut DeployResult,
 ) -> Result<(), HandlerError> {
+    // Everything the handler needs must be valid before anything is touched: a bad mode or
+    // an unknown owner fails the resource with the file as it was.
+    handler.check(io, resource)?;
     let current = handler.read(io, resource)?;
     let changes = if in_increment { handler.diff(resource, current.as_ref()) } else { Vec::new() };
+    if !changes.is_empty() {
+        outcome.diff = Some(handler.describe(resource, current.as_ref(), &changes));
+    }
     if options.dry_run {
         outcome.state = ResourceState::Dry;
         outcome.changed = !changes.is_empty();
-        if outcome.changed {
-            outcome.preview = Some(handler.preview(resource, current.as_ref(), &changes));
-        }
         outcome.changes = changes;
         return Ok(());
     }
     if !changes.is_empty() {
+        outcome.changes = changes.clone();
         handler.apply(io, resource, current.as_ref(), &changes)?;
     }
     // A command that just ran needs no reload on top.

@@ -70,8 +70,16 @@ pub trait Handler: Send + Sync {
         Ok(Fields::new())
     }
 
-    /// A human-readable preview of the changes, for dry runs (a unified diff for files).
-    fn preview(&self, _desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
+    /// Checks everything the resource asks for (modes, owners, ...) before anything is read
+    /// or changed: a resource that cannot be deployed must fail with nothing touched.
+    fn check(&self, _io: &dyn Io, _desired: &ResourceDoc) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    /// The changes for a person to read, shown by dry runs and kept in the action log (a
+    /// unified diff for text files). It must not reveal what only some users may read: a
+    /// handler of secrets shows hashes instead.
+    fn describe(&self, _desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
         changes
             .iter()
             .map(|c| format!("{}: {} -> {}", c.field, c.current, c.desired))

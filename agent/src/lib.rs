@@ -10,5 +10,5 @@ pub mod port;
 
 pub use engine::{deploy, DeployOptions, Report};
 pub use handler::{Fields, Handler, HandlerError, HandlerRegistry};
-pub use io::{CommandOutput, FileKind, FileStat, Io, LocalIo};
+pub use io::{CommandOutput, FileAttrs, FileKind, FileStat, Io, LocalIo};
 pub use port::{DeployPort, MemoryPort, PortError};

@@ -25,6 +25,12 @@ pub trait DeployPort: Send + Sync {
     /// port may return more than asked for; the engine looks up by id.
     fn statuses(&self, resources: &[ResourceId]) -> Result<BTreeMap<ResourceId, ResourceStatus>, PortError>;
 
+    /// Records, durably and before anything is applied, that `resources` are being deployed
+    /// as part of `version`: should the agent die half-way, what it may have changed is known
+    /// as `deploying` (not as the last deployed state), and the next deploy reads and compares
+    /// it instead of trusting the store.
+    fn intend(&self, version: u64, resources: &[ResourceId]) -> Result<(), PortError>;
+
     /// Keeps `results` durably: returns only once the orchestrator has them, so that an
     /// acknowledged result survives a crash of either side.
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError>;
@@ -60,11 +66,24 @@ impl DeployPort for MemoryPort {
         Ok(state.statuses.clone())
     }
 
+    fn intend(&self, version: u64, resources: &[ResourceId]) -> Result<(), PortError> {
+        let mut state = self.state.lock().map_err(|_| PortError("memory port poisoned".into()))?;
+        for resource in resources {
+            let deployed_hash = state.statuses.get(resource).and_then(|s| s.deployed_hash.clone());
+            state.statuses.insert(
+                resource.clone(),
+                ResourceStatus { resource: resource.clone(), state: cairn_wire::ResourceState::Deploying, deployed_hash, version },
+            );
+        }
+        Ok(())
+    }
+
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError> {
         let mut state = self.state.lock().map_err(|_| PortError("memory port poisoned".into()))?;
         for result in results {
             let previous = state.statuses.get(&result.resource).and_then(|s| s.deployed_hash.clone());
-            let deployed_hash = result.deployed_hash.clone().or(if result.state == cairn_wire::ResourceState::Dry { previous } else { None });
+            let keeps = matches!(result.state, cairn_wire::ResourceState::Dry | cairn_wire::ResourceState::Deploying);
+            let deployed_hash = result.deployed_hash.clone().or(if keeps { previous } else { None });
             state.statuses.insert(
                 result.resource.clone(),
                 ResourceStatus { resource: result.resource.clone(), state: result.state, deployed_hash, version: result.version },

@@ -25,6 +25,7 @@ pub fn cases() -> Vec<Case> {
         ("action_logs_keep_every_result_in_order", |s| Box::pin(action_logs_keep_every_result_in_order(s))),
         ("environments_are_isolated", |s| Box::pin(environments_are_isolated(s))),
         ("an_empty_report_is_accepted", |s| Box::pin(an_empty_report_is_accepted(s))),
+        ("intents_mark_resources_deploying", |s| Box::pin(intents_mark_resources_deploying(s))),
     ]
 }
 
@@ -67,7 +68,7 @@ pub fn result(id: &str, version: u64, state: ResourceState, hash: Option<&str>) 
         changes: vec![Change { field: "content".into(), current: serde_json::Value::Null, desired: "x".into() }],
         message: format!("{} at {version}", state.as_str()),
         deployed_hash: hash.map(str::to_string),
-        preview: None,
+        diff: hash.map(|h| format!("--- a\n+++ b\n+{h}\n")),
         time_ms: 1_000 + version,
     }
 }
@@ -156,4 +157,23 @@ async fn environments_are_isolated(store: &dyn Store) -> CaseResult {
 async fn an_empty_report_is_accepted(store: &dyn Store) -> CaseResult {
     ok(store.record("c-empty", &[]).await, "record nothing")?;
     check(ok(store.resource_statuses("c-empty").await, "statuses")?.is_empty(), || "an empty report made a state".into())
+}
+
+async fn intents_mark_resources_deploying(store: &dyn Store) -> CaseResult {
+    let env = "c-intent";
+    let old = ResourceId("t[a,k=old]".into());
+    let new = ResourceId("t[a,k=new]".into());
+    ok(store.record(env, &[result(&old.0, 1, ResourceState::Deployed, Some("h1"))]).await, "record")?;
+    ok(store.mark_deploying(env, 2, &[old.clone(), new.clone()]).await, "intend")?;
+    let statuses = ok(store.resource_statuses(env).await, "statuses")?;
+    let old_status = statuses.get(&old).ok_or("no status")?;
+    check(old_status.state == ResourceState::Deploying && old_status.deployed_hash.as_deref() == Some("h1") && old_status.version == 2, || {
+        format!("{old_status:?}")
+    })?;
+    let new_status = statuses.get(&new).ok_or("an intent for a new resource made no status")?;
+    check(new_status.state == ResourceState::Deploying && new_status.deployed_hash.is_none(), || format!("{new_status:?}"))?;
+    // Intents are not deploy actions: the log is untouched.
+    let logs = ok(store.action_logs(env, &old).await, "logs")?;
+    check(logs.len() == 1, || format!("an intent was logged: {logs:?}"))?;
+    ok(store.mark_deploying(env, 3, &[]).await, "intend nothing")
 }

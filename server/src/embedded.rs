@@ -35,6 +35,10 @@ impl DeployPort for StorePort {
         self.runtime.block_on(self.store.resource_statuses(&self.environment)).map_err(port_error)
     }
 
+    fn intend(&self, version: u64, resources: &[ResourceId]) -> Result<(), PortError> {
+        self.runtime.block_on(self.store.mark_deploying(&self.environment, version, resources)).map_err(port_error)
+    }
+
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError> {
         self.runtime.block_on(self.store.record(&self.environment, results)).map_err(port_error)
     }
@@ -45,6 +49,51 @@ pub fn store_path(project: &Path) -> PathBuf {
     project.join("data").join("deploy").join("state.db")
 }
 
+/// The lock on a project's embedded state: one `cairn deploy` of a project at a time. It is
+/// held (an exclusive `flock` on `data/deploy/lock`) from before the compile to the end of
+/// the deploy, and released when dropped or when the process dies, however it dies.
+pub struct ProjectLock {
+    _file: std::fs::File,
+}
+
+impl ProjectLock {
+    /// Takes the lock, or says who holds it.
+    pub fn take(project: &Path) -> Result<ProjectLock, EmbeddedError> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let folder = store_path(project).parent().map(Path::to_path_buf).unwrap_or_else(|| project.to_path_buf());
+        let failed = |what: String, e: std::io::Error| EmbeddedError::Lock(format!("{what}: {e}"));
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&folder).map_err(|e| failed(format!("cannot create {}", folder.display()), e))?;
+        let path = folder.join("lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(|e| failed(format!("cannot open {}", path.display()), e))?;
+        if let Err(error) = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { "another process".to_string() } else { holder.to_string() };
+            return Err(EmbeddedError::Lock(if error == rustix::io::Errno::WOULDBLOCK {
+                format!("{} is busy: {holder} holds its lock ({}); wait for it to finish", project.display(), path.display())
+            } else {
+                format!("cannot lock {}: {error}", path.display())
+            }));
+        }
+        // Who holds it, for the next one to be told.
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = writeln!(file, "cairn deploy (pid {}, started at {started} s since the epoch)", std::process::id());
+        Ok(ProjectLock { _file: file })
+    }
+}
+
 /// Why an embedded deploy could not run (a resource that fails is not an error: it is in
 /// the report).
 #[derive(Debug)]
@@ -52,6 +101,8 @@ pub enum EmbeddedError {
     Runtime(std::io::Error),
     Store(StoreError),
     Port(PortError),
+    /// The project's state is locked by another deploy, or cannot be locked.
+    Lock(String),
 }
 
 impl std::fmt::Display for EmbeddedError {
@@ -60,6 +111,7 @@ impl std::fmt::Display for EmbeddedError {
             EmbeddedError::Runtime(error) => write!(f, "cannot start the runtime: {error}"),
             EmbeddedError::Store(error) => write!(f, "{error}"),
             EmbeddedError::Port(error) => write!(f, "{error}"),
+            EmbeddedError::Lock(message) => f.write_str(message),
         }
     }
 }

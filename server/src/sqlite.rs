@@ -53,15 +53,18 @@ const MIGRATIONS: &[&str] = &[
         message TEXT NOT NULL
     );
     CREATE INDEX action_log_resource ON action_log (environment, resource_id, id);",
-    // One record for a deploy result: the log keeps whether something changed and the hash
-    // that the deploy made true.
+    // One record for a deploy result: the log keeps whether something changed, the hash
+    // that the deploy made true and the changes for a person to read.
     "ALTER TABLE action_log ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE action_log ADD COLUMN deployed_hash TEXT;",
+    ALTER TABLE action_log ADD COLUMN deployed_hash TEXT;
+    ALTER TABLE action_log ADD COLUMN diff TEXT;",
 ];
 
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// The file, for messages (`:memory:` for a store in memory).
+    label: Arc<str>,
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
@@ -73,21 +76,55 @@ fn corrupt_state(state: &str) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store file and brings its schema up to date.
+    /// Opens (creating if needed) the store file and brings its schema up to date. The file
+    /// holds resource contents and diffs: it is created readable by its owner only (0600),
+    /// as is its folder (0700); an existing file or folder with wider permissions is narrowed.
+    /// A file that exists but is empty is refused: it is a store that was lost, and starting
+    /// afresh in its place would make every resource look new.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", parent.display())))?;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let label: Arc<str> = Arc::from(path.display().to_string());
+        let failed = |what: &str, e: std::io::Error| StoreError::Backend(format!("{label}: cannot {what}: {e}"));
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| StoreError::Backend(format!("cannot restrict {}: {e}", parent.display())))?;
         }
-        let connection = Connection::open(path).map_err(backend)?;
-        Self::init(connection)
+        match std::fs::symlink_metadata(path) {
+            Ok(metadata) if !metadata.file_type().is_file() => {
+                return Err(StoreError::Backend(format!("{label} is not a regular file")));
+            }
+            Ok(metadata) if metadata.len() == 0 => {
+                let folder = path.parent().map(|p| p.display().to_string()).unwrap_or_default();
+                return Err(StoreError::Backend(format!(
+                    "{label} is empty: the store was lost or truncated, and an empty store would make every resource look new; \
+                     to start over, remove {folder}"
+                )));
+            }
+            Ok(_) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| failed("restrict it", e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| failed("create it", e))?;
+            }
+            Err(e) => return Err(failed("read it", e)),
+        }
+        let connection = Connection::open(path).map_err(|e| StoreError::Backend(format!("{label}: {e}")))?;
+        Self::init(connection, label)
     }
 
     /// A store in memory (tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        Self::init(Connection::open_in_memory().map_err(backend)?, Arc::from(":memory:"))
     }
 
-    fn init(mut connection: Connection) -> Result<SqliteStore, StoreError> {
+    fn init(connection: Connection, label: Arc<str>) -> Result<SqliteStore, StoreError> {
+        Self::migrate(connection).map(|connection| SqliteStore { connection: Arc::new(Mutex::new(connection)), label: label.clone() }).map_err(|e| e.at(&label))
+    }
+
+    fn migrate(mut connection: Connection) -> Result<Connection, StoreError> {
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(backend)?;
@@ -110,7 +147,7 @@ impl SqliteStore {
             transaction.execute("INSERT INTO schema_version (version) VALUES (?1)", [index as i64 + 1]).map_err(backend)?;
         }
         transaction.commit().map_err(backend)?;
-        Ok(SqliteStore { connection: Arc::new(Mutex::new(connection)) })
+        Ok(connection)
     }
 
     /// Runs `work` on the connection, on the blocking pool.
@@ -126,6 +163,7 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        .map_err(|e| e.at(&self.label))
     }
 
     pub async fn schema_version(&self) -> Result<u32, StoreError> {
@@ -220,6 +258,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn mark_deploying(&self, environment: &str, version: u64, resources: &[ResourceId]) -> Result<(), StoreError> {
+        if resources.is_empty() {
+            return Ok(());
+        }
+        let environment = environment.to_string();
+        let resources = resources.to_vec();
+        self.with(move |connection| {
+            let transaction = connection.transaction().map_err(backend)?;
+            {
+                let mut upsert = transaction
+                    .prepare(
+                        "INSERT INTO resource_state (environment, resource_id, state, deployed_hash, version, updated_ms)
+                         VALUES (?1, ?2, 'deploying', NULL, ?3, ?4)
+                         ON CONFLICT (environment, resource_id) DO UPDATE SET
+                            state = 'deploying', version = excluded.version, updated_ms = excluded.updated_ms",
+                    )
+                    .map_err(backend)?;
+                let now = now_ms() as i64;
+                for resource in &resources {
+                    upsert.execute(params![environment, resource.0, version as i64, now]).map_err(backend)?;
+                }
+            }
+            transaction.commit().map_err(backend)
+        })
+        .await
+    }
+
     async fn record(&self, environment: &str, results: &[DeployResult]) -> Result<(), StoreError> {
         if results.is_empty() {
             return Ok(());
@@ -247,8 +312,8 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 let mut log = transaction
                     .prepare(
-                        "INSERT INTO action_log (environment, resource_id, version, time_ms, action, state, changes, message, changed, deployed_hash)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        "INSERT INTO action_log (environment, resource_id, version, time_ms, action, state, changes, message, changed, deployed_hash, diff)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )
                     .map_err(backend)?;
                 for (result, changes) in &rows {
@@ -273,6 +338,7 @@ impl Store for SqliteStore {
                         result.message,
                         result.changed,
                         result.deployed_hash,
+                        result.diff,
                     ])
                     .map_err(backend)?;
                 }
@@ -288,7 +354,7 @@ impl Store for SqliteStore {
         self.with(move |connection| {
             let mut query = connection
                 .prepare(
-                    "SELECT version, time_ms, action, state, changes, message, changed, deployed_hash FROM action_log
+                    "SELECT version, time_ms, action, state, changes, message, changed, deployed_hash, diff FROM action_log
                      WHERE environment = ?1 AND resource_id = ?2 ORDER BY id",
                 )
                 .map_err(backend)?;
@@ -303,12 +369,13 @@ impl Store for SqliteStore {
                         row.get::<_, String>(5)?,
                         row.get::<_, bool>(6)?,
                         row.get::<_, Option<String>>(7)?,
+                        row.get::<_, Option<String>>(8)?,
                     ))
                 })
                 .map_err(backend)?;
             let mut out = Vec::new();
             for row in rows {
-                let (version, time_ms, action, state, changes, message, changed, deployed_hash) = row.map_err(backend)?;
+                let (version, time_ms, action, state, changes, message, changed, deployed_hash, diff) = row.map_err(backend)?;
                 out.push(DeployResult {
                     resource: resource.clone(),
                     version: version as u64,
@@ -318,7 +385,7 @@ impl Store for SqliteStore {
                     changes: serde_json::from_str(&changes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     message,
                     deployed_hash,
-                    preview: None,
+                    diff,
                     time_ms: time_ms as u64,
                 });
             }

@@ -30,6 +30,17 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl StoreError {
+    /// The same error, naming where the store is (a file, a database address).
+    pub fn at(self, place: &str) -> StoreError {
+        match self {
+            StoreError::Backend(message) => StoreError::Backend(format!("{place}: {message}")),
+            StoreError::Corrupt(message) => StoreError::Corrupt(format!("{place}: {message}")),
+            StoreError::NotFound(what) => StoreError::NotFound(what),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Stores a new version of an environment's resources; returns its number (1, 2, ...).
@@ -38,6 +49,9 @@ pub trait Store: Send + Sync {
     async fn version_resources(&self, environment: &str, version: u64) -> Result<Vec<ResourceDoc>, StoreError>;
     /// The last known state of every resource of the environment, by id.
     async fn resource_statuses(&self, environment: &str) -> Result<BTreeMap<ResourceId, ResourceStatus>, StoreError>;
+    /// Marks `resources` as being deployed in `version` (state `deploying`, their deployed
+    /// hash kept), in one durable write, before an agent applies anything.
+    async fn mark_deploying(&self, environment: &str, version: u64, resources: &[ResourceId]) -> Result<(), StoreError>;
     /// Records deploy results (states, deployed hashes and action logs) atomically. A
     /// result without a deployed hash keeps the previous one when it is a dry run (or an
     /// intent, `deploying`), and clears it otherwise.

@@ -179,14 +179,17 @@ fs::File(host=h, path="fine.txt", content="ok")
 fn dry_run_changes_nothing_and_shows_the_diff() {
     let dir = project("dry", SITE);
     assert!(deploy(&dir, &[]).status.success());
-    std::fs::write(dir.join("main.cf"), SITE.replace("hello\\n", "hello world\\n")).expect("edit model");
+    std::fs::write(dir.join("main.cf"), SITE.replace("hello\\n", "hello world\\n").replace("port = 8080", "port = 9090")).expect("edit model");
     let output = deploy(&dir, &["--dry-run"]);
     let shown = text(&output);
     assert!(output.status.success(), "{shown}");
-    assert!(shown.contains("-hello\n+hello world"), "a unified diff is shown: {shown}");
+    assert!(shown.contains("-port=8080\n+port=9090"), "a unified diff of a world-readable file is shown: {shown}");
+    // index.html is 640: its content is not for everyone, only its hashes are shown.
+    assert!(!shown.contains("hello world"), "{shown}");
+    assert!(shown.contains("content of out/index.html: sha1"), "{shown}");
     assert_eq!(read(&dir, "out/index.html"), "hello\n", "nothing changed");
     let real = deploy(&dir, &[]);
-    assert!(text(&real).contains("changed        1"), "the dry run did not count as deployed: {}", text(&real));
+    assert!(text(&real).contains("changed        3"), "the dry run did not count as deployed (two files and a reload): {}", text(&real));
     assert_eq!(read(&dir, "out/index.html"), "hello world\n");
 }
 

@@ -3,6 +3,8 @@
 //! reports, what the store logs). Small on purpose: every other crate depends on it, and it
 //! depends on nothing of Cairn's.
 
+pub mod digest;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -202,9 +204,10 @@ pub struct DeployResult {
     /// The desired-state hash that is now true on the target: set when the deploy
     /// succeeded, `None` otherwise (and for dry runs).
     pub deployed_hash: Option<String>,
-    /// For dry runs: what would change, for a person to read (a unified diff for files).
+    /// What changed (or, in a dry run, would change), for a person to read: a unified diff
+    /// for a text file that everyone may read, only hashes for any other file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview: Option<String>,
+    pub diff: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub time_ms: u64,
 }

@@ -143,7 +143,7 @@ fn a_dry_run_changes_nothing_and_reports_the_diff() {
     let result = &report.results[0];
     assert_eq!((result.state, result.action, result.changed), (ResourceState::Dry, Action::Dryrun, true));
     assert_eq!(result.changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(), vec!["purged", "value"]);
-    assert!(result.preview.is_some());
+    assert!(result.diff.is_some());
     assert!(setup.world.values.lock().expect("lock").is_empty());
 }
 
@@ -181,4 +181,42 @@ fn full_redeploys_everything_and_repairs_drift() {
     let full = run(&setup, 3, &resources, DeployOptions { full: true, ..DeployOptions::default() });
     assert_eq!(full.changed(), 1);
     assert_eq!(setup.world.values.lock().expect("lock")["test::Map[a,name=a]"], Value::from("1"));
+}
+
+/// A port that writes its calls into the world's call list, around the in-memory port.
+struct RecordingPort {
+    inner: MemoryPort,
+    world: Arc<World>,
+}
+
+impl DeployPort for RecordingPort {
+    fn statuses(&self, resources: &[ResourceId]) -> Result<BTreeMap<ResourceId, cairn_wire::ResourceStatus>, cairn_agent::PortError> {
+        self.inner.statuses(resources)
+    }
+
+    fn intend(&self, version: u64, resources: &[ResourceId]) -> Result<(), cairn_agent::PortError> {
+        self.world.calls.lock().expect("lock").push(format!("intend {}", resources.len()));
+        self.inner.intend(version, resources)
+    }
+
+    fn report(&self, results: &[cairn_wire::DeployResult]) -> Result<(), cairn_agent::PortError> {
+        self.world.calls.lock().expect("lock").push(format!("report {}", results.len()));
+        self.inner.report(results)
+    }
+}
+
+#[test]
+fn the_intent_to_deploy_is_recorded_before_anything_is_applied() {
+    let setup = setup();
+    let port = RecordingPort { inner: MemoryPort::new(), world: setup.world.clone() };
+    let resources = vec![resource("a", "1", &[]), resource("b", "1", &["a"])];
+    cairn_agent::deploy(&port, 1, &resources, &setup.handlers, &setup.io, &DeployOptions::default(), &mut |_| {}).expect("deploys");
+    assert_eq!(calls(&setup), vec!["intend 2", "apply test::Map[a,name=a]", "apply test::Map[a,name=b]", "report 2"]);
+    // Only the increment is intended; a dry run intends nothing.
+    let changed = vec![resource("a", "2", &[]), resource("b", "1", &["a"])];
+    cairn_agent::deploy(&port, 2, &changed, &setup.handlers, &setup.io, &DeployOptions { dry_run: true, ..DeployOptions::default() }, &mut |_| {})
+        .expect("dry run");
+    assert_eq!(calls(&setup), vec!["report 1"]);
+    cairn_agent::deploy(&port, 3, &changed, &setup.handlers, &setup.io, &DeployOptions::default(), &mut |_| {}).expect("deploys");
+    assert_eq!(calls(&setup)[0], "intend 1");
 }

@@ -112,7 +112,7 @@ impl Handler for RunHandler {
         Ok(true)
     }
 
-    fn preview(&self, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> String {
+    fn describe(&self, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> String {
         format!("run `{}`", desired.str_attr("command").unwrap_or_default())
     }
 }
