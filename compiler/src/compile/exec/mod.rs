@@ -19,7 +19,7 @@
 //! `freeze`, `plugin_calls` and `finish` (the final checks).
 
 use super::arena::Arena;
-use super::errors::{CompileError, ErrorKind};
+use super::errors::{Cause, CompileError, Context, ErrorKind, Expected, Found, HostError, InstanceRef, Operation, PluginProblem, Related, Subject, Waiting};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
 use super::model::{AttrDef, AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
 use super::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry, WaitToken};
@@ -616,7 +616,7 @@ impl<'a> Executor<'a> {
                 if value.is_unknown() {
                     return Ok(true);
                 }
-                if self.condition(&value, "the condition of an `if` statement", cond.span)? {
+                if self.condition(&value, Context::IfCondition, cond.span)? {
                     self.spawn_block(*then, Some(scope), &[], *span);
                 } else if let Some(otherwise) = otherwise {
                     self.spawn_block(*otherwise, Some(scope), &[], *span);
@@ -647,10 +647,7 @@ impl<'a> Executor<'a> {
                     Value::Unknown => {}
                     other => {
                         return fail(
-                            ErrorKind::InvalidOperation(format!(
-                                "a for loop iterates over lists and relations, not over {}",
-                                self.show_type(&other)
-                            )),
+                            ErrorKind::InvalidOperation(Operation::ForOver(self.show_type(&other))),
                             iterable.span,
                         )
                     }
@@ -669,7 +666,7 @@ impl<'a> Executor<'a> {
             SlotValue::Single(Value::Null | Value::Unknown) | SlotValue::Unset => Vec::new(),
             SlotValue::Single(other) => {
                 return fail(
-                    ErrorKind::InvalidOperation(format!("a for loop iterates over lists and relations, not over {}", self.show_type(other))),
+                    ErrorKind::InvalidOperation(Operation::ForOver(self.show_type(other))),
                     span,
                 )
             }
@@ -701,7 +698,7 @@ impl<'a> Executor<'a> {
             self.current_self = CurrentSelf::Instance(instance);
             let selected = self
                 .eval(when, scope)
-                .and_then(|value| self.condition(&value, "the `when` condition of an implement statement", when.span));
+                .and_then(|value| self.condition(&value, Context::WhenCondition, when.span));
             match selected {
                 Ok(true) => {}
                 Ok(false) => return Ok(true),
