@@ -110,6 +110,9 @@ fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<cairn::Bui
             return None;
         }
     };
+    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
+        print_exec_stats(&build.compilation);
+    }
     let mut stdout = std::io::stdout();
     if let Some(execution) = &build.compilation.execution {
         for line in &execution.output {
@@ -129,6 +132,19 @@ fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<cairn::Bui
         return None;
     }
     Some(build)
+}
+
+/// The executor's counters and the phase timings, for `CAIRN_EXEC_STATS` (only when the
+/// compile got as far as executing).
+fn print_exec_stats(compilation: &cairn_compiler::compile::Compilation) {
+    let Some(execution) = &compilation.execution else { return };
+    let s = execution.stats;
+    eprintln!(
+        "slots {} scopes {} tasks {} runs {} freeze rounds {} instances {} slot size {} task size {}",
+        s.slots, s.scopes, s.tasks, s.task_runs, s.freeze_rounds, s.instances, s.slot_size, s.task_size
+    );
+    let t = compilation.timings;
+    eprintln!("timings: parse {:?} declarations {:?} execute {:?}", t.parse, t.declarations, t.execute);
 }
 
 fn summary(build: &cairn::Build) -> String {

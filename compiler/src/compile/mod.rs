@@ -153,9 +153,6 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         module_files: &module_files,
     });
     timings.execute = execute_started.elapsed();
-    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
-        eprintln!("timings: parse {:?} declarations {:?} execute {:?}", timings.parse, timings.declarations, timings.execute);
-    }
     diagnostics.extend(execution.errors.iter().map(Diagnostic::from));
     sort_and_dedup(&mut diagnostics);
     Compilation { project, session, loaded, model, blocks, execution: Some(execution), diagnostics, warnings, timings }

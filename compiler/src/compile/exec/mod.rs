@@ -217,7 +217,24 @@ pub struct Execution {
     pub slots: Arena<Slot>,
     pub errors: Vec<CompileError>,
     pub output: Vec<String>,
-    pub tasks_run: u64,
+    pub stats: ExecStats,
+}
+
+/// The executor's counters, always kept (they cost a few additions); the embedder decides
+/// whether to show them (`cairn` prints them when `CAIRN_EXEC_STATS` is set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecStats {
+    pub slots: usize,
+    pub scopes: usize,
+    pub tasks: usize,
+    /// Task runs, re-runs of parked tasks included.
+    pub task_runs: u64,
+    /// How often the queue ran dry and freezing was considered.
+    pub freeze_rounds: u64,
+    pub instances: usize,
+    /// Size in bytes of one slot and one task (the layouts a large model multiplies).
+    pub slot_size: usize,
+    pub task_size: usize,
 }
 
 impl Execution {
@@ -286,7 +303,7 @@ pub struct Executor<'a> {
     implement_may_write: Vec<Option<Rc<[u32]>>>,
     /// Per index: its attribute names, sorted (a lookup names them in any order).
     sorted_index_attrs: Vec<Vec<Symbol>>,
-    /// How often the queue ran dry and freezing was considered (for `CAIRN_EXEC_STATS`).
+    /// How often the queue ran dry and freezing was considered (see [`ExecStats`]).
     freeze_rounds: u64,
     /// What each parked task waits for.
     waits: FxHashMap<TaskId, Wait>,
@@ -362,16 +379,17 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         waits: FxHashMap::default(),
     };
     executor.run();
-    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
-        eprintln!("slots {} scopes {} tasks {} runs {} freeze rounds {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.tasks_run, executor.freeze_rounds, executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
-    }
-    Execution {
-        instances: executor.instances,
-        slots: executor.slots,
-        errors: executor.errors,
-        output: executor.output,
-        tasks_run: executor.tasks_run,
-    }
+    let stats = ExecStats {
+        slots: executor.slots.len(),
+        scopes: executor.scopes.len(),
+        tasks: executor.tasks.len(),
+        task_runs: executor.tasks_run,
+        freeze_rounds: executor.freeze_rounds,
+        instances: executor.instances.len(),
+        slot_size: std::mem::size_of::<Slot>(),
+        task_size: std::mem::size_of::<Task>(),
+    };
+    Execution { instances: executor.instances, slots: executor.slots, errors: executor.errors, output: executor.output, stats }
 }
 
 /// For each entity and attribute, which of the entity's indexes (by position, at most 32)
