@@ -53,11 +53,17 @@ impl Build {
     }
 }
 
-/// Compiles the project at `root` and exports its resources.
-pub fn build(fs: &dyn FileSystem, root: &Path, modules: &Modules) -> Result<Build, ProjectError> {
+/// Compiles the project at `root` and exports its resources; `env_vars` are the environment
+/// variables the model may read (`std::get_env`).
+pub fn build(
+    fs: &dyn FileSystem,
+    root: &Path,
+    modules: &Modules,
+    env_vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<Build, ProjectError> {
     let started = Instant::now();
     let settings = |_: &str| None;
-    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &settings };
+    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &settings, env_vars };
     let compilation = compile_project(fs, root, &env)?;
     // Required modules missing from the module path are installed from the project's
     // repositories first (then the project is loaded again, with them).

@@ -103,7 +103,9 @@ fn main() -> ExitCode {
 /// project could not be loaded or had errors (already reported).
 fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<cairn::Build> {
     let modules = cairn::modules();
-    let build = match cairn::build(&RealFs, root, &modules) {
+    // The model sees the real process environment through `std::get_env`.
+    let env_vars = |name: &str| std::env::var(name).ok();
+    let build = match cairn::build(&RealFs, root, &modules, &env_vars) {
         Ok(build) => build,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");

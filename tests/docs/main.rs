@@ -62,7 +62,8 @@ fn run_block(code: &str) -> Result<(), Failed> {
     cairn_std::register(&mut plugins);
     let builtins = [cairn_std::builtin()];
     let settings = |_: &str| None;
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
+    let env_vars = |_: &str| None;
+    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars };
     let mut fs = MemFs::new();
     fs.add("/docs/project.yml", "name: docs\nmodulepath: libs\n");
     for (path, text) in files {

@@ -9,7 +9,7 @@ use std::path::Path;
 fn export_of(main: &str) -> Build {
     let mut fs = MemFs::new();
     fs.add("/p/project.yml", "name: p\n").add("/p/main.cf", main);
-    build(&fs, Path::new("/p"), &modules()).expect("project loads")
+    build(&fs, Path::new("/p"), &modules(), &|_| None).expect("project loads")
 }
 
 fn json_of(main: &str) -> String {

@@ -56,11 +56,16 @@ impl Compilation {
     }
 }
 
-/// What the embedding program supplies: built-in modules (std) and native plugins.
+/// What the embedding program supplies: built-in modules (std), native plugins, the settings
+/// of the compile and the process environment variables the model may read. The compiler
+/// reads nothing of its own surroundings: everything comes through here.
 pub struct Environment<'a> {
     pub builtins: &'a [BuiltinModule],
     pub plugins: &'a PluginRegistry,
     pub settings: &'a dyn Fn(&str) -> Option<String>,
+    /// Environment variables by name (`std::get_env`): the binary passes the real ones,
+    /// tests a map.
+    pub env_vars: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// Compiles the project at `root`. Fails only when the project itself cannot be loaded.
@@ -149,6 +154,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         sources: &session.sources,
         name_ids: &name_ids,
         settings: env.settings,
+        env_vars: env.env_vars,
         module_file: &module_file,
         module_files: &module_files,
     });

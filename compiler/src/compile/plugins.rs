@@ -112,6 +112,12 @@ pub trait PluginHost {
     }
     /// A value of the compile environment (environment id, server address, ...).
     fn setting(&self, key: &str) -> Option<String>;
+    /// A process environment variable (`std::get_env`), as the embedder passed them in: the
+    /// compiler never reads its own environment. Hosts without any keep this default.
+    fn env_var(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
 }
 
 pub struct PluginCtx<'a> {

@@ -252,6 +252,7 @@ pub struct Executor<'a> {
     sources: &'a SourceMap,
     name_ids: &'a FxHashMap<Symbol, u32>,
     settings: &'a dyn Fn(&str) -> Option<String>,
+    env_vars: &'a dyn Fn(&str) -> Option<String>,
     module_file: &'a dyn Fn(&str) -> Result<String, String>,
     module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
     slots: Arena<Slot>,
@@ -317,6 +318,9 @@ pub struct ExecInput<'a> {
     pub sources: &'a SourceMap,
     pub name_ids: &'a FxHashMap<Symbol, u32>,
     pub settings: &'a dyn Fn(&str) -> Option<String>,
+    /// The process environment variables the compile may read (`std::get_env`), as given by
+    /// the embedder.
+    pub env_vars: &'a dyn Fn(&str) -> Option<String>,
     pub module_file: &'a dyn Fn(&str) -> Result<String, String>,
     /// Lists the regular files of a module folder (`module/rest`), for `std::list_files`.
     pub module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
@@ -331,6 +335,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         sources: input.sources,
         name_ids: input.name_ids,
         settings: input.settings,
+        env_vars: input.env_vars,
         module_file: input.module_file,
         module_files: input.module_files,
         slots: Arena::new(),

@@ -130,4 +130,8 @@ impl PluginHost for Executor<'_> {
     fn setting(&self, key: &str) -> Option<String> {
         (self.settings)(key)
     }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        (self.env_vars)(name)
+    }
 }
