@@ -13,15 +13,18 @@ use crate::error::Details;
 use crate::span::Span;
 use std::fmt;
 
+/// The kind and the cause are boxed: the executor returns `Result<_, CompileError>` from its
+/// hottest paths (every attribute set), and errors are rare, so the error stays small (56
+/// bytes) rather than the size of its largest description.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompileError {
-    pub kind: ErrorKind,
+    pub kind: Box<ErrorKind>,
     pub span: Span,
     /// Secondary places that explain the error (the other place a value was set, the read
     /// that froze a list, ...), in the order they are shown.
     pub related: Vec<(Span, Related)>,
     /// The root cause, where one was found.
-    pub cause: Option<Cause>,
+    pub cause: Option<Box<Cause>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -286,7 +289,7 @@ pub enum HostError {
 
 impl CompileError {
     pub fn new(kind: ErrorKind, span: Span) -> Self {
-        CompileError { kind, span, related: Vec::new(), cause: None }
+        CompileError { kind: Box::new(kind), span, related: Vec::new(), cause: None }
     }
 
     pub fn with_related(mut self, span: Span, related: Related) -> Self {
@@ -295,14 +298,14 @@ impl CompileError {
     }
 
     pub fn with_cause(mut self, cause: Cause) -> Self {
-        self.cause = Some(cause);
+        self.cause = Some(Box::new(cause));
         self
     }
 
     pub fn details(&self) -> Details {
         let d = |kind: &'static str, title: String, label: &str| Details { kind, title, label: label.to_string(), hint: None };
         let hinted = |details: Details, hint: String| Details { hint: Some(hint), ..details };
-        let mut details = match &self.kind {
+        let mut details = match &*self.kind {
             ErrorKind::ModuleNotFound(name) => d("not-found", format!("could not find module `{name}`"), "imported here"),
             ErrorKind::NamespaceNotFound(name) => d("not-found", format!("could not find namespace `{name}`"), "imported here"),
             ErrorKind::NotImported(ns) => hinted(
@@ -741,6 +744,11 @@ mod tests {
             hint,
             "the cycle: `a::A` extends `a::B` extends `a::A`\nguard the read with `is defined`, or give the relation a value"
         );
+    }
+
+    #[test]
+    fn an_error_stays_small() {
+        assert!(std::mem::size_of::<CompileError>() <= 64, "{}", std::mem::size_of::<CompileError>());
     }
 
     #[test]
