@@ -13,13 +13,18 @@ use termcolor::StandardStream;
 /// problem. `None` when the project could not be loaded or had errors (already reported).
 pub fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<Build> {
     let modules = cairn_pipeline::shipped_modules();
-    let build = match cairn_pipeline::build(&RealFs, root, &modules, &CompileSettings::default()) {
+    // On the command line the model sees this process's environment (`std::get_env`).
+    let settings = CompileSettings { env_vars: std::env::vars().collect(), ..CompileSettings::default() };
+    let build = match cairn_pipeline::build(&RealFs, root, &modules, &settings) {
         Ok(build) => build,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
             return None;
         }
     };
+    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
+        print_exec_stats(&build.compilation);
+    }
     let mut stdout = std::io::stdout();
     for (module, tag) in &build.installed {
         let _ = writeln!(stderr, "installed module {module} at {tag}");
@@ -42,6 +47,19 @@ pub fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<Build>
         return None;
     }
     Some(build)
+}
+
+/// The executor's counters and the phase timings, for `CAIRN_EXEC_STATS` (only when the
+/// compile got as far as executing).
+fn print_exec_stats(compilation: &cairn_compiler::compile::Compilation) {
+    let Some(execution) = &compilation.execution else { return };
+    let s = execution.stats;
+    eprintln!(
+        "slots {} scopes {} tasks {} runs {} freeze rounds {} instances {} slot size {} task size {}",
+        s.slots, s.scopes, s.tasks, s.task_runs, s.freeze_rounds, s.instances, s.slot_size, s.task_size
+    );
+    let t = compilation.timings;
+    eprintln!("timings: parse {:?} declarations {:?} execute {:?}", t.parse, t.declarations, t.execute);
 }
 
 /// `compiled NAME: I instances, R resources, A agents in T ms (export E ms)`

@@ -1,46 +1,52 @@
-//! Projects and modules on disk: `project.yml`, `module.yml`, where modules are found
-//! (`modulepath`) and which namespace each `.cf` file defines (`model/_init.cf` is `<module>`,
-//! `model/a/b.cf` is `<module>::a::b`).
+//! Projects and modules on disk: `project.yml`, `module.yml` (read with `yaml_serde`), where
+//! modules are found (`modulepath`) and which namespace each `.cf` file defines
+//! (`model/_init.cf` is `<module>`, `model/a/b.cf` is `<module>::a::b`), and the messages of
+//! this phase ([`ProjectError`]).
+//!
+//! A configuration error names the file, the field (as a path: `requires[1]`) and, where the
+//! YAML reader knows it, the line and column. Fields whose shape is more than one YAML type
+//! have their own visitors, so that an error says what is expected rather than naming a Rust
+//! type.
 
 use crate::fs::FileSystem;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// `project.yml`. Keys Cairn does not use are accepted and ignored.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(expecting = "a mapping of project settings (`name`, `modulepath`, ...)")]
 pub struct ProjectConfig {
     pub name: String,
-    #[serde(default, deserialize_with = "one_or_many")]
+    /// A list, or one string of paths separated by `:` (Inmanta accepts both).
+    #[serde(default, deserialize_with = "path_list")]
     pub modulepath: Vec<String>,
     #[serde(default)]
     pub downloadpath: Option<String>,
     #[serde(default)]
     pub repo: Vec<RepoEntry>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_list")]
     pub requires: Vec<String>,
     #[serde(default)]
     pub install_mode: Option<String>,
 }
 
 /// A `repo` entry: a plain URL or `{url, type}`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum RepoEntry {
     Url(String),
-    Typed {
-        url: String,
-        #[serde(default, rename = "type")]
-        kind: Option<String>,
-    },
+    Typed { url: String, kind: Option<String> },
 }
 
-/// `module.yml`.
+/// `module.yml`. Keys Cairn does not use are accepted and ignored.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(expecting = "a mapping of module settings (`name`, `version`, ...)")]
 pub struct ModuleConfig {
     pub name: String,
     #[serde(default)]
     pub version: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_list")]
     pub requires: Vec<String>,
     #[serde(default)]
     pub compiler_version: Option<String>,
@@ -48,24 +54,98 @@ pub struct ModuleConfig {
     pub license: Option<String>,
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+/// `modulepath`: a list of strings, or one string of `:`-separated paths; null is empty.
+fn path_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct PathList;
+    impl<'de> Visitor<'de> for PathList {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or a list of strings")
+        }
+        fn visit_str<E: de::Error>(self, paths: &str) -> Result<Vec<String>, E> {
+            Ok(paths.split(':').filter(|p| !p.is_empty()).map(str::to_string).collect())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<String>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Vec<String>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Vec<String>, A::Error> {
+            strings(seq)
+        }
     }
-    Ok(match Option::<OneOrMany>::deserialize(deserializer)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(path)) => path.split(':').filter(|p| !p.is_empty()).map(str::to_string).collect(),
-        Some(OneOrMany::Many(paths)) => paths,
-    })
+    deserializer.deserialize_any(PathList)
+}
+
+/// A list of strings (`requires`); null is empty.
+fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct StringList;
+    impl<'de> Visitor<'de> for StringList {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of strings")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<String>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Vec<String>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Vec<String>, A::Error> {
+            strings(seq)
+        }
+    }
+    deserializer.deserialize_any(StringList)
+}
+
+/// The elements of a sequence, each a string (an element of another type is an error at
+/// that element, `field[index]`).
+fn strings<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<String>, A::Error> {
+    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+    while let Some(item) = seq.next_element::<String>()? {
+        out.push(item);
+    }
+    Ok(out)
+}
+
+impl<'de> Deserialize<'de> for RepoEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> Visitor<'de> for Entry {
+            type Value = RepoEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a URL or a mapping with `url` and `type`")
+            }
+            fn visit_str<E: de::Error>(self, url: &str) -> Result<RepoEntry, E> {
+                Ok(RepoEntry::Url(url.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RepoEntry, A::Error> {
+                let (mut url, mut kind) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "url" => url = Some(map.next_value::<String>()?),
+                        "type" => kind = map.next_value::<Option<String>>()?,
+                        // Other keys (Inmanta has a few more) are accepted and ignored.
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                let url = url.ok_or_else(|| de::Error::missing_field("url"))?;
+                Ok(RepoEntry::Typed { url, kind })
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
 }
 
 #[derive(Debug)]
 pub enum ProjectError {
     Missing(PathBuf),
     Read(PathBuf, std::io::Error),
+    /// A `project.yml` or `module.yml` that is not valid YAML or not of the expected shape:
+    /// the YAML reader's message, which names the field and the place.
     Yaml(PathBuf, String),
     /// Installing a required module failed.
     Fetch(String),
@@ -110,7 +190,7 @@ impl Project {
         }
         let text = fs.read_to_string(&config_path).map_err(|e| ProjectError::Read(config_path.clone(), e))?;
         let config: ProjectConfig =
-            serde_yaml::from_str(&text).map_err(|e| ProjectError::Yaml(config_path.clone(), e.to_string()))?;
+            yaml_serde::from_str(&text).map_err(|e| ProjectError::Yaml(config_path.clone(), e.to_string()))?;
         let mut modules = Vec::new();
         let mut search: Vec<PathBuf> = config.modulepath.iter().map(|p| root.join(p)).collect();
         if let Some(download) = &config.downloadpath {
@@ -152,7 +232,7 @@ impl ModuleSource {
         }
         let config = if has_config {
             let text = fs.read_to_string(&config_path).map_err(|e| ProjectError::Read(config_path.clone(), e))?;
-            Some(serde_yaml::from_str::<ModuleConfig>(&text).map_err(|e| ProjectError::Yaml(config_path.clone(), e.to_string()))?)
+            Some(yaml_serde::from_str::<ModuleConfig>(&text).map_err(|e| ProjectError::Yaml(config_path.clone(), e.to_string()))?)
         } else {
             None
         };
@@ -204,7 +284,7 @@ mod tests {
 
     #[test]
     fn modulepath_accepts_a_list_and_repo_entries_both_forms() {
-        let config: ProjectConfig = serde_yaml::from_str(
+        let config: ProjectConfig = yaml_serde::from_str(
             "name: x\nmodulepath: [a, b]\nrepo: ['https://example.invalid/{}', {url: 'https://x.invalid', type: git}]\n",
         )
         .expect("parses");
@@ -218,4 +298,90 @@ mod tests {
         let error = Project::load(&fs, Path::new("/nowhere")).expect_err("no project");
         assert!(error.to_string().contains("project.yml"));
     }
+
+    /// The message of loading a project whose `project.yml` is `text`.
+    fn project_error(text: &str) -> String {
+        let mut fs = MemFs::new();
+        fs.add("/p/project.yml", text);
+        Project::load(&fs, Path::new("/p")).map(|_| ()).expect_err("the project is refused").to_string()
+    }
+
+    #[test]
+    fn a_missing_name_is_named_with_the_file() {
+        assert_eq!(project_error("modulepath: libs\n"), "invalid /p/project.yml: missing field `name`");
+        let mut fs = MemFs::new();
+        fs.add("/p/project.yml", "name: p\nmodulepath: libs\n").add("/p/libs/m/module.yml", "version: 1.0.0\n");
+        let error = Project::load(&fs, Path::new("/p")).map(|_| ()).expect_err("the module is refused").to_string();
+        assert_eq!(error, "invalid /p/libs/m/module.yml: missing field `name`");
+    }
+
+    #[test]
+    fn a_modulepath_of_the_wrong_type_says_what_is_expected() {
+        assert_eq!(
+            project_error("name: p\nmodulepath: 3\n"),
+            "invalid /p/project.yml: modulepath: invalid type: integer `3`, expected a string or a list of strings at line 2 column 13"
+        );
+        assert_eq!(
+            project_error("name: p\nmodulepath: {a: b}\n"),
+            "invalid /p/project.yml: modulepath: invalid type: map, expected a string or a list of strings at line 2 column 13"
+        );
+        assert_eq!(
+            project_error("name: p\nmodulepath: [libs, [nested]]\n"),
+            "invalid /p/project.yml: modulepath[1]: invalid type: sequence, expected a string at line 2 column 20"
+        );
+    }
+
+    #[test]
+    fn requires_of_the_wrong_type_names_the_field_and_the_element() {
+        assert_eq!(
+            project_error("name: p\nrequires: std\n"),
+            "invalid /p/project.yml: requires: invalid type: string \"std\", expected a list of strings at line 2 column 11"
+        );
+        assert_eq!(
+            project_error("name: p\nrequires: [std, {a: 1}]\n"),
+            "invalid /p/project.yml: requires[1]: invalid type: map, expected a string at line 2 column 17"
+        );
+    }
+
+    #[test]
+    fn invalid_yaml_gives_the_line() {
+        assert_eq!(
+            project_error("name: p\n  modulepath: libs\n"),
+            "invalid /p/project.yml: mapping values are not allowed in this context at line 2 column 13"
+        );
+        assert_eq!(
+            project_error("name: p\nrepo: [a\n"),
+            "invalid /p/project.yml: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 7"
+        );
+    }
+
+    #[test]
+    fn a_repo_entry_of_the_wrong_shape_says_what_is_expected() {
+        assert_eq!(
+            project_error("name: p\nrepo: [[a]]\n"),
+            "invalid /p/project.yml: repo[0]: invalid type: sequence, expected a URL or a mapping with `url` and `type` at line 2 column 8"
+        );
+        assert_eq!(project_error("name: p\nrepo: [{type: git}]\n"), "invalid /p/project.yml: repo[0]: missing field `url` at line 2 column 8");
+        assert_eq!(
+            project_error("- name: p\n"),
+            "invalid /p/project.yml: invalid type: sequence, expected a mapping of project settings (`name`, `modulepath`, ...)"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_accepted() {
+        let mut fs = MemFs::new();
+        fs.add("/p/project.yml", "name: p\nmodulepath: libs\nagent_install_dependency_modules: true\npip: {index_url: x}\nrequires:\n")
+            .add("/p/libs/m/module.yml", "name: m\nversion: 1.0.0\nauthor: someone\nfreeze_recursive: false\n")
+            .add("/p/libs/m/model/_init.cf", "");
+        let project = Project::load(&fs, Path::new("/p")).expect("project loads");
+        assert_eq!(project.config.name, "p");
+        assert!(project.config.requires.is_empty(), "an empty `requires:` is no requirement");
+        assert_eq!(project.modules[0].config.as_ref().map(|c| c.name.as_str()), Some("m"));
+        let config: ProjectConfig =
+            yaml_serde::from_str("name: p\nmodulepath: 'a:b:'\nrepo: [{url: u, type: git, branch: main}]\n").expect("parses");
+        assert_eq!(config.modulepath, ["a", "b"]);
+        assert_eq!(config.repo, [RepoEntry::Typed { url: "u".into(), kind: Some("git".into()) }]);
+    }
 }
+

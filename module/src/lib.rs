@@ -51,6 +51,13 @@ pub struct Module {
     pub resources: Vec<ResourceType>,
 }
 
+impl Module {
+    /// The module's model as the compiler loads it.
+    pub fn builtin(&self) -> BuiltinModule {
+        BuiltinModule { name: self.name, files: self.model.iter().map(|f| (f.namespace, f.file_name, f.text)).collect() }
+    }
+}
+
 /// A module with no native plugins.
 pub fn no_plugins(_: &mut PluginRegistry) {}
 
@@ -71,10 +78,7 @@ impl ModuleSet {
             handlers: HandlerRegistry::new(),
         };
         for module in modules {
-            set.builtins.push(BuiltinModule {
-                name: module.name,
-                files: module.model.iter().map(|f| (f.namespace, f.file_name, f.text)).collect(),
-            });
+            set.builtins.push(module.builtin());
             (module.plugins)(&mut set.plugins);
             for resource in module.resources {
                 if let Some(handler) = resource.handler {

@@ -19,11 +19,15 @@ pub fn shipped_modules() -> ModuleSet {
     ModuleSet::new(vec![cairn_std::module(), cairn_mod_fs::module(), cairn_mod_exec::module(), cairn_mod_apt::module()])
 }
 
-/// What a compile may read of the world it runs in, passed in as data.
-#[derive(Default)]
+/// What a compile may read of the world it runs in, passed in as data: the compiler reads
+/// no environment of its own (a server compiling a user's model must not hand it its own
+/// environment variables).
+#[derive(Default, Clone, Debug)]
 pub struct CompileSettings {
     /// Compile settings such as the environment id (`std::environment`).
     pub settings: std::collections::BTreeMap<String, String>,
+    /// The environment variables the model may read (`std::get_env`).
+    pub env_vars: std::collections::BTreeMap<String, String>,
 }
 
 /// A compile followed, when it succeeded, by an export.
@@ -65,7 +69,8 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &ModuleSet, settings: &C
         }
     }
     let lookup = |key: &str| settings.settings.get(key).cloned();
-    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &lookup };
+    let env_vars = |name: &str| settings.env_vars.get(name).cloned();
+    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &lookup, env_vars: &env_vars };
     let compilation = compile_loaded(fs, project, &env);
     let compile_time = started.elapsed();
     let mut diagnostics = compilation.diagnostics.clone();

@@ -4,8 +4,9 @@
 //! `get_env_int`), facts (`getfact`), the clock (`timestamp`) and passwords
 //! (`generate_password`, `password`).
 //!
-//! Everything comes from the embedder's settings (`host.setting(key)`), so a compile is a
-//! function of its inputs. The keys:
+//! Everything comes from the embedder: the settings (`host.setting(key)`) and the environment
+//! variables it passes in (`host.env_var(name)`; `cairn` passes its own process environment,
+//! tests a map), so a compile is a function of its inputs. The settings keys:
 //!
 //! | key | used by | when absent |
 //! | --- | --- | --- |
@@ -67,27 +68,27 @@ pub fn register(registry: &mut PluginRegistry) {
     registry.register(
         "std::get_env",
         vec![Param::new("name", String), Param::optional("default_value", Nullable(Box::new(String)), Value::Null)],
-        |_, a| {
-            Ok(match std::env::var(text(&a[0])) {
-                Ok(value) => Value::str(&value),
-                Err(_) if !matches!(a[1], Value::Null) => a[1].clone(),
-                Err(_) => Value::Unknown,
+        |ctx, a| {
+            Ok(match ctx.host.env_var(text(&a[0])) {
+                Some(value) => Value::str(&value),
+                None if !matches!(a[1], Value::Null) => a[1].clone(),
+                None => Value::Unknown,
             })
         },
     );
     registry.register(
         "std::get_env_int",
         vec![Param::new("name", String), Param::optional("default_value", Nullable(Box::new(Int)), Value::Null)],
-        |_, a| {
+        |ctx, a| {
             let name = text(&a[0]);
-            match std::env::var(name) {
-                Ok(raw) => raw
+            match ctx.host.env_var(name) {
+                Some(raw) => raw
                     .trim()
                     .parse::<i64>()
                     .map(Value::Int)
                     .map_err(|_| error(format!("environment variable {name} is `{raw}`, which is not an int"))),
-                Err(_) if !matches!(a[1], Value::Null) => Ok(a[1].clone()),
-                Err(_) => Ok(Value::Unknown),
+                None if !matches!(a[1], Value::Null) => Ok(a[1].clone()),
+                None => Ok(Value::Unknown),
             }
         },
     );
@@ -267,11 +268,62 @@ mod plugin_tests {
     }
 
     #[test]
+    fn get_env_reads_the_variables_the_host_passes_in() {
+        let mut host = FakeHost::default();
+        // PATH is set in the test's own process: a plugin that read the process environment
+        // would find it.
+        assert!(std::env::var_os("PATH").is_some(), "the test process has a PATH");
+        assert_eq!(host.call("std::get_env", &[Value::str("PATH")], None), Ok(Value::Unknown));
+        assert_eq!(host.call("std::get_env", &[Value::str("PATH"), Value::str("none")], None), Ok(Value::str("none")));
+        assert_eq!(host.call("std::get_env_int", &[Value::str("PATH"), Value::Int(7)], None), Ok(Value::Int(7)));
+        host.env.insert("PATH".to_string(), "/from/the/host".to_string());
+        host.env.insert("COUNT".to_string(), " 12 ".to_string());
+        host.env.insert("WORD".to_string(), "twelve".to_string());
+        assert_eq!(host.call("std::get_env", &[Value::str("PATH"), Value::str("none")], None), Ok(Value::str("/from/the/host")));
+        assert_eq!(host.call("std::get_env_int", &[Value::str("COUNT")], None), Ok(Value::Int(12)));
+        assert!(host.call("std::get_env_int", &[Value::str("WORD")], None).is_err());
+    }
+
+    #[test]
     fn facts() {
         let mut host = FakeHost::default();
         let resource = host.instance("std::testing::NullResource", &["name"], &[]);
         assert_eq!(host.call("std::getfact", &[resource.clone(), Value::str("ip")], None), Ok(Value::Unknown));
         assert_eq!(host.call("std::getfact", &[resource, Value::str("ip"), Value::str("none")], None), Ok(Value::str("none")));
         assert!(host.call("std::getfact", &[Value::str("x"), Value::str("ip")], None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod compile_tests {
+    use cairn_compiler::compile::plugins::PluginRegistry;
+    use cairn_compiler::compile::{compile_project, Environment};
+    use cairn_compiler::fs::MemFs;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// Compiles `main` with std, the given environment variables and no settings; returns what
+    /// it printed.
+    fn printed(main: &str, vars: &BTreeMap<&str, &str>) -> Vec<String> {
+        let mut plugins = PluginRegistry::new();
+        crate::register(&mut plugins);
+        let builtins = [crate::module().builtin()];
+        let settings = |_: &str| None;
+        let env_vars = |name: &str| vars.get(name).map(|v| v.to_string());
+        let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars };
+        let mut fs = MemFs::new();
+        fs.add("/p/project.yml", "name: p\n").add("/p/main.cf", main);
+        let compilation = compile_project(&fs, Path::new("/p"), &env).expect("project loads");
+        assert!(compilation.succeeded(), "{:#?}", compilation.diagnostics);
+        compilation.execution.map(|e| e.output).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_compile_sees_the_environment_it_is_given_not_the_process_one() {
+        assert!(std::env::var_os("PATH").is_some(), "the test process has a PATH");
+        let main = "std::print(std::get_env(\"PATH\", \"no PATH\"))\nstd::print(std::get_env_int(\"CAIRN_COUNT\", 0))\n";
+        assert_eq!(printed(main, &BTreeMap::new()), ["no PATH", "0"]);
+        let vars = BTreeMap::from([("PATH", "/given"), ("CAIRN_COUNT", "3")]);
+        assert_eq!(printed(main, &vars), ["/given", "3"]);
     }
 }

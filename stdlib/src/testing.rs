@@ -1,5 +1,6 @@
-//! A stand-in for the compiler in unit tests: instances with attributes, settings, module
-//! files and printed output, and a `call` helper that runs a registered std plugin.
+//! A stand-in for the compiler in unit tests: instances with attributes, settings,
+//! environment variables, module files and printed output, and a `call` helper that runs a
+//! registered std plugin.
 
 use cairn_compiler::compile::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry};
 use cairn_compiler::compile::value::{InstanceId, Value};
@@ -11,6 +12,8 @@ pub struct FakeHost {
     /// Entity name and attributes of each instance, by index.
     pub instances: Vec<(String, Vec<String>, BTreeMap<String, Value>)>,
     pub settings: BTreeMap<String, String>,
+    /// The environment variables the host passes in (`std::get_env`).
+    pub env: BTreeMap<String, String>,
     pub files: BTreeMap<String, String>,
     pub output: Vec<String>,
 }
@@ -98,5 +101,9 @@ impl PluginHost for FakeHost {
 
     fn setting(&self, key: &str) -> Option<String> {
         self.settings.get(key).cloned()
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
     }
 }

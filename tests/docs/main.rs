@@ -60,9 +60,10 @@ fn run_block(code: &str) -> Result<(), Failed> {
     let expected = parse_expected(&main_text, false)?;
     let mut plugins = PluginRegistry::new();
     cairn_std::register(&mut plugins);
-    let builtins = [std_model()];
+    let builtins = [cairn_std::module().builtin()];
     let settings = |_: &str| None;
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
+    let env_vars = |_: &str| None;
+    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars };
     let mut fs = MemFs::new();
     fs.add("/docs/project.yml", "name: docs\nmodulepath: libs\n");
     for (path, text) in files {
@@ -137,11 +138,3 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// The std model alone, from its descriptor.
-fn std_model() -> cairn_compiler::compile::loader::BuiltinModule {
-    let module = cairn_std::module();
-    cairn_compiler::compile::loader::BuiltinModule {
-        name: module.name,
-        files: module.model.iter().map(|f| (f.namespace, f.file_name, f.text)).collect(),
-    }
-}

@@ -41,12 +41,17 @@ fn check(expectation: &Expectation, session: &ParseSession) -> Result<(), Failed
 
 /// Compiles a case: a single `.cf` file (as `main.cf` of an in-memory project) or a project
 /// folder; checks diagnostics and printed output.
+/// The environment variables every compile case sees (`std::get_env`): a fixed map, so that
+/// no case depends on the environment the tests run in.
+const ENV_VARS: &[(&str, &str)] = &[("PATH", "/usr/bin:/bin"), ("CAIRN_LANG_VARIABLE", "from the runner"), ("CAIRN_LANG_NUMBER", "42")];
+
 fn run_compile_case(path: &Path) -> Result<(), Failed> {
     let mut plugins = PluginRegistry::new();
     cairn_std::register(&mut plugins);
-    let builtins = [std_model()];
+    let builtins = [cairn_std::module().builtin()];
     let settings = |_: &str| None;
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings };
+    let env_vars = |name: &str| ENV_VARS.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string());
+    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars };
     let (main_text, compilation) = if path.is_dir() {
         let main_text = std::fs::read_to_string(path.join("main.cf")).map_err(|e| format!("cannot read main.cf: {e}"))?;
         let compilation = compile_project(&RealFs, path, &env).map_err(|e| e.to_string())?;
@@ -119,11 +124,3 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// The std model alone, from its descriptor.
-fn std_model() -> cairn_compiler::compile::loader::BuiltinModule {
-    let module = cairn_std::module();
-    cairn_compiler::compile::loader::BuiltinModule {
-        name: module.name,
-        files: module.model.iter().map(|f| (f.namespace, f.file_name, f.text)).collect(),
-    }
-}

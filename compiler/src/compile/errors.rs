@@ -1,18 +1,30 @@
-//! Errors of the compile phases after parsing (loading, declarations, execution), with all
-//! their message text. Each carries a primary span and, where known, secondary spans that
-//! explain it (the other place a value was set, the statement that froze a list, ...).
+//! Everything the compile phases after parsing (loading, declarations, execution) can report,
+//! and all of its text: the errors and the warning, the labels of the places that explain
+//! them ([`Related`]), the sentences naming a root cause ([`Cause`]), the descriptions of
+//! what a message is about (a slot, an instance, a value's type, the context of a check),
+//! and the messages the compiler hands to plugins ([`HostError`]).
+//!
+//! The rest of the compiler builds these values from data and never writes a sentence of its
+//! own. Each type's text is produced in one place (its `Display` or `details()`), and a
+//! [`CompileError`] or [`CompileWarning`] becomes a [`Diagnostic`] in exactly one `From` impl.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::error::Details;
 use crate::span::Span;
+use std::fmt;
 
+/// The kind and the cause are boxed: the executor returns `Result<_, CompileError>` from its
+/// hottest paths (every attribute set), and errors are rare, so the error stays small (56
+/// bytes) rather than the size of its largest description.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompileError {
-    pub kind: ErrorKind,
+    pub kind: Box<ErrorKind>,
     pub span: Span,
-    pub related: Vec<(Span, String)>,
-    /// A sentence explaining the root cause, where one was found.
-    pub cause: Option<String>,
+    /// Secondary places that explain the error (the other place a value was set, the read
+    /// that froze a list, ...), in the order they are shown.
+    pub related: Vec<(Span, Related)>,
+    /// The root cause, where one was found.
+    pub cause: Option<Box<Cause>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -27,74 +39,279 @@ pub enum ErrorKind {
     AttributeNotFound { entity: String, attribute: String },
     PluginNotFound(String),
     PythonPlugin { plugin: String, module: String },
-    Duplicate { what: &'static str, name: String },
+    Duplicate { what: Definition, name: String },
     InheritanceCycle(String),
     InvalidTypedefBase(String),
+    /// The regex crate's own explanation.
     InvalidRegex(String),
     NotConstant,
     EmptyIndex,
-    TypeMismatch { expected: String, found: String, context: String },
+    TypeMismatch { expected: Expected, found: Found, context: Context },
     ConstraintViolation { typedef: String, value: String },
-    SetTwice { target: String, old: String, new: String },
-    ModifiedAfterFreeze { target: String },
-    UpperBoundExceeded { target: String, upper: u32 },
-    OptionalNotSet { target: String },
-    AttributeNotSet { instance: String, attribute: String },
-    TooFewValues { instance: String, attribute: String, lower: u32, count: usize },
+    SetTwice { target: Subject, old: String, new: String },
+    ModifiedAfterFreeze { target: Subject },
+    UpperBoundExceeded { target: Subject, upper: u32 },
+    OptionalNotSet { target: Subject },
+    AttributeNotSet { instance: InstanceRef, attribute: String },
+    TooFewValues { instance: InstanceRef, attribute: String, lower: u32, count: usize },
     NoImplementation { entity: String },
     IndexCollision { entity: String, key: String },
     NoIndexMatch { entity: String, key: String },
-    NoIndexForLookup { entity: String, attributes: String },
-    NotAnInstance { found: String, context: String },
-    InvalidOperation(String),
-    PluginError { plugin: String, message: String },
-    InvalidIndexAttribute { entity: String, attribute: String, reason: String },
+    NoIndexForLookup { entity: String, attributes: Vec<String> },
+    NotAnInstance { found: Found, context: Context },
+    InvalidOperation(Operation),
+    PluginError { plugin: String, problem: PluginProblem },
+    InvalidIndexAttribute { entity: String, attribute: String, reason: IndexReason },
+    /// `(name, is a relation)` of every index attribute not given.
     IndexAttributeMissing { entity: String, attributes: Vec<(String, bool)> },
     IndexTypeMismatch { entity: String, key: String, existing: String },
-    IncompatibleAttribute { entity: String, attribute: String, detail: String },
+    IncompatibleAttribute { entity: String, attribute: String, conflict: Conflict },
     RelationRedefined { entity: String, relation: String, parent: String },
     TypedefCycle(String),
     TypedefWithoutSelf(String),
     ConditionalParents,
     DuplicateArgument(String),
-    NotBoolean { context: String, found: String },
-    Unresolved { what: String },
+    NotBoolean { context: Context, found: Found },
+    Unresolved(Waiting),
+    /// The key as shown in the language (`"name"`, `3`).
     KeyNotFound(String),
     InvalidAssignmentTarget,
     ReservedName(String),
-    Deprecated(String),
+}
+
+/// What is defined twice.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Definition {
+    Entity,
+    Typedef,
+    Implementation,
+    Attribute,
+}
+
+/// An instance as messages name it: its entity and where it was constructed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceRef {
+    pub entity: String,
+    pub file: String,
+    pub line: usize,
+}
+
+/// The variable or attribute a message is about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subject {
+    Attribute { name: String, of: InstanceRef },
+    Variable(String),
+}
+
+/// What a value is, as a type error names it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Found {
+    Null,
+    /// An instance of this entity.
+    Instance(String),
+    /// A value of this type, shown as the language writes it.
+    Value { type_name: &'static str, shown: String },
+    /// An entity named as such (an implement statement for an entity the implementation is
+    /// not for).
+    Entity(String),
+}
+
+/// What a type check wanted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expected {
+    /// A type or entity by name (`string`, `int[]`, `std::Host`).
+    Type(String),
+    /// A typedef and the type it is based on.
+    Typedef { name: String, base: String },
+}
+
+/// Where a type or boolean check happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Context {
+    Attribute(String),
+    Relation(String),
+    /// An element of a list checked in the given context.
+    ElementOf(Box<Context>),
+    PluginArgument { param: String, plugin: String },
+    Implementation(String),
+    /// `**dict` in a call or constructor.
+    DoubleStar,
+    Reading(String),
+    LookingUpIn(String),
+    SettingAttribute,
+    IfCondition,
+    WhenCondition,
+    ConditionalExpression,
+    ComprehensionIf,
+    NotOperand,
+    AndLeft,
+    AndRight,
+    OrLeft,
+    OrRight,
+}
+
+/// An operation that cannot be done on the values it got.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operation {
+    ForOver(Found),
+    Index { base: &'static str, key: &'static str },
+    Iterate(&'static str),
+    LookupWithoutRelation,
+    LookupOneEnded(String),
+    LookupOnAttribute(String),
+    Unsupported { left: Found, op: &'static str, right: Found },
+    CompareNumbersOnly { op: &'static str, left: Found, right: Found },
+    MembershipTarget { op: &'static str, right: Found },
+    IntegerOverflow,
+    DivisionByZero,
+    ModuloByZero,
+    ExtendSingleRelation(String),
+    ExtendNonList(String),
+    NamedArgumentsOnly,
+    FormatSpec(String),
+    FormatCode { code: char, type_name: &'static str },
+}
+
+/// Why a plugin call failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PluginProblem {
+    TooManyArguments(usize),
+    NoParameter(String),
+    MissingArgument(String),
+    WaitedWithoutReason,
+    /// The plugin's own message.
+    Failed(String),
+}
+
+/// Why an attribute cannot be part of an index.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexReason {
+    Multiplicity { lower: u32, upper: Option<u32> },
+    OptionalRelation,
+    /// Optional, of this type.
+    Optional(String),
+    /// A list, of this type.
+    List(String),
+}
+
+/// Two definitions of an attribute that disagree.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Conflict {
+    /// Inherited from two parents: `attribute` of `declared_in` against the one of `other_in`.
+    Between { attribute: String, declared_in: String, shape: AttrShape, other_in: String },
+    /// Declared again in a child of `parent`.
+    Override { attribute: String, parent: String, inherited: AttrShape, own: AttrShape },
+}
+
+/// What an attribute definition is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrShape {
+    /// A value of this type.
+    Type(String),
+    /// A relation to this entity.
+    RelationTo(String),
+}
+
+/// What a statement that never ran waits for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Waiting {
+    NeverSet(Subject),
+    NeverExists { entity: String, key: String },
+}
+
+/// The label of a secondary place of a [`CompileError`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Related {
+    FirstDefinedHere,
+    OneDefinition,
+    OtherDefinition,
+    InheritedDefinition,
+    DeclaredHere,
+    AttributeDeclaredHere,
+    TypedefDeclaredHere,
+    ConditionGivenHere,
+    PartOfCycle,
+    FirstSetHere,
+    /// The first value was the attribute's default.
+    FirstSetByDefault,
+    FirstValueSetHere,
+    SetToNullHere,
+    FrozenByRead,
+    CompleteAfterThis,
+    CouldSetButNeverRan,
+    ExistingInstanceCreatedHere,
+    FirstInstanceCreatedHere,
+    OneIndexFindsThis,
+    /// Another index, with this key, finds the instance here.
+    OtherIndexFindsThis(String),
+    DefaultComesFromHere,
+}
+
+/// A sentence explaining the root cause of a [`CompileError`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cause {
+    WhenConditionWaiting(Waiting),
+    StatementWaiting(Waiting),
+    /// The defaults of a constructor were set on the existing instance an index found.
+    DefaultsOnExisting,
+    /// The compiler froze a value for a read before a write that was still to come.
+    ForcedFreeze,
+    /// The entities on an inheritance cycle, from the first back to itself.
+    InheritanceCycle(Vec<String>),
+}
+
+/// Something worth knowing that does not fail the compile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompileWarning {
+    pub kind: WarningKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WarningKind {
+    /// A loaded module ships Python plugins: its model is used, its plugins cannot run.
+    PythonPlugins { module: String },
+}
+
+/// The messages the compiler's plugin host gives plugins (which report them as their own
+/// failure).
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostError {
+    NoAttribute(String),
+    NotAModuleFile(String),
+    NotAModuleFolder(String),
+    ModuleNotLoaded(String),
+    CannotRead { path: String, error: String },
+    CannotList { path: String, error: String },
+    /// The host cannot list module folders at all.
+    ListingUnsupported(String),
 }
 
 impl CompileError {
     pub fn new(kind: ErrorKind, span: Span) -> Self {
-        CompileError { kind, span, related: Vec::new(), cause: None }
+        CompileError { kind: Box::new(kind), span, related: Vec::new(), cause: None }
     }
 
-    pub fn with_related(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.related.push((span, message.into()));
+    pub fn with_related(mut self, span: Span, related: Related) -> Self {
+        self.related.push((span, related));
         self
     }
 
-    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
-        self.cause = Some(cause.into());
+    pub fn with_cause(mut self, cause: Cause) -> Self {
+        self.cause = Some(Box::new(cause));
         self
     }
 
     pub fn details(&self) -> Details {
-        let d = |kind: &'static str, title: String, label: &str| Details {
-            kind,
-            title,
-            label: label.to_string(),
-            hint: None,
-        };
-        let mut details = match &self.kind {
+        let d = |kind: &'static str, title: String, label: &str| Details { kind, title, label: label.to_string(), hint: None };
+        let hinted = |details: Details, hint: String| Details { hint: Some(hint), ..details };
+        let mut details = match &*self.kind {
             ErrorKind::ModuleNotFound(name) => d("not-found", format!("could not find module `{name}`"), "imported here"),
             ErrorKind::NamespaceNotFound(name) => d("not-found", format!("could not find namespace `{name}`"), "imported here"),
-            ErrorKind::NotImported(ns) => {
-                let mut x = d("not-found", format!("namespace `{ns}` is not imported"), "used here");
-                x.hint = Some(format!("add `import {ns}` at the top of this file"));
-                x
-            }
+            ErrorKind::NotImported(ns) => hinted(
+                d("not-found", format!("namespace `{ns}` is not imported"), "used here"),
+                format!("add `import {ns}` at the top of this file"),
+            ),
             ErrorKind::TypeNotFound(name) => d("not-found", format!("could not find type `{name}`"), "unknown type"),
             ErrorKind::EntityNotFound(name) => d("not-found", format!("could not find entity `{name}`"), "unknown entity"),
             ErrorKind::ImplementationNotFound(name) => {
@@ -109,17 +326,12 @@ impl CompileError {
                 "unknown attribute",
             ),
             ErrorKind::PluginNotFound(name) => d("not-found", format!("could not find plugin `{name}`"), "unknown plugin"),
-            ErrorKind::PythonPlugin { plugin, module } => {
-                let mut x = d(
-                    "plugin",
-                    format!("plugin `{plugin}` is written in Python, which Cairn cannot run"),
-                    "called here",
-                );
-                x.hint = Some(format!(
+            ErrorKind::PythonPlugin { plugin, module } => hinted(
+                d("plugin", format!("plugin `{plugin}` is written in Python, which Cairn cannot run"), "called here"),
+                format!(
                     "module `{module}` ships Python plugins; Cairn runs its model but not its plugins: port the plugin or avoid the call"
-                ));
-                x
-            }
+                ),
+            ),
             ErrorKind::Duplicate { what, name } => d("duplicate", format!("{what} `{name}` is defined twice"), "second definition"),
             ErrorKind::InheritanceCycle(name) => d("cycle", format!("entity `{name}` inherits from itself"), "in this cycle"),
             ErrorKind::InvalidTypedefBase(name) => {
@@ -134,27 +346,21 @@ impl CompileError {
             ErrorKind::ConstraintViolation { typedef, value } => {
                 d("type", format!("invalid value {value}: does not match the constraint of `{typedef}`"), "violates the typedef")
             }
-            ErrorKind::SetTwice { target, old, new } => d(
-                "set-twice",
-                format!("value set twice for {target}: first {old}, now {new}"),
-                "second value set here",
-            ),
-            ErrorKind::ModifiedAfterFreeze { target } => {
-                let mut x = d("modified-after-freeze", format!("{target} modified after freeze"), "written here after it was frozen");
-                x.hint = Some(
-                    "a list or optional value freezes when something reads it whole (a plugin argument, a condition, `is defined`, a comparison)"
-                        .to_string(),
-                );
-                x
+            ErrorKind::SetTwice { target, old, new } => {
+                d("set-twice", format!("value set twice for {target}: first {old}, now {new}"), "second value set here")
             }
+            ErrorKind::ModifiedAfterFreeze { target } => hinted(
+                d("modified-after-freeze", format!("{target} modified after freeze"), "written here after it was frozen"),
+                "a list or optional value freezes when something reads it whole (a plugin argument, a condition, `is defined`, a comparison)"
+                    .to_string(),
+            ),
             ErrorKind::UpperBoundExceeded { target, upper } => {
                 d("multiplicity", format!("{target} holds at most {upper} value(s)"), "one value too many set here")
             }
-            ErrorKind::OptionalNotSet { target } => {
-                let mut x = d("optional-not-set", format!("optional value {target} is read but never set"), "read here");
-                x.hint = Some("guard the read with `is defined`, or give the relation a value".to_string());
-                x
-            }
+            ErrorKind::OptionalNotSet { target } => hinted(
+                d("optional-not-set", format!("optional value {target} is read but never set"), "read here"),
+                "guard the read with `is defined`, or give the relation a value".to_string(),
+            ),
             ErrorKind::AttributeNotSet { instance, attribute } => d(
                 "not-set",
                 format!("the object {instance} is not complete: attribute `{attribute}` is not set"),
@@ -169,11 +375,10 @@ impl CompileError {
                 ),
                 "instance created here",
             ),
-            ErrorKind::NoImplementation { entity } => {
-                let mut x = d("no-implementation", format!("unable to select implementation for entity `{entity}`"), "instance created here");
-                x.hint = Some(format!("add `implement {entity} using std::none` if it needs no implementation"));
-                x
-            }
+            ErrorKind::NoImplementation { entity } => hinted(
+                d("no-implementation", format!("unable to select implementation for entity `{entity}`"), "instance created here"),
+                format!("add `implement {entity} using std::none` if it needs no implementation"),
+            ),
             ErrorKind::IndexCollision { entity, key } => {
                 d("index-collision", format!("two instances of `{entity}` have the same index key {key}"), "second instance here")
             }
@@ -182,47 +387,48 @@ impl CompileError {
             }
             ErrorKind::NoIndexForLookup { entity, attributes } => d(
                 "no-match",
-                format!("no index of `{entity}` covers exactly ({attributes})"),
+                format!("no index of `{entity}` covers exactly ({})", attributes.join(", ")),
                 "lookup without a matching index",
             ),
             ErrorKind::NotAnInstance { found, context } => {
                 d("type", format!("{context} needs an entity instance, got {found}"), "not an instance")
             }
-            ErrorKind::InvalidOperation(message) => d("type", message.clone(), "invalid operation"),
-            ErrorKind::PluginError { plugin, message } => d("plugin", format!("plugin `{plugin}` failed: {message}"), "called here"),
-            ErrorKind::InvalidIndexAttribute { entity, attribute, reason } => {
-                let mut x = d("index", format!("an index of `{entity}` cannot use `{attribute}`: {reason}"), "not allowed in an index");
-                x.hint = Some("an index holds only attributes and relations that always have exactly one value".to_string());
-                x
-            }
+            ErrorKind::InvalidOperation(operation) => d("type", operation.to_string(), "invalid operation"),
+            ErrorKind::PluginError { plugin, problem } => d("plugin", format!("plugin `{plugin}` failed: {problem}"), "called here"),
+            ErrorKind::InvalidIndexAttribute { entity, attribute, reason } => hinted(
+                d("index", format!("an index of `{entity}` cannot use `{attribute}`: {reason}"), "not allowed in an index"),
+                "an index holds only attributes and relations that always have exactly one value".to_string(),
+            ),
             ErrorKind::IndexAttributeMissing { entity, attributes } => {
                 let names: Vec<String> = attributes
                     .iter()
                     .map(|(name, relation)| format!("{} `{name}`", if *relation { "relation" } else { "attribute" }))
                     .collect();
-                let mut x = d(
-                    "type",
-                    format!("invalid constructor call: {} of `{entity}` {} part of an index but not given", names.join(", "), if names.len() == 1 { "is" } else { "are" }),
-                    "index attribute missing",
-                );
-                x.hint = Some(
+                hinted(
+                    d(
+                        "type",
+                        format!(
+                            "invalid constructor call: {} of `{entity}` {} part of an index but not given",
+                            names.join(", "),
+                            if names.len() == 1 { "is" } else { "are" }
+                        ),
+                        "index attribute missing",
+                    ),
                     "a constructor must give every attribute of the entity's indexes (or have a default for it): the index decides whether an instance already exists"
                         .to_string(),
-                );
-                x
+                )
             }
-            ErrorKind::IndexTypeMismatch { entity, key, existing } => {
-                let mut x = d(
+            ErrorKind::IndexTypeMismatch { entity, key, existing } => hinted(
+                d(
                     "index-collision",
                     format!("cannot construct `{entity}` with index key {key}: the instance with that key is a `{existing}`"),
                     "constructed here",
-                );
-                x.hint = Some("a constructor only returns an existing instance of exactly the same entity".to_string());
-                x
-            }
-            ErrorKind::IncompatibleAttribute { entity, attribute, detail } => d(
+                ),
+                "a constructor only returns an existing instance of exactly the same entity".to_string(),
+            ),
+            ErrorKind::IncompatibleAttribute { entity, attribute, conflict } => d(
                 "duplicate",
-                format!("attribute `{attribute}` of `{entity}` conflicts with {detail}"),
+                format!("attribute `{attribute}` of `{entity}` conflicts with {conflict}"),
                 "incompatible definition",
             ),
             ErrorKind::RelationRedefined { entity, relation, parent } => d(
@@ -233,42 +439,323 @@ impl CompileError {
             ErrorKind::DuplicateArgument(name) => {
                 d("duplicate", format!("attribute `{name}` is given twice in this constructor"), "given again here")
             }
-            ErrorKind::TypedefWithoutSelf(name) => {
-                let mut x = d("type", format!("the constraint of typedef `{name}` does not use `self`"), "does not read `self`");
-                x.hint = Some("a typedef constraint checks the value through `self`, e.g. `matching self > 0`".to_string());
-                x
-            }
+            ErrorKind::TypedefWithoutSelf(name) => hinted(
+                d("type", format!("the constraint of typedef `{name}` does not use `self`"), "does not read `self`"),
+                "a typedef constraint checks the value through `self`, e.g. `matching self > 0`".to_string(),
+            ),
             ErrorKind::TypedefCycle(name) => d("cycle", format!("typedef `{name}` is based on itself"), "in this cycle"),
-            ErrorKind::ConditionalParents => {
-                let mut x = d("syntax", "`using parents` cannot be combined with a `when` condition".to_string(), "inherits the parents' implementations");
-                x.hint = Some("write a separate `implement ... using parents` without condition".to_string());
-                x
-            }
-            ErrorKind::NotBoolean { context, found } => {
-                d("type", format!("{context} must be a boolean, got {found}"), "not a boolean")
-            }
-            ErrorKind::Unresolved { what } => {
-                d("not-set", format!("this statement never ran: it is waiting for {what}"), "waiting here")
-            }
+            ErrorKind::ConditionalParents => hinted(
+                d(
+                    "syntax",
+                    "`using parents` cannot be combined with a `when` condition".to_string(),
+                    "inherits the parents' implementations",
+                ),
+                "write a separate `implement ... using parents` without condition".to_string(),
+            ),
+            ErrorKind::NotBoolean { context, found } => d("type", format!("{context} must be a boolean, got {found}"), "not a boolean"),
+            ErrorKind::Unresolved(waiting) => d("not-set", format!("this statement never ran: it is waiting for {waiting}"), "waiting here"),
             ErrorKind::KeyNotFound(key) => d("key", format!("key {key} not found in dict"), "no such key"),
-            ErrorKind::InvalidAssignmentTarget => d("syntax", "cannot assign to this expression".to_string(), "not a variable or attribute"),
+            ErrorKind::InvalidAssignmentTarget => {
+                d("syntax", "cannot assign to this expression".to_string(), "not a variable or attribute")
+            }
             ErrorKind::ReservedName(name) => d("syntax", format!("`{name}` is a reserved name"), "reserved"),
-            ErrorKind::Deprecated(message) => d("deprecated", message.clone(), "here"),
         };
         if let Some(cause) = &self.cause {
             details.hint = Some(match details.hint {
                 Some(hint) => format!("{cause}\n{hint}"),
-                None => cause.clone(),
+                None => cause.to_string(),
             });
         }
         details
     }
+}
 
-    pub fn to_diagnostic(&self) -> Diagnostic {
-        let mut diagnostic = Diagnostic::from_details(self.details(), self.span);
-        for (span, message) in &self.related {
-            diagnostic = diagnostic.with_secondary(*span, message.clone());
+/// The one conversion of a compile error into something to render.
+impl From<&CompileError> for Diagnostic {
+    fn from(error: &CompileError) -> Self {
+        let mut diagnostic = Diagnostic::from_details(error.details(), error.span);
+        for (span, related) in &error.related {
+            diagnostic = diagnostic.with_secondary(*span, related.to_string());
         }
         diagnostic
+    }
+}
+
+impl CompileWarning {
+    pub fn details(&self) -> Details {
+        match &self.kind {
+            WarningKind::PythonPlugins { module } => Details {
+                kind: "python-plugins",
+                title: format!("module `{module}` has Python plugins, which Cairn cannot run"),
+                label: "its model is loaded; calls to its plugins will fail".to_string(),
+                hint: Some("Cairn runs native plugins only; models that call these plugins need a port".to_string()),
+            },
+        }
+    }
+}
+
+/// The one conversion of a compile warning into something to render.
+impl From<&CompileWarning> for Diagnostic {
+    fn from(warning: &CompileWarning) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::from_details(warning.details(), warning.span) }
+    }
+}
+
+impl fmt::Display for Definition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Definition::Entity => "entity",
+            Definition::Typedef => "typedef",
+            Definition::Implementation => "implementation",
+            Definition::Attribute => "attribute",
+        })
+    }
+}
+
+impl fmt::Display for InstanceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` (created at {}:{})", self.entity, self.file, self.line)
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Attribute { name, of } => write!(f, "attribute `{name}` of {of}"),
+            Subject::Variable(name) => write!(f, "variable `{name}`"),
+        }
+    }
+}
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Found::Null => f.write_str("null"),
+            Found::Instance(entity) => write!(f, "an instance of `{entity}`"),
+            Found::Value { type_name, shown } => write!(f, "{type_name} {shown}"),
+            Found::Entity(name) => f.write_str(name),
+        }
+    }
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expected::Type(name) => f.write_str(name),
+            Expected::Typedef { name, base } => write!(f, "{name} (based on {base})"),
+        }
+    }
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Context::Attribute(name) => write!(f, "attribute `{name}`"),
+            Context::Relation(name) => write!(f, "relation `{name}`"),
+            Context::ElementOf(context) => write!(f, "an element of {context}"),
+            Context::PluginArgument { param, plugin } => write!(f, "argument `{param}` of plugin `{plugin}`"),
+            Context::Implementation(name) => write!(f, "implementation `{name}`"),
+            Context::DoubleStar => f.write_str("`**`"),
+            Context::Reading(name) => write!(f, "reading `.{name}`"),
+            Context::LookingUpIn(name) => write!(f, "looking up in `.{name}`"),
+            Context::SettingAttribute => f.write_str("setting an attribute"),
+            Context::IfCondition => f.write_str("the condition of an `if` statement"),
+            Context::WhenCondition => f.write_str("the `when` condition of an implement statement"),
+            Context::ConditionalExpression => f.write_str("the condition of a conditional expression"),
+            Context::ComprehensionIf => f.write_str("the `if` of a list comprehension"),
+            Context::NotOperand => f.write_str("the operand of `not`"),
+            Context::AndLeft => f.write_str("the left operand of `and`"),
+            Context::AndRight => f.write_str("the right operand of `and`"),
+            Context::OrLeft => f.write_str("the left operand of `or`"),
+            Context::OrRight => f.write_str("the right operand of `or`"),
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operation::ForOver(found) => write!(f, "a for loop iterates over lists and relations, not over {found}"),
+            Operation::Index { base, key } => write!(f, "cannot index a {base} with a {key}"),
+            Operation::Iterate(type_name) => write!(f, "cannot iterate over a {type_name}"),
+            Operation::LookupWithoutRelation => f.write_str("a lookup with `[name=value]` needs a relation"),
+            Operation::LookupOneEnded(name) => {
+                write!(f, "a lookup in `.{name}` needs a relation with two ends: it becomes an index lookup on the other end")
+            }
+            Operation::LookupOnAttribute(name) => write!(f, "a lookup in `.{name}` needs a relation, not an attribute"),
+            Operation::Unsupported { left, op, right } => write!(f, "unsupported operation: {left} {op} {right}"),
+            Operation::CompareNumbersOnly { op, left, right } => write!(f, "`{op}` compares numbers only, got {left} and {right}"),
+            Operation::MembershipTarget { op, right } => write!(f, "the right operand of `{op}` must be a list or a dict, got {right}"),
+            Operation::IntegerOverflow => f.write_str("integer overflow"),
+            Operation::DivisionByZero => f.write_str("division by zero"),
+            Operation::ModuloByZero => f.write_str("modulo by zero"),
+            Operation::ExtendSingleRelation(name) => write!(f, "`+=` needs a list relation: `{name}` holds at most one value"),
+            Operation::ExtendNonList(name) => write!(f, "`+=` needs a list, and `{name}` is not one"),
+            Operation::NamedArgumentsOnly => f.write_str("constructors and lookups take only named arguments"),
+            Operation::FormatSpec(spec) => write!(f, "invalid format spec `{spec}`"),
+            Operation::FormatCode { code, type_name } => write!(f, "format code `{code}` does not apply to a {type_name}"),
+        }
+    }
+}
+
+impl fmt::Display for PluginProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginProblem::TooManyArguments(count) => write!(f, "takes at most {count} arguments"),
+            PluginProblem::NoParameter(name) => write!(f, "has no parameter `{name}`"),
+            PluginProblem::MissingArgument(name) => write!(f, "missing argument `{name}`"),
+            PluginProblem::WaitedWithoutReason => f.write_str("waited without a reason"),
+            PluginProblem::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+impl fmt::Display for IndexReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexReason::Multiplicity { lower, upper: Some(upper) } => write!(f, "it is a relation of multiplicity [{lower}:{upper}]"),
+            IndexReason::Multiplicity { lower, upper: None } => write!(f, "it is a relation of multiplicity [{lower}:]"),
+            IndexReason::OptionalRelation => f.write_str("it is an optional relation [0:1]"),
+            IndexReason::Optional(ty) => write!(f, "it is optional (`{ty}`)"),
+            IndexReason::List(ty) => write!(f, "it is a list (`{ty}`)"),
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conflict::Between { attribute, declared_in, shape, other_in } => {
+                write!(f, "`{attribute}` of `{declared_in}`: it is {shape} in `{other_in}`")
+            }
+            Conflict::Override { attribute, parent, inherited, own } => {
+                write!(f, "`{attribute}` of `{parent}`: it is {inherited} there and {own} here")
+            }
+        }
+    }
+}
+
+impl fmt::Display for AttrShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrShape::Type(ty) => write!(f, "`{ty}`"),
+            AttrShape::RelationTo(entity) => write!(f, "a relation to `{entity}`"),
+        }
+    }
+}
+
+impl fmt::Display for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Waiting::NeverSet(subject) => write!(f, "{subject}, which is never set"),
+            Waiting::NeverExists { entity, key } => write!(f, "a `{entity}` with {key}, which never exists"),
+        }
+    }
+}
+
+impl fmt::Display for Related {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Related::FirstDefinedHere => f.write_str("first defined here"),
+            Related::OneDefinition => f.write_str("one definition"),
+            Related::OtherDefinition => f.write_str("the other definition"),
+            Related::InheritedDefinition => f.write_str("inherited definition"),
+            Related::DeclaredHere => f.write_str("declared here"),
+            Related::AttributeDeclaredHere => f.write_str("attribute declared here"),
+            Related::TypedefDeclaredHere => f.write_str("typedef declared here"),
+            Related::ConditionGivenHere => f.write_str("condition given here"),
+            Related::PartOfCycle => f.write_str("part of the cycle"),
+            Related::FirstSetHere => f.write_str("first set here"),
+            Related::FirstSetByDefault => f.write_str("first set here, by the default value"),
+            Related::FirstValueSetHere => f.write_str("the first value was set here"),
+            Related::SetToNullHere => f.write_str("set to null here"),
+            Related::FrozenByRead => f.write_str("this read needed the complete value and froze it"),
+            Related::CompleteAfterThis => f.write_str("the value was complete after this statement"),
+            Related::CouldSetButNeverRan => f.write_str("this statement could set it, but it never ran"),
+            Related::ExistingInstanceCreatedHere => f.write_str("the existing instance was created here"),
+            Related::FirstInstanceCreatedHere => f.write_str("first instance created here"),
+            Related::OneIndexFindsThis => f.write_str("one index finds this instance"),
+            Related::OtherIndexFindsThis(key) => write!(f, "index key {key} finds this one"),
+            Related::DefaultComesFromHere => f.write_str("the default value comes from here"),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::WhenConditionWaiting(waiting) => write!(f, "the `when` condition is waiting for {waiting}"),
+            Cause::StatementWaiting(waiting) => write!(f, "it is waiting for {waiting}"),
+            Cause::DefaultsOnExisting => f.write_str(
+                "a constructor that finds an existing instance through an index sets the arguments and the defaults of the other attributes on it",
+            ),
+            Cause::ForcedFreeze => f.write_str(
+                "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards",
+            ),
+            Cause::InheritanceCycle(entities) => {
+                f.write_str("the cycle: ")?;
+                for (position, entity) in entities.iter().enumerate() {
+                    if position > 0 {
+                        f.write_str(" extends ")?;
+                    }
+                    write!(f, "`{entity}`")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::NoAttribute(name) => write!(f, "no attribute `{name}`"),
+            HostError::NotAModuleFile(path) => write!(f, "`{path}` does not name a module file (module/path)"),
+            HostError::NotAModuleFolder(path) => write!(f, "`{path}` does not name a module folder (module/path)"),
+            HostError::ModuleNotLoaded(module) => write!(f, "module `{module}` is not loaded"),
+            HostError::CannotRead { path, error } => write!(f, "cannot read {path}: {error}"),
+            HostError::CannotList { path, error } => write!(f, "cannot list {path}: {error}"),
+            HostError::ListingUnsupported(path) => write!(f, "cannot list `{path}`: this compiler cannot list module folders"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn related_labels_render_into_secondary_labels_in_order() {
+        let span = Span::default();
+        let error = CompileError::new(ErrorKind::NotConstant, span)
+            .with_related(span, Related::FirstSetHere)
+            .with_related(span, Related::OtherIndexFindsThis("[name=\"a\"]".to_string()));
+        let diagnostic = Diagnostic::from(&error);
+        let labels: Vec<&str> = diagnostic.secondary.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(labels, ["first set here", "index key [name=\"a\"] finds this one"]);
+    }
+
+    #[test]
+    fn a_cause_comes_before_the_hint() {
+        let error = CompileError::new(ErrorKind::OptionalNotSet { target: Subject::Variable("x".into()) }, Span::default())
+            .with_cause(Cause::InheritanceCycle(vec!["a::A".into(), "a::B".into(), "a::A".into()]));
+        let hint = error.details().hint.unwrap_or_default();
+        assert_eq!(
+            hint,
+            "the cycle: `a::A` extends `a::B` extends `a::A`\nguard the read with `is defined`, or give the relation a value"
+        );
+    }
+
+    #[test]
+    fn an_error_stays_small() {
+        assert!(std::mem::size_of::<CompileError>() <= 64, "{}", std::mem::size_of::<CompileError>());
+    }
+
+    #[test]
+    fn warnings_are_warnings() {
+        let warning = CompileWarning { kind: WarningKind::PythonPlugins { module: "m".into() }, span: Span::default() };
+        let diagnostic = Diagnostic::from(&warning);
+        assert_eq!(diagnostic.severity, Severity::Warning);
+        assert_eq!(diagnostic.kind, "python-plugins");
     }
 }

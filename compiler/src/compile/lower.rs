@@ -4,7 +4,7 @@
 //! it may write (directly or through the implementations of what it constructs): the
 //! executor's freezing decisions count pending writers per name.
 
-use super::errors::{CompileError, ErrorKind};
+use super::errors::{CompileError, ErrorKind, Operation};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
 use super::loader::{ModuleInfo, ModuleOrigin};
 use super::model::{join, AttrDef, AttrKind, EntityId, Model, NamespaceInput, NsId, TypedefConstraint};
@@ -394,7 +394,7 @@ impl Lowerer<'_> {
                 Arg::Kwargs(value) => wrapped.push(self.lower_expr(value)),
                 Arg::Positional(value) => {
                     self.error(CompileError::new(
-                        ErrorKind::InvalidOperation("constructors and lookups take only named arguments".into()),
+                        ErrorKind::InvalidOperation(Operation::NamedArgumentsOnly),
                         value.span,
                     ));
                 }

@@ -12,6 +12,7 @@ pub mod plugins;
 pub mod value;
 
 use crate::diagnostic::{sort_and_dedup, Diagnostic};
+use errors::{CompileWarning, HostError, WarningKind};
 use crate::fs::FileSystem;
 use crate::project::{Project, ProjectError};
 use crate::session::ParseSession;
@@ -55,11 +56,16 @@ impl Compilation {
     }
 }
 
-/// What the embedding program supplies: built-in modules (std) and native plugins.
+/// What the embedding program supplies: built-in modules (std), native plugins, the settings
+/// of the compile and the process environment variables the model may read. The compiler
+/// reads nothing of its own surroundings: everything comes through here.
 pub struct Environment<'a> {
     pub builtins: &'a [BuiltinModule],
     pub plugins: &'a PluginRegistry,
     pub settings: &'a dyn Fn(&str) -> Option<String>,
+    /// Environment variables by name (`std::get_env`): the binary passes the real ones,
+    /// tests a map.
+    pub env_vars: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// Compiles the project at `root`. Fails only when the project itself cannot be loaded.
@@ -75,7 +81,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     session.finish();
     let mut timings = Timings { parse: started.elapsed(), ..Timings::default() };
     let mut diagnostics = session.diagnostics.clone();
-    diagnostics.extend(loaded.errors.iter().map(|e| e.to_diagnostic()));
+    diagnostics.extend(loaded.errors.iter().map(Diagnostic::from));
     let warnings = python_plugin_warnings(&loaded);
     if !diagnostics.is_empty() || !session.io_errors.is_empty() {
         sort_and_dedup(&mut diagnostics);
@@ -105,7 +111,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     }
     timings.declarations = declarations_started.elapsed();
     if !errors.is_empty() {
-        diagnostics.extend(errors.iter().map(|e| e.to_diagnostic()));
+        diagnostics.extend(errors.iter().map(Diagnostic::from));
         sort_and_dedup(&mut diagnostics);
         return Compilation { project, session, loaded, model, blocks, execution: None, diagnostics, warnings, timings };
     }
@@ -119,15 +125,19 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         })
         .collect();
     let module_file = |path: &str| -> Result<String, String> {
-        let (module, rest) = path.split_once('/').ok_or_else(|| format!("`{path}` does not name a module file (module/path)"))?;
-        let root = module_roots.get(module).ok_or_else(|| format!("module `{module}` is not loaded"))?;
-        fs.read_to_string(&root.join(rest)).map_err(|e| format!("cannot read {}: {e}", root.join(rest).display()))
+        let (module, rest) = path.split_once('/').ok_or_else(|| HostError::NotAModuleFile(path.to_string()).to_string())?;
+        let root = module_roots.get(module).ok_or_else(|| HostError::ModuleNotLoaded(module.to_string()).to_string())?;
+        let file = root.join(rest);
+        fs.read_to_string(&file)
+            .map_err(|e| HostError::CannotRead { path: file.display().to_string(), error: e.to_string() }.to_string())
     };
     let module_files = |path: &str| -> Result<Vec<String>, String> {
-        let (module, rest) = path.split_once('/').ok_or_else(|| format!("`{path}` does not name a module folder (module/path)"))?;
-        let root = module_roots.get(module).ok_or_else(|| format!("module `{module}` is not loaded"))?;
+        let (module, rest) = path.split_once('/').ok_or_else(|| HostError::NotAModuleFolder(path.to_string()).to_string())?;
+        let root = module_roots.get(module).ok_or_else(|| HostError::ModuleNotLoaded(module.to_string()).to_string())?;
         let folder = root.join(rest);
-        let entries = fs.read_dir(&folder).map_err(|e| format!("cannot list {}: {e}", folder.display()))?;
+        let entries = fs
+            .read_dir(&folder)
+            .map_err(|e| HostError::CannotList { path: folder.display().to_string(), error: e.to_string() }.to_string())?;
         let mut names: Vec<String> = entries
             .iter()
             .filter(|entry| fs.is_file(entry))
@@ -144,14 +154,12 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         sources: &session.sources,
         name_ids: &name_ids,
         settings: env.settings,
+        env_vars: env.env_vars,
         module_file: &module_file,
         module_files: &module_files,
     });
     timings.execute = execute_started.elapsed();
-    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
-        eprintln!("timings: parse {:?} declarations {:?} execute {:?}", timings.parse, timings.declarations, timings.execute);
-    }
-    diagnostics.extend(execution.errors.iter().map(|e| e.to_diagnostic()));
+    diagnostics.extend(execution.errors.iter().map(Diagnostic::from));
     sort_and_dedup(&mut diagnostics);
     Compilation { project, session, loaded, model, blocks, execution: Some(execution), diagnostics, warnings, timings }
 }
@@ -162,15 +170,11 @@ fn python_plugin_warnings(loaded: &Loaded) -> Vec<Diagnostic> {
     let mut warnings = Vec::new();
     for module in loaded.modules.values().filter(|m| m.python_plugins) {
         let Some(namespace) = loaded.namespaces.iter().find(|ns| ns.module == module.name) else { continue };
-        let details = crate::error::Details {
-            kind: "python-plugins",
-            title: format!("module `{}` has Python plugins, which Cairn cannot run", module.name),
-            label: "its model is loaded; calls to its plugins will fail".to_string(),
-            hint: Some("Cairn runs native plugins only; models that call these plugins need a port".to_string()),
+        let warning = CompileWarning {
+            kind: WarningKind::PythonPlugins { module: module.name.clone() },
+            span: crate::span::Span::new(namespace.file, 0, 0),
         };
-        let mut warning = Diagnostic::from_details(details, crate::span::Span::new(namespace.file, 0, 0));
-        warning.severity = crate::diagnostic::Severity::Warning;
-        warnings.push(warning);
+        warnings.push(Diagnostic::from(&warning));
     }
     warnings
 }

@@ -3,7 +3,7 @@
 //! statements. Built from the parsed files; executable code is lowered separately
 //! (`lower.rs`) into the blocks that the declarations point to.
 
-use super::errors::{CompileError, ErrorKind};
+use super::errors::{AttrShape, Cause, CompileError, Conflict, Context, Definition, ErrorKind, Expected, Found, IndexReason, Related};
 use super::ir::{BlockId, IrExpr};
 use super::value::{Dict, Value};
 use crate::ast::{self, AttrDefault, ExprKind, QualName, TopStmt};
@@ -357,8 +357,8 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                     let full_name = qualified(input.name, interner.resolve(entity.name.name));
                     if let Some(previous) = model.namespaces[index].entities.get(&entity.name.name) {
                         errors.push(
-                            CompileError::new(ErrorKind::Duplicate { what: "entity", name: full_name }, entity.name.span)
-                                .with_related(model.entities[previous.index()].span, "first defined here"),
+                            CompileError::new(ErrorKind::Duplicate { what: Definition::Entity, name: full_name }, entity.name.span)
+                                .with_related(model.entities[previous.index()].span, Related::FirstDefinedHere),
                         );
                         continue;
                     }
@@ -387,8 +387,8 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                     let full_name = qualified(input.name, interner.resolve(typedef.name.name));
                     if let Some(previous) = model.namespaces[index].typedefs.get(&typedef.name.name) {
                         errors.push(
-                            CompileError::new(ErrorKind::Duplicate { what: "typedef", name: full_name }, typedef.name.span)
-                                .with_related(model.typedefs[previous.index()].span, "first defined here"),
+                            CompileError::new(ErrorKind::Duplicate { what: Definition::Typedef, name: full_name }, typedef.name.span)
+                                .with_related(model.typedefs[previous.index()].span, Related::FirstDefinedHere),
                         );
                         continue;
                     }
@@ -407,8 +407,8 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                     let full_name = qualified(input.name, interner.resolve(implementation.name.name));
                     if let Some(previous) = model.namespaces[index].implementations.get(&implementation.name.name) {
                         errors.push(
-                            CompileError::new(ErrorKind::Duplicate { what: "implementation", name: full_name }, implementation.name.span)
-                                .with_related(model.implementations[previous.index()].span, "first defined here"),
+                            CompileError::new(ErrorKind::Duplicate { what: Definition::Implementation, name: full_name }, implementation.name.span)
+                                .with_related(model.implementations[previous.index()].span, Related::FirstDefinedHere),
                         );
                         continue;
                     }
@@ -505,10 +505,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             if let Some(previous) = own[id.index()].iter().find(|a| a.name == attribute.name.name) {
                 errors.push(
                     CompileError::new(
-                        ErrorKind::Duplicate { what: "attribute", name: interner.resolve(attribute.name.name).to_string() },
+                        ErrorKind::Duplicate { what: Definition::Attribute, name: interner.resolve(attribute.name.name).to_string() },
                         attribute.name.span,
                     )
-                    .with_related(previous.span, "first defined here"),
+                    .with_related(previous.span, Related::FirstDefinedHere),
                 );
                 continue;
             }
@@ -568,10 +568,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                 if let Some(previous) = own[owner.index()].iter().find(|a| a.name == name.name) {
                     errors.push(
                         CompileError::new(
-                            ErrorKind::Duplicate { what: "attribute", name: interner.resolve(name.name).to_string() },
+                            ErrorKind::Duplicate { what: Definition::Attribute, name: interner.resolve(name.name).to_string() },
                             name.span,
                         )
-                        .with_related(previous.span, "first defined here"),
+                        .with_related(previous.span, Related::FirstDefinedHere),
                     );
                     return;
                 }
@@ -616,18 +616,17 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                                     ErrorKind::IncompatibleAttribute {
                                         entity: model.entities[id.index()].full_name.clone(),
                                         attribute: interner.resolve(attr.name).to_string(),
-                                        detail: format!(
-                                            "`{}` of `{}`: it is {} in `{}`",
-                                            interner.resolve(attr.name),
-                                            model.entities[attr.declared_in.index()].full_name,
-                                            describe_attr(&model, existing),
-                                            model.entities[existing.declared_in.index()].full_name
-                                        ),
+                                        conflict: Conflict::Between {
+                                            attribute: interner.resolve(attr.name).to_string(),
+                                            declared_in: model.entities[attr.declared_in.index()].full_name.clone(),
+                                            shape: attr_shape(&model, existing),
+                                            other_in: model.entities[existing.declared_in.index()].full_name.clone(),
+                                        },
                                     },
                                     model.entities[id.index()].span,
                                 )
-                                .with_related(existing.span, "one definition")
-                                .with_related(attr.span, "the other definition"),
+                                .with_related(existing.span, Related::OneDefinition)
+                                .with_related(attr.span, Related::OtherDefinition),
                             );
                         }
                     }
@@ -661,15 +660,15 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                             ErrorKind::IncompatibleAttribute {
                                 entity: model.entities[id.index()].full_name.clone(),
                                 attribute: interner.resolve(attr.name).to_string(),
-                                detail: format!(
-                                    "`{}` of `{parent}`: it is {} there and {} here",
-                                    interner.resolve(attr.name),
-                                    describe_attr(&model, inherited),
-                                    describe_attr(&model, &attr)
-                                ),
+                                conflict: Conflict::Override {
+                                    attribute: interner.resolve(attr.name).to_string(),
+                                    parent,
+                                    inherited: attr_shape(&model, inherited),
+                                    own: attr_shape(&model, &attr),
+                                },
                             }
                         };
-                        errors.push(CompileError::new(kind, attr.span).with_related(inherited.span, "inherited definition"));
+                        errors.push(CompileError::new(kind, attr.span).with_related(inherited.span, Related::InheritedDefinition));
                         continue;
                     }
                     attrs[position as usize] = attr;
@@ -725,13 +724,11 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                         // Inmanta: an index holds neither optional nor list attributes.
                         let reason = match &def.kind {
                             AttrKind::Relation { lower, upper, .. } if *upper != Some(1) => {
-                                Some(format!("it is a relation of multiplicity [{lower}:{}]", upper.map(|u| u.to_string()).unwrap_or_default()))
+                                Some(IndexReason::Multiplicity { lower: *lower, upper: *upper })
                             }
-                            AttrKind::Relation { lower: 0, .. } => Some("it is an optional relation [0:1]".to_string()),
-                            AttrKind::Value { ty, .. } if ty.is_nullable() => {
-                                Some(format!("it is optional (`{}`)", model.type_name(ty)))
-                            }
-                            AttrKind::Value { ty, .. } if ty.is_list() => Some(format!("it is a list (`{}`)", model.type_name(ty))),
+                            AttrKind::Relation { lower: 0, .. } => Some(IndexReason::OptionalRelation),
+                            AttrKind::Value { ty, .. } if ty.is_nullable() => Some(IndexReason::Optional(model.type_name(ty))),
+                            AttrKind::Value { ty, .. } if ty.is_list() => Some(IndexReason::List(model.type_name(ty))),
                             _ => None,
                         };
                         if let Some(reason) = reason {
@@ -745,7 +742,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                                     },
                                     attr.span,
                                 )
-                                .with_related(def.span, "declared here"),
+                                .with_related(def.span, Related::DeclaredHere),
                             );
                         }
                     }
@@ -798,9 +795,9 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                             if !model.is_subtype(entity, target) {
                                 errors.push(CompileError::new(
                                     ErrorKind::TypeMismatch {
-                                        expected: model.entities[target.index()].full_name.clone(),
-                                        found: model.entities[entity.index()].full_name.clone(),
-                                        context: format!("implementation `{}`", model.implementations[id.index()].name),
+                                        expected: Expected::Type(model.entities[target.index()].full_name.clone()),
+                                        found: Found::Entity(model.entities[entity.index()].full_name.clone()),
+                                        context: Context::Implementation(model.implementations[id.index()].name.clone()),
                                     },
                                     name.span(),
                                 ));
@@ -816,7 +813,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                 (&implement.when, implement.using.iter().find(|i| matches!(i, ast::ImplRef::Parents(_))))
             {
                 errors.push(
-                    CompileError::new(ErrorKind::ConditionalParents, *parents_span).with_related(when.span, "condition given here"),
+                    CompileError::new(ErrorKind::ConditionalParents, *parents_span).with_related(when.span, Related::ConditionGivenHere),
                 );
             }
             let id = ImplementId(next_id(model.implements.len()));
@@ -858,10 +855,11 @@ fn compatible(a: &AttrDef, b: &AttrDef) -> bool {
     }
 }
 
-fn describe_attr(model: &Model, attr: &AttrDef) -> String {
+/// What an attribute definition is, for a message about a conflict.
+fn attr_shape(model: &Model, attr: &AttrDef) -> AttrShape {
     match &attr.kind {
-        AttrKind::Value { ty, .. } => format!("`{}`", model.type_name(ty)),
-        AttrKind::Relation { target, .. } => format!("a relation to `{}`", model.entities[target.index()].full_name),
+        AttrKind::Value { ty, .. } => AttrShape::Type(model.type_name(ty)),
+        AttrKind::Relation { target, .. } => AttrShape::RelationTo(model.entities[target.index()].full_name.clone()),
     }
 }
 
@@ -888,13 +886,13 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
             2 => return,
             1 => {
                 let start = path.iter().position(|p| *p == id).unwrap_or(0);
-                let mut names: Vec<String> = path[start..].iter().map(|p| format!("`{}`", model.entities[*p].full_name)).collect();
-                names.push(format!("`{}`", model.entities[id].full_name));
+                let mut names: Vec<String> = path[start..].iter().map(|p| model.entities[*p].full_name.clone()).collect();
+                names.push(model.entities[id].full_name.clone());
                 let entity = &model.entities[id];
                 let mut error = CompileError::new(ErrorKind::InheritanceCycle(entity.full_name.clone()), entity.span)
-                    .with_cause(format!("the cycle: {}", names.join(" extends ")));
+                    .with_cause(Cause::InheritanceCycle(names));
                 for other in &path[start + 1..] {
-                    error = error.with_related(model.entities[*other].span, "part of the cycle");
+                    error = error.with_related(model.entities[*other].span, Related::PartOfCycle);
                 }
                 errors.push(error);
                 // Break the cycle so the rest of the compile can go on.

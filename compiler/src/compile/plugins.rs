@@ -3,6 +3,7 @@
 //! complete. A plugin reads attributes of instances through [`PluginCtx`]; reading one that is
 //! not set yet makes the call wait and run again later, so plugins need not care about order.
 
+use super::errors::HostError;
 use super::ir::PluginRef;
 use super::value::{InstanceId, Value};
 use crate::span::Span;
@@ -107,10 +108,16 @@ pub trait PluginHost {
     /// `mymod/files/conf.d`), sorted; for `std::list_files`. Hosts that cannot list folders
     /// keep this default.
     fn module_files(&self, path: &str) -> Result<Vec<String>, String> {
-        Err(format!("cannot list `{path}`: this compiler cannot list module folders"))
+        Err(HostError::ListingUnsupported(path.to_string()).to_string())
     }
     /// A value of the compile environment (environment id, server address, ...).
     fn setting(&self, key: &str) -> Option<String>;
+    /// A process environment variable (`std::get_env`), as the embedder passed them in: the
+    /// compiler never reads its own environment. Hosts without any keep this default.
+    fn env_var(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
 }
 
 pub struct PluginCtx<'a> {

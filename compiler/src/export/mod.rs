@@ -5,15 +5,16 @@
 //! resources) and a hash of its desired state. Duplicate ids and dependency cycles are errors
 //! pointing at the instances involved.
 
+mod errors;
 mod hash;
 mod json;
 mod resources;
 
+pub use errors::{ExportError, MissingPart};
 pub use hash::desired_state_hash;
 pub use json::{write_version_json, JsonValue};
 pub use resources::{AgentSource, FieldSource, ResourceDecl, ResourceRegistry};
 
-use crate::compile::errors::{CompileError, ErrorKind};
 use crate::compile::exec::{Execution, SlotValue};
 use crate::compile::model::{EntityId, Model};
 use crate::compile::value::{InstanceId, Value};
@@ -132,7 +133,7 @@ struct Exporter<'a> {
     model: &'a Model,
     execution: &'a Execution,
     interner: &'a Interner,
-    errors: Vec<CompileError>,
+    errors: Vec<ExportError>,
     common: Vec<Common>,
     /// For each entity that is a resource (its own declaration or the nearest ancestor's),
     /// its plan.
@@ -213,7 +214,7 @@ impl<'a> Exporter<'a> {
         let instances = &self.execution.instances;
         // Pass 1: which instances are resources, and their ids. Errors are kept by instance,
         // to report them in instance order.
-        let mut errors: Vec<(u32, CompileError)> = Vec::new();
+        let mut errors: Vec<(u32, ExportError)> = Vec::new();
         let mut found: Vec<(String, u32)> = Vec::new();
         for (index, instance) in instances.iter().enumerate() {
             let Some(plan) = &self.plans[instance.entity.index()] else { continue };
@@ -234,9 +235,11 @@ impl<'a> Exporter<'a> {
         for (resource_id, index) in found {
             match kept.last() {
                 Some((previous_id, previous)) if *previous_id == resource_id => {
-                    let error =
-                        CompileError::new(ErrorKind::Duplicate { what: "resource", name: resource_id }, instances[index as usize].span)
-                            .with_related(instances[*previous as usize].span, "first resource with this id created here");
+                    let error = ExportError::DuplicateId {
+                        id: resource_id,
+                        span: instances[index as usize].span,
+                        first: instances[*previous as usize].span,
+                    };
                     errors.push((index, error));
                 }
                 _ => kept.push((resource_id, index)),
@@ -307,12 +310,12 @@ impl<'a> Exporter<'a> {
         let resources: Vec<Resource> =
             built.into_iter().zip(kept).filter_map(|(resource, (id, _))| resource.map(|resource| Resource { id, ..resource })).collect();
         self.check_cycles(&resources, &edges);
-        let diagnostics = self.errors.iter().map(|e| e.to_diagnostic()).collect();
+        let diagnostics = self.errors.iter().map(Diagnostic::from).collect();
         (Export { resources }, diagnostics)
     }
 
     /// The id of a resource instance, `type[agent,attr=value]`.
-    fn identity(&self, id: InstanceId, plan: &Plan<'a>) -> Result<String, Box<CompileError>> {
+    fn identity(&self, id: InstanceId, plan: &Plan<'a>) -> Result<String, Box<ExportError>> {
         let decl = plan.decl;
         let agent = match &plan.agent {
             AgentPlan::Path(path) => self.path(id, path),
@@ -338,12 +341,10 @@ impl<'a> Exporter<'a> {
                 Ok(out)
             }
             _ => {
-                let missing = if !agent_known { format!("{:?}", decl.agent) } else { decl.id_attribute.clone() };
+                let missing =
+                    if !agent_known { MissingPart::Agent(decl.agent.clone()) } else { MissingPart::IdAttribute(decl.id_attribute.clone()) };
                 let span = self.execution.instances[id.0 as usize].span;
-                Err(Box::new(CompileError::new(
-                    ErrorKind::Unresolved { what: format!("the resource id of this `{}` ({missing})", decl.name) },
-                    span,
-                )))
+                Err(Box::new(ExportError::UnknownId { resource_type: decl.name.clone(), missing, span }))
             }
         }
     }
@@ -465,15 +466,8 @@ impl<'a> Exporter<'a> {
                         1 => {
                             let from = path.iter().position(|n| *n == next).unwrap_or(0);
                             let cycle: Vec<usize> = path[from..].to_vec();
-                            let names: Vec<&str> = cycle.iter().map(|i| resources[*i].id.as_str()).collect();
-                            let mut error = CompileError::new(
-                                ErrorKind::InvalidOperation(format!("dependency cycle between resources: {}", names.join(" -> "))),
-                                resources[cycle[0]].span,
-                            );
-                            for member in &cycle[1..] {
-                                error = error.with_related(resources[*member].span, format!("{} is on the cycle", resources[*member].id));
-                            }
-                            self.errors.push(error);
+                            let members = cycle.iter().map(|i| (resources[*i].id.clone(), resources[*i].span)).collect();
+                            self.errors.push(ExportError::Cycle { members });
                         }
                         _ => {}
                     }

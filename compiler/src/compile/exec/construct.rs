@@ -45,7 +45,7 @@ impl<'a> Executor<'a> {
                             },
                             span,
                         )
-                        .with_related(self.instances[existing.0 as usize].span, "the existing instance was created here"),
+                        .with_related(self.instances[existing.0 as usize].span, Related::ExistingInstanceCreatedHere),
                     ));
                 }
                 match &matched {
@@ -55,10 +55,10 @@ impl<'a> Executor<'a> {
                                 ErrorKind::IndexCollision { entity: entity.full_name.clone(), key: self.show_key(index, &key) },
                                 span,
                             )
-                            .with_related(self.instances[existing.0 as usize].span, "one index finds this instance")
+                            .with_related(self.instances[existing.0 as usize].span, Related::OneIndexFindsThis)
                             .with_related(
                                 self.instances[other.0 as usize].span,
-                                format!("index key {} finds this one", self.show_key(*other_index, other_key)),
+                                Related::OtherIndexFindsThis(self.show_key(*other_index, other_key)),
                             ),
                         ));
                     }
@@ -114,9 +114,7 @@ impl<'a> Executor<'a> {
                 let def_span = def.span;
                 self.set_attr(instance, attr as u32, default.clone(), at, false).map_err(|error| {
                     Halt::from(if existing {
-                        error.with_related(def_span, "the default value comes from here").with_cause(
-                            "a constructor that finds an existing instance through an index sets the arguments and the defaults of the other attributes on it",
-                        )
+                        error.with_related(def_span, Related::DefaultComesFromHere).with_cause(Cause::DefaultsOnExisting)
                     } else {
                         error
                     })

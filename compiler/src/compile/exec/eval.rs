@@ -41,7 +41,7 @@ impl<'a> Executor<'a> {
                     other => fail(
                         ErrorKind::NotAnInstance {
                             found: self.show_type(&other),
-                            context: format!("reading `.{}`", self.interner.resolve(*name)),
+                            context: Context::Reading(self.interner.resolve(*name).to_string()),
                         },
                         base.span,
                     ),
@@ -64,7 +64,7 @@ impl<'a> Executor<'a> {
                         }
                     }
                     _ => fail(
-                        ErrorKind::InvalidOperation(format!("cannot index a {} with a {}", base_value.type_name(), key_value.type_name())),
+                        ErrorKind::InvalidOperation(Operation::Index { base: base_value.type_name(), key: key_value.type_name() }),
                         span,
                     ),
                 }
@@ -118,7 +118,7 @@ impl<'a> Executor<'a> {
                         }
                         other => {
                             return fail(
-                                ErrorKind::TypeMismatch { expected: "dict".into(), found: self.show_type(&other), context: "`**`".into() },
+                                ErrorKind::TypeMismatch { expected: Expected::Type("dict".into()), found: self.show_type(&other), context: Context::DoubleStar },
                                 extra.span,
                             )
                         }
@@ -133,35 +133,35 @@ impl<'a> Executor<'a> {
                 if value.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                Ok(Value::Bool(!self.condition(&value, "the operand of `not`", inner.span)?))
+                Ok(Value::Bool(!self.condition(&value, Context::NotOperand, inner.span)?))
             }
             IrKind::And(lhs, rhs) => {
                 let left = self.eval(lhs, scope)?;
                 if left.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                if !self.condition(&left, "the left operand of `and`", lhs.span)? {
+                if !self.condition(&left, Context::AndLeft, lhs.span)? {
                     return Ok(Value::Bool(false));
                 }
                 let right = self.eval(rhs, scope)?;
                 if right.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                Ok(Value::Bool(self.condition(&right, "the right operand of `and`", rhs.span)?))
+                Ok(Value::Bool(self.condition(&right, Context::AndRight, rhs.span)?))
             }
             IrKind::Or(lhs, rhs) => {
                 let left = self.eval(lhs, scope)?;
                 if left.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                if self.condition(&left, "the left operand of `or`", lhs.span)? {
+                if self.condition(&left, Context::OrLeft, lhs.span)? {
                     return Ok(Value::Bool(true));
                 }
                 let right = self.eval(rhs, scope)?;
                 if right.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                Ok(Value::Bool(self.condition(&right, "the right operand of `or`", rhs.span)?))
+                Ok(Value::Bool(self.condition(&right, Context::OrRight, rhs.span)?))
             }
             IrKind::Binary { op, lhs, rhs } => {
                 let left = self.eval(lhs, scope)?;
@@ -173,7 +173,7 @@ impl<'a> Executor<'a> {
                 if value.is_unknown() {
                     return Ok(Value::Unknown);
                 }
-                if self.condition(&value, "the condition of a conditional expression", cond.span)? {
+                if self.condition(&value, Context::ConditionalExpression, cond.span)? {
                     self.eval(then, scope)
                 } else {
                     self.eval(otherwise, scope)
@@ -217,7 +217,7 @@ impl<'a> Executor<'a> {
                             };
                             match format_spec(&value, spec, &self.render_value(&value), (!rendered.is_empty()).then_some(rendered)) {
                                 Ok(text) => out.push_str(&text),
-                                Err(message) => return fail(ErrorKind::InvalidOperation(message), span),
+                                Err(operation) => return fail(ErrorKind::InvalidOperation(operation), span),
                             }
                         }
                     }
@@ -235,11 +235,11 @@ impl<'a> Executor<'a> {
     }
 
     /// A condition must be a boolean (Inmanta does not use truthiness); unknown is false.
-    pub(super) fn condition(&self, value: &Value, context: &str, span: Span) -> Eval<bool> {
+    pub(super) fn condition(&self, value: &Value, context: Context, span: Span) -> Eval<bool> {
         match value {
             Value::Bool(b) => Ok(*b),
             Value::Unknown => Ok(false),
-            other => fail(ErrorKind::NotBoolean { context: context.to_string(), found: self.show_type(other) }, span),
+            other => fail(ErrorKind::NotBoolean { context, found: self.show_type(other) }, span),
         }
     }
 
@@ -252,7 +252,7 @@ impl<'a> Executor<'a> {
         match first {
             IrClause::If(cond) => {
                 let keep = self.eval(cond, scope)?;
-                if !keep.is_unknown() && self.condition(&keep, "the `if` of a list comprehension", cond.span)? {
+                if !keep.is_unknown() && self.condition(&keep, Context::ComprehensionIf, cond.span)? {
                     self.comprehend(value, rest, scope, out)?;
                 }
                 Ok(())
@@ -263,7 +263,7 @@ impl<'a> Executor<'a> {
                     Value::Unknown => return Ok(()),
                     other => {
                         return fail(
-                            ErrorKind::InvalidOperation(format!("cannot iterate over a {}", other.type_name())),
+                            ErrorKind::InvalidOperation(Operation::Iterate(other.type_name())),
                             iterable.span,
                         )
                     }
@@ -297,7 +297,7 @@ impl<'a> Executor<'a> {
                 }
                 other => {
                     return fail(
-                        ErrorKind::TypeMismatch { expected: "dict".into(), found: self.show_type(&other), context: "`**`".into() },
+                        ErrorKind::TypeMismatch { expected: Expected::Type("dict".into()), found: self.show_type(&other), context: Context::DoubleStar },
                         span,
                     )
                 }
@@ -368,8 +368,8 @@ impl<'a> Executor<'a> {
         names.sort();
         let index = def.indexes.iter().copied().find(|index| self.sorted_index_attrs[index.index()] == names);
         let Some(index) = index else {
-            let shown: Vec<&str> = args.iter().map(|(n, _)| self.interner.resolve(*n)).collect();
-            return fail(ErrorKind::NoIndexForLookup { entity: def.full_name.clone(), attributes: shown.join(", ") }, span);
+            let attributes = args.iter().map(|(n, _)| self.interner.resolve(*n).to_string()).collect();
+            return fail(ErrorKind::NoIndexForLookup { entity: def.full_name.clone(), attributes }, span);
         };
         if args.iter().any(|(_, v)| v.is_unknown()) {
             return Ok(Value::Unknown);
@@ -390,7 +390,7 @@ impl<'a> Executor<'a> {
     /// the inverse end set to `owner` (`Target[inverse=owner, a=1]`), so it needs such an index.
     pub(super) fn relation_lookup(&mut self, base: &IrExpr, mut args: Vec<(Symbol, Value)>, scope: ScopeId, span: Span) -> Eval<Value> {
         let IrKind::Attr { base: owner, name } = &base.kind else {
-            return fail(ErrorKind::InvalidOperation("a lookup with `[name=value]` needs a relation".into()), span);
+            return fail(ErrorKind::InvalidOperation(Operation::LookupWithoutRelation), span);
         };
         let owner_value = self.eval(owner, scope)?;
         let instance = match owner_value {
@@ -398,7 +398,10 @@ impl<'a> Executor<'a> {
             Value::Unknown => return Ok(Value::Unknown),
             other => {
                 return fail(
-                    ErrorKind::NotAnInstance { found: self.show_type(&other), context: format!("looking up in `.{}`", self.interner.resolve(*name)) },
+                    ErrorKind::NotAnInstance {
+                        found: self.show_type(&other),
+                        context: Context::LookingUpIn(self.interner.resolve(*name).to_string()),
+                    },
                     owner.span,
                 )
             }
@@ -414,16 +417,13 @@ impl<'a> Executor<'a> {
             AttrKind::Relation { target, inverse: Some(inverse), .. } => (*target, *inverse),
             AttrKind::Relation { .. } => {
                 return fail(
-                    ErrorKind::InvalidOperation(format!(
-                        "a lookup in `.{}` needs a relation with two ends: it becomes an index lookup on the other end",
-                        self.interner.resolve(*name)
-                    )),
+                    ErrorKind::InvalidOperation(Operation::LookupOneEnded(self.interner.resolve(*name).to_string())),
                     span,
                 )
             }
             AttrKind::Value { .. } => {
                 return fail(
-                    ErrorKind::InvalidOperation(format!("a lookup in `.{}` needs a relation, not an attribute", self.interner.resolve(*name))),
+                    ErrorKind::InvalidOperation(Operation::LookupOnAttribute(self.interner.resolve(*name).to_string())),
                     span,
                 )
             }
@@ -439,12 +439,11 @@ impl<'a> Executor<'a> {
         }
         let invalid = |this: &Self| {
             fail(
-                ErrorKind::InvalidOperation(format!(
-                    "unsupported operation: {} {} {}",
-                    this.show_type(&left),
-                    op.as_str(),
-                    this.show_type(&right)
-                )),
+                ErrorKind::InvalidOperation(Operation::Unsupported {
+                    left: this.show_type(&left),
+                    op: op.as_str(),
+                    right: this.show_type(&right),
+                }),
                 span,
             )
         };
@@ -460,12 +459,11 @@ impl<'a> Executor<'a> {
                     },
                     _ => {
                         return fail(
-                            ErrorKind::InvalidOperation(format!(
-                                "`{}` compares numbers only, got {} and {}",
-                                op.as_str(),
-                                self.show_type(&left),
-                                self.show_type(&right)
-                            )),
+                            ErrorKind::InvalidOperation(Operation::CompareNumbersOnly {
+                                op: op.as_str(),
+                                left: self.show_type(&left),
+                                right: self.show_type(&right),
+                            }),
                             span,
                         )
                     }
@@ -485,11 +483,7 @@ impl<'a> Executor<'a> {
                     (_, Value::Dict(_)) => false,
                     _ => {
                         return fail(
-                            ErrorKind::InvalidOperation(format!(
-                                "the right operand of `{}` must be a list or a dict, got {}",
-                                op.as_str(),
-                                self.show_type(&right)
-                            )),
+                            ErrorKind::InvalidOperation(Operation::MembershipTarget { op: op.as_str(), right: self.show_type(&right) }),
                             span,
                         )
                     }
@@ -499,7 +493,7 @@ impl<'a> Executor<'a> {
             BinOp::Add => match (&left, &right) {
                 (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
                     Some(v) => Value::Int(v),
-                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                    None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
                 (Value::Str(a), Value::Str(b)) => Value::Str(Rc::from(format!("{a}{b}"))),
                 (Value::List(a), Value::List(b)) => Value::list(a.iter().chain(b.iter()).cloned().collect()),
@@ -511,7 +505,7 @@ impl<'a> Executor<'a> {
             BinOp::Sub => match (&left, &right) {
                 (Value::Int(a), Value::Int(b)) => match a.checked_sub(*b) {
                     Some(v) => Value::Int(v),
-                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                    None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
                 _ => match (left.as_f64(), right.as_f64()) {
                     (Some(a), Some(b)) => Value::Float(a - b),
@@ -521,7 +515,7 @@ impl<'a> Executor<'a> {
             BinOp::Mul => match (&left, &right) {
                 (Value::Int(a), Value::Int(b)) => match a.checked_mul(*b) {
                     Some(v) => Value::Int(v),
-                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                    None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
                 (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) => Value::Str(Rc::from(s.repeat((*n).max(0) as usize))),
                 _ => match (left.as_f64(), right.as_f64()) {
@@ -530,15 +524,15 @@ impl<'a> Executor<'a> {
                 },
             },
             BinOp::Div => match (left.as_f64(), right.as_f64()) {
-                (Some(_), Some(b)) if b == 0.0 => return fail(ErrorKind::InvalidOperation("division by zero".into()), span),
+                (Some(_), Some(b)) if b == 0.0 => return fail(ErrorKind::InvalidOperation(Operation::DivisionByZero), span),
                 (Some(a), Some(b)) => Value::Float(a / b),
                 _ => return invalid(self),
             },
             BinOp::Mod => match (&left, &right) {
-                (Value::Int(_), Value::Int(0)) => return fail(ErrorKind::InvalidOperation("modulo by zero".into()), span),
+                (Value::Int(_), Value::Int(0)) => return fail(ErrorKind::InvalidOperation(Operation::ModuloByZero), span),
                 (Value::Int(a), Value::Int(b)) => Value::Int(a.rem_euclid(*b) + if *b < 0 && a.rem_euclid(*b) != 0 { *b } else { 0 }),
                 _ => match (left.as_f64(), right.as_f64()) {
-                    (Some(_), Some(b)) if b == 0.0 => return fail(ErrorKind::InvalidOperation("modulo by zero".into()), span),
+                    (Some(_), Some(b)) if b == 0.0 => return fail(ErrorKind::InvalidOperation(Operation::ModuloByZero), span),
                     (Some(a), Some(b)) => Value::Float(a - b * (a / b).floor()),
                     _ => return invalid(self),
                 },
@@ -546,7 +540,7 @@ impl<'a> Executor<'a> {
             BinOp::Pow => match (&left, &right) {
                 (Value::Int(a), Value::Int(b)) if *b >= 0 => match u32::try_from(*b).ok().and_then(|b| a.checked_pow(b)) {
                     Some(v) => Value::Int(v),
-                    None => return fail(ErrorKind::InvalidOperation("integer overflow".into()), span),
+                    None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
                 _ => match (left.as_f64(), right.as_f64()) {
                     (Some(a), Some(b)) => Value::Float(a.powf(b)),
@@ -570,7 +564,7 @@ pub(super) fn defined(value: &Value) -> Value {
 }
 
 /// Applies a Python format spec (`[[fill]align][sign][0][width][,][.precision][type]`).
-pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<String>) -> Result<String, String> {
+pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<String>) -> Result<String, Operation> {
     let base = repr.unwrap_or_else(|| plain.to_string());
     if spec.is_empty() {
         return Ok(base);
@@ -621,7 +615,7 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
     }
     let kind = chars.get(i).copied();
     if i + 1 < chars.len() {
-        return Err(format!("invalid format spec `{spec}`"));
+        return Err(Operation::FormatSpec(spec.to_string()));
     }
     let mut body = match (kind, value) {
         (Some('d'), Value::Int(n)) => n.abs().to_string(),
@@ -639,7 +633,7 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
             Some(p) => base.chars().take(p).collect(),
             None => base.clone(),
         },
-        (Some(other), v) => return Err(format!("format code `{other}` does not apply to a {}", v.type_name())),
+        (Some(code), v) => return Err(Operation::FormatCode { code, type_name: v.type_name() }),
     };
     let numeric = matches!(value, Value::Int(_) | Value::Float(_)) && !matches!(kind, Some('s'));
     if grouping && numeric {

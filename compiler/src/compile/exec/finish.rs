@@ -57,12 +57,12 @@ impl<'a> Executor<'a> {
                     Some((lower, count)) => ErrorKind::TooFewValues { instance: self.describe_instance(instance_id), attribute: name, lower, count },
                 });
                 if let Some(kind) = missing {
-                    let mut error = CompileError::new(kind, instance.span).with_related(attr.span, "attribute declared here");
+                    let mut error = CompileError::new(kind, instance.span).with_related(attr.span, Related::AttributeDeclaredHere);
                     if let Some(writers) = self.name_ids.get(&attr.name).and_then(|id| blocked_writers.get(id)) {
                         if let Some(&task) = writers.first() {
-                            error = error.with_related(self.task_span(&self.tasks[task].kind), "this statement could set it, but it never ran");
+                            error = error.with_related(self.task_span(&self.tasks[task].kind), Related::CouldSetButNeverRan);
                             if let Some(cause) = self.task_wait(task).and_then(|w| self.describe_wait(w)) {
-                                error = error.with_cause(format!("it is waiting for {cause}"));
+                                error = error.with_cause(Cause::StatementWaiting(cause));
                             }
                         }
                     }
@@ -87,8 +87,8 @@ impl<'a> Executor<'a> {
                     continue;
                 }
                 if let Some(wait) = self.task_wait(id) {
-                    if let Some(what) = self.describe_wait(wait) {
-                        errors.push(CompileError::new(ErrorKind::Unresolved { what }, self.task_span(&task.kind)));
+                    if let Some(waiting) = self.describe_wait(wait) {
+                        errors.push(CompileError::new(ErrorKind::Unresolved(waiting), self.task_span(&task.kind)));
                     }
                 }
             }
@@ -96,21 +96,21 @@ impl<'a> Executor<'a> {
         self.errors.extend(errors);
     }
 
-    pub(super) fn blocked_select_cause(&self, instance: InstanceId) -> Option<String> {
+    pub(super) fn blocked_select_cause(&self, instance: InstanceId) -> Option<Cause> {
         self.tasks.iter().enumerate().find_map(|(id, task)| match (&task.kind, self.task_wait(id)) {
             (TaskKind::Select { instance: i, .. }, Some(wait)) if *i == instance && !task.done => {
-                self.describe_wait(wait).map(|w| format!("the `when` condition is waiting for {w}"))
+                self.describe_wait(wait).map(Cause::WhenConditionWaiting)
             }
             _ => None,
         })
     }
 
-    pub(super) fn describe_wait(&self, wait: &Wait) -> Option<String> {
+    pub(super) fn describe_wait(&self, wait: &Wait) -> Option<Waiting> {
         match wait {
-            Wait::Change(slot) | Wait::Freeze(slot, _) => Some(format!("{}, which is never set", self.describe_slot(*slot))),
+            Wait::Change(slot) | Wait::Freeze(slot, _) => Some(Waiting::NeverSet(self.describe_slot(*slot))),
             Wait::Index(index, key) => {
                 let entity = self.model.entity(self.model.indexes[index.index()].entity).full_name.clone();
-                Some(format!("a `{entity}` with {}, which never exists", self.show_key(*index, key)))
+                Some(Waiting::NeverExists { entity, key: self.show_key(*index, key) })
             }
         }
     }

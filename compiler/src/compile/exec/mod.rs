@@ -19,7 +19,7 @@
 //! `freeze`, `plugin_calls` and `finish` (the final checks).
 
 use super::arena::Arena;
-use super::errors::{CompileError, ErrorKind};
+use super::errors::{Cause, CompileError, Context, ErrorKind, Expected, Found, HostError, InstanceRef, Operation, PluginProblem, Related, Subject, Waiting};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
 use super::model::{AttrDef, AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
 use super::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry, WaitToken};
@@ -217,7 +217,24 @@ pub struct Execution {
     pub slots: Arena<Slot>,
     pub errors: Vec<CompileError>,
     pub output: Vec<String>,
-    pub tasks_run: u64,
+    pub stats: ExecStats,
+}
+
+/// The executor's counters, always kept (they cost a few additions); the embedder decides
+/// whether to show them (`cairn` prints them when `CAIRN_EXEC_STATS` is set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecStats {
+    pub slots: usize,
+    pub scopes: usize,
+    pub tasks: usize,
+    /// Task runs, re-runs of parked tasks included.
+    pub task_runs: u64,
+    /// How often the queue ran dry and freezing was considered.
+    pub freeze_rounds: u64,
+    pub instances: usize,
+    /// Size in bytes of one slot and one task (the layouts a large model multiplies).
+    pub slot_size: usize,
+    pub task_size: usize,
 }
 
 impl Execution {
@@ -235,6 +252,7 @@ pub struct Executor<'a> {
     sources: &'a SourceMap,
     name_ids: &'a FxHashMap<Symbol, u32>,
     settings: &'a dyn Fn(&str) -> Option<String>,
+    env_vars: &'a dyn Fn(&str) -> Option<String>,
     module_file: &'a dyn Fn(&str) -> Result<String, String>,
     module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
     slots: Arena<Slot>,
@@ -286,7 +304,7 @@ pub struct Executor<'a> {
     implement_may_write: Vec<Option<Rc<[u32]>>>,
     /// Per index: its attribute names, sorted (a lookup names them in any order).
     sorted_index_attrs: Vec<Vec<Symbol>>,
-    /// How often the queue ran dry and freezing was considered (for `CAIRN_EXEC_STATS`).
+    /// How often the queue ran dry and freezing was considered (see [`ExecStats`]).
     freeze_rounds: u64,
     /// What each parked task waits for.
     waits: FxHashMap<TaskId, Wait>,
@@ -300,6 +318,9 @@ pub struct ExecInput<'a> {
     pub sources: &'a SourceMap,
     pub name_ids: &'a FxHashMap<Symbol, u32>,
     pub settings: &'a dyn Fn(&str) -> Option<String>,
+    /// The process environment variables the compile may read (`std::get_env`), as given by
+    /// the embedder.
+    pub env_vars: &'a dyn Fn(&str) -> Option<String>,
     pub module_file: &'a dyn Fn(&str) -> Result<String, String>,
     /// Lists the regular files of a module folder (`module/rest`), for `std::list_files`.
     pub module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
@@ -314,6 +335,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         sources: input.sources,
         name_ids: input.name_ids,
         settings: input.settings,
+        env_vars: input.env_vars,
         module_file: input.module_file,
         module_files: input.module_files,
         slots: Arena::new(),
@@ -362,16 +384,17 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         waits: FxHashMap::default(),
     };
     executor.run();
-    if std::env::var_os("CAIRN_EXEC_STATS").is_some() {
-        eprintln!("slots {} scopes {} tasks {} runs {} freeze rounds {} instances {} slot size {} task size {}", executor.slots.len(), executor.scopes.len(), executor.tasks.len(), executor.tasks_run, executor.freeze_rounds, executor.instances.len(), std::mem::size_of::<Slot>(), std::mem::size_of::<Task>());
-    }
-    Execution {
-        instances: executor.instances,
-        slots: executor.slots,
-        errors: executor.errors,
-        output: executor.output,
-        tasks_run: executor.tasks_run,
-    }
+    let stats = ExecStats {
+        slots: executor.slots.len(),
+        scopes: executor.scopes.len(),
+        tasks: executor.tasks.len(),
+        task_runs: executor.tasks_run,
+        freeze_rounds: executor.freeze_rounds,
+        instances: executor.instances.len(),
+        slot_size: std::mem::size_of::<Slot>(),
+        task_size: std::mem::size_of::<Task>(),
+    };
+    Execution { instances: executor.instances, slots: executor.slots, errors: executor.errors, output: executor.output, stats }
 }
 
 /// For each entity and attribute, which of the entity's indexes (by position, at most 32)
@@ -616,7 +639,7 @@ impl<'a> Executor<'a> {
                 if value.is_unknown() {
                     return Ok(true);
                 }
-                if self.condition(&value, "the condition of an `if` statement", cond.span)? {
+                if self.condition(&value, Context::IfCondition, cond.span)? {
                     self.spawn_block(*then, Some(scope), &[], *span);
                 } else if let Some(otherwise) = otherwise {
                     self.spawn_block(*otherwise, Some(scope), &[], *span);
@@ -647,10 +670,7 @@ impl<'a> Executor<'a> {
                     Value::Unknown => {}
                     other => {
                         return fail(
-                            ErrorKind::InvalidOperation(format!(
-                                "a for loop iterates over lists and relations, not over {}",
-                                self.show_type(&other)
-                            )),
+                            ErrorKind::InvalidOperation(Operation::ForOver(self.show_type(&other))),
                             iterable.span,
                         )
                     }
@@ -669,7 +689,7 @@ impl<'a> Executor<'a> {
             SlotValue::Single(Value::Null | Value::Unknown) | SlotValue::Unset => Vec::new(),
             SlotValue::Single(other) => {
                 return fail(
-                    ErrorKind::InvalidOperation(format!("a for loop iterates over lists and relations, not over {}", self.show_type(other))),
+                    ErrorKind::InvalidOperation(Operation::ForOver(self.show_type(other))),
                     span,
                 )
             }
@@ -701,7 +721,7 @@ impl<'a> Executor<'a> {
             self.current_self = CurrentSelf::Instance(instance);
             let selected = self
                 .eval(when, scope)
-                .and_then(|value| self.condition(&value, "the `when` condition of an implement statement", when.span));
+                .and_then(|value| self.condition(&value, Context::WhenCondition, when.span));
             match selected {
                 Ok(true) => {}
                 Ok(false) => return Ok(true),

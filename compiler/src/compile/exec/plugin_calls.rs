@@ -16,7 +16,7 @@ impl<'a> Executor<'a> {
                 extra.push(value);
             } else {
                 return fail(
-                    ErrorKind::PluginError { plugin: def.name.clone(), message: format!("takes at most {} arguments", def.params.len()) },
+                    ErrorKind::PluginError { plugin: def.name.clone(), problem: PluginProblem::TooManyArguments(def.params.len()) },
                     span,
                 );
             }
@@ -27,7 +27,7 @@ impl<'a> Executor<'a> {
                 Some(position) => bound[position] = Some(value),
                 None => {
                     return fail(
-                        ErrorKind::PluginError { plugin: def.name.clone(), message: format!("has no parameter `{name_text}`") },
+                        ErrorKind::PluginError { plugin: def.name.clone(), problem: PluginProblem::NoParameter(name_text.to_string()) },
                         span,
                     )
                 }
@@ -39,7 +39,7 @@ impl<'a> Executor<'a> {
                 Some(value) => value,
                 None => {
                     return fail(
-                        ErrorKind::PluginError { plugin: def.name.clone(), message: format!("missing argument `{}`", param.name) },
+                        ErrorKind::PluginError { plugin: def.name.clone(), problem: PluginProblem::MissingArgument(param.name.to_string()) },
                         span,
                     )
                 }
@@ -47,9 +47,9 @@ impl<'a> Executor<'a> {
             if !param.ty.accepts(&value) {
                 return fail(
                     ErrorKind::TypeMismatch {
-                        expected: param.ty.name(),
+                        expected: Expected::Type(param.ty.name()),
                         found: self.show_type(&value),
-                        context: format!("argument `{}` of plugin `{}`", param.name, def.name),
+                        context: Context::PluginArgument { param: param.name.to_string(), plugin: def.name.clone() },
                     },
                     span,
                 );
@@ -73,9 +73,9 @@ impl<'a> Executor<'a> {
             Ok(value) => Ok(value),
             Err(PluginFailure::Wait(_)) => match self.plugin_wait.take() {
                 Some(wait) => Err(Halt::Wait(wait)),
-                None => fail(ErrorKind::PluginError { plugin: name, message: "waited without a reason".into() }, span),
+                None => fail(ErrorKind::PluginError { plugin: name, problem: PluginProblem::WaitedWithoutReason }, span),
             },
-            Err(PluginFailure::Error(message)) => fail(ErrorKind::PluginError { plugin: name, message }, span),
+            Err(PluginFailure::Error(message)) => fail(ErrorKind::PluginError { plugin: name, problem: PluginProblem::Failed(message) }, span),
         }
     }
 }
@@ -83,7 +83,7 @@ impl<'a> Executor<'a> {
 impl PluginHost for Executor<'_> {
     fn attribute(&mut self, instance: InstanceId, name: &str) -> Result<Value, PluginFailure> {
         let Some(symbol) = self.interner.get(name) else {
-            return Err(PluginFailure::Error(format!("no attribute `{name}`")));
+            return Err(PluginFailure::Error(HostError::NoAttribute(name.to_string()).to_string()));
         };
         match self.read_attr(instance, symbol, Span::default()) {
             Ok(value) => Ok(value),
@@ -129,5 +129,9 @@ impl PluginHost for Executor<'_> {
 
     fn setting(&self, key: &str) -> Option<String> {
         (self.settings)(key)
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        (self.env_vars)(name)
     }
 }

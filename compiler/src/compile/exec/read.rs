@@ -34,7 +34,7 @@ impl<'a> Executor<'a> {
             SlotValue::Unset if optional && slot.frozen => {
                 let mut error = CompileError::new(ErrorKind::OptionalNotSet { target: self.describe_slot(slot_id) }, span);
                 if let Some(null_at) = slot.set_at() {
-                    error = error.with_related(null_at, "set to null here");
+                    error = error.with_related(null_at, Related::SetToNullHere);
                 }
                 Err(Halt::from(error))
             }
@@ -87,21 +87,26 @@ impl<'a> Executor<'a> {
         }
     }
 
-    pub fn describe_slot(&self, slot: SlotId) -> String {
+    /// The variable or attribute a slot is, for messages.
+    pub fn describe_slot(&self, slot: SlotId) -> Subject {
         match self.slots[slot.0 as usize].owner() {
             SlotOwner::Attr { instance, attr } => {
                 let inst = &self.instances[instance.0 as usize];
                 let entity = self.model.entity(inst.entity);
-                format!("attribute `{}` of {}", self.interner.resolve(entity.attrs[attr as usize].name), self.describe_instance(instance))
+                Subject::Attribute {
+                    name: self.interner.resolve(entity.attrs[attr as usize].name).to_string(),
+                    of: self.describe_instance(instance),
+                }
             }
-            SlotOwner::Var => format!("variable `{}`", self.var_name(slot)),
+            SlotOwner::Var => Subject::Variable(self.var_name(slot).to_string()),
         }
     }
 
-    pub fn describe_instance(&self, instance: InstanceId) -> String {
+    /// An instance as messages name it: its entity and where it was constructed.
+    pub fn describe_instance(&self, instance: InstanceId) -> InstanceRef {
         let inst = &self.instances[instance.0 as usize];
         let entity = self.model.entity(inst.entity);
         let (line, _) = self.sources.file(inst.span.file).map(|f| f.line_col(inst.span.start as usize)).unwrap_or((0, 0));
-        format!("`{}` (created at {}:{line})", entity.full_name, self.sources.name(inst.span.file))
+        InstanceRef { entity: entity.full_name.clone(), file: self.sources.name(inst.span.file).to_string(), line }
     }
 }

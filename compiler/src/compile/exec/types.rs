@@ -8,13 +8,13 @@ impl<'a> Executor<'a> {
         if self.type_accepts(ty, value, span)? {
             return Ok(());
         }
-        let context = format!("attribute `{}`", self.interner.resolve(attribute));
+        let context = Context::Attribute(self.interner.resolve(attribute).to_string());
         Err(self.mismatch(ty, value, span, context)?)
     }
 
     /// Explains why `ty` does not accept `value`: the list element, typedef constraint or
     /// base type at fault.
-    pub(super) fn mismatch(&mut self, ty: &Type, value: &Value, span: Span, context: String) -> Result<CompileError, CompileError> {
+    pub(super) fn mismatch(&mut self, ty: &Type, value: &Value, span: Span, context: Context) -> Result<CompileError, CompileError> {
         let inner = match ty {
             Type::Nullable(inner) => &**inner,
             other => other,
@@ -23,7 +23,7 @@ impl<'a> Executor<'a> {
             (Type::List(element), Value::List(items)) => {
                 for item in items.iter() {
                     if !self.type_accepts(element, item, span)? {
-                        return self.mismatch(element, item, span, format!("an element of {context}"));
+                        return self.mismatch(element, item, span, Context::ElementOf(Box::new(context)));
                     }
                 }
             }
@@ -32,14 +32,14 @@ impl<'a> Executor<'a> {
                 let (name, base) = (typedef.name.clone(), typedef.base.clone());
                 if self.type_accepts(&base, value, span)? {
                     return Ok(CompileError::new(ErrorKind::ConstraintViolation { typedef: name, value: self.show(value) }, span)
-                        .with_related(typedef.span, "typedef declared here"));
+                        .with_related(typedef.span, Related::TypedefDeclaredHere));
                 }
                 if matches!(base, Type::Typedef(_)) {
                     return self.mismatch(&base, value, span, context);
                 }
                 return Ok(CompileError::new(
                     ErrorKind::TypeMismatch {
-                        expected: format!("{name} (based on {})", self.model.type_name(&base)),
+                        expected: Expected::Typedef { name, base: self.model.type_name(&base) },
                         found: self.show_type(value),
                         context,
                     },
@@ -48,7 +48,10 @@ impl<'a> Executor<'a> {
             }
             _ => {}
         }
-        Ok(CompileError::new(ErrorKind::TypeMismatch { expected: self.model.type_name(ty), found: self.show_type(value), context }, span))
+        Ok(CompileError::new(
+            ErrorKind::TypeMismatch { expected: Expected::Type(self.model.type_name(ty)), found: self.show_type(value), context },
+            span,
+        ))
     }
 
     pub(super) fn type_accepts(&mut self, ty: &Type, value: &Value, span: Span) -> Result<bool, CompileError> {
@@ -153,16 +156,17 @@ impl<'a> Executor<'a> {
     pub(super) fn show(&self, value: &Value) -> String {
         match value {
             Value::Str(s) => format!("\"{s}\""),
-            Value::Instance(instance) => self.describe_instance(*instance),
+            Value::Instance(instance) => self.describe_instance(*instance).to_string(),
             other => self.render(other),
         }
     }
 
-    pub(super) fn show_type(&self, value: &Value) -> String {
+    /// What a value is, for a type error.
+    pub(super) fn show_type(&self, value: &Value) -> Found {
         match value {
-            Value::Null => "null".to_string(),
-            Value::Instance(instance) => format!("an instance of `{}`", self.model.entity(self.instances[instance.0 as usize].entity).full_name),
-            other => format!("{} {}", other.type_name(), self.show(other)),
+            Value::Null => Found::Null,
+            Value::Instance(instance) => Found::Instance(self.model.entity(self.instances[instance.0 as usize].entity).full_name.clone()),
+            other => Found::Value { type_name: other.type_name(), shown: self.show(other) },
         }
     }
 

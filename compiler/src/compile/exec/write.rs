@@ -21,7 +21,7 @@ impl<'a> Executor<'a> {
                     Value::Unknown => return Ok(()),
                     other => {
                         return fail(
-                            ErrorKind::NotAnInstance { found: self.show_type(&other), context: "setting an attribute".into() },
+                            ErrorKind::NotAnInstance { found: self.show_type(&other), context: Context::SettingAttribute },
                             base.span,
                         )
                     }
@@ -57,7 +57,7 @@ impl<'a> Executor<'a> {
                     span,
                 );
                 if let Some(first) = first {
-                    error = error.with_related(first, "first set here");
+                    error = error.with_related(first, Related::FirstSetHere);
                 }
                 Err(Halt::from(error))
             }
@@ -75,10 +75,7 @@ impl<'a> Executor<'a> {
             AttrKind::Relation { target, upper, lower, inverse } => {
                 if extend && !def.is_multi() {
                     return Err(CompileError::new(
-                        ErrorKind::InvalidOperation(format!(
-                            "`+=` needs a list relation: `{}` holds at most one value",
-                            self.interner.resolve(def.name)
-                        )),
+                        ErrorKind::InvalidOperation(Operation::ExtendSingleRelation(self.interner.resolve(def.name).to_string())),
                         span,
                     ));
                 }
@@ -100,9 +97,9 @@ impl<'a> Executor<'a> {
                         other_value => {
                             return Err(CompileError::new(
                                 ErrorKind::TypeMismatch {
-                                    expected: self.model.entity(*target).full_name.clone(),
+                                    expected: Expected::Type(self.model.entity(*target).full_name.clone()),
                                     found: self.show_type(&other_value),
-                                    context: format!("relation `{}`", self.interner.resolve(def.name)),
+                                    context: Context::Relation(self.interner.resolve(def.name).to_string()),
                                 },
                                 span,
                             ))
@@ -156,7 +153,7 @@ impl<'a> Executor<'a> {
                 }
                 if extend {
                     return Err(CompileError::new(
-                        ErrorKind::InvalidOperation(format!("`+=` needs a list, and `{}` is not one", self.interner.resolve(def.name))),
+                        ErrorKind::InvalidOperation(Operation::ExtendNonList(self.interner.resolve(def.name).to_string())),
                         span,
                     ));
                 }
@@ -192,7 +189,7 @@ impl<'a> Executor<'a> {
                             span,
                         );
                         if let Some(first) = first {
-                            let label = if first == def.span { "first set here, by the default value" } else { "first set here" };
+                            let label = if first == def.span { Related::FirstSetByDefault } else { Related::FirstSetHere };
                             error = error.with_related(first, label);
                         }
                         Err(error)
@@ -247,7 +244,7 @@ impl<'a> Executor<'a> {
                     span,
                 );
                 if let Some(first) = first {
-                    error = error.with_related(first, "first set here");
+                    error = error.with_related(first, Related::FirstSetHere);
                 }
                 Err(error)
             }
@@ -275,14 +272,12 @@ impl<'a> Executor<'a> {
     pub(super) fn frozen_error(&self, slot: SlotId, span: Span) -> CompileError {
         let mut error = CompileError::new(ErrorKind::ModifiedAfterFreeze { target: self.describe_slot(slot) }, span);
         if let Some(&reader) = self.frozen_by.get(&slot) {
-            error = error.with_related(reader, "this read needed the complete value and froze it");
+            error = error.with_related(reader, Related::FrozenByRead);
             if self.forced_freezes.contains(&slot) {
-                error = error.with_cause(
-                    "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards",
-                );
+                error = error.with_cause(Cause::ForcedFreeze);
             }
         } else if let Some(first) = self.slots[slot.0 as usize].set_at() {
-            error = error.with_related(first, "the value was complete after this statement");
+            error = error.with_related(first, Related::CompleteAfterThis);
         }
         error
     }
@@ -311,7 +306,7 @@ impl<'a> Executor<'a> {
                         span,
                     );
                     if let Some(first) = first {
-                        error = error.with_related(first, "first set here");
+                        error = error.with_related(first, Related::FirstSetHere);
                     }
                     return Err(error);
                 }
@@ -341,7 +336,7 @@ impl<'a> Executor<'a> {
                 let first = slot.set_at();
                 let mut error = CompileError::new(ErrorKind::UpperBoundExceeded { target: self.describe_slot(slot_id), upper }, span);
                 if let Some(first) = first {
-                    error = error.with_related(first, "the first value was set here");
+                    error = error.with_related(first, Related::FirstValueSetHere);
                 }
                 return Err(error);
             }
@@ -421,7 +416,7 @@ impl<'a> Executor<'a> {
                     ErrorKind::IndexCollision { entity: entity_name, key: self.show_key(index, &key) },
                     span,
                 )
-                .with_related(self.instances[existing.0 as usize].span, "first instance created here"));
+                .with_related(self.instances[existing.0 as usize].span, Related::FirstInstanceCreatedHere));
             }
         }
         Ok(())
@@ -453,7 +448,7 @@ impl<'a> Executor<'a> {
                     KeyPart::Float(bits) => format!("{:?}", f64::from_bits(*bits)),
                     KeyPart::Bool(b) => if *b { "true" } else { "false" }.to_string(),
                     KeyPart::Null => "null".to_string(),
-                    KeyPart::Instance(i) => self.describe_instance(*i),
+                    KeyPart::Instance(i) => self.describe_instance(*i).to_string(),
                     other => format!("{other:?}"),
                 };
                 format!("{}={}", self.interner.resolve(*n), shown)
