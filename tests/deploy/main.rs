@@ -250,6 +250,62 @@ fn a_killed_deploy_resumes_and_never_records_an_undone_deploy() {
     }
 }
 
+/// 5,000 files whose content says which version of the model wrote them.
+fn versioned_files(version: u32) -> String {
+    let mut main = String::from("import fs\nh = std::Host(name=\"localhost\", os=std::linux)\n");
+    main.push_str("d = fs::Directory(host=h, path=\"many\")\n");
+    main.push_str(&format!("for i in std::sequence(5000):\n    fs::File(host=h, path=f\"many/f{{i}}.txt\", content=f\"{version}-{{i}}\", requires=d)\nend\n"));
+    main
+}
+
+/// Every file on disk holds what model `version` says (the disk, not the store, is checked).
+fn assert_files_are(dir: &Path, version: u32, moment: &str) {
+    let mut wrong = Vec::new();
+    for i in 0..5000 {
+        let path = format!("many/f{i}.txt");
+        let content = std::fs::read_to_string(dir.join(&path)).unwrap_or_else(|e| format!("<{e}>"));
+        if content != format!("{version}-{i}") {
+            wrong.push(format!("{path}: {content}"));
+        }
+    }
+    assert!(wrong.is_empty(), "after a kill {moment}, {} files differ from the model, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
+    let leftovers: Vec<String> = std::fs::read_dir(dir.join("many"))
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left after a kill {moment}: {leftovers:?}");
+}
+
+#[test]
+fn a_deploy_killed_at_any_moment_then_reverted_leaves_the_disk_as_the_model_says() {
+    let dir = project("kill-revert", &versioned_files(1));
+    let first = deploy(&dir, &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert_files_are(&dir, 1, "(none)");
+    for delay_ms in [150u64, 400, 700, 1000, 1500] {
+        std::fs::write(dir.join("main.cf"), versioned_files(2)).expect("model v2");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["deploy", "."])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().expect("reaped");
+        // Back to version 1: whatever version 2 managed to write must be undone.
+        std::fs::write(dir.join("main.cf"), versioned_files(1)).expect("model v1");
+        let revert = deploy(&dir, &[]);
+        assert!(revert.status.success(), "{}", text(&revert));
+        assert_files_are(&dir, 1, &format!("after {delay_ms} ms"));
+        let again = deploy(&dir, &[]);
+        assert!(text(&again).contains("changed        0"), "a deploy after the repair changes nothing: {}", text(&again));
+    }
+}
+
 #[test]
 fn apt_packages_install_and_remove_as_root() {
     let is_root = std::fs::read_to_string("/proc/self/status")

@@ -52,10 +52,12 @@ impl LocalIo {
     }
 
     /// Removes the temporary files a killed write left in `folder`, once per folder: only
-    /// regular files named by Cairn's marker, never through a link.
+    /// regular files named by Cairn's marker, never through a link. The lock is held for the
+    /// whole sweep, so no write of this process into the folder starts before it is done
+    /// (the sweep would take its temporary file for a leftover).
     fn sweep_once(&self, folder: &Path) {
-        let first = self.swept.lock().map(|mut swept| swept.insert(folder.to_path_buf())).unwrap_or(false);
-        if !first {
+        let Ok(mut swept) = self.swept.lock() else { return };
+        if !swept.insert(folder.to_path_buf()) {
             return;
         }
         let Ok(entries) = std::fs::read_dir(folder) else { return };
@@ -149,6 +151,10 @@ impl Io for LocalIo {
     }
 
     fn read_file(&self, path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        // A repair run reads every managed file: leftovers of a killed write go then too.
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.sweep_once(folder);
+        }
         let Some(file) = absent(open_nofollow(path)).map_err(|e| explain_link(path, e))? else { return Ok(None) };
         let metadata = file.metadata().map_err(|e| at(path, e))?;
         if !metadata.file_type().is_file() {
