@@ -1,16 +1,17 @@
 //! `cairn deploy`: build the project, hand the version to the embedded orchestrator, show
-//! progress while its in-process agent deploys, and print what happened.
+//! progress while its in-process agent deploys, and print what happened: one line per
+//! resource that changed, failed, was skipped or left the model (the way Terraform and Puppet
+//! list them), then the counts.
 
-use crate::print::{build_reported, summary};
-use cairn_agent::DeployOptions;
-use cairn_server::embedded::{Embedded, ProjectLock};
+use crate::print::{build_reported, plural, summary};
+use cairn_server::embedded::{Deployed, Embedded, EmbeddedOptions, ProjectLock};
 use cairn_wire::{Action, DeployResult, ResourceState};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use termcolor::StandardStream;
 
-pub fn run(root: &Path, options: DeployOptions, stderr: &mut StandardStream) -> ExitCode {
+pub fn run(root: &Path, options: &EmbeddedOptions, stderr: &mut StandardStream) -> ExitCode {
     // Before compiling: a second deploy of the project waits for nothing and says who runs.
     // (No project, no lock: the build says what is missing, and nothing is created.)
     let _lock = match root.join("project.yml").is_file().then(|| ProjectLock::take(root)) {
@@ -29,17 +30,12 @@ pub fn run(root: &Path, options: DeployOptions, stderr: &mut StandardStream) -> 
     }
     let resources = build.documents();
     let environment = build.compilation.project.config.name.clone();
-    let fail = |stderr: &mut StandardStream, error: &dyn std::fmt::Display| {
-        let _ = writeln!(stderr, "error: {error}");
-        ExitCode::FAILURE
-    };
     let embedded = match Embedded::open(root) {
         Ok(embedded) => embedded,
-        Err(error) => return fail(stderr, &error),
-    };
-    let version = match embedded.create_version(&environment, &resources) {
-        Ok(version) => version,
-        Err(error) => return fail(stderr, &error),
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return ExitCode::FAILURE;
+        }
     };
     let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         indicatif::ProgressBar::new(resources.len() as u64)
@@ -58,46 +54,100 @@ pub fn run(root: &Path, options: DeployOptions, stderr: &mut StandardStream) -> 
             progress.set_message(result.resource.to_string());
         }
     };
-    let deploy_started = std::time::Instant::now();
-    let report = embedded.deploy(&environment, version, &resources, &modules.handlers, &io, &options, &mut on_result);
-    let deploy_time = deploy_started.elapsed();
+    let started = std::time::Instant::now();
+    let deployed = embedded.deploy(&environment, &resources, &modules.handlers, &io, options, &mut on_result);
+    let took = started.elapsed();
     progress.finish_and_clear();
-    let report = match report {
-        Ok(report) => report,
-        Err(error) => return fail(stderr, &error),
+    let deployed = match deployed {
+        Ok(deployed) => deployed,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return ExitCode::FAILURE;
+        }
     };
-    if options.dry_run {
-        for result in report.results.iter().filter(|r| r.changed) {
-            let _ = writeln!(stdout, "--- {} would change:", result.resource);
-            if let Some(diff) = &result.diff {
-                let _ = writeln!(stdout, "{}", diff.trim_end());
-            }
-        }
-    }
-    for result in &report.results {
-        if matches!(result.state, ResourceState::Failed | ResourceState::Skipped) {
-            let _ = writeln!(stdout, "{:8} {}: {}", result.state.as_str(), result.resource, result.message);
-        }
-    }
-    let verb = if options.dry_run { "dry run of" } else { "deployed" };
-    let _ = writeln!(
-        stdout,
-        "{verb} version {version} of {environment}: {} resources in {:.2} s",
-        report.results.len(),
-        deploy_time.as_secs_f64()
-    );
-    let _ = writeln!(stdout, "  {:<10}{:>6}", if options.dry_run { "to change" } else { "changed" }, report.changed());
-    let _ = writeln!(stdout, "  {:<10}{:>6}", "unchanged", report.unchanged());
-    let _ = writeln!(stdout, "  {:<10}{:>6}", "failed", report.failed());
-    let _ = writeln!(stdout, "  {:<10}{:>6}", "skipped", report.skipped());
+    let _ = print_report(&mut stdout, &environment, &deployed, options.deploy.dry_run, took);
+    // The process ends now: freeing the build piece by piece only costs time.
+    std::mem::forget(build);
+    let report = &deployed.report;
     // Skipped resources fail the deploy only through their cause: a failed resource, or an
     // unknown value. A command with `skip_on_fail` (and what depends on it) does not.
     let undefined = report.results.iter().filter(|r| matches!(r.state, ResourceState::Undefined | ResourceState::SkippedForUndefined)).count();
-    // The process ends now: freeing the build piece by piece only costs time.
-    std::mem::forget(build);
     if report.failed() > 0 || undefined > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What happened to one resource, in a word, or `None` when nothing did (not listed).
+fn verb(result: &DeployResult, dry_run: bool) -> Option<&'static str> {
+    let purge = result.changes.iter().find(|c| c.field == "purged");
+    let created = purge.is_some_and(|c| c.desired == serde_json::Value::Bool(false));
+    let removed = purge.is_some_and(|c| c.desired == serde_json::Value::Bool(true));
+    let reload = result.action == Action::Reload || result.changes.iter().any(|c| c.field == "reload");
+    Some(match result.state {
+        ResourceState::Failed => "failed",
+        ResourceState::Skipped | ResourceState::SkippedForUndefined => "skipped",
+        ResourceState::Undefined => "undefined",
+        _ if !result.changed => return None,
+        _ if dry_run && created => "would create",
+        _ if dry_run && removed => "would remove",
+        _ if dry_run && reload => "would reload",
+        _ if dry_run => "would change",
+        _ if created => "created",
+        _ if removed => "removed",
+        _ if reload => "reloaded",
+        _ => "changed",
+    })
+}
+
+fn print_report(out: &mut dyn Write, environment: &str, deployed: &Deployed, dry_run: bool, took: std::time::Duration) -> std::io::Result<()> {
+    let report = &deployed.report;
+    for result in &report.results {
+        let Some(verb) = verb(result, dry_run) else { continue };
+        if result.message.is_empty() {
+            writeln!(out, "{verb:<13} {}", result.resource)?;
+        } else {
+            writeln!(out, "{verb:<13} {}: {}", result.resource, result.message)?;
+        }
+        if dry_run {
+            if let Some(diff) = &result.diff {
+                for line in diff.trim_end().lines() {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+        }
+    }
+    for orphan in &deployed.orphans {
+        let verb = if dry_run { "would orphan" } else { "orphaned" };
+        let what = match (orphan.purged, dry_run) {
+            (true, true) => "no longer in the model: would be removed (purge_on_delete)",
+            (true, false) => "no longer in the model: removed (purge_on_delete)",
+            (false, _) => "no longer in the model: left in place (set purge_on_delete = true to remove such resources)",
+        };
+        writeln!(out, "{verb:<13} {}: {what}", orphan.resource)?;
+    }
+    let total = report.results.len() - deployed.orphans.iter().filter(|o| o.purged).count();
+    let stored = match (dry_run, deployed.stored) {
+        (true, _) => " (dry run: nothing changed, nothing stored)",
+        (false, true) => "",
+        (false, false) => " (the model did not change: no new version stored)",
+    };
+    let failed = report.failed();
+    let headline = if dry_run {
+        format!("dry run of version {} of {environment}", deployed.version)
+    } else if failed > 0 {
+        format!("deploy of version {} of {environment} failed for {}", deployed.version, plural(failed, "resource"))
+    } else {
+        format!("deployed version {} of {environment}", deployed.version)
+    };
+    writeln!(out, "{headline}: {} in {:.2} s{stored}", plural(total, "resource"), took.as_secs_f64())?;
+    writeln!(out, "  {:<10}{:>6}", if dry_run { "to change" } else { "changed" }, report.changed())?;
+    writeln!(out, "  {:<10}{:>6}", "unchanged", report.unchanged())?;
+    writeln!(out, "  {:<10}{:>6}", "failed", failed)?;
+    writeln!(out, "  {:<10}{:>6}", "skipped", report.skipped())?;
+    if !deployed.orphans.is_empty() {
+        writeln!(out, "  {:<10}{:>6}", "orphaned", deployed.orphans.len())?;
+    }
+    Ok(())
 }

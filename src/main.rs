@@ -3,6 +3,7 @@
 //! mode (store the version, deploy it with an in-process agent).
 
 mod deploy;
+mod inspect;
 mod print;
 
 use cairn_compiler::diagnostic::render;
@@ -39,15 +40,15 @@ enum Color {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Load a project (project.yml), parse main.cf and every module on its modulepath, and
-    /// report all problems. Exits 1 if there are any.
+    /// Load a project (project.yml), parse main.cf and every module it imports, compile and
+    /// export it, and report all problems. Exits 1 if there are any.
     Compile {
         /// The project folder (holding project.yml and main.cf).
         #[arg(default_value = ".")]
         project: PathBuf,
     },
-    /// Compile and export the project's resources. With `-j FILE`, write the version as a
-    /// JSON list of resources (the shape of Inmanta's `export -j`) instead of uploading it.
+    /// Compile the project and write its resources to a JSON file, in the shape of Inmanta's
+    /// `export -j` (ids ending in `,v=N`). Exits 1 if the model has errors.
     Export {
         /// The project folder.
         #[arg(default_value = ".")]
@@ -55,26 +56,71 @@ enum Command {
         /// Write the resources to this JSON file.
         #[arg(short = 'j', long = "json", required = true)]
         json: PathBuf,
-        /// The version number written into the ids (`,v=N`).
-        #[arg(long = "version-number", default_value_t = 1)]
-        number: u64,
+        /// The version number written into the ids (`,v=N`). By default the number the
+        /// project's embedded store gives this model: its latest version when the model did
+        /// not change since, the next one when it did, 1 when nothing was deployed yet.
+        #[arg(long = "version-number")]
+        number: Option<u64>,
     },
-    /// Compile the project and deploy it here, in embedded mode: the version is stored under
-    /// `data/deploy` of the project and an in-process agent makes every resource true.
-    /// Exits 1 if any resource failed.
+    /// Compile the project and make this machine match it, in embedded mode: the version is
+    /// stored under `data/deploy` of the project (only when the model changed) and an
+    /// in-process agent reads every resource's real state and changes what differs.
+    #[command(after_help = "Exit status: 0 when every resource is as the model says, 1 when the model has errors or a resource failed (or could not be deployed because of an unknown value), 2 on a usage error.")]
     Deploy {
         /// The project folder.
         #[arg(default_value = ".")]
         project: PathBuf,
-        /// Show what would change (a diff for files) and change nothing.
+        /// Compare every resource with its real state and show what a deploy would change (a
+        /// diff for files, the reloads it would cause); change and store nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Deploy every resource, not only those whose desired state changed (a repair).
-        #[arg(long)]
+        /// Only deploy the resources whose desired state changed since their last deploy,
+        /// trusting that the others are still as deployed: faster, but finds no drift.
+        #[arg(long, conflicts_with = "full")]
+        incremental: bool,
+        /// Check and repair every resource: what a deploy does by default (kept for
+        /// scripts written for older releases).
+        #[arg(long, hide = true)]
         full: bool,
-        /// Resources deployed at the same time.
-        #[arg(long, default_value_t = 8, env = "CAIRN_PARALLELISM")]
-        parallelism: usize,
+        /// How many resources are deployed at the same time, at most.
+        #[arg(long, default_value_t = 8, env = "CAIRN_PARALLELISM", value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallelism: u16,
+        /// How many versions the project's store keeps; older ones are pruned.
+        #[arg(long, default_value_t = cairn_server::embedded::DEFAULT_KEEP_VERSIONS, env = "CAIRN_KEEP_VERSIONS")]
+        keep_versions: usize,
+    },
+    /// List the versions stored for the project, newest first.
+    Versions {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        project: PathBuf,
+        /// Print JSON (one object per version) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the project's resources with their last known state.
+    Resources {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        project: PathBuf,
+        /// Only resources in this state (deployed, failed, skipped, orphaned, ...).
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the action log of one resource: every deploy, dry run, reload and purge, oldest
+    /// first, with what changed.
+    Log {
+        /// The resource id, e.g. `fs::File[localhost,path=/etc/motd]`.
+        resource: String,
+        /// The project folder.
+        #[arg(default_value = ".")]
+        project: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Parse the given .cf files on their own and report their problems (for editors and
     /// scripts). Exits 1 if there are any.
@@ -96,10 +142,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Compile { project } => print::compile(&project, &mut stderr),
         Command::Parse { files } => parse(&files, &mut stderr),
-        Command::Deploy { project, dry_run, full, parallelism } => {
-            deploy::run(&project, cairn_agent::DeployOptions { full, dry_run, parallelism }, &mut stderr)
+        Command::Deploy { project, dry_run, incremental, full: _, parallelism, keep_versions } => {
+            let deploy = cairn_agent::DeployOptions { check_all: !incremental, dry_run, parallelism: usize::from(parallelism) };
+            deploy::run(&project, &cairn_server::embedded::EmbeddedOptions { deploy, keep_versions }, &mut stderr)
         }
         Command::Export { project, json, number } => print::export_json(&project, &json, number, &mut stderr),
+        Command::Versions { project, json } => inspect::versions(&project, json, &mut stderr),
+        Command::Resources { project, state, json } => inspect::resources(&project, state.as_deref(), json, &mut stderr),
+        Command::Log { resource, project, json } => inspect::log(&project, &resource, json, &mut stderr),
     }
 }
 

@@ -49,6 +49,20 @@ pub fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<Build>
     Some(build)
 }
 
+/// The version number the project's embedded store gives this build: the latest version
+/// when it asks for the same, the next one otherwise, 1 when there is no store.
+fn embedded_version_number(root: &Path, build: &Build) -> u64 {
+    let Ok(embedded) = cairn_server::embedded::Embedded::open_existing(root) else { return 1 };
+    let store = embedded.store();
+    let environment = &build.compilation.project.config.name;
+    let latest = embedded.read(cairn_server::Store::versions(&*store, environment)).ok().and_then(|v| v.into_iter().next());
+    match latest {
+        Some(latest) if latest.digest == cairn_wire::version_digest(&build.documents()) => latest.version,
+        Some(latest) => latest.version + 1,
+        None => 1,
+    }
+}
+
 /// The executor's counters and the phase timings, for `CAIRN_EXEC_STATS` (only when the
 /// compile got as far as executing).
 fn print_exec_stats(compilation: &cairn_compiler::compile::Compilation) {
@@ -70,15 +84,44 @@ pub fn summary(build: &Build) -> String {
     };
     let undefined = if undefined > 0 { format!(" ({undefined} undefined)") } else { String::new() };
     format!(
-        "compiled {}: {} instances, {} resources{undefined}, {} agent{} in {:.0} ms (export {:.0} ms)",
+        "compiled {}: {}, {}{undefined}, {} in {:.0} ms (export {:.0} ms)",
         build.compilation.project.config.name,
-        build.compilation.instance_count(),
-        resources,
-        agents,
-        if agents == 1 { "" } else { "s" },
+        plural(build.compilation.instance_count(), "instance"),
+        plural(resources, "resource"),
+        plural(agents, "agent"),
         build.compile_time.as_secs_f64() * 1000.0,
         build.export_time.as_secs_f64() * 1000.0
     )
+}
+
+/// `1 resource`, `2 resources`.
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// The candidate nearest to `wanted` by edit distance, when it is near enough to be a typo.
+pub fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (wanted.chars().count() / 3).max(2);
+    candidates.map(|c| (edit_distance(wanted, c), c)).filter(|(d, _)| *d <= limit).min().map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(current) };
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 pub fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
@@ -93,8 +136,9 @@ pub fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
     }
 }
 
-pub fn export_json(root: &Path, out: &Path, version: u64, stderr: &mut StandardStream) -> ExitCode {
+pub fn export_json(root: &Path, out: &Path, version: Option<u64>, stderr: &mut StandardStream) -> ExitCode {
     let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
+    let version = version.unwrap_or_else(|| embedded_version_number(root, &build));
     let resources = build.export.as_ref().map(|e| e.resources.as_slice()).unwrap_or(&[]);
     // `write_version_json` buffers itself (in large chunks): the file needs no `BufWriter`.
     let written = std::fs::File::create(out).and_then(|mut file| cairn_compiler::export::write_version_json(&mut file, resources, version));

@@ -1,6 +1,7 @@
 //! The deploy engine: runs one version's resources in dependency order (`requires`), in
-//! parallel where the graph allows (bounded), deploying only the increment (resources whose
-//! desired-state hash differs from the last successful deploy, or everything with `full`).
+//! parallel where the graph allows (bounded). It deploys the increment (resources whose
+//! desired-state hash differs from the last successful deploy), or, with `check_all`, reads
+//! and compares every resource and changes what differs (which finds and repairs drift).
 //! A resource whose dependency failed is skipped; a changed resource that sends events makes
 //! its dependents that receive events reload. Results are reported through the agent's
 //! [`DeployPort`] in batches: only deploys that finished are reported, so a killed deploy
@@ -17,8 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Debug)]
 pub struct DeployOptions {
-    /// Deploy every resource, not only the increment (a repair run).
-    pub full: bool,
+    /// Read and compare every resource, not only the increment, and change what differs: a
+    /// repair run, and what `cairn deploy` does by default.
+    pub check_all: bool,
     /// Read and diff only; change nothing.
     pub dry_run: bool,
     /// Resources deployed at the same time, at most.
@@ -27,7 +29,7 @@ pub struct DeployOptions {
 
 impl Default for DeployOptions {
     fn default() -> Self {
-        DeployOptions { full: false, dry_run: false, parallelism: 8 }
+        DeployOptions { check_all: false, dry_run: false, parallelism: 8 }
     }
 }
 
@@ -108,15 +110,14 @@ pub fn deploy(
             }
         }
     }
-    let in_increment: Vec<bool> = resources
+    // Stale: the store does not say that this desired state is deployed.
+    let stale: Vec<bool> = resources
         .iter()
         .map(|r| {
-            options.full
-                || statuses
-                    .get(&r.id)
-                    .is_none_or(|s| s.state != ResourceState::Deployed || s.deployed_hash.as_deref() != Some(r.hash.as_str()))
+            statuses.get(&r.id).is_none_or(|s| s.state != ResourceState::Deployed || s.deployed_hash.as_deref() != Some(r.hash.as_str()))
         })
         .collect();
+    let in_increment: Vec<bool> = stale.iter().map(|s| *s || options.check_all).collect();
     // Resources on a dependency cycle can never start: find them first and fail them; an
     // edge between two members of one cycle is dropped, so each member runs (and fails) once
     // its requirements outside the cycle are done, and its dependents are skipped as usual.
@@ -136,7 +137,9 @@ pub fn deploy(
         dependents[i] = kept;
     }
     if !options.dry_run {
-        let intended: Vec<ResourceId> = (0..count).filter(|i| in_increment[*i]).map(|i| resources[i].id.clone()).collect();
+        // What the store believes deployed is not marked: a kill while repairing drift leaves
+        // the resource as drifted as it was (every write is atomic), not in a state that lies.
+        let intended: Vec<ResourceId> = (0..count).filter(|i| stale[*i]).map(|i| resources[i].id.clone()).collect();
         if !intended.is_empty() {
             port.intend(version, &intended)?;
         }
@@ -203,7 +206,7 @@ pub fn deploy(
                     } else if undefined && state.blocked[dependent].is_none() {
                         state.blocked[dependent] = Some((Blocker::Undefined, next));
                     }
-                    if outcome.changed && resource.send_event && resources[dependent].receive_events && !options.dry_run {
+                    if outcome.changed && resource.send_event && resources[dependent].receive_events {
                         state.events[dependent] = true;
                     }
                     // Only the last requirement to finish queues a dependent (once).
@@ -314,12 +317,12 @@ fn finish(
         }
         Some((Blocker::Failed, cause)) => {
             outcome.state = ResourceState::Skipped;
-            outcome.message = format!("skipped: dependency {} did not deploy", resources[cause].id);
+            outcome.message = format!("its dependency {} did not deploy", resources[cause].id);
             return;
         }
         Some((Blocker::Undefined, cause)) => {
             outcome.state = ResourceState::SkippedForUndefined;
-            outcome.message = format!("skipped: dependency {} is undefined", resources[cause].id);
+            outcome.message = format!("its dependency {} has an unknown value", resources[cause].id);
             return;
         }
         None => {}
@@ -363,8 +366,17 @@ fn run_handler(
     }
     if options.dry_run {
         outcome.state = ResourceState::Dry;
-        outcome.changed = !changes.is_empty();
         outcome.changes = changes;
+        // Predicts the reload the real deploy would do.
+        if event && !resource.purged() && outcome.changes.is_empty() && handler.reloads(resource) {
+            outcome.changes.push(cairn_wire::Change {
+                field: "reload".into(),
+                current: serde_json::Value::Bool(false),
+                desired: serde_json::Value::Bool(true),
+            });
+            outcome.diff = Some("reload: a dependency that sends events would change".into());
+        }
+        outcome.changed = !outcome.changes.is_empty();
         return Ok(());
     }
     if !changes.is_empty() {

@@ -65,6 +65,12 @@ pub trait Handler: Send + Sync {
         Ok(false)
     }
 
+    /// Whether [`reload`](Handler::reload) would do something for this resource (dry runs
+    /// predict reloads with it).
+    fn reloads(&self, _desired: &ResourceDoc) -> bool {
+        false
+    }
+
     /// Values fed back to the compiler.
     fn facts(&self, _io: &dyn Io, _desired: &ResourceDoc) -> Result<Fields, HandlerError> {
         Ok(Fields::new())

@@ -81,14 +81,18 @@ impl DeployPort for MemoryPort {
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError> {
         let mut state = self.state.lock().map_err(|_| PortError("memory port poisoned".into()))?;
         for result in results {
+            state.log.push(result.clone());
+            // A dry run looks; it changes no resource's state.
+            if result.state == cairn_wire::ResourceState::Dry {
+                continue;
+            }
             let previous = state.statuses.get(&result.resource).and_then(|s| s.deployed_hash.clone());
-            let keeps = matches!(result.state, cairn_wire::ResourceState::Dry | cairn_wire::ResourceState::Deploying);
+            let keeps = result.state == cairn_wire::ResourceState::Deploying;
             let deployed_hash = result.deployed_hash.clone().or(if keeps { previous } else { None });
             state.statuses.insert(
                 result.resource.clone(),
                 ResourceStatus { resource: result.resource.clone(), state: result.state, deployed_hash, version: result.version },
             );
-            state.log.push(result.clone());
         }
         Ok(())
     }

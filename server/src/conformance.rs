@@ -21,7 +21,9 @@ pub fn cases() -> Vec<Case> {
         ("version_resources_read_back_whole_and_sorted", |s| Box::pin(version_resources_read_back_whole_and_sorted(s))),
         ("unknown_environment_has_nothing", |s| Box::pin(unknown_environment_has_nothing(s))),
         ("results_set_state_and_deployed_hash", |s| Box::pin(results_set_state_and_deployed_hash(s))),
-        ("dry_runs_and_intents_keep_the_deployed_hash", |s| Box::pin(dry_runs_and_intents_keep_the_deployed_hash(s))),
+        ("dry_runs_change_no_state_and_intents_keep_the_hash", |s| Box::pin(dry_runs_change_no_state_and_intents_keep_the_hash(s))),
+        ("versions_are_listed_newest_first_with_their_digest", |s| Box::pin(versions_are_listed_newest_first_with_their_digest(s))),
+        ("pruning_keeps_the_newest_versions_whole", |s| Box::pin(pruning_keeps_the_newest_versions_whole(s))),
         ("action_logs_keep_every_result_in_order", |s| Box::pin(action_logs_keep_every_result_in_order(s))),
         ("environments_are_isolated", |s| Box::pin(environments_are_isolated(s))),
         ("an_empty_report_is_accepted", |s| Box::pin(an_empty_report_is_accepted(s))),
@@ -118,16 +120,56 @@ async fn results_set_state_and_deployed_hash(store: &dyn Store) -> CaseResult {
     check(status.state == ResourceState::Failed && status.deployed_hash.is_none() && status.version == 2, || format!("{status:?}"))
 }
 
-async fn dry_runs_and_intents_keep_the_deployed_hash(store: &dyn Store) -> CaseResult {
+async fn dry_runs_change_no_state_and_intents_keep_the_hash(store: &dyn Store) -> CaseResult {
     let env = "c-dry";
     let id = ResourceId("t[a,k=1]".into());
     ok(store.record(env, &[result(&id.0, 1, ResourceState::Deployed, Some("h1"))]).await, "record")?;
-    for state in [ResourceState::Dry, ResourceState::Deploying] {
-        ok(store.record(env, &[result(&id.0, 2, state, None)]).await, "record")?;
-        let status = ok(store.resource_statuses(env).await, "statuses")?.remove(&id).ok_or("no status")?;
-        check(status.state == state && status.deployed_hash.as_deref() == Some("h1"), || format!("after {}: {status:?}", state.as_str()))?;
+    ok(store.record(env, &[result(&id.0, 2, ResourceState::Dry, None)]).await, "record")?;
+    let status = ok(store.resource_statuses(env).await, "statuses")?.remove(&id).ok_or("no status")?;
+    check(status.state == ResourceState::Deployed && status.deployed_hash.as_deref() == Some("h1") && status.version == 1, || {
+        format!("after a dry run: {status:?}")
+    })?;
+    let logs = ok(store.action_logs(env, &id).await, "logs")?;
+    check(logs.len() == 2 && logs[1].state == ResourceState::Dry, || format!("the dry run is not logged: {logs:?}"))?;
+    ok(store.record(env, &[result(&id.0, 3, ResourceState::Deploying, None)]).await, "record")?;
+    let status = ok(store.resource_statuses(env).await, "statuses")?.remove(&id).ok_or("no status")?;
+    check(status.state == ResourceState::Deploying && status.deployed_hash.as_deref() == Some("h1"), || format!("after an intent: {status:?}"))
+}
+
+async fn versions_are_listed_newest_first_with_their_digest(store: &dyn Store) -> CaseResult {
+    let env = "c-list";
+    let one = vec![doc("t[a,k=1]", "h1")];
+    let two = vec![doc("t[a,k=1]", "h1"), doc("t[a,k=2]", "h2")];
+    ok(store.create_version(env, &one).await, "create")?;
+    ok(store.create_version(env, &two).await, "create")?;
+    let versions = ok(store.versions(env).await, "versions")?;
+    let numbers: Vec<(u64, u64)> = versions.iter().map(|v| (v.version, v.resource_count)).collect();
+    check(numbers == vec![(2, 2), (1, 1)], || format!("versions listed as {numbers:?}"))?;
+    check(versions[0].digest == cairn_wire::version_digest(&two) && versions[1].digest == cairn_wire::version_digest(&one), || {
+        "digests differ from the documents'".into()
+    })?;
+    check(versions[0].created_ms >= versions[1].created_ms && versions[1].created_ms > 0, || "creation times".into())
+}
+
+async fn pruning_keeps_the_newest_versions_whole(store: &dyn Store) -> CaseResult {
+    let env = "c-prune";
+    let shared = doc("t[a,k=shared]", "hs");
+    for n in 1..=5u64 {
+        ok(store.create_version(env, &[shared.clone(), doc(&format!("t[a,k={n}]"), &format!("h{n}"))]).await, "create")?;
     }
-    Ok(())
+    let pruned = ok(store.prune_versions(env, 2).await, "prune")?;
+    check(pruned == 3, || format!("{pruned} versions pruned"))?;
+    let left: Vec<u64> = ok(store.versions(env).await, "versions")?.iter().map(|v| v.version).collect();
+    check(left == vec![5, 4], || format!("left {left:?}"))?;
+    for n in [4u64, 5] {
+        let resources = ok(store.version_resources(env, n).await, "read")?;
+        check(resources == vec![doc(&format!("t[a,k={n}]"), &format!("h{n}")), shared.clone()], || format!("version {n} read back as {resources:?}"))?;
+    }
+    check(ok(store.version_resources(env, 3).await, "read")?.is_empty(), || "a pruned version still has resources".into())?;
+    let next = ok(store.create_version(env, &[]).await, "create")?;
+    check(next == 6, || format!("numbering restarted at {next} after pruning"))?;
+    let none = ok(store.prune_versions(env, 0).await, "prune to one")?;
+    check(none == 2 && ok(store.latest_version(env).await, "latest")? == Some(6), || "pruning to zero keeps the newest".into())
 }
 
 async fn action_logs_keep_every_result_in_order(store: &dyn Store) -> CaseResult {

@@ -103,6 +103,8 @@ pub enum EmbeddedError {
     Port(PortError),
     /// The project's state is locked by another deploy, or cannot be locked.
     Lock(String),
+    /// A command that reads the store found none: no deploy ran yet.
+    NoStore(PathBuf),
 }
 
 impl std::fmt::Display for EmbeddedError {
@@ -112,6 +114,7 @@ impl std::fmt::Display for EmbeddedError {
             EmbeddedError::Store(error) => write!(f, "{error}"),
             EmbeddedError::Port(error) => write!(f, "{error}"),
             EmbeddedError::Lock(message) => f.write_str(message),
+            EmbeddedError::NoStore(path) => write!(f, "no deploy has run here yet ({} does not exist)", path.display()),
         }
     }
 }
@@ -124,41 +127,176 @@ pub struct Embedded {
     store: Arc<SqliteStore>,
 }
 
+/// How an embedded deploy runs.
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    pub deploy: DeployOptions,
+    /// Versions kept in the store; older ones are pruned after a new one is stored.
+    pub keep_versions: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions { deploy: DeployOptions { check_all: true, ..DeployOptions::default() }, keep_versions: DEFAULT_KEEP_VERSIONS }
+    }
+}
+
+/// Versions an embedded store keeps by default.
+pub const DEFAULT_KEEP_VERSIONS: usize = 10;
+
+/// A resource of an earlier version that the model no longer has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Orphan {
+    pub resource: ResourceId,
+    /// It had `purge_on_delete = true`: it was removed (its purge is in the report).
+    pub purged: bool,
+}
+
+/// What an embedded deploy did.
+#[derive(Debug)]
+pub struct Deployed {
+    pub version: u64,
+    /// The version was stored by this deploy; `false` when the model asked for nothing new
+    /// (the latest version is deployed again), and for dry runs, which store nothing.
+    pub stored: bool,
+    pub report: Report,
+    pub orphans: Vec<Orphan>,
+    /// Versions pruned after storing this one.
+    pub pruned: usize,
+}
+
+fn block<T>(runtime: &tokio::runtime::Runtime, future: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, EmbeddedError> {
+    runtime.block_on(future).map_err(EmbeddedError::Store)
+}
+
 impl Embedded {
     /// Opens the project's store (creating it on first use).
     pub fn open(project: &Path) -> Result<Embedded, EmbeddedError> {
+        let store = SqliteStore::open(&store_path(project)).map_err(EmbeddedError::Store)?;
+        Self::with_store(store)
+    }
+
+    /// Opens the project's store only if a deploy made one (for commands that only read).
+    pub fn open_existing(project: &Path) -> Result<Embedded, EmbeddedError> {
+        let path = store_path(project);
+        if !path.exists() {
+            return Err(EmbeddedError::NoStore(path));
+        }
+        Self::open(project)
+    }
+
+    fn with_store(store: SqliteStore) -> Result<Embedded, EmbeddedError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("cairn-store")
             .build()
             .map_err(EmbeddedError::Runtime)?;
-        let store = Arc::new(SqliteStore::open(&store_path(project)).map_err(EmbeddedError::Store)?);
-        Ok(Embedded { runtime, store })
+        Ok(Embedded { runtime, store: Arc::new(store) })
     }
 
     pub fn store(&self) -> Arc<SqliteStore> {
         Arc::clone(&self.store)
     }
 
-    /// Stores `resources` as a new version of `environment`; returns its number.
-    pub fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, EmbeddedError> {
-        self.runtime.block_on(self.store.create_version(environment, resources)).map_err(EmbeddedError::Store)
+    /// Runs `query` against the store (for the commands that read it).
+    pub fn read<T>(&self, query: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, EmbeddedError> {
+        block(&self.runtime, query)
     }
 
-    /// Deploys version `version` with an in-process agent; `on_result` sees every resource as
-    /// it finishes.
-    #[allow(clippy::too_many_arguments)]
+    /// Stores `resources` as a version of `environment` unless the latest version asks for the
+    /// same, deploys it with an in-process agent, and reports orphans: resources an earlier
+    /// version had and this one has not (removed when they had `purge_on_delete`, left in
+    /// place otherwise). `on_result` sees every resource as it finishes.
     pub fn deploy(
         &self,
         environment: &str,
-        version: u64,
         resources: &[ResourceDoc],
         handlers: &HandlerRegistry,
         io: &dyn Io,
-        options: &DeployOptions,
+        options: &EmbeddedOptions,
         on_result: &mut dyn FnMut(&DeployResult),
-    ) -> Result<Report, EmbeddedError> {
+    ) -> Result<Deployed, EmbeddedError> {
+        let dry_run = options.deploy.dry_run;
+        let latest = block(&self.runtime, self.store.versions(environment))?.into_iter().next();
+        let digest = cairn_wire::version_digest(resources);
+        let (version, stored) = match &latest {
+            Some(latest) if latest.digest == digest => (latest.version, false),
+            // A dry run stores nothing: it shows the version the next deploy would store.
+            _ if dry_run => (latest.as_ref().map(|l| l.version).unwrap_or(0) + 1, false),
+            _ => (block(&self.runtime, self.store.create_version(environment, resources))?, true),
+        };
+        let orphans = self.orphans(environment, resources)?;
+        let mut to_deploy = resources.to_vec();
+        to_deploy.extend(orphans.iter().filter_map(|(_, purge)| purge.clone()));
         let port = StorePort::new(self.store.clone(), environment, self.runtime.handle().clone());
-        cairn_agent::deploy(&port, version, resources, handlers, io, options, on_result).map_err(EmbeddedError::Port)
+        let report =
+            cairn_agent::deploy(&port, version, &to_deploy, handlers, io, &options.deploy, on_result).map_err(EmbeddedError::Port)?;
+        let orphans: Vec<Orphan> = orphans.into_iter().map(|(resource, document)| Orphan { resource, purged: document.is_some() }).collect();
+        if !dry_run && !orphans.is_empty() {
+            let now = crate::sqlite::now_ms();
+            let records: Vec<DeployResult> = orphans
+                .iter()
+                .map(|orphan| DeployResult {
+                    resource: orphan.resource.clone(),
+                    version,
+                    action: cairn_wire::Action::Deploy,
+                    state: cairn_wire::ResourceState::Orphaned,
+                    changed: false,
+                    changes: Vec::new(),
+                    message: if orphan.purged {
+                        "no longer in the model: removed (purge_on_delete)".into()
+                    } else {
+                        "no longer in the model: left in place".into()
+                    },
+                    deployed_hash: None,
+                    diff: None,
+                    time_ms: now,
+                })
+                .collect();
+            block(&self.runtime, self.store.record(environment, &records))?;
+        }
+        let pruned = if stored { block(&self.runtime, self.store.prune_versions(environment, options.keep_versions))? } else { 0 };
+        Ok(Deployed { version, stored, report, orphans, pruned })
+    }
+
+    /// Resources the store knows and `resources` lacks (not yet reported as orphans), each
+    /// with the purge document to deploy when its last version had `purge_on_delete`.
+    fn orphans(&self, environment: &str, resources: &[ResourceDoc]) -> Result<Vec<(ResourceId, Option<ResourceDoc>)>, EmbeddedError> {
+        let statuses = block(&self.runtime, self.store.resource_statuses(environment))?;
+        let present: std::collections::HashSet<&ResourceId> = resources.iter().map(|r| &r.id).collect();
+        let gone: Vec<(ResourceId, u64)> = statuses
+            .into_values()
+            .filter(|s| s.state != cairn_wire::ResourceState::Orphaned && !present.contains(&s.resource))
+            .map(|s| (s.resource, s.version))
+            .collect();
+        if gone.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The documents of the versions the orphans were last deployed in (or the oldest
+        // version kept, when that one was pruned).
+        let kept: Vec<u64> = block(&self.runtime, self.store.versions(environment))?.iter().map(|v| v.version).collect();
+        let mut documents: BTreeMap<ResourceId, ResourceDoc> = BTreeMap::new();
+        let mut wanted: Vec<u64> = gone.iter().map(|(_, v)| *v).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for version in wanted {
+            let Some(&kept_version) = kept.iter().filter(|k| **k <= version).max().or(kept.iter().min()) else { continue };
+            for document in block(&self.runtime, self.store.version_resources(environment, kept_version))? {
+                documents.entry(document.id.clone()).or_insert(document);
+            }
+        }
+        Ok(gone
+            .into_iter()
+            .map(|(resource, _)| {
+                let purge = documents.get(&resource).filter(|d| d.bool_attr("purge_on_delete") && !d.purged()).map(|d| {
+                    let mut purge = d.clone();
+                    purge.attributes.insert("purged".into(), serde_json::Value::Bool(true));
+                    purge.requires.clear();
+                    purge.hash = format!("{}-purged", d.hash);
+                    purge
+                });
+                (resource, purge)
+            })
+            .collect())
     }
 }

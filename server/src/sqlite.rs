@@ -5,7 +5,7 @@
 
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
-use cairn_wire::{Action, DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus};
+use cairn_wire::{Action, DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,6 +58,27 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE action_log ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE action_log ADD COLUMN deployed_hash TEXT;
     ALTER TABLE action_log ADD COLUMN diff TEXT;",
+    // A version's resources by desired-state hash, each document kept once however many
+    // versions use it; a digest of each version, to store no version that asks for nothing new.
+    "ALTER TABLE versions ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+    CREATE TABLE documents (
+        environment TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (environment, hash)
+    );
+    CREATE TABLE version_members (
+        environment TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        resource_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (environment, version, resource_id)
+    );
+    INSERT OR IGNORE INTO documents (environment, hash, document)
+        SELECT environment, json_extract(document, '$.hash'), document FROM version_resources;
+    INSERT INTO version_members (environment, version, resource_id, hash)
+        SELECT environment, version, resource_id, json_extract(document, '$.hash') FROM version_resources;
+    DROP TABLE version_resources;",
 ];
 
 #[derive(Clone)]
@@ -175,10 +196,11 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, StoreError> {
         let environment = environment.to_string();
-        // Serialised here, on the blocking pool's side only the inserts run.
-        let documents: Vec<(String, String)> = resources
+        let digest = cairn_wire::version_digest(resources);
+        // Serialised here; on the blocking pool's side only the inserts run.
+        let documents: Vec<(String, String, String)> = resources
             .iter()
-            .map(|r| serde_json::to_string(r).map(|d| (r.id.0.clone(), d)))
+            .map(|r| serde_json::to_string(r).map(|d| (r.id.0.clone(), r.hash.clone(), d)))
             .collect::<Result<_, _>>()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         self.with(move |connection| {
@@ -189,16 +211,20 @@ impl Store for SqliteStore {
             let version = latest.unwrap_or(0) as u64 + 1;
             transaction
                 .execute(
-                    "INSERT INTO versions (environment, version, created_ms, resource_count) VALUES (?1, ?2, ?3, ?4)",
-                    params![environment, version as i64, now_ms() as i64, documents.len() as i64],
+                    "INSERT INTO versions (environment, version, created_ms, resource_count, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![environment, version as i64, now_ms() as i64, documents.len() as i64, digest],
                 )
                 .map_err(backend)?;
             {
-                let mut insert = transaction
-                    .prepare("INSERT INTO version_resources (environment, version, resource_id, document) VALUES (?1, ?2, ?3, ?4)")
+                let mut document = transaction
+                    .prepare("INSERT OR IGNORE INTO documents (environment, hash, document) VALUES (?1, ?2, ?3)")
                     .map_err(backend)?;
-                for (id, document) in &documents {
-                    insert.execute(params![environment, version as i64, id, document]).map_err(backend)?;
+                let mut member = transaction
+                    .prepare("INSERT INTO version_members (environment, version, resource_id, hash) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(backend)?;
+                for (id, hash, text) in &documents {
+                    document.execute(params![environment, hash, text]).map_err(backend)?;
+                    member.execute(params![environment, version as i64, id, hash]).map_err(backend)?;
                 }
             }
             transaction.commit().map_err(backend)?;
@@ -222,7 +248,10 @@ impl Store for SqliteStore {
         let environment = environment.to_string();
         self.with(move |connection| {
             let mut query = connection
-                .prepare("SELECT document FROM version_resources WHERE environment = ?1 AND version = ?2 ORDER BY resource_id")
+                .prepare(
+                    "SELECT d.document FROM version_members m JOIN documents d ON d.environment = m.environment AND d.hash = m.hash
+                     WHERE m.environment = ?1 AND m.version = ?2 ORDER BY m.resource_id",
+                )
                 .map_err(backend)?;
             let rows = query.query_map(params![environment, version as i64], |row| row.get::<_, String>(0)).map_err(backend)?;
             let mut out = Vec::new();
@@ -231,6 +260,58 @@ impl Store for SqliteStore {
                 out.push(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn versions(&self, environment: &str) -> Result<Vec<VersionInfo>, StoreError> {
+        let environment = environment.to_string();
+        self.with(move |connection| {
+            let mut query = connection
+                .prepare("SELECT version, created_ms, resource_count, digest FROM versions WHERE environment = ?1 ORDER BY version DESC")
+                .map_err(backend)?;
+            let rows = query
+                .query_map([environment], |row| {
+                    Ok(VersionInfo {
+                        version: row.get::<_, i64>(0)? as u64,
+                        created_ms: row.get::<_, i64>(1)? as u64,
+                        resource_count: row.get::<_, i64>(2)? as u64,
+                        digest: row.get(3)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn prune_versions(&self, environment: &str, keep: usize) -> Result<usize, StoreError> {
+        let environment = environment.to_string();
+        let keep = keep.max(1) as i64;
+        self.with(move |connection| {
+            let transaction = connection.transaction().map_err(backend)?;
+            let cutoff: Option<i64> = transaction
+                .query_row(
+                    "SELECT version FROM versions WHERE environment = ?1 ORDER BY version DESC LIMIT 1 OFFSET ?2",
+                    params![environment, keep - 1],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some(cutoff) = cutoff else { return Ok(0) };
+            let pruned = transaction.execute("DELETE FROM versions WHERE environment = ?1 AND version < ?2", params![environment, cutoff]).map_err(backend)?;
+            transaction
+                .execute("DELETE FROM version_members WHERE environment = ?1 AND version < ?2", params![environment, cutoff])
+                .map_err(backend)?;
+            transaction
+                .execute(
+                    "DELETE FROM documents WHERE environment = ?1 AND hash NOT IN
+                        (SELECT hash FROM version_members WHERE environment = ?1)",
+                    [&environment],
+                )
+                .map_err(backend)?;
+            transaction.commit().map_err(backend)?;
+            Ok(pruned)
         })
         .await
     }
@@ -317,7 +398,9 @@ impl Store for SqliteStore {
                     )
                     .map_err(backend)?;
                 for (result, changes) in &rows {
-                    upsert
+                    // A dry run looks; it changes no resource's state.
+                    if result.state != ResourceState::Dry {
+                        upsert
                         .execute(params![
                             environment,
                             result.resource.0,
@@ -327,6 +410,7 @@ impl Store for SqliteStore {
                             result.time_ms as i64
                         ])
                         .map_err(backend)?;
+                    }
                     log.execute(params![
                         environment,
                         result.resource.0,

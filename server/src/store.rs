@@ -5,7 +5,7 @@
 //! acknowledged write survives a crash.
 
 use async_trait::async_trait;
-use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceStatus};
+use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceStatus, VersionInfo};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -46,15 +46,21 @@ pub trait Store: Send + Sync {
     /// Stores a new version of an environment's resources; returns its number (1, 2, ...).
     async fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, StoreError>;
     async fn latest_version(&self, environment: &str) -> Result<Option<u64>, StoreError>;
+    /// Every version of the environment, newest first.
+    async fn versions(&self, environment: &str) -> Result<Vec<VersionInfo>, StoreError>;
+    /// Deletes all but the newest `keep` versions (at least one is always kept), and the
+    /// resource documents only they used; returns how many versions went. Deploy states and
+    /// action logs stay: they name versions by number only.
+    async fn prune_versions(&self, environment: &str, keep: usize) -> Result<usize, StoreError>;
     async fn version_resources(&self, environment: &str, version: u64) -> Result<Vec<ResourceDoc>, StoreError>;
     /// The last known state of every resource of the environment, by id.
     async fn resource_statuses(&self, environment: &str) -> Result<BTreeMap<ResourceId, ResourceStatus>, StoreError>;
     /// Marks `resources` as being deployed in `version` (state `deploying`, their deployed
     /// hash kept), in one durable write, before an agent applies anything.
     async fn mark_deploying(&self, environment: &str, version: u64, resources: &[ResourceId]) -> Result<(), StoreError>;
-    /// Records deploy results (states, deployed hashes and action logs) atomically. A
-    /// result without a deployed hash keeps the previous one when it is a dry run (or an
-    /// intent, `deploying`), and clears it otherwise.
+    /// Records deploy results (states, deployed hashes and action logs) atomically. A dry
+    /// run's result is logged only: it changes no resource's state. Otherwise a result
+    /// without a deployed hash clears the previous one.
     async fn record(&self, environment: &str, results: &[DeployResult]) -> Result<(), StoreError>;
     /// The action log of one resource, oldest first.
     async fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError>;

@@ -80,16 +80,21 @@ fn first_deploy_creates_everything_and_a_second_changes_nothing() {
 }
 
 #[test]
-fn hand_edits_are_repaired_by_full_but_not_by_an_incremental_deploy() {
+fn hand_edits_are_repaired_by_a_deploy_but_not_by_an_incremental_one() {
     let dir = project("repair", SITE);
     assert!(deploy(&dir, &[]).status.success());
     std::fs::write(dir.join("out/index.html"), "tampered\n").expect("edit");
-    let incremental = deploy(&dir, &[]);
+    let incremental = deploy(&dir, &["--incremental"]);
     assert!(text(&incremental).contains("changed        0"), "{}", text(&incremental));
     assert_eq!(read(&dir, "out/index.html"), "tampered\n");
-    let full = deploy(&dir, &["--full"]);
-    assert!(full.status.success(), "{}", text(&full));
-    assert!(text(&full).contains("changed        1"), "{}", text(&full));
+    let plain = deploy(&dir, &[]);
+    assert!(plain.status.success(), "{}", text(&plain));
+    assert!(text(&plain).contains("changed        1"), "{}", text(&plain));
+    assert!(text(&plain).contains("changed       fs::File[localhost,path=out/index.html]"), "{}", text(&plain));
+    assert_eq!(read(&dir, "out/index.html"), "hello\n");
+    // `--full` is still accepted, and is what a plain deploy does.
+    std::fs::write(dir.join("out/index.html"), "tampered again\n").expect("edit");
+    assert!(text(&deploy(&dir, &["--full"])).contains("changed        1"));
     assert_eq!(read(&dir, "out/index.html"), "hello\n");
 }
 
@@ -121,7 +126,7 @@ fs::File(host=h, path="independent.txt", content="y")
     let shown = text(&output);
     assert_eq!(output.status.code(), Some(1), "{shown}");
     assert!(shown.contains("exited with 3: no such thing"), "{shown}");
-    assert!(shown.contains("skipped  fs::File[localhost,path=after.txt]"), "{shown}");
+    assert!(shown.contains("skipped       fs::File[localhost,path=after.txt]: its dependency exec::Run"), "{shown}");
     assert!(!dir.join("after.txt").exists());
     assert_eq!(read(&dir, "independent.txt"), "y", "the rest goes on");
 }
@@ -142,8 +147,8 @@ fs::File(host=h, path="independent.txt", content="y")
     let output = deploy(&dir, &[]);
     let shown = text(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
-    assert!(shown.contains("skipped  exec::Run[localhost,command=echo not today >&2; exit 4]: skipped: `echo not today >&2; exit 4` exited with 4: not today"), "{shown}");
-    assert!(shown.contains("skipped  fs::File[localhost,path=after.txt]"), "{shown}");
+    assert!(shown.contains("skipped       exec::Run[localhost,command=echo not today >&2; exit 4]: `echo not today >&2; exit 4` exited with 4: not today (skip_on_fail)"), "{shown}");
+    assert!(shown.contains("skipped       fs::File[localhost,path=after.txt]"), "{shown}");
     assert!(!dir.join("after.txt").exists(), "a dependent of a skipped resource is skipped");
     assert_eq!(read(&dir, "independent.txt"), "y");
     assert!(shown.contains("failed         0"), "{shown}");
@@ -183,7 +188,9 @@ fn dry_run_changes_nothing_and_shows_the_diff() {
     let output = deploy(&dir, &["--dry-run"]);
     let shown = text(&output);
     assert!(output.status.success(), "{shown}");
-    assert!(shown.contains("-port=8080\n+port=9090"), "a unified diff of a world-readable file is shown: {shown}");
+    assert!(shown.contains("    -port=8080\n    +port=9090"), "a unified diff of a world-readable file is shown: {shown}");
+    assert!(shown.contains("would reload  exec::Run[localhost,command=echo started >> out/runs.log]"), "the reload is predicted: {shown}");
+    assert!(shown.contains("to change      3"), "{shown}");
     // index.html is 640: its content is not for everyone, only its hashes are shown.
     assert!(!shown.contains("hello world"), "{shown}");
     assert!(shown.contains("content of out/index.html: sha1"), "{shown}");

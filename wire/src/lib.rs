@@ -220,6 +220,33 @@ impl DeployResult {
     }
 }
 
+/// What the store keeps about a version besides its resources.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    pub resource_count: u64,
+    /// [`version_digest`] of its resources: two versions with the same digest ask for the
+    /// same thing.
+    pub digest: String,
+}
+
+/// A digest of what a version asks for: its resources' ids, desired-state hashes and
+/// requires, in any order. Equal digests mean there is nothing new to store or deploy.
+pub fn version_digest(resources: &[ResourceDoc]) -> String {
+    let mut lines: Vec<String> = resources
+        .iter()
+        .map(|r| {
+            let mut requires: Vec<&str> = r.requires.iter().map(|q| q.0.as_str()).collect();
+            requires.sort_unstable();
+            format!("{}\t{}\t{}\t{}\n", r.id, r.hash, u8::from(r.undefined), requires.join(","))
+        })
+        .collect();
+    lines.sort_unstable();
+    digest::sha1_hex(lines.concat().as_bytes())
+}
+
 /// The last known state of a resource, as an agent needs it to compute its increment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResourceStatus {

@@ -178,7 +178,7 @@ fn full_redeploys_everything_and_repairs_drift() {
     calls(&setup);
     let incremental = run(&setup, 2, &resources, DeployOptions::default());
     assert_eq!(incremental.results[0].action, Action::Untouched);
-    let full = run(&setup, 3, &resources, DeployOptions { full: true, ..DeployOptions::default() });
+    let full = run(&setup, 3, &resources, DeployOptions { check_all: true, ..DeployOptions::default() });
     assert_eq!(full.changed(), 1);
     assert_eq!(setup.world.values.lock().expect("lock")["test::Map[a,name=a]"], Value::from("1"));
 }
@@ -216,7 +216,8 @@ fn the_intent_to_deploy_is_recorded_before_anything_is_applied() {
     let changed = vec![resource("a", "2", &[]), resource("b", "1", &["a"])];
     cairn_agent::deploy(&port, 2, &changed, &setup.handlers, &setup.io, &DeployOptions { dry_run: true, ..DeployOptions::default() }, &mut |_| {})
         .expect("dry run");
-    assert_eq!(calls(&setup), vec!["report 1"]);
+    // The changed resource and its dependent (read for the event it would get).
+    assert_eq!(calls(&setup), vec!["report 2"]);
     cairn_agent::deploy(&port, 3, &changed, &setup.handlers, &setup.io, &DeployOptions::default(), &mut |_| {}).expect("deploys");
     assert_eq!(calls(&setup)[0], "intend 1");
 }

@@ -54,7 +54,7 @@ impl RunHandler {
                 let message = format!("`{command}` exited with {shown}: {detail}");
                 // `skip_on_fail`: reported as skipped instead of failed (as Inmanta's handler).
                 if desired.bool_attr("skip_on_fail") {
-                    Err(HandlerError::skip(format!("skipped: {message}")))
+                    Err(HandlerError::skip(format!("{message} (skip_on_fail)")))
                 } else {
                     Err(HandlerError::new(message))
                 }
@@ -110,6 +110,10 @@ impl Handler for RunHandler {
         };
         Self::execute(io, desired, command)?;
         Ok(true)
+    }
+
+    fn reloads(&self, desired: &ResourceDoc) -> bool {
+        !desired.purged()
     }
 
     fn describe(&self, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> String {

@@ -310,15 +310,13 @@ impl Handler for SymlinkHandler {
     fn describe(&self, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
         let link = desired.str_attr("dst").unwrap_or_default();
         let target = desired.str_attr("src").unwrap_or_default();
-        changes
-            .iter()
-            .map(|change| match change.field.as_str() {
-                "purged" if desired.purged() => format!("remove link {link}"),
-                "purged" => format!("create link {link} -> {target}"),
-                _ => format!("link {link}: -> {} becomes -> {target}", change.current.as_str().unwrap_or_default()),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        let purge = changes.iter().find(|c| c.field == "purged");
+        match (purge, changes.iter().find(|c| c.field == "src")) {
+            (Some(_), _) if desired.purged() => format!("remove link {link}"),
+            (Some(_), _) => format!("create link {link} -> {target}"),
+            (None, Some(change)) => format!("link {link} -> {} becomes -> {target}", change.current.as_str().unwrap_or_default()),
+            (None, None) => String::new(),
+        }
     }
 }
 
