@@ -2,7 +2,7 @@
 //! line starting with `cairn ` inside a ```sh block is run (from a copy of the quickstart
 //! project) and must succeed, unless the block is marked ```sh,fails.
 
-use super::{cairn, text};
+use super::text;
 use std::path::{Path, PathBuf};
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -42,6 +42,37 @@ fn commands(document: &str) -> Vec<(String, bool)> {
     out
 }
 
+/// Splits a command line as a shell would for the documents' commands: words, and text in
+/// single quotes as one word.
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut current));
+                    started = false;
+                }
+            }
+            c => {
+                current.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(current);
+    }
+    words
+}
+
 fn run_document(name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let document = std::fs::read_to_string(root.join("docs").join(name)).expect("document");
@@ -50,9 +81,19 @@ fn run_document(name: &str) {
     copy_dir(&root.join("examples"), &work.join("examples"));
     let list = commands(&document);
     assert!(!list.is_empty(), "{name} shows no cairn command");
+    // A fresh home: nothing may depend on the reader's folders (`~/.local/bin` and such).
+    let home = work.join("home");
+    std::fs::create_dir_all(&home).expect("home");
     for (command, succeeds) in list {
-        let args: Vec<&str> = command.split_whitespace().collect();
-        let output = cairn(&args, &work);
+        let words = split_words(&command);
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(&args)
+            .current_dir(&work)
+            .env("CAIRN_COLOR", "never")
+            .env("HOME", &home)
+            .output()
+            .expect("cairn runs");
         assert_eq!(output.status.success(), succeeds, "`cairn {command}` in {name}:\n{}", text(&output));
     }
 }
