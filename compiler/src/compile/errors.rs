@@ -285,6 +285,13 @@ pub enum HostError {
     CannotList { path: String, error: String },
     /// The host cannot list module folders at all.
     ListingUnsupported(String),
+    /// A module path whose `..` climbs out of its folder.
+    ClimbsOut(String),
+    /// A module path with an absolute part (`web//etc/passwd`).
+    AbsolutePart(String),
+    /// A module path that resolves (through a symbolic link) outside the module folder it
+    /// names: the resolved path and the folder.
+    LeadsOutside { target: String, folder: String },
 }
 
 impl CompileError {
@@ -716,6 +723,11 @@ impl fmt::Display for HostError {
             HostError::CannotRead { path, error } => write!(f, "cannot read {path}: {error}"),
             HostError::CannotList { path, error } => write!(f, "cannot list {path}: {error}"),
             HostError::ListingUnsupported(path) => write!(f, "cannot list `{path}`: this compiler cannot list module folders"),
+            HostError::ClimbsOut(path) => write!(f, "`{path}` climbs out of its module folder with `..`"),
+            HostError::AbsolutePart(path) => write!(f, "`{path}` has an absolute part: a module path is relative to its module folder"),
+            HostError::LeadsOutside { target, folder } => {
+                write!(f, "it resolves to {target}, outside {folder}: a symbolic link leads out of it")
+            }
         }
     }
 }

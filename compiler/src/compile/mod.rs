@@ -8,11 +8,12 @@ pub mod ir;
 pub mod loader;
 pub mod lower;
 pub mod model;
+pub mod module_files;
 pub mod plugins;
 pub mod value;
 
 use crate::diagnostic::{sort_and_dedup, Diagnostic};
-use errors::{CompileWarning, HostError, WarningKind};
+use errors::{CompileWarning, WarningKind};
 use crate::fs::FileSystem;
 use crate::project::{Project, ProjectError};
 use crate::session::ParseSession;
@@ -124,28 +125,11 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
             ModuleOrigin::Builtin => None,
         })
         .collect();
-    let module_file = |path: &str| -> Result<String, String> {
-        let (module, rest) = path.split_once('/').ok_or_else(|| HostError::NotAModuleFile(path.to_string()).to_string())?;
-        let root = module_roots.get(module).ok_or_else(|| HostError::ModuleNotLoaded(module.to_string()).to_string())?;
-        let file = root.join(rest);
-        fs.read_to_string(&file)
-            .map_err(|e| HostError::CannotRead { path: file.display().to_string(), error: e.to_string() }.to_string())
-    };
-    let module_files = |path: &str| -> Result<Vec<String>, String> {
-        let (module, rest) = path.split_once('/').ok_or_else(|| HostError::NotAModuleFolder(path.to_string()).to_string())?;
-        let root = module_roots.get(module).ok_or_else(|| HostError::ModuleNotLoaded(module.to_string()).to_string())?;
-        let folder = root.join(rest);
-        let entries = fs
-            .read_dir(&folder)
-            .map_err(|e| HostError::CannotList { path: folder.display().to_string(), error: e.to_string() }.to_string())?;
-        let mut names: Vec<String> = entries
-            .iter()
-            .filter(|entry| fs.is_file(entry))
-            .filter_map(|entry| entry.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
-        names.sort();
-        Ok(names)
-    };
+    // Plugins read module files only through these, which keep every path inside the module
+    // folder it names (see `module_files`).
+    let files = module_files::ModuleFiles::new(fs, module_roots);
+    let module_file = |path: &str| files.read(path).map_err(|error| error.to_string());
+    let module_files = |path: &str| files.list(path).map_err(|error| error.to_string());
     let execution = exec::execute(ExecInput {
         model: &model,
         blocks: &blocks,
