@@ -30,6 +30,7 @@ fn snapshot_case(name: &str, source: &str) -> String {
 }
 
 mod compile_errors;
+mod model_files;
 mod rendering;
 
 #[test]
