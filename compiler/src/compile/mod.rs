@@ -17,6 +17,7 @@ use errors::{CompileWarning, WarningKind};
 use crate::fs::FileSystem;
 use crate::project::{Project, ProjectError};
 use crate::session::ParseSession;
+pub use exec::Limits;
 use exec::{ExecInput, Execution};
 use ir::Block;
 use loader::{BuiltinModule, Loaded, ModuleOrigin};
@@ -67,6 +68,8 @@ pub struct Environment<'a> {
     /// Environment variables by name (`std::get_env`): the binary passes the real ones,
     /// tests a map.
     pub env_vars: &'a dyn Fn(&str) -> Option<String>,
+    /// The bounds that stop a runaway model (`Limits::default()` but in tests).
+    pub limits: Limits,
 }
 
 /// Compiles the project at `root`. Fails only when the project itself cannot be loaded.
@@ -141,6 +144,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         env_vars: env.env_vars,
         module_file: &module_file,
         module_files: &module_files,
+        limits: env.limits,
     });
     timings.execute = execute_started.elapsed();
     diagnostics.extend(execution.errors.iter().map(Diagnostic::from));
