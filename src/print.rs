@@ -34,6 +34,9 @@ pub fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<Build>
             let _ = writeln!(stdout, "{line}");
         }
     }
+    for warning in &build.compilation.project.warnings {
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
     for error in &build.compilation.session.io_errors {
         let _ = writeln!(stderr, "error: {error}");
     }

@@ -1,8 +1,10 @@
 //! The one place where errors of every phase become rendered diagnostics: a [`Diagnostic`]
 //! holds kind, message, spans and hint; [`render`] prints it through codespan-reporting with
-//! file, line, column and the labelled source.
+//! file, line, column and the labelled source (long lines cut around the labels, see
+//! [`crate::excerpt`]).
 
 use crate::error::{Details, LexError, SyntaxError, SyntaxErrorKind};
+use crate::excerpt::Excerpts;
 use crate::source::SourceMap;
 use crate::span::Span;
 use codespan_reporting::diagnostic as cs;
@@ -114,8 +116,13 @@ fn to_codespan(diagnostic: &Diagnostic) -> cs::Diagnostic<crate::span::FileId> {
 pub fn render(writer: &mut dyn WriteColor, sources: &SourceMap, diagnostics: &[Diagnostic]) -> std::io::Result<()> {
     let config = term::Config::default();
     for diagnostic in diagnostics {
-        term::emit_to_write_style(writer, &config, sources, &to_codespan(diagnostic))
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let rendered = to_codespan(diagnostic);
+        let emitted = match Excerpts::for_labels(sources, &rendered.labels) {
+            // A line it shows is long: render from the cut copy.
+            Some(excerpts) => term::emit_to_write_style(writer, &config, &excerpts, &excerpts.relabel(rendered)),
+            None => term::emit_to_write_style(writer, &config, sources, &rendered),
+        };
+        emitted.map_err(|e| std::io::Error::other(e.to_string()))?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod ast;
 pub mod compile;
 pub mod diagnostic;
 pub mod error;
+pub mod excerpt;
 pub mod export;
 pub mod fs;
 pub mod intern;

@@ -1,7 +1,7 @@
 //! Projects and modules on disk: `project.yml`, `module.yml` (read with `yaml_serde`), where
 //! modules are found (`modulepath`) and which namespace each `.cf` file defines
 //! (`model/_init.cf` is `<module>`, `model/a/b.cf` is `<module>::a::b`), and the messages of
-//! this phase ([`ProjectError`]).
+//! this phase ([`ProjectError`], and the [`ProjectWarning`]s that do not stop it).
 //!
 //! A configuration error names the file, the field (as a path: `requires[1]`) and, where the
 //! YAML reader knows it, the line and column. Fields whose shape is more than one YAML type
@@ -164,12 +164,35 @@ impl std::fmt::Display for ProjectError {
 
 impl std::error::Error for ProjectError {}
 
+/// Something about the project worth knowing that does not stop the compile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProjectWarning {
+    /// A `modulepath` folder that does not exist (Inmanta, too, just finds no modules there;
+    /// usually a typo or a checkout that is missing).
+    MissingModulePath { folder: PathBuf, config: PathBuf },
+}
+
+impl std::fmt::Display for ProjectWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProjectWarning::MissingModulePath { folder, config } => write!(
+                f,
+                "modulepath folder {} (in {}) does not exist: no modules are found there",
+                folder.display(),
+                config.display()
+            ),
+        }
+    }
+}
+
 /// A loaded project: its configuration and the modules found on its module path.
 #[derive(Debug)]
 pub struct Project {
     pub root: PathBuf,
     pub config: ProjectConfig,
     pub modules: Vec<ModuleSource>,
+    /// What the embedder should show, in the order found.
+    pub warnings: Vec<ProjectWarning>,
 }
 
 /// One module folder and the `.cf` files of its model, each with its namespace.
@@ -192,7 +215,15 @@ impl Project {
         let config: ProjectConfig =
             yaml_serde::from_str(&text).map_err(|e| ProjectError::Yaml(config_path.clone(), e.to_string()))?;
         let mut modules = Vec::new();
+        let mut warnings = Vec::new();
         let mut search: Vec<PathBuf> = config.modulepath.iter().map(|p| root.join(p)).collect();
+        for dir in &search {
+            if !fs.is_dir(dir) {
+                warnings.push(ProjectWarning::MissingModulePath { folder: dir.clone(), config: config_path.clone() });
+            }
+        }
+        // The download folder exists only once a module was installed: not being there yet is
+        // no news.
         if let Some(download) = &config.downloadpath {
             let download = root.join(download);
             if !search.contains(&download) {
@@ -212,7 +243,7 @@ impl Project {
                 }
             }
         }
-        Ok(Project { root: root.to_path_buf(), config, modules })
+        Ok(Project { root: root.to_path_buf(), config, modules, warnings })
     }
 
     pub fn main_file(&self) -> PathBuf {
@@ -280,6 +311,18 @@ mod tests {
         assert_eq!(project.modules.len(), 1);
         let namespaces: Vec<_> = project.modules[0].files.iter().map(|(ns, _)| ns.as_str()).collect();
         assert_eq!(namespaces, ["web", "web::a::b", "web::server"]);
+    }
+
+    #[test]
+    fn a_missing_modulepath_folder_is_a_warning_naming_it_and_the_file() {
+        let mut fs = MemFs::new();
+        fs.add("/p/project.yml", "name: p\nmodulepath: [libs, vendor]\ndownloadpath: downloads\n")
+            .add("/p/main.cf", "")
+            .add("/p/libs/web/model/_init.cf", "");
+        let project = Project::load(&fs, Path::new("/p")).expect("project loads");
+        assert_eq!(project.modules.len(), 1);
+        let warnings: Vec<String> = project.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings, ["modulepath folder /p/vendor (in /p/project.yml) does not exist: no modules are found there"]);
     }
 
     #[test]

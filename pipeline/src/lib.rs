@@ -5,7 +5,7 @@
 
 pub mod fetch;
 
-use cairn_compiler::compile::{compile_loaded, Compilation, Environment};
+use cairn_compiler::compile::{compile_loaded, Compilation, Environment, Limits};
 use cairn_compiler::diagnostic::Diagnostic;
 use cairn_compiler::export::{export, Export, ExportInput};
 use cairn_compiler::fs::FileSystem;
@@ -70,7 +70,7 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &ModuleSet, settings: &C
     }
     let lookup = |key: &str| settings.settings.get(key).cloned();
     let env_vars = |name: &str| settings.env_vars.get(name).cloned();
-    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &lookup, env_vars: &env_vars };
+    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &lookup, env_vars: &env_vars, limits: Limits::default() };
     let compilation = compile_loaded(fs, project, &env);
     let compile_time = started.elapsed();
     let mut diagnostics = compilation.diagnostics.clone();

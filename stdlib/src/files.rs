@@ -6,6 +6,10 @@
 //! names the module of the calling instance's entity (Inmanta uses the calling statement's
 //! module, which is almost always the same); a path starting with `/` would name the
 //! project's own `files/` or `templates/` folder, which the plugin API cannot read.
+//!
+//! A path stays inside the folder it names: `..` that would climb out of `files/` (or
+//! `templates/`) is refused here, by the text of the path; the compiler refuses symbolic links
+//! that lead out of the folder, since only it sees the files. A refusal names the argument.
 
 use crate::support::{error, text, PluginResult};
 use cairn_compiler::compile::plugins::{Param, ParamType, PluginCtx, PluginFailure, PluginRegistry};
@@ -17,23 +21,29 @@ pub fn register(registry: &mut PluginRegistry) {
     let path = || vec![Param::new("path", ParamType::String)];
     registry.register("std::source", path(), |ctx, a| {
         let file = resolve(ctx, text(&a[0]), "files")?;
-        ctx.host.module_file(&file).map(|t| Value::str(&t)).map_err(error)
+        ctx.host.module_file(&file).map(|t| Value::str(&t)).map_err(|e| about(text(&a[0]), e))
     });
     // Inmanta's `file` returns a marker that its file handler reads on the agent; Cairn's
     // export carries the content itself, so `file` returns it as `source` does.
     registry.register("std::file", path(), |ctx, a| {
         let file = resolve(ctx, text(&a[0]), "files")?;
-        ctx.host.module_file(&file).map(|t| Value::str(&t)).map_err(error)
+        ctx.host.module_file(&file).map(|t| Value::str(&t)).map_err(|e| about(text(&a[0]), e))
     });
     registry.register("std::list_files", path(), |ctx, a| {
         let folder = resolve(ctx, text(&a[0]), "files")?;
-        let names = ctx.host.module_files(folder.trim_end_matches('/')).map_err(error)?;
+        let names = ctx.host.module_files(&folder).map_err(|e| about(text(&a[0]), e))?;
         Ok(Value::list(names.iter().map(|n| Value::str(n)).collect()))
     });
     registry.register("std::template", path(), template);
 }
 
-/// `module/rest` to the module file `module/<folder>/rest`.
+/// A failure of the host about the file that the argument `path` names.
+fn about(path: &str, message: String) -> PluginFailure {
+    error(format!("`{path}`: {message}"))
+}
+
+/// `module/rest` to the module file `module/<folder>/rest`, with `.` and empty parts dropped
+/// and `..` resolved; a `..` that would climb out of `<folder>` is refused.
 pub fn resolve(ctx: &PluginCtx<'_>, path: &str, folder: &str) -> Result<String, PluginFailure> {
     if path.starts_with('/') {
         return Err(error(format!("`{path}`: files of the project itself are not supported, put them in a module")));
@@ -49,10 +59,24 @@ pub fn resolve(ctx: &PluginCtx<'_>, path: &str, folder: &str) -> Result<String, 
             None => (path.to_string(), ""),
         },
     };
-    if module.is_empty() {
+    if module.is_empty() || module == "." || module == ".." {
         return Err(error(format!("`{path}` does not name a module (expected `module/path`)")));
     }
-    Ok(if rest.is_empty() { format!("{module}/{folder}") } else { format!("{module}/{folder}/{rest}") })
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(error(format!(
+                        "`{path}` climbs out of the module's `{folder}/` folder: a `..` may not lead above it"
+                    )));
+                }
+            }
+            part => parts.push(part),
+        }
+    }
+    Ok(std::iter::once(module.as_str()).chain(std::iter::once(folder)).chain(parts).collect::<Vec<_>>().join("/"))
 }
 
 /// `std::template("module/file.j2")`: renders `templates/file.j2` of the module. The
@@ -63,7 +87,7 @@ pub fn resolve(ctx: &PluginCtx<'_>, path: &str, folder: &str) -> Result<String, 
 fn template(ctx: &mut PluginCtx<'_>, args: &[Value]) -> PluginResult {
     let path = text(&args[0]).to_string();
     let file = resolve(ctx, &path, "templates")?;
-    let source = ctx.host.module_file(&file).map_err(error)?;
+    let source = ctx.host.module_file(&file).map_err(|e| about(&path, e))?;
     let compiled = compiled_template(&path, source)?;
     let mut context = Tree::default();
     if let Some(this) = ctx.this {
@@ -257,6 +281,42 @@ mod tests {
         let listed = host.call("std::list_files", &[Value::str("web/sub/")], None);
         assert_eq!(listed, Ok(Value::list(vec![Value::str("c.conf")])));
         assert!(host.call("std::list_files", &[Value::str("other")], None).is_err());
+    }
+
+    #[test]
+    fn dot_dot_stays_inside_the_folder_or_is_refused() {
+        let mut host = host();
+        host.files.insert("web/model/_init.cf".to_string(), "entity Secret: end".to_string());
+        assert_eq!(host.call("std::source", &[Value::str("web/sub/../a.conf")], None), Ok(Value::str("A")));
+        assert_eq!(host.call("std::source", &[Value::str("web/./sub//c.conf")], None), Ok(Value::str("C")));
+        for (plugin, path, folder) in [
+            ("std::source", "web/../../../../etc/shadow", "files"),
+            ("std::file", "web/../model/_init.cf", "files"),
+            ("std::list_files", "web/sub/../..", "files"),
+            ("std::template", "web/../files/a.conf", "templates"),
+            ("std::source", "./../x", "files"),
+        ] {
+            let this = host.instance("web::Site", &[], &[]);
+            let refused = host.call(plugin, &[Value::str(path)], Some(this));
+            assert_eq!(
+                refused,
+                Err(cairn_compiler::compile::plugins::PluginFailure::Error(format!(
+                    "`{path}` climbs out of the module's `{folder}/` folder: a `..` may not lead above it"
+                ))),
+                "{plugin}({path})"
+            );
+        }
+        assert!(host.call("std::source", &[Value::str("../etc/passwd")], None).is_err());
+    }
+
+    #[test]
+    fn a_host_refusal_names_the_argument() {
+        let mut host = host();
+        let missing = host.call("std::source", &[Value::str("web/none")], None);
+        assert_eq!(
+            missing,
+            Err(cairn_compiler::compile::plugins::PluginFailure::Error("`web/none`: cannot read web/files/none".to_string()))
+        );
     }
 
     #[test]

@@ -5,12 +5,17 @@
 use super::{cairn, temp_dir};
 
 fn compile_case(name: &str, source: &str) -> String {
+    format!("--- main.cf\n{source}\n{}", compile_output(name, source))
+}
+
+/// The exit code and the error output of `cairn compile` on `source`.
+fn compile_output(name: &str, source: &str) -> String {
     let dir = temp_dir(&format!("compile-{name}"));
     std::fs::write(dir.join("project.yml"), "name: case\n").expect("write project.yml");
     std::fs::write(dir.join("main.cf"), source).expect("write main.cf");
     let output = cairn(&["compile", "."], &dir);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    format!("--- main.cf\n{source}\n--- exit {}\n{stderr}", output.status.code().unwrap_or(-1))
+    format!("--- exit {}\n{stderr}", output.status.code().unwrap_or(-1))
 }
 
 macro_rules! compile_case {
@@ -85,3 +90,35 @@ compile_case!(
     "entity Disk:\n    int size\n    string label = \"\"\nend\nimplement Disk using std::none\n\nd = Disk(size=3)\nif d.size:\n    d.label = \"sized\"\nend\n"
 );
 compile_case!(statements_waiting_on_each_other, "a = b\nb = a\n");
+compile_case!(
+    runaway_construction,
+    "entity A:\nend\nimplement A using grow\nimplementation grow for A: A() end\nA()\n"
+);
+compile_case!(
+    runaway_construction_through_two_entities,
+    "entity Hen:\nend\nentity Egg:\nend\nimplement Hen using lay\nimplement Egg using hatch\nimplementation lay for Hen:\n    Egg()\nend\nimplementation hatch for Egg:\n    Hen()\nend\nHen()\n"
+);
+
+/// Labels on lines of 27 kB: the excerpt shows each line around the label's start and end
+/// only (and the message the start of the value), with the caret under the labelled text.
+/// The snapshot holds the sources' shape rather than their 27 kB.
+#[test]
+fn long_line_is_cut_around_the_label() {
+    let numbers: Vec<String> = (0..5000).map(|i| i.to_string()).collect();
+    let (head, tail) = numbers.split_at(2500);
+    let middle = format!("ports = [{}, missing, {}]\n", head.join(", "), tail.join(", "));
+    let argument = format!(
+        "entity Service:\n    string name\n    int port\nend\nimplement Service using std::none\n\ns = Service(name=\"web\", port=[{}])\n",
+        numbers.join(", ")
+    );
+    let shapes = [
+        ("--- main.cf: `ports = [0, 1, ..., 2499, missing, 2500, ..., 4999]` (line 1, 27 kB)", middle),
+        ("--- main.cf: a Service whose port is the list [0, ..., 4999] (line 7, 27 kB)", argument),
+    ];
+    let outputs: Vec<String> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, (shape, source))| format!("{shape}\n{}", compile_output(&format!("long_line_{i}"), source)))
+        .collect();
+    insta::assert_snapshot!("long_line_is_cut_around_the_label", outputs.join("\n"));
+}

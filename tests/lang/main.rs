@@ -12,10 +12,11 @@
 //! The `parse` area runs the parser alone; every other area compiles the file as the
 //! `main.cf` of a project (with `std`), and a folder holding `project.yml` is one project
 //! case whose expectations are in its `main.cf`. Error lines refer to `main.cf` unless the
-//! fragment names another file.
+//! fragment names another file. `# limit: instances <N>` and `# limit: chain <N>` lower the
+//! compile's runaway limits for the case (so a runaway case stays small).
 
 use cairn_compiler::compile::plugins::PluginRegistry;
-use cairn_compiler::compile::{compile_project, Environment};
+use cairn_compiler::compile::{compile_project, Environment, Limits};
 use cairn_compiler::fs::{MemFs, RealFs};
 use cairn_compiler::session::ParseSession;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -45,19 +46,37 @@ fn check(expectation: &Expectation, session: &ParseSession) -> Result<(), Failed
 /// no case depends on the environment the tests run in.
 const ENV_VARS: &[(&str, &str)] = &[("PATH", "/usr/bin:/bin"), ("CAIRN_LANG_VARIABLE", "from the runner"), ("CAIRN_LANG_NUMBER", "42")];
 
+/// The limits a case asks for with `# limit:` lines; the defaults otherwise.
+fn case_limits(text: &str) -> Result<Limits, String> {
+    let mut limits = Limits::default();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("# limit:") else { continue };
+        let mut words = rest.split_whitespace();
+        let (what, value) = (words.next(), words.next().and_then(|n| n.parse::<u32>().ok()));
+        match (what, value) {
+            (Some("instances"), Some(n)) => limits.max_instances = n as usize,
+            (Some("chain"), Some(n)) => limits.max_chain_depth = n,
+            _ => return Err(format!("bad limit `{line}`: expected `# limit: instances N` or `# limit: chain N`")),
+        }
+    }
+    Ok(limits)
+}
+
 fn run_compile_case(path: &Path) -> Result<(), Failed> {
     let mut plugins = PluginRegistry::new();
     cairn_std::register(&mut plugins);
     let builtins = [cairn_std::module().builtin()];
     let settings = |_: &str| None;
     let env_vars = |name: &str| ENV_VARS.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string());
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars };
+    let main_path = if path.is_dir() { path.join("main.cf") } else { path.to_path_buf() };
+    let main_text = std::fs::read_to_string(&main_path).map_err(|e| format!("cannot read {}: {e}", main_path.display()))?;
+    let limits = case_limits(&main_text)?;
+    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars, limits };
     let (main_text, compilation) = if path.is_dir() {
-        let main_text = std::fs::read_to_string(path.join("main.cf")).map_err(|e| format!("cannot read main.cf: {e}"))?;
         let compilation = compile_project(&RealFs, path, &env).map_err(|e| e.to_string())?;
         (main_text, compilation)
     } else {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = main_text;
         let mut fs = MemFs::new();
         fs.add("/case/project.yml", "name: case\n").add("/case/main.cf", text.clone());
         let compilation = compile_project(&fs, Path::new("/case"), &env).map_err(|e| e.to_string())?;

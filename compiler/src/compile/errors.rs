@@ -77,6 +77,21 @@ pub enum ErrorKind {
     KeyNotFound(String),
     InvalidAssignmentTarget,
     ReservedName(String),
+    /// A chain of instances, each created by an implementation of the one before, went past
+    /// the limit: the steps it repeats (this constructor's first), how often this
+    /// constructor's step came in the chain, how deep the chain is and the limit.
+    RunawayChain { cycle: Vec<ChainStep>, repeats: u32, depth: u32, limit: u32 },
+    /// The compile reached its instance limit at a `entity` constructor.
+    TooManyInstances { entity: String, limit: usize },
+}
+
+/// One link of a chain of instances: an instance of `creator`, in its implementation
+/// `implementation`, creates an instance of `created`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainStep {
+    pub creator: String,
+    pub implementation: String,
+    pub created: String,
 }
 
 /// What is defined twice.
@@ -245,6 +260,12 @@ pub enum Related {
     /// Another index, with this key, finds the instance here.
     OtherIndexFindsThis(String),
     DefaultComesFromHere,
+    /// The implementation (by name) in which a runaway chain's constructor runs.
+    ChainImplementation(String),
+    /// The first instance of a runaway chain.
+    ChainStartsHere,
+    /// The implementation (by name) in which the constructor runs.
+    CreatedInImplementation(String),
 }
 
 /// A sentence explaining the root cause of a [`CompileError`].
@@ -285,6 +306,13 @@ pub enum HostError {
     CannotList { path: String, error: String },
     /// The host cannot list module folders at all.
     ListingUnsupported(String),
+    /// A module path whose `..` climbs out of its folder.
+    ClimbsOut(String),
+    /// A module path with an absolute part (`web//etc/passwd`).
+    AbsolutePart(String),
+    /// A module path that resolves (through a symbolic link) outside the module folder it
+    /// names: the resolved path and the folder.
+    LeadsOutside { target: String, folder: String },
 }
 
 impl CompileError {
@@ -459,6 +487,36 @@ impl CompileError {
                 d("syntax", "cannot assign to this expression".to_string(), "not a variable or attribute")
             }
             ErrorKind::ReservedName(name) => d("syntax", format!("`{name}` is a reserved name"), "reserved"),
+            ErrorKind::RunawayChain { cycle, repeats, depth, limit } => {
+                let title = match cycle.as_slice() {
+                    [step] if step.creator == step.created => format!(
+                        "runaway construction: each `{}` creates another `{}` in implementation `{}`, a chain {repeats} instances deep when the compiler stopped it",
+                        step.creator, step.created, step.implementation
+                    ),
+                    steps => {
+                        let steps: Vec<String> = steps.iter().map(ToString::to_string).collect();
+                        format!(
+                            "runaway construction: instances keep creating instances ({}), a chain {depth} instances deep when the compiler stopped it, {repeats} of them created by this constructor",
+                            steps.join(", then ")
+                        )
+                    }
+                };
+                hinted(
+                    d("runaway", title, "this constructor would make the chain one too deep"),
+                    format!(
+                        "an implementation that creates an instance of its own entity, directly or through other instances, needs a condition that ends the chain (e.g. `if self.level < 3:`); the compiler stops a chain of instances created by implementations of the one before at {limit} deep"
+                    ),
+                )
+            }
+            ErrorKind::TooManyInstances { entity, limit } => hinted(
+                d(
+                    "runaway",
+                    format!("the model creates more than {limit} instances: the compiler stopped at this `{entity}`"),
+                    "one instance too many",
+                ),
+                "no model needs this many: most likely instances keep creating instances without end (a loop that extends the list it walks, or instances that each create several others)"
+                    .to_string(),
+            ),
         };
         if let Some(cause) = &self.cause {
             details.hint = Some(match details.hint {
@@ -644,6 +702,12 @@ impl fmt::Display for AttrShape {
     }
 }
 
+impl fmt::Display for ChainStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` creates `{}` in implementation `{}`", self.creator, self.created, self.implementation)
+    }
+}
+
 impl fmt::Display for Waiting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -677,6 +741,9 @@ impl fmt::Display for Related {
             Related::OneIndexFindsThis => f.write_str("one index finds this instance"),
             Related::OtherIndexFindsThis(key) => write!(f, "index key {key} finds this one"),
             Related::DefaultComesFromHere => f.write_str("the default value comes from here"),
+            Related::ChainImplementation(name) => write!(f, "the constructor runs in implementation `{name}`"),
+            Related::ChainStartsHere => f.write_str("the chain starts with the instance created here"),
+            Related::CreatedInImplementation(name) => write!(f, "in implementation `{name}`"),
         }
     }
 }
@@ -716,6 +783,11 @@ impl fmt::Display for HostError {
             HostError::CannotRead { path, error } => write!(f, "cannot read {path}: {error}"),
             HostError::CannotList { path, error } => write!(f, "cannot list {path}: {error}"),
             HostError::ListingUnsupported(path) => write!(f, "cannot list `{path}`: this compiler cannot list module folders"),
+            HostError::ClimbsOut(path) => write!(f, "`{path}` climbs out of its module folder with `..`"),
+            HostError::AbsolutePart(path) => write!(f, "`{path}` has an absolute part: a module path is relative to its module folder"),
+            HostError::LeadsOutside { target, folder } => {
+                write!(f, "it resolves to {target}, outside {folder}: a symbolic link leads out of it")
+            }
         }
     }
 }

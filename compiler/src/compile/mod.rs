@@ -8,14 +8,16 @@ pub mod ir;
 pub mod loader;
 pub mod lower;
 pub mod model;
+pub mod module_files;
 pub mod plugins;
 pub mod value;
 
 use crate::diagnostic::{sort_and_dedup, Diagnostic};
-use errors::{CompileWarning, HostError, WarningKind};
+use errors::{CompileWarning, WarningKind};
 use crate::fs::FileSystem;
 use crate::project::{Project, ProjectError};
 use crate::session::ParseSession;
+pub use exec::Limits;
 use exec::{ExecInput, Execution};
 use ir::Block;
 use loader::{BuiltinModule, Loaded, ModuleOrigin};
@@ -66,6 +68,8 @@ pub struct Environment<'a> {
     /// Environment variables by name (`std::get_env`): the binary passes the real ones,
     /// tests a map.
     pub env_vars: &'a dyn Fn(&str) -> Option<String>,
+    /// The bounds that stop a runaway model (`Limits::default()` but in tests).
+    pub limits: Limits,
 }
 
 /// Compiles the project at `root`. Fails only when the project itself cannot be loaded.
@@ -124,28 +128,11 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
             ModuleOrigin::Builtin => None,
         })
         .collect();
-    let module_file = |path: &str| -> Result<String, String> {
-        let (module, rest) = path.split_once('/').ok_or_else(|| HostError::NotAModuleFile(path.to_string()).to_string())?;
-        let root = module_roots.get(module).ok_or_else(|| HostError::ModuleNotLoaded(module.to_string()).to_string())?;
-        let file = root.join(rest);
-        fs.read_to_string(&file)
-            .map_err(|e| HostError::CannotRead { path: file.display().to_string(), error: e.to_string() }.to_string())
-    };
-    let module_files = |path: &str| -> Result<Vec<String>, String> {
-        let (module, rest) = path.split_once('/').ok_or_else(|| HostError::NotAModuleFolder(path.to_string()).to_string())?;
-        let root = module_roots.get(module).ok_or_else(|| HostError::ModuleNotLoaded(module.to_string()).to_string())?;
-        let folder = root.join(rest);
-        let entries = fs
-            .read_dir(&folder)
-            .map_err(|e| HostError::CannotList { path: folder.display().to_string(), error: e.to_string() }.to_string())?;
-        let mut names: Vec<String> = entries
-            .iter()
-            .filter(|entry| fs.is_file(entry))
-            .filter_map(|entry| entry.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
-        names.sort();
-        Ok(names)
-    };
+    // Plugins read module files only through these, which keep every path inside the module
+    // folder it names (see `module_files`).
+    let files = module_files::ModuleFiles::new(fs, module_roots);
+    let module_file = |path: &str| files.read(path).map_err(|error| error.to_string());
+    let module_files = |path: &str| files.list(path).map_err(|error| error.to_string());
     let execution = exec::execute(ExecInput {
         model: &model,
         blocks: &blocks,
@@ -157,6 +144,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         env_vars: env.env_vars,
         module_file: &module_file,
         module_files: &module_files,
+        limits: env.limits,
     });
     timings.execute = execute_started.elapsed();
     diagnostics.extend(execution.errors.iter().map(Diagnostic::from));

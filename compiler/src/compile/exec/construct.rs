@@ -1,11 +1,14 @@
 //! Constructors: an index match returns the existing instance, otherwise a new instance gets
-//! its slots, its arguments and defaults, and its implementations selected.
+//! its slots, its arguments and defaults, and its implementations selected. A new instance is
+//! where the [`Limits`] of a compile are checked (a chain of instances creating instances too
+//! deep, too many instances), and where a runaway is explained.
 
 use super::*;
 
 impl<'a> Executor<'a> {
-    /// Constructs an instance; `args` are `(attribute, name span, argument span, value)`.
-    pub(super) fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span) -> Eval<Value> {
+    /// Constructs an instance in `scope`; `args` are `(attribute, name span, argument span,
+    /// value)`.
+    pub(super) fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span, scope: ScopeId) -> Eval<Value> {
         let entity = self.model.entity(entity_id);
         for (i, (name, name_span, _, _)) in args.iter().enumerate() {
             if args[..i].iter().any(|(n, _, _, _)| n == name) {
@@ -72,6 +75,29 @@ impl<'a> Executor<'a> {
             self.init_attributes(existing, entity_id, args, span, true)?;
             return Ok(Value::Instance(existing));
         }
+        let creator = self.implementation_of_scope(scope);
+        let depth = match creator {
+            Some((parent, _)) => self.instances[parent.0 as usize].depth.saturating_add(1),
+            None => 0,
+        };
+        if depth > self.limits.max_chain_depth {
+            if let Some((parent, implementation)) = creator {
+                return Err(self.runaway_chain(entity_id, parent, implementation, depth, span));
+            }
+        }
+        if self.instances.len() >= self.limits.max_instances {
+            self.halted = true;
+            let mut error = CompileError::new(
+                ErrorKind::TooManyInstances { entity: entity.full_name.clone(), limit: self.limits.max_instances },
+                span,
+            );
+            if let Some((_, implementation)) = creator {
+                let implementation = &self.model.implementations[implementation.index()];
+                error = error.with_related(implementation.span, Related::CreatedInImplementation(implementation.name.clone()));
+            }
+            return Err(Halt::from(error));
+        }
+        let (created_by, created_in) = creator.map_or((NO_CREATOR, NO_CREATOR), |(parent, implementation)| (parent.0, implementation.0));
         let instance = InstanceId(self.instances.len() as u32);
         let first_slot = self.slots.len() as u32;
         for (attr, _) in entity.attrs.iter().enumerate() {
@@ -84,6 +110,9 @@ impl<'a> Executor<'a> {
             implementations: Vec::new(),
             registered_indexes: 0,
             failed: false,
+            depth,
+            created_by,
+            created_in,
         });
         if let Err(halt) = self.init_attributes(instance, entity_id, args, span, false) {
             // A constructor that failed leaves no instance to complete: its missing attributes
@@ -93,6 +122,53 @@ impl<'a> Executor<'a> {
         }
         self.select_implementations(instance, entity_id);
         Ok(Value::Instance(instance))
+    }
+
+    /// The error of a constructor whose new instance would be `depth` generations deep in a
+    /// chain of instances created by implementations of the one before (`parent` running
+    /// `implementation`). Walks the chain back to its start (once, when the limit is hit) to
+    /// name the cycle of steps it repeats and how often the step of this constructor came.
+    fn runaway_chain(&mut self, entity: EntityId, parent: InstanceId, implementation: ImplId, depth: u32, span: Span) -> Halt {
+        // The parent's implementation cannot complete: its missing values follow from this.
+        self.instances[parent.0 as usize].failed = true;
+        let first = (self.instances[parent.0 as usize].entity, implementation, entity);
+        let mut steps = vec![first];
+        let mut closed = false;
+        let mut repeats: u32 = 1;
+        let mut current = parent;
+        while let Some((creator, creator_implementation)) = self.instances[current.0 as usize].creator() {
+            let step = (self.instances[creator.0 as usize].entity, creator_implementation, self.instances[current.0 as usize].entity);
+            if step == first {
+                repeats += 1;
+                closed = true;
+            } else if !closed {
+                steps.push(step);
+            }
+            current = creator;
+        }
+        if !closed {
+            // The chain does not repeat this constructor's step: name only that step.
+            steps.truncate(1);
+        }
+        // Found backwards; in the order the chain runs, this step comes first.
+        steps[1..].reverse();
+        let name = |id: EntityId| self.model.entity(id).full_name.clone();
+        let cycle = steps
+            .iter()
+            .map(|&(creator, implementation, created)| ChainStep {
+                creator: name(creator),
+                implementation: self.model.implementations[implementation.index()].name.clone(),
+                created: name(created),
+            })
+            .collect();
+        let implementation = &self.model.implementations[implementation.index()];
+        let error = CompileError::new(
+            ErrorKind::RunawayChain { cycle, repeats, depth, limit: self.limits.max_chain_depth },
+            span,
+        )
+        .with_related(implementation.span, Related::ChainImplementation(implementation.name.clone()))
+        .with_related(self.instances[current.0 as usize].span, Related::ChainStartsHere);
+        Halt::from(error)
     }
 
     /// Sets the constructor arguments and then the defaults of the attributes not given.

@@ -124,7 +124,7 @@ impl<'a> Executor<'a> {
                         }
                     }
                 }
-                let value = self.construct(*entity, values, span)?;
+                let value = self.construct(*entity, values, span, scope)?;
                 self.remember(&value);
                 Ok(value)
             }

@@ -14,12 +14,20 @@
 //! then oldest) is frozen. At the end, completeness is checked and what never ran is
 //! explained.
 //!
+//! A model can be made to run for ever: an implementation that constructs an instance of its
+//! own entity, or entities whose implementations create each other, grow without end. Two
+//! [`Limits`] stop that: every instance knows which instance's implementation created it and
+//! how many such generations lie above it, and a chain deeper than `max_chain_depth` is an
+//! error at the constructor (naming the cycle it repeats); and no compile creates more than
+//! `max_instances` instances (a runaway that grows wide rather than deep), which halts the
+//! run. Both cost a comparison per new instance.
+//!
 //! This file holds the data (slots, instances, scopes, tasks) and the task loop; the work is
 //! split by concept: `eval` (expressions), `read` and `write` (slots), `construct`, `types`,
 //! `freeze`, `plugin_calls` and `finish` (the final checks).
 
 use super::arena::Arena;
-use super::errors::{Cause, CompileError, Context, ErrorKind, Expected, Found, HostError, InstanceRef, Operation, PluginProblem, Related, Subject, Waiting};
+use super::errors::{Cause, ChainStep, CompileError, Context, ErrorKind, Expected, Found, HostError, InstanceRef, Operation, PluginProblem, Related, Subject, Waiting};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
 use super::model::{AttrDef, AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
 use super::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry, WaitToken};
@@ -132,11 +140,43 @@ pub struct Instance {
     registered_indexes: u32,
     /// The constructor failed: the instance is left out of the final checks.
     failed: bool,
+    /// How many instances lie above this one in the chain of "created by an implementation
+    /// of": 0 for an instance created outside any implementation.
+    depth: u32,
+    /// The instance whose implementation created this one ([`NO_CREATOR`] when none) and
+    /// that implementation: the chain a runaway error describes.
+    created_by: u32,
+    created_in: u32,
 }
+
+/// `Instance::created_by` and `created_in` of an instance created outside implementations.
+const NO_CREATOR: u32 = u32::MAX;
 
 impl Instance {
     pub fn slot(&self, attr: u32) -> SlotId {
         SlotId(self.first_slot + attr)
+    }
+
+    /// The instance whose implementation created this one, and the implementation.
+    pub fn creator(&self) -> Option<(InstanceId, ImplId)> {
+        (self.created_by != NO_CREATOR).then_some((InstanceId(self.created_by), ImplId(self.created_in)))
+    }
+}
+
+/// The bounds of one compile that stop a runaway model (see the module documentation);
+/// the embedder may set them (tests set them low).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most instances one compile creates; reaching it halts the run.
+    pub max_instances: usize,
+    /// The deepest chain of instances each created by an implementation of the one before.
+    /// A legitimate model nests a handful deep; only recursion goes deeper.
+    pub max_chain_depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_instances: 10_000_000, max_chain_depth: 10_000 }
     }
 }
 
@@ -287,8 +327,13 @@ pub struct Executor<'a> {
     /// Where the running statement's `self` comes from (resolved only when a plugin asks).
     current_self: CurrentSelf,
     /// Root scopes of implementation bodies, to the instance they implement (`self` of
-    /// plugin calls such as `std::template`).
-    impl_scopes: FxHashMap<ScopeId, InstanceId>,
+    /// plugin calls such as `std::template`, the creator of instances constructed there) and
+    /// the implementation.
+    impl_scopes: FxHashMap<ScopeId, (InstanceId, ImplId)>,
+    limits: Limits,
+    /// A limit was reached: no task runs any more and the final checks are skipped (what is
+    /// missing is the limit's doing).
+    halted: bool,
     /// For frozen slots: the read that froze them (only for diagnostics, so kept aside).
     frozen_by: FxHashMap<SlotId, Span>,
     /// Members of multi-valued relations, for O(1) duplicate checks.
@@ -324,6 +369,7 @@ pub struct ExecInput<'a> {
     pub module_file: &'a dyn Fn(&str) -> Result<String, String>,
     /// Lists the regular files of a module folder (`module/rest`), for `std::list_files`.
     pub module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
+    pub limits: Limits,
 }
 
 pub fn execute(input: ExecInput<'_>) -> Execution {
@@ -361,6 +407,8 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         plugin_wait: None,
         current_self: CurrentSelf::None,
         impl_scopes: FxHashMap::default(),
+        limits: input.limits,
+        halted: false,
         frozen_by: FxHashMap::default(),
         relation_members: FxHashSet::default(),
         scratch_scopes: Vec::new(),
@@ -439,6 +487,9 @@ impl<'a> Executor<'a> {
         loop {
             while let Some(task) = self.queue.pop_front() {
                 self.run_task(task);
+                if self.halted {
+                    return;
+                }
             }
             self.freeze_rounds += 1;
             if !self.freeze_something() {
@@ -742,7 +793,7 @@ impl<'a> Executor<'a> {
             if let Some(body) = self.model.implementations[implementation.index()].body {
                 let span = self.instances[inst].span;
                 let scope = self.new_scope(body, None, &[Value::Instance(instance)], span);
-                self.impl_scopes.insert(scope, instance);
+                self.impl_scopes.insert(scope, (instance, implementation));
                 self.spawn_statements(body, scope);
             }
         }
@@ -772,10 +823,15 @@ impl<'a> Executor<'a> {
 
     /// The instance whose implementation a scope belongs to (through its parents).
     fn instance_of_scope(&self, scope: ScopeId) -> Option<InstanceId> {
+        self.implementation_of_scope(scope).map(|(instance, _)| instance)
+    }
+
+    /// The instance and the implementation a scope belongs to (through its parents).
+    fn implementation_of_scope(&self, scope: ScopeId) -> Option<(InstanceId, ImplId)> {
         let mut current = scope;
         loop {
-            if let Some(instance) = self.impl_scopes.get(&current) {
-                return Some(*instance);
+            if let Some(found) = self.impl_scopes.get(&current) {
+                return Some(*found);
             }
             current = self.scopes[current.0 as usize].parent?;
         }

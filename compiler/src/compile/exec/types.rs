@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How many characters of a value a message shows.
+const SHOWN_LIMIT: usize = 120;
+
 impl<'a> Executor<'a> {
     pub(super) fn check_type(&mut self, ty: &Type, value: &Value, span: Span, attribute: Symbol) -> Result<(), CompileError> {
         if self.type_accepts(ty, value, span)? {
@@ -31,7 +34,7 @@ impl<'a> Executor<'a> {
                 let typedef = &self.model.typedefs[id.index()];
                 let (name, base) = (typedef.name.clone(), typedef.base.clone());
                 if self.type_accepts(&base, value, span)? {
-                    return Ok(CompileError::new(ErrorKind::ConstraintViolation { typedef: name, value: self.show(value) }, span)
+                    return Ok(CompileError::new(ErrorKind::ConstraintViolation { typedef: name, value: self.show_short(value) }, span)
                         .with_related(typedef.span, Related::TypedefDeclaredHere));
                 }
                 if matches!(base, Type::Typedef(_)) {
@@ -153,6 +156,17 @@ impl<'a> Executor<'a> {
         id
     }
 
+    /// A value as a message shows it: [`Executor::show`], cut after [`SHOWN_LIMIT`]
+    /// characters (a message about a 27 kB string need not repeat it).
+    pub(super) fn show_short(&self, value: &Value) -> String {
+        let mut text = self.show(value);
+        if let Some((cut, _)) = text.char_indices().nth(SHOWN_LIMIT) {
+            text.truncate(cut);
+            text.push('…');
+        }
+        text
+    }
+
     pub(super) fn show(&self, value: &Value) -> String {
         match value {
             Value::Str(s) => format!("\"{s}\""),
@@ -166,7 +180,7 @@ impl<'a> Executor<'a> {
         match value {
             Value::Null => Found::Null,
             Value::Instance(instance) => Found::Instance(self.model.entity(self.instances[instance.0 as usize].entity).full_name.clone()),
-            other => Found::Value { type_name: other.type_name(), shown: self.show(other) },
+            other => Found::Value { type_name: other.type_name(), shown: self.show_short(other) },
         }
     }
 

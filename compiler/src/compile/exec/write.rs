@@ -53,7 +53,7 @@ impl<'a> Executor<'a> {
                 };
                 let first = entry.set_at();
                 let mut error = CompileError::new(
-                    ErrorKind::SetTwice { target: self.describe_slot(slot), old: self.show(&old), new: self.show(&value) },
+                    ErrorKind::SetTwice { target: self.describe_slot(slot), old: self.show_short(&old), new: self.show_short(&value) },
                     span,
                 );
                 if let Some(first) = first {
@@ -185,7 +185,7 @@ impl<'a> Executor<'a> {
                         };
                         let first = slot.set_at();
                         let mut error = CompileError::new(
-                            ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
+                            ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show_short(&old), new: self.show_short(&value) },
                             span,
                         );
                         if let Some(first) = first {
@@ -240,7 +240,7 @@ impl<'a> Executor<'a> {
                 let first = slot.set_at();
                 let old = old_value(&slot.value);
                 let mut error = CompileError::new(
-                    ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: "null".to_string() },
+                    ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show_short(&old), new: "null".to_string() },
                     span,
                 );
                 if let Some(first) = first {
@@ -302,7 +302,7 @@ impl<'a> Executor<'a> {
                     let old = old_value(&slot.value);
                     let first = slot.set_at();
                     let mut error = CompileError::new(
-                        ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show(&old), new: self.show(&value) },
+                        ErrorKind::SetTwice { target: self.describe_slot(slot_id), old: self.show_short(&old), new: self.show_short(&value) },
                         span,
                     );
                     if let Some(first) = first {
