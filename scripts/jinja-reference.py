@@ -184,14 +184,14 @@ def plain_jinja2(case):
 
     work = tempfile.mkdtemp(prefix="cairn-jinja-plain.")
     try:
-        with open(os.path.join(work, "t.j2"), "w", encoding="utf-8", newline="") as fd:
+        with open(os.path.join(work, case["name"] + ".j2"), "w", encoding="utf-8", newline="") as fd:
             fd.write(case["template"])
         env = Environment(loader=PrefixLoader({"": FileSystemLoader(work)}), undefined=jinja2.StrictUndefined)
         for name in ("upper", "lower", "capitalize", "replace", "limit", "hostname", "split", "length"):
             env.filters["std." + name] = getattr(std_plugins, name)
         variables = dict(case.get("vars") or case.get("scope") or {})
         try:
-            return {"expected": env.get_template("/t.j2").render(variables)}
+            return {"expected": env.get_template("/" + case["name"] + ".j2").render(variables)}
         except Exception as e:  # noqa: BLE001 - any error of the template is the outcome
             return {"error": f"{type(e).__name__}: {e}"}
     finally:
