@@ -17,6 +17,7 @@ pub mod session;
 pub mod source;
 pub mod span;
 pub mod strings;
+pub mod suggest;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use intern::{Interner, Symbol};

@@ -122,3 +122,19 @@ fn long_line_is_cut_around_the_label() {
         .collect();
     insta::assert_snapshot!("long_line_is_cut_around_the_label", outputs.join("\n"));
 }
+
+// "Did you mean": a misspelt entity, attribute, variable, plugin or type gets the nearest
+// known name; a module that cannot be found says where Cairn looked.
+compile_case!(misspelt_entity_is_suggested, "h = std::Hots(name=\"web\", os=std::linux)\n");
+compile_case!(misspelt_unqualified_entity_finds_std, "import fs\nh = Hots(name=\"web\")\n");
+compile_case!(
+    misspelt_variable_is_suggested,
+    "entity Service:\n    int port = 80\nend\nimplement Service using std::none\n\nservice = Service()\nstd::print(servcie.port)\n"
+);
+compile_case!(
+    misspelt_attribute_in_an_implementation_is_suggested,
+    "entity Service:\n    string name\nend\nimplementation show for Service:\n    std::print(nmae)\nend\nimplement Service using show\n\nService(name=\"web\")\n"
+);
+compile_case!(misspelt_plugin_is_suggested, "std::print(std::uper(\"web\"))\n");
+compile_case!(misspelt_type_is_suggested, "entity Service:\n    strng name\nend\nimplement Service using std::none\n");
+compile_case!(missing_module_says_where_it_looked, "import fz\nimport webb\n");

@@ -25,6 +25,38 @@ pub struct CompileError {
     pub related: Vec<(Span, Related)>,
     /// The root cause, where one was found.
     pub cause: Option<Box<Cause>>,
+    /// Help to fix it (a near name, where a module was looked for), after the hint.
+    pub help: Option<Box<Help>>,
+}
+
+/// Help shown after the hint of a [`CompileError`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Help {
+    /// A known name near the misspelt one.
+    DidYouMean(String),
+    /// Where a module was looked for: the modulepath folders and the shipped modules, and a
+    /// module of a near name if one was found.
+    SearchedFor { folders: Vec<String>, shipped: Vec<String>, near: Option<String> },
+}
+
+impl fmt::Display for Help {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Help::DidYouMean(name) => write!(f, "did you mean `{name}`?"),
+            Help::SearchedFor { folders, shipped, near } => {
+                if folders.is_empty() {
+                    f.write_str("looked in no modulepath folder (project.yml sets none)")?;
+                } else {
+                    write!(f, "looked in the modulepath folders {}", folders.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))?;
+                }
+                write!(f, " and among the modules shipped with Cairn ({})", shipped.join(", "))?;
+                if let Some(near) = near {
+                    write!(f, "; did you mean `{near}`?")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -317,7 +349,13 @@ pub enum HostError {
 
 impl CompileError {
     pub fn new(kind: ErrorKind, span: Span) -> Self {
-        CompileError { kind: Box::new(kind), span, related: Vec::new(), cause: None }
+        CompileError { kind: Box::new(kind), span, related: Vec::new(), cause: None, help: None }
+    }
+
+    /// Adds help; `None` adds nothing (so a failed search for a near name needs no branch).
+    pub fn with_help(mut self, help: Option<Help>) -> Self {
+        self.help = help.map(Box::new);
+        self
     }
 
     pub fn with_related(mut self, span: Span, related: Related) -> Self {
@@ -522,6 +560,12 @@ impl CompileError {
             details.hint = Some(match details.hint {
                 Some(hint) => format!("{cause}\n{hint}"),
                 None => cause.to_string(),
+            });
+        }
+        if let Some(help) = &self.help {
+            details.hint = Some(match details.hint {
+                Some(hint) => format!("{hint}\n{help}"),
+                None => help.to_string(),
             });
         }
         details

@@ -4,7 +4,7 @@
 //! `plugins/` folder holds Python code is loaded all the same (its plugins are reported only
 //! where the model calls them).
 
-use super::errors::{CompileError, ErrorKind};
+use super::errors::{CompileError, ErrorKind, Help};
 use crate::ast::TopStmt;
 use crate::fs::FileSystem;
 use crate::project::{ModuleSource, Project};
@@ -119,12 +119,18 @@ pub fn load(
         }
         let Some((module, source)) = sources.get(&namespace) else {
             if let Some(span) = span {
-                let kind = if loaded.modules.contains_key(&module_name) {
-                    ErrorKind::NamespaceNotFound(namespace.clone())
+                let error = if loaded.modules.contains_key(&module_name) {
+                    let prefix = format!("{module_name}::");
+                    let namespaces: Vec<&str> = sources.keys().filter(|n| n.starts_with(&prefix) || **n == module_name).map(String::as_str).collect();
+                    let near = crate::suggest::closest(&namespace, namespaces).map(Help::DidYouMean);
+                    CompileError::new(ErrorKind::NamespaceNotFound(namespace.clone()), span).with_help(near)
                 } else {
-                    ErrorKind::ModuleNotFound(module_name.clone())
+                    let shipped: Vec<String> = builtins.iter().map(|b| b.name.to_string()).collect();
+                    let near = crate::suggest::closest(&module_name, loaded.modules.keys().map(String::as_str));
+                    let folders = project.config.modulepath.clone();
+                    CompileError::new(ErrorKind::ModuleNotFound(module_name.clone()), span).with_help(Some(Help::SearchedFor { folders, shipped, near }))
                 };
-                loaded.errors.push(CompileError::new(kind, span));
+                loaded.errors.push(error);
             }
             continue;
         };

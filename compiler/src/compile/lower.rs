@@ -371,8 +371,26 @@ impl Lowerer<'_> {
         if let Some(&index) = self.model.namespaces[self.ns.index()].globals.get(&ident.name) {
             return IrKind::Global { ns: self.ns, index };
         }
-        self.error(CompileError::new(ErrorKind::VariableNotFound(self.name(ident.name).to_string()), ident.span));
+        let near = self.near_variable(ident.name);
+        self.error(CompileError::new(ErrorKind::VariableNotFound(self.name(ident.name).to_string()), ident.span).with_help(near));
         IrKind::Const(Value::Unknown)
+    }
+
+    /// A name in scope near `name` (variables, the entity's attributes in an implementation,
+    /// the namespace's globals), for "did you mean".
+    fn near_variable(&self, name: Symbol) -> Option<super::errors::Help> {
+        let mut candidates: Vec<Symbol> = self.comp_vars.clone();
+        for frame in &self.frames {
+            candidates.extend(frame.vars.keys().copied());
+        }
+        if let Some(entity) = self.self_entity {
+            candidates.extend(self.model.entity(entity).attrs.iter().map(|a| a.name));
+        }
+        candidates.extend(self.model.namespaces[self.ns.index()].globals.keys().copied());
+        let mut names: Vec<&str> = candidates.into_iter().map(|s| self.name(s)).collect();
+        names.sort_unstable();
+        names.dedup();
+        crate::suggest::closest(self.name(name), names).map(super::errors::Help::DidYouMean)
     }
 
     fn lower_reference(&mut self, parts: &[ast::Ident]) -> IrExpr {
@@ -471,13 +489,7 @@ impl Lowerer<'_> {
                     for (name, name_span, _) in &named {
                         match def.attr(*name) {
                             None => {
-                                let error = CompileError::new(
-                                    ErrorKind::AttributeNotFound {
-                                        entity: def.full_name.clone(),
-                                        attribute: self.name(*name).to_string(),
-                                    },
-                                    *name_span,
-                                );
+                                let error = def.attribute_not_found(self.name(*name), *name_span, self.interner);
                                 self.error(error);
                             }
                             Some((_, attr)) => {
@@ -566,7 +578,13 @@ impl Lowerer<'_> {
             Ok(ns) => match self.model.namespaces[ns.index()].globals.get(&name.last().name) {
                 Some(&index) => IrKind::Global { ns, index },
                 None => {
-                    self.error(CompileError::new(ErrorKind::VariableNotFound(join(&name.parts, self.interner)), name.span()));
+                    let namespace = &self.model.namespaces[ns.index()];
+                    let mut globals: Vec<&str> = namespace.globals.keys().map(|s| self.name(*s)).collect();
+                    globals.sort_unstable();
+                    let prefix = join(name.namespace(), self.interner);
+                    let near = crate::suggest::closest(self.name(name.last().name), globals)
+                        .map(|n| super::errors::Help::DidYouMean(format!("{prefix}::{n}")));
+                    self.error(CompileError::new(ErrorKind::VariableNotFound(join(&name.parts, self.interner)), name.span()).with_help(near));
                     IrKind::Const(Value::Unknown)
                 }
             },
@@ -600,7 +618,19 @@ impl Lowerer<'_> {
             } else {
                 ErrorKind::PluginNotFound(join(&function.parts, self.interner))
             };
-            self.error(CompileError::new(kind, span));
+            // Near plugins of the namespaces the call could mean, written as it was.
+            let written = join(&function.parts, self.interner);
+            let prefix_of = |c: &String| c.rsplit_once("::").map(|(p, _)| p.to_string()).unwrap_or_default();
+            let near = candidates.iter().find_map(|candidate| {
+                let prefix = prefix_of(candidate);
+                let names: Vec<&str> = self.plugins.names_in(&prefix).collect();
+                let found = crate::suggest::closest(&last, names)?;
+                Some(match written.rsplit_once("::") {
+                    Some((written_prefix, _)) => format!("{written_prefix}::{found}"),
+                    None => found,
+                })
+            });
+            self.error(CompileError::new(kind, span).with_help(near.map(super::errors::Help::DidYouMean)));
             return IrKind::Const(Value::Unknown);
         };
         let mut positional = Vec::new();

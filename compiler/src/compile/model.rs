@@ -164,6 +164,14 @@ pub struct EntityDef {
 }
 
 impl EntityDef {
+    /// The error for a use of `attribute`, which this entity lacks, with the nearest of its
+    /// attributes and relations as a suggestion.
+    pub fn attribute_not_found(&self, attribute: &str, span: crate::span::Span, interner: &Interner) -> CompileError {
+        let near = crate::suggest::closest(attribute, self.attrs.iter().map(|a| interner.resolve(a.name)));
+        CompileError::new(ErrorKind::AttributeNotFound { entity: self.full_name.clone(), attribute: attribute.to_string() }, span)
+            .with_help(near.map(super::errors::Help::DidYouMean))
+    }
+
     pub fn attr(&self, name: Symbol) -> Option<(u32, &AttrDef)> {
         let index = *self.attr_index.get(&name)?;
         Some((index, &self.attrs[index as usize]))
@@ -260,7 +268,47 @@ impl Model {
         if let Some(id) = self.namespaces[ns.index()].entities.get(&last.name) {
             return Ok(*id);
         }
-        Err(CompileError::new(ErrorKind::EntityNotFound(join(&name.parts, interner)), name.span()))
+        let near = self.near_name(from, name, interner, |ns| ns.entities.keys().copied().collect());
+        Err(CompileError::new(ErrorKind::EntityNotFound(join(&name.parts, interner)), name.span()).with_help(near))
+    }
+
+    /// A name near `name` for "did you mean": among the names `of` gives for the namespace
+    /// `name` points into; for an unqualified name also among those of `std` and of the
+    /// imported namespaces (written qualified).
+    fn near_name(
+        &self,
+        from: NsId,
+        name: &QualName,
+        interner: &Interner,
+        of: impl Fn(&Namespace) -> Vec<crate::intern::Symbol>,
+    ) -> Option<super::errors::Help> {
+        let wanted = join(&name.parts, interner);
+        let mut candidates: Vec<String> = Vec::new();
+        if name.parts.len() == 1 {
+            let here = &self.namespaces[from.index()];
+            candidates.extend(of(here).into_iter().map(|s| interner.resolve(s).to_string()));
+            let mut prefixes: Vec<(&String, &NsId)> = here.imports.iter().collect();
+            if let Some(std) = self.ns_by_name.get_key_value("std") {
+                prefixes.push(std);
+            }
+            for (prefix, ns) in prefixes {
+                candidates.extend(of(&self.namespaces[ns.index()]).into_iter().map(|s| format!("{prefix}::{}", interner.resolve(s))));
+            }
+        } else if let Ok(ns) = self.resolve_namespace(from, name.namespace(), interner) {
+            let prefix = join(name.namespace(), interner);
+            candidates.extend(of(&self.namespaces[ns.index()]).into_iter().map(|s| format!("{prefix}::{}", interner.resolve(s))));
+        }
+        candidates.sort();
+        // An unqualified name is compared with candidates by their last part too, so `Hots`
+        // finds `std::Host`.
+        let last = interner.resolve(name.last().name);
+        crate::suggest::closest(&wanted, candidates.iter().map(String::as_str))
+            .or_else(|| {
+                let by_last: Vec<&str> = candidates.iter().map(|c| c.rsplit("::").next().unwrap_or(c)).collect();
+                let found = crate::suggest::closest(last, by_last.iter().copied())?;
+                candidates.iter().find(|c| c.rsplit("::").next() == Some(found.as_str())).cloned()
+            })
+            .map(super::errors::Help::DidYouMean)
     }
 
     pub fn lookup_type(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<Type, CompileError> {
@@ -278,7 +326,12 @@ impl Model {
         if let Some(id) = namespace.entities.get(&last.name) {
             return Ok(Type::Entity(*id));
         }
-        Err(CompileError::new(ErrorKind::TypeNotFound(join(&name.parts, interner)), name.span()))
+        let mut near = self.near_name(from, name, interner, |ns| ns.typedefs.keys().chain(ns.entities.keys()).copied().collect());
+        if near.is_none() && name.parts.len() == 1 {
+            let primitives = ["string", "int", "float", "number", "bool", "dict", "list", "any"];
+            near = crate::suggest::closest(interner.resolve(last.name), primitives).map(super::errors::Help::DidYouMean);
+        }
+        Err(CompileError::new(ErrorKind::TypeNotFound(join(&name.parts, interner)), name.span()).with_help(near))
     }
 
     pub fn lookup_implementation(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<ImplId, CompileError> {
@@ -287,7 +340,8 @@ impl Model {
         if let Some(id) = self.namespaces[ns.index()].implementations.get(&last.name) {
             return Ok(*id);
         }
-        Err(CompileError::new(ErrorKind::ImplementationNotFound(join(&name.parts, interner)), name.span()))
+        let near = self.near_name(from, name, interner, |ns| ns.implementations.keys().copied().collect());
+        Err(CompileError::new(ErrorKind::ImplementationNotFound(join(&name.parts, interner)), name.span()).with_help(near))
     }
 }
 
@@ -712,13 +766,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                 match def {
                     None => {
                         ok = false;
-                        errors.push(CompileError::new(
-                            ErrorKind::AttributeNotFound {
-                                entity: model.entities[entity.index()].full_name.clone(),
-                                attribute: interner.resolve(attr.name).to_string(),
-                            },
-                            attr.span,
-                        ));
+                        errors.push(model.entities[entity.index()].attribute_not_found(interner.resolve(attr.name), attr.span, interner));
                     }
                     Some(def) => {
                         // Inmanta: an index holds neither optional nor list attributes.

@@ -174,6 +174,11 @@ impl PluginRegistry {
         &mut self.plugins[index]
     }
 
+    /// The short names of the plugins of namespace `namespace` (`std` gives `upper`, ...).
+    pub fn names_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.by_name.keys().filter_map(move |full| full.strip_prefix(namespace).and_then(|rest| rest.strip_prefix("::"))).filter(|rest| !rest.contains("::"))
+    }
+
     pub fn lookup(&self, name: &str) -> Option<PluginRef> {
         self.by_name.get(name).copied()
     }

@@ -105,13 +105,7 @@ impl<'a> Executor<'a> {
                                 match self.interner.get(key) {
                                     Some(symbol) => values.push((symbol, extra.span, extra.span, value.clone())),
                                     None => {
-                                        return fail(
-                                            ErrorKind::AttributeNotFound {
-                                                entity: self.model.entity(*entity).full_name.clone(),
-                                                attribute: key.to_string(),
-                                            },
-                                            extra.span,
-                                        )
+                                        return Err(self.model.entity(*entity).attribute_not_found(key, extra.span, self.interner).into())
                                     }
                                 }
                             }
@@ -408,10 +402,7 @@ impl<'a> Executor<'a> {
         };
         let entity = self.model.entity(self.instances[instance.0 as usize].entity);
         let Some((_, def)) = entity.attr(*name) else {
-            return fail(
-                ErrorKind::AttributeNotFound { entity: entity.full_name.clone(), attribute: self.interner.resolve(*name).to_string() },
-                base.span,
-            );
+            return Err(entity.attribute_not_found(self.interner.resolve(*name), base.span, self.interner).into());
         };
         let (target, inverse) = match &def.kind {
             AttrKind::Relation { target, inverse: Some(inverse), .. } => (*target, *inverse),

@@ -8,20 +8,14 @@ impl<'a> Executor<'a> {
         let entity = self.model.entity(self.instances[instance.0 as usize].entity);
         match entity.attr(name) {
             Some((index, attr)) => Ok((index, attr.is_multi())),
-            None => fail(
-                ErrorKind::AttributeNotFound { entity: entity.full_name.clone(), attribute: self.interner.resolve(name).to_string() },
-                span,
-            ),
+            None => Err(entity.attribute_not_found(self.interner.resolve(name), span, self.interner).into()),
         }
     }
 
     pub(super) fn read_attr(&mut self, instance: InstanceId, name: Symbol, span: Span) -> Eval<Value> {
         let entity = self.model.entity(self.instances[instance.0 as usize].entity);
         let Some((index, attr)) = entity.attr(name) else {
-            return fail(
-                ErrorKind::AttributeNotFound { entity: entity.full_name.clone(), attribute: self.interner.resolve(name).to_string() },
-                span,
-            );
+            return Err(entity.attribute_not_found(self.interner.resolve(name), span, self.interner).into());
         };
         let multi = attr.is_multi();
         let optional = attr.is_optional_single();
