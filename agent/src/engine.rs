@@ -7,7 +7,7 @@
 //! [`DeployPort`] in batches: only deploys that finished are reported, so a killed deploy
 //! resumes where it stopped.
 
-use crate::handler::{Handler, HandlerError, HandlerRegistry};
+use crate::handler::{Context, FileSource, Handler, HandlerError, HandlerRegistry};
 use crate::io::Io;
 use crate::port::{DeployPort, PortError};
 use cairn_wire::{Action, DeployResult, ResourceDoc, ResourceId, ResourceState};
@@ -91,6 +91,9 @@ pub fn deploy(
     options: &DeployOptions,
     on_result: &mut dyn FnMut(&DeployResult),
 ) -> Result<Report, PortError> {
+    let files = PortFiles(port);
+    let cx = Context { io, files: &files };
+    let cx = &cx;
     let ids: Vec<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
     let statuses = port.statuses(&ids)?;
     drop(ids);
@@ -196,7 +199,7 @@ pub fn deploy(
                     }
                 };
                 let resource = &resources[next];
-                let outcome = process(resource, resources, version, handlers, io, options, blocker, event, in_increment[next], missing[next].as_ref());
+                let outcome = process(resource, resources, version, handlers, cx, options, blocker, event, in_increment[next], missing[next].as_ref());
                 let Ok(mut state) = schedule.lock() else { return };
                 let failed = matches!(outcome.state, ResourceState::Failed | ResourceState::Skipped);
                 let undefined = matches!(outcome.state, ResourceState::Undefined | ResourceState::SkippedForUndefined);
@@ -256,7 +259,7 @@ fn process(
     resources: &[ResourceDoc],
     version: u64,
     handlers: &HandlerRegistry,
-    io: &dyn Io,
+    cx: &Context<'_>,
     options: &DeployOptions,
     blocker: Option<(Blocker, usize)>,
     event: bool,
@@ -282,7 +285,7 @@ fn process(
         diff: None,
         time_ms: 0,
     };
-    finish(resource, &mut outcome, resources, handlers, io, options, blocker, event, in_increment, missing);
+    finish(resource, &mut outcome, resources, handlers, cx, options, blocker, event, in_increment, missing);
     outcome.time_ms = now_ms();
     if outcome.state == ResourceState::Deployed {
         outcome.deployed_hash = Some(resource.hash.clone());
@@ -297,7 +300,7 @@ fn finish(
     outcome: &mut DeployResult,
     resources: &[ResourceDoc],
     handlers: &HandlerRegistry,
-    io: &dyn Io,
+    cx: &Context<'_>,
     options: &DeployOptions,
     blocker: Option<(Blocker, usize)>,
     event: bool,
@@ -341,7 +344,7 @@ fn finish(
         outcome.message = format!("no handler for resource type {}", resource.resource_type);
         return;
     };
-    if let Err(error) = run_handler(handler.as_ref(), io, resource, options, event, in_increment, outcome) {
+    if let Err(error) = run_handler(handler.as_ref(), cx, resource, options, event, in_increment, outcome) {
         outcome.state = if error.skip { ResourceState::Skipped } else { ResourceState::Failed };
         outcome.message = error.message;
     }
@@ -349,7 +352,7 @@ fn finish(
 
 fn run_handler(
     handler: &dyn Handler,
-    io: &dyn Io,
+    cx: &Context<'_>,
     resource: &ResourceDoc,
     options: &DeployOptions,
     event: bool,
@@ -358,11 +361,11 @@ fn run_handler(
 ) -> Result<(), HandlerError> {
     // Everything the handler needs must be valid before anything is touched: a bad mode or
     // an unknown owner fails the resource with the file as it was.
-    handler.check(io, resource)?;
-    let current = handler.read(io, resource)?;
+    handler.check(cx, resource)?;
+    let current = handler.read(cx, resource)?;
     let changes = if in_increment { handler.diff(resource, current.as_ref()) } else { Vec::new() };
     if !changes.is_empty() {
-        outcome.diff = Some(handler.describe(resource, current.as_ref(), &changes));
+        outcome.diff = Some(handler.describe(cx, resource, current.as_ref(), &changes));
     }
     if options.dry_run {
         outcome.state = ResourceState::Dry;
@@ -381,12 +384,12 @@ fn run_handler(
     }
     if !changes.is_empty() {
         outcome.changes = changes.clone();
-        handler.apply(io, resource, current.as_ref(), &changes)?;
+        handler.apply(cx, resource, current.as_ref(), &changes)?;
     }
     // A command that just ran needs no reload on top.
     let mut reloaded = false;
     if event && !resource.purged() && changes.is_empty() {
-        reloaded = handler.reload(io, resource)?;
+        reloaded = handler.reload(cx, resource)?;
         if reloaded {
             outcome.action = Action::Reload;
         }
@@ -394,6 +397,15 @@ fn run_handler(
     outcome.changed = !changes.is_empty() || reloaded;
     outcome.changes = changes;
     Ok(())
+}
+
+/// File bodies fetched through the port, for handlers.
+struct PortFiles<'a>(&'a dyn DeployPort);
+
+impl FileSource for PortFiles<'_> {
+    fn file(&self, hash: &str) -> Result<Vec<u8>, HandlerError> {
+        self.0.file(hash).map_err(|e| HandlerError::new(format!("cannot fetch the file with hash {hash}: {e}")))
+    }
 }
 
 /// For every resource on a dependency cycle, the number of its cycle (its strongly

@@ -1,6 +1,7 @@
 //! The handler API. A handler reads the current state of one resource, says what differs from
 //! the desired state, and applies the changes; resources that receive events may be reloaded.
-//! Handlers do all their IO through [`Io`], so one handler serves local and remote agents.
+//! Handlers do all their IO through [`Io`], so one handler serves local and remote agents,
+//! and fetch file bodies through a [`FileSource`]; both come in a [`Context`].
 
 use crate::io::Io;
 use cairn_wire::{Change, ResourceDoc};
@@ -45,12 +46,45 @@ impl From<std::io::Error> for HandlerError {
     }
 }
 
+/// The bodies of files, by the hex SHA-1 of their content: what a version's `hash` fields
+/// name. The orchestrator keeps them (its file store) and the agent fetches them through its
+/// port.
+pub trait FileSource: Send + Sync {
+    fn file(&self, hash: &str) -> Result<Vec<u8>, HandlerError>;
+}
+
+/// What a handler works with: the machine's IO and the orchestrator's file bodies.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub io: &'a dyn Io,
+    pub files: &'a dyn FileSource,
+}
+
+/// A file source that has no files (for handlers and tests that need none).
+pub struct NoFiles;
+
+impl FileSource for NoFiles {
+    fn file(&self, hash: &str) -> Result<Vec<u8>, HandlerError> {
+        Err(HandlerError::new(format!("no file store: cannot fetch the file with hash {hash}")))
+    }
+}
+
+/// Files held in memory, by hash.
+#[derive(Default, Clone)]
+pub struct MemoryFiles(pub BTreeMap<String, Vec<u8>>);
+
+impl FileSource for MemoryFiles {
+    fn file(&self, hash: &str) -> Result<Vec<u8>, HandlerError> {
+        self.0.get(hash).cloned().ok_or_else(|| HandlerError::new(format!("the file store has no file with hash {hash}")))
+    }
+}
+
 pub trait Handler: Send + Sync {
     /// The fields this handler compares; a desired value of `null` means "leave as is".
     fn fields(&self) -> &[&str];
 
     /// The current state: the managed fields, or `None` when the resource does not exist.
-    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError>;
+    fn read(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError>;
 
     /// What must change. The default compares [`fields`](Handler::fields) and handles purging.
     fn diff(&self, desired: &ResourceDoc, current: Option<&Fields>) -> Vec<Change> {
@@ -58,10 +92,10 @@ pub trait Handler: Send + Sync {
     }
 
     /// Makes the changes.
-    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError>;
+    fn apply(&self, cx: &Context<'_>, desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError>;
 
     /// Reacts to an event from a changed dependency; returns whether it did something.
-    fn reload(&self, _io: &dyn Io, _desired: &ResourceDoc) -> Result<bool, HandlerError> {
+    fn reload(&self, _cx: &Context<'_>, _desired: &ResourceDoc) -> Result<bool, HandlerError> {
         Ok(false)
     }
 
@@ -72,20 +106,20 @@ pub trait Handler: Send + Sync {
     }
 
     /// Values fed back to the compiler.
-    fn facts(&self, _io: &dyn Io, _desired: &ResourceDoc) -> Result<Fields, HandlerError> {
+    fn facts(&self, _cx: &Context<'_>, _desired: &ResourceDoc) -> Result<Fields, HandlerError> {
         Ok(Fields::new())
     }
 
     /// Checks everything the resource asks for (modes, owners, ...) before anything is read
     /// or changed: a resource that cannot be deployed must fail with nothing touched.
-    fn check(&self, _io: &dyn Io, _desired: &ResourceDoc) -> Result<(), HandlerError> {
+    fn check(&self, _cx: &Context<'_>, _desired: &ResourceDoc) -> Result<(), HandlerError> {
         Ok(())
     }
 
     /// The changes for a person to read, shown by dry runs and kept in the action log (a
     /// unified diff for text files). It must not reveal what only some users may read: a
     /// handler of secrets shows hashes instead.
-    fn describe(&self, _desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
+    fn describe(&self, _cx: &Context<'_>, _desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
         changes
             .iter()
             .map(|c| format!("{}: {} -> {}", c.field, c.current, c.desired))

@@ -9,6 +9,6 @@ pub mod io;
 pub mod port;
 
 pub use engine::{deploy, DeployOptions, Report};
-pub use handler::{Fields, Handler, HandlerError, HandlerRegistry};
+pub use handler::{Context, Fields, FileSource, Handler, HandlerError, HandlerRegistry, MemoryFiles, NoFiles};
 pub use io::{CommandOutput, FileAttrs, FileKind, FileStat, Io, LocalIo};
 pub use port::{DeployPort, MemoryPort, PortError};

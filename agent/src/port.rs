@@ -31,6 +31,10 @@ pub trait DeployPort: Send + Sync {
     /// it instead of trusting the store.
     fn intend(&self, version: u64, resources: &[ResourceId]) -> Result<(), PortError>;
 
+    /// The body of a file of the version by the hex SHA-1 of its content (the `hash` field of
+    /// file resources): the orchestrator's file store.
+    fn file(&self, hash: &str) -> Result<Vec<u8>, PortError>;
+
     /// Keeps `results` durably: returns only once the orchestrator has them, so that an
     /// acknowledged result survives a crash of either side.
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError>;
@@ -47,11 +51,21 @@ pub struct MemoryPort {
 struct MemoryState {
     statuses: BTreeMap<ResourceId, ResourceStatus>,
     log: Vec<DeployResult>,
+    files: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemoryPort {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Adds a file body (keyed by its SHA-1).
+    pub fn add_file(&self, content: &[u8]) -> String {
+        let hash = cairn_wire::digest::sha1_hex(content);
+        if let Ok(mut state) = self.state.lock() {
+            state.files.insert(hash.clone(), content.to_vec());
+        }
+        hash
     }
 
     /// Every result reported so far, oldest first.
@@ -64,6 +78,11 @@ impl DeployPort for MemoryPort {
     fn statuses(&self, _resources: &[ResourceId]) -> Result<BTreeMap<ResourceId, ResourceStatus>, PortError> {
         let state = self.state.lock().map_err(|_| PortError("memory port poisoned".into()))?;
         Ok(state.statuses.clone())
+    }
+
+    fn file(&self, hash: &str) -> Result<Vec<u8>, PortError> {
+        let state = self.state.lock().map_err(|_| PortError("memory port poisoned".into()))?;
+        state.files.get(hash).cloned().ok_or_else(|| PortError(format!("no file with hash {hash}")))
     }
 
     fn intend(&self, version: u64, resources: &[ResourceId]) -> Result<(), PortError> {

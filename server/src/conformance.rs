@@ -28,6 +28,7 @@ pub fn cases() -> Vec<Case> {
         ("environments_are_isolated", |s| Box::pin(environments_are_isolated(s))),
         ("an_empty_report_is_accepted", |s| Box::pin(an_empty_report_is_accepted(s))),
         ("intents_mark_resources_deploying", |s| Box::pin(intents_mark_resources_deploying(s))),
+        ("files_are_kept_once_by_their_hash", |s| Box::pin(files_are_kept_once_by_their_hash(s))),
     ]
 }
 
@@ -218,4 +219,24 @@ async fn intents_mark_resources_deploying(store: &dyn Store) -> CaseResult {
     let logs = ok(store.action_logs(env, &old).await, "logs")?;
     check(logs.len() == 1, || format!("an intent was logged: {logs:?}"))?;
     ok(store.mark_deploying(env, 3, &[]).await, "intend nothing")
+}
+
+async fn files_are_kept_once_by_their_hash(store: &dyn Store) -> CaseResult {
+    let body = b"port=8080\n\x00binary too".to_vec();
+    let hash = cairn_wire::digest::sha1_hex(&body);
+    let absent = cairn_wire::digest::sha1_hex(b"never stored");
+    let missing = ok(store.missing_files(&[hash.clone(), absent.clone()]).await, "missing")?;
+    check(missing == vec![hash.clone(), absent.clone()], || format!("missing before upload: {missing:?}"))?;
+    ok(store.put_files(&[(hash.clone(), body.clone())]).await, "put")?;
+    ok(store.put_files(&[(hash.clone(), body.clone())]).await, "put again")?;
+    let missing = ok(store.missing_files(&[hash.clone(), absent.clone()]).await, "missing")?;
+    check(missing == vec![absent.clone()], || format!("missing after upload: {missing:?}"))?;
+    let read = ok(store.file(&hash).await, "read")?;
+    check(read.as_deref() == Some(body.as_slice()), || "the body read back differs".into())?;
+    check(ok(store.file(&absent).await, "read")?.is_none(), || "a file never stored was found".into())?;
+    // A body that does not have its hash is refused, and nothing of that upload is kept.
+    let other = cairn_wire::digest::sha1_hex(b"other");
+    let refused = store.put_files(&[(other.clone(), b"other".to_vec()), (absent.clone(), b"lie".to_vec())]).await;
+    check(matches!(refused, Err(crate::StoreError::Invalid(_))), || format!("a wrong hash was accepted: {refused:?}"))?;
+    check(ok(store.file(&other).await, "read")?.is_none(), || "part of a refused upload was kept".into())
 }

@@ -39,6 +39,14 @@ impl DeployPort for StorePort {
         self.runtime.block_on(self.store.mark_deploying(&self.environment, version, resources)).map_err(port_error)
     }
 
+    fn file(&self, hash: &str) -> Result<Vec<u8>, PortError> {
+        match self.runtime.block_on(self.store.file(hash)) {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(PortError(format!("the file store has no file with hash {hash}"))),
+            Err(error) => Err(port_error(error)),
+        }
+    }
+
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError> {
         self.runtime.block_on(self.store.record(&self.environment, results)).map_err(port_error)
     }

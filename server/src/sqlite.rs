@@ -79,6 +79,8 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO version_members (environment, version, resource_id, hash)
         SELECT environment, version, resource_id, json_extract(document, '$.hash') FROM version_resources;
     DROP TABLE version_resources;",
+    // The file store: bodies by the SHA-1 of their content, each kept once.
+    "CREATE TABLE files (hash TEXT PRIMARY KEY, content BLOB NOT NULL);",
 ];
 
 #[derive(Clone)]
@@ -428,6 +430,48 @@ impl Store for SqliteStore {
                 }
             }
             transaction.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn missing_files(&self, hashes: &[String]) -> Result<Vec<String>, StoreError> {
+        let hashes = hashes.to_vec();
+        self.with(move |connection| {
+            let mut query = connection.prepare("SELECT 1 FROM files WHERE hash = ?1").map_err(backend)?;
+            let mut missing = Vec::new();
+            for hash in hashes {
+                if !query.exists([&hash]).map_err(backend)? {
+                    missing.push(hash);
+                }
+            }
+            Ok(missing)
+        })
+        .await
+    }
+
+    async fn put_files(&self, files: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        crate::store::check_file_hashes(files)?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        let files = files.to_vec();
+        self.with(move |connection| {
+            let transaction = connection.transaction().map_err(backend)?;
+            {
+                let mut insert = transaction.prepare("INSERT OR IGNORE INTO files (hash, content) VALUES (?1, ?2)").map_err(backend)?;
+                for (hash, content) in &files {
+                    insert.execute(params![hash, content]).map_err(backend)?;
+                }
+            }
+            transaction.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn file(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let hash = hash.to_string();
+        self.with(move |connection| {
+            connection.query_row("SELECT content FROM files WHERE hash = ?1", [hash], |row| row.get(0)).optional().map_err(backend)
         })
         .await
     }

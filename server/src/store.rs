@@ -16,6 +16,9 @@ pub enum StoreError {
     /// A stored document could not be read back.
     Corrupt(String),
     NotFound(String),
+    /// What was asked to be stored is not valid (a file whose body does not have its hash,
+    /// ...): the message says what.
+    Invalid(String),
 }
 
 impl fmt::Display for StoreError {
@@ -24,11 +27,23 @@ impl fmt::Display for StoreError {
             StoreError::Backend(message) => write!(f, "store error: {message}"),
             StoreError::Corrupt(message) => write!(f, "corrupt store record: {message}"),
             StoreError::NotFound(what) => write!(f, "not found: {what}"),
+            StoreError::Invalid(message) => write!(f, "invalid: {message}"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// Checks that every body has its hash (what `put_files` stores must be what it says).
+pub fn check_file_hashes(files: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    for (hash, body) in files {
+        let actual = cairn_wire::digest::sha1_hex(body);
+        if *hash != actual {
+            return Err(StoreError::Invalid(format!("the file sent as {hash} has the SHA-1 {actual}")));
+        }
+    }
+    Ok(())
+}
 
 impl StoreError {
     /// The same error, naming where the store is (a file, a database address).
@@ -37,6 +52,7 @@ impl StoreError {
             StoreError::Backend(message) => StoreError::Backend(format!("{place}: {message}")),
             StoreError::Corrupt(message) => StoreError::Corrupt(format!("{place}: {message}")),
             StoreError::NotFound(what) => StoreError::NotFound(what),
+            StoreError::Invalid(message) => StoreError::Invalid(message),
         }
     }
 }
@@ -62,6 +78,14 @@ pub trait Store: Send + Sync {
     /// run's result is logged only: it changes no resource's state. Otherwise a result
     /// without a deployed hash clears the previous one.
     async fn record(&self, environment: &str, results: &[DeployResult]) -> Result<(), StoreError>;
+    /// Of these file hashes, those the file store lacks (in the order given), so that a
+    /// client uploads only those.
+    async fn missing_files(&self, hashes: &[String]) -> Result<Vec<String>, StoreError>;
+    /// Stores file bodies by their hex SHA-1; each body must have its hash, else nothing is
+    /// stored and the error names it. A body already there is kept once.
+    async fn put_files(&self, files: &[(String, Vec<u8>)]) -> Result<(), StoreError>;
+    /// A file body by its hash.
+    async fn file(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The action log of one resource, oldest first.
     async fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError>;
 }

@@ -66,7 +66,7 @@ impl cairn_agent::Handler for NullHandler {
         &[]
     }
 
-    fn read(&self, _io: &dyn cairn_agent::Io, desired: &cairn_wire::ResourceDoc) -> Result<Option<cairn_agent::Fields>, cairn_agent::HandlerError> {
+    fn read(&self, _cx: &cairn_agent::Context<'_>, desired: &cairn_wire::ResourceDoc) -> Result<Option<cairn_agent::Fields>, cairn_agent::HandlerError> {
         if desired.bool_attr("fail") {
             return Err(cairn_agent::HandlerError::new("failed on purpose (`fail = true`)"));
         }
@@ -75,7 +75,7 @@ impl cairn_agent::Handler for NullHandler {
 
     fn apply(
         &self,
-        _io: &dyn cairn_agent::Io,
+        _cx: &cairn_agent::Context<'_>,
         _desired: &cairn_wire::ResourceDoc,
         _current: Option<&cairn_agent::Fields>,
         _changes: &[cairn_wire::Change],

@@ -2,7 +2,7 @@
 //! the in-memory port. Checks ordering, increments, skips, events, cycles and what is
 //! reported, without any store or server.
 
-use cairn_agent::{DeployOptions, DeployPort, Fields, Handler, HandlerError, HandlerRegistry, Io, LocalIo, MemoryPort};
+use cairn_agent::{Context, DeployOptions, DeployPort, Fields, Handler, HandlerError, HandlerRegistry, LocalIo, MemoryPort};
 use cairn_wire::{Action, Change, ResourceDoc, ResourceId, ResourceState};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ impl Handler for MapHandler {
         &["value"]
     }
 
-    fn read(&self, _io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+    fn read(&self, _cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
         if desired.bool_attr("fail") {
             return Err(HandlerError::new("failed on purpose"));
         }
@@ -30,14 +30,14 @@ impl Handler for MapHandler {
         Ok(values.get(&desired.id.0).map(|v| Fields::from([("value".to_string(), v.clone())])))
     }
 
-    fn apply(&self, _io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
+    fn apply(&self, _cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
         self.0.calls.lock().expect("lock").push(format!("apply {}", desired.id));
         let value = desired.attr("value").cloned().unwrap_or(Value::Null);
         self.0.values.lock().expect("lock").insert(desired.id.0.clone(), value);
         Ok(())
     }
 
-    fn reload(&self, _io: &dyn Io, desired: &ResourceDoc) -> Result<bool, HandlerError> {
+    fn reload(&self, _cx: &Context<'_>, desired: &ResourceDoc) -> Result<bool, HandlerError> {
         self.0.calls.lock().expect("lock").push(format!("reload {}", desired.id));
         Ok(true)
     }
@@ -192,6 +192,10 @@ struct RecordingPort {
 impl DeployPort for RecordingPort {
     fn statuses(&self, resources: &[ResourceId]) -> Result<BTreeMap<ResourceId, cairn_wire::ResourceStatus>, cairn_agent::PortError> {
         self.inner.statuses(resources)
+    }
+
+    fn file(&self, hash: &str) -> Result<Vec<u8>, cairn_agent::PortError> {
+        self.inner.file(hash)
     }
 
     fn intend(&self, version: u64, resources: &[ResourceId]) -> Result<(), cairn_agent::PortError> {

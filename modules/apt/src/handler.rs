@@ -1,7 +1,7 @@
 //! The `apt::Package` handler: asks dpkg whether a package is installed, and installs or
 //! removes it with apt-get (non-interactive).
 
-use cairn_agent::{Fields, Handler, HandlerError, Io};
+use cairn_agent::{Context, Fields, Handler, HandlerError};
 use cairn_wire::{Change, ResourceDoc};
 use serde_json::Value;
 use std::time::Duration;
@@ -34,7 +34,8 @@ impl Handler for PackageHandler {
         &["state"]
     }
 
-    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+    fn read(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+        let io = cx.io;
         let name = package_name(desired)?;
         let output = io.run(&format!("dpkg-query -W -f='${{Status}}' {name}"), None, &[], Duration::from_secs(60))?;
         let installed = output.code == Some(0) && output.stdout.contains("install ok installed");
@@ -53,7 +54,8 @@ impl Handler for PackageHandler {
         }
     }
 
-    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
+    fn apply(&self, cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
+        let io = cx.io;
         let name = package_name(desired)?;
         let command = match wanted_state(desired) {
             "installed" => format!("apt-get install -y --no-install-recommends {name}"),

@@ -3,7 +3,7 @@
 //! on an event from a changed dependency runs `reload` (or the command itself). A command that
 //! fails makes the resource fail, or, with `skip_on_fail`, be skipped.
 
-use cairn_agent::{Fields, Handler, HandlerError, Io};
+use cairn_agent::{Context, Fields, Handler, HandlerError, Io};
 use cairn_wire::{Change, ResourceDoc};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -68,7 +68,8 @@ impl Handler for RunHandler {
         &[]
     }
 
-    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+    fn read(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+        let io = cx.io;
         let mut needed = true;
         if let Some(creates) = desired.str_attr("creates").filter(|c| !c.is_empty()) {
             if io.stat(&io.resolve(creates))?.is_some() {
@@ -99,11 +100,12 @@ impl Handler for RunHandler {
         vec![Change { field: "command".into(), current: Value::Null, desired: Value::from(command) }]
     }
 
-    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
-        Self::execute(io, desired, desired.str_attr("command").unwrap_or_default())
+    fn apply(&self, cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
+        Self::execute(cx.io, desired, desired.str_attr("command").unwrap_or_default())
     }
 
-    fn reload(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<bool, HandlerError> {
+    fn reload(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<bool, HandlerError> {
+        let io = cx.io;
         let command = match desired.str_attr("reload").filter(|r| !r.is_empty()) {
             Some(reload) => reload,
             None => desired.str_attr("command").unwrap_or_default(),
@@ -116,7 +118,7 @@ impl Handler for RunHandler {
         !desired.purged()
     }
 
-    fn describe(&self, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> String {
+    fn describe(&self, _cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, _changes: &[Change]) -> String {
         format!("run `{}`", desired.str_attr("command").unwrap_or_default())
     }
 }

@@ -9,7 +9,7 @@
 //! and a readable diff is given only for text files everyone may read.
 
 use cairn_agent::handler::default_diff;
-use cairn_agent::{Fields, FileAttrs, FileKind, FileStat, Handler, HandlerError, Io};
+use cairn_agent::{Context, Fields, FileAttrs, FileKind, FileStat, Handler, HandlerError, Io};
 use cairn_wire::digest::sha1_hex;
 use cairn_wire::{Change, ResourceDoc};
 use serde_json::Value;
@@ -52,7 +52,7 @@ impl Wanted {
         if text.is_empty() {
             return Err(HandlerError::new(format!("`{path_field}` is empty")));
         }
-        let mode = match desired.attr("mode") {
+        let mode = match desired.attr("permissions").or_else(|| desired.attr("mode")) {
             None | Some(Value::Null) => None,
             Some(value) => Some(mode_bits(value.as_i64().ok_or_else(|| HandlerError::new(format!("invalid mode {value}: not an integer")))?)?),
         };
@@ -129,10 +129,13 @@ fn read_file_fields(io: &dyn Io, path: &Path) -> Result<Option<(Fields, FileStat
 
 /// The changes of a file: content compared by hash (so the log holds no content), then mode
 /// and ownership.
-fn file_diff(desired: &ResourceDoc, content: &str, current: Option<&Fields>) -> Vec<Change> {
+fn file_diff(desired: &ResourceDoc, hash: String, current: Option<&Fields>) -> Vec<Change> {
     let mut want = desired.clone();
     want.attributes.remove("content");
-    want.attributes.insert("hash".into(), Value::from(sha1_hex(content.as_bytes())));
+    want.attributes.insert("hash".into(), Value::from(hash));
+    if let Some(mode) = desired.attr("permissions").cloned() {
+        want.attributes.insert("mode".into(), mode);
+    }
     let mut changes = default_diff(&["hash", "mode", "owner", "group"], &want, current);
     for change in &mut changes {
         if change.field == "hash" {
@@ -140,6 +143,35 @@ fn file_diff(desired: &ResourceDoc, content: &str, current: Option<&Fields>) -> 
         }
     }
     changes
+}
+
+/// The mode a file resource asks for, in the model's digits (`permissions`, or `mode` in
+/// documents of older exports).
+fn desired_mode(desired: &ResourceDoc) -> Option<i64> {
+    desired.attr("permissions").or_else(|| desired.attr("mode")).and_then(Value::as_i64)
+}
+
+/// The hash of the content a file resource asks for.
+fn desired_hash(desired: &ResourceDoc) -> String {
+    match desired.str_attr("hash") {
+        Some(hash) => hash.to_string(),
+        None => sha1_hex(desired.str_attr("content").unwrap_or_default().as_bytes()),
+    }
+}
+
+/// The content a file resource asks for: fetched from the file store by its `hash` (and
+/// checked against it), or inline `content` in documents of older exports.
+fn desired_content(cx: &Context<'_>, desired: &ResourceDoc) -> Result<Vec<u8>, HandlerError> {
+    match desired.str_attr("hash") {
+        Some(hash) => {
+            let content = cx.files.file(hash)?;
+            if sha1_hex(&content) != hash {
+                return Err(HandlerError::new(format!("the file store's body for hash {hash} does not match its hash")));
+            }
+            Ok(content)
+        }
+        None => Ok(desired.str_attr("content").unwrap_or_default().as_bytes().to_vec()),
+    }
 }
 
 /// Whether a file of this mode may be shown to anyone (world-readable).
@@ -155,7 +187,7 @@ fn unified_diff(path: &str, old: &str, new: &str) -> String {
 /// new file are world-readable text of modest size, else the content hashes only.
 fn describe_file(desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change], new_content: &str) -> String {
     let path = desired.str_attr("path").unwrap_or_default();
-    let desired_mode = desired.attr("mode").and_then(Value::as_i64);
+    let desired_mode = desired_mode(desired);
     let current_mode = current.and_then(|c| c.get("mode")).and_then(Value::as_i64);
     let old = current.and_then(|c| c.get("content")).and_then(Value::as_str).unwrap_or_default();
     let showable = public(desired_mode.or(current_mode)) && public(current_mode) && old.len() <= DIFF_LIMIT && new_content.len() <= DIFF_LIMIT
@@ -174,11 +206,11 @@ fn describe_file(desired: &ResourceDoc, current: Option<&Fields>, changes: &[Cha
     lines.join("\n")
 }
 
-fn write_content(io: &dyn Io, wanted: &Wanted, content: &str, changes: &[Change]) -> Result<(), HandlerError> {
+fn write_content(io: &dyn Io, wanted: &Wanted, content: &[u8], changes: &[Change]) -> Result<(), HandlerError> {
     let existing = io.stat(&wanted.path)?;
     if changes.iter().any(|c| c.field == "content" || c.field == "purged") || existing.as_ref().is_some_and(|s| s.kind != FileKind::File) {
         let attrs = wanted.attrs(existing.as_ref(), DEFAULT_FILE_MODE);
-        io.write_file(&wanted.path, content.as_bytes(), &attrs).map_err(|e| HandlerError::new(format!("cannot write {e}")))?;
+        io.write_file(&wanted.path, content, &attrs).map_err(|e| HandlerError::new(format!("cannot write {e}")))?;
         return Ok(());
     }
     apply_ownership(io, wanted, changes)
@@ -191,29 +223,31 @@ impl Handler for FileHandler {
         &["content", "mode", "owner", "group"]
     }
 
-    fn check(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<(), HandlerError> {
-        Wanted::of(io, desired, "path").map(|_| ())
+    fn check(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<(), HandlerError> {
+        Wanted::of(cx.io, desired, "path").map(|_| ())
     }
 
-    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
-        let wanted = Wanted::of(io, desired, "path")?;
-        Ok(read_file_fields(io, &wanted.path)?.map(|(fields, _)| fields))
+    fn read(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+        let wanted = Wanted::of(cx.io, desired, "path")?;
+        Ok(read_file_fields(cx.io, &wanted.path)?.map(|(fields, _)| fields))
     }
 
     fn diff(&self, desired: &ResourceDoc, current: Option<&Fields>) -> Vec<cairn_wire::Change> {
-        file_diff(desired, desired.str_attr("content").unwrap_or_default(), current)
+        file_diff(desired, desired_hash(desired), current)
     }
 
-    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
-        let wanted = Wanted::of(io, desired, "path")?;
+    fn apply(&self, cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
+        let wanted = Wanted::of(cx.io, desired, "path")?;
         if desired.purged() {
-            return io.remove_file(&wanted.path).map_err(|e| HandlerError::new(format!("cannot remove {e}")));
+            return cx.io.remove_file(&wanted.path).map_err(|e| HandlerError::new(format!("cannot remove {e}")));
         }
-        write_content(io, &wanted, desired.str_attr("content").unwrap_or_default(), changes)
+        write_content(cx.io, &wanted, &desired_content(cx, desired)?, changes)
     }
 
-    fn describe(&self, desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change]) -> String {
-        describe_file(desired, current, changes, desired.str_attr("content").unwrap_or_default())
+    fn describe(&self, cx: &Context<'_>, desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change]) -> String {
+        // A body the store cannot give is described by its hash alone.
+        let content = desired_content(cx, desired).map(|c| String::from_utf8_lossy(&c).into_owned()).unwrap_or_else(|_| "\0".into());
+        describe_file(desired, current, changes, &content)
     }
 }
 
@@ -224,11 +258,12 @@ impl Handler for DirectoryHandler {
         &["mode", "owner", "group"]
     }
 
-    fn check(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<(), HandlerError> {
-        Wanted::of(io, desired, "path").map(|_| ())
+    fn check(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<(), HandlerError> {
+        Wanted::of(cx.io, desired, "path").map(|_| ())
     }
 
-    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+    fn read(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+        let io = cx.io;
         let wanted = Wanted::of(io, desired, "path")?;
         let Some(stat) = io.stat(&wanted.path)? else { return Ok(None) };
         if stat.kind != FileKind::Directory {
@@ -240,7 +275,8 @@ impl Handler for DirectoryHandler {
         Ok(Some(fields))
     }
 
-    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
+    fn apply(&self, cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
+        let io = cx.io;
         let wanted = Wanted::of(io, desired, "path")?;
         if desired.purged() {
             return io.remove_dir(&wanted.path).map_err(|e| HandlerError::new(format!("cannot remove {e}")));
@@ -256,7 +292,7 @@ impl Handler for DirectoryHandler {
         apply_ownership(io, &wanted, changes)
     }
 
-    fn describe(&self, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
+    fn describe(&self, _cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
         let path = desired.str_attr("path").unwrap_or_default();
         changes
             .iter()
@@ -277,14 +313,15 @@ impl Handler for SymlinkHandler {
         &["src"]
     }
 
-    fn check(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<(), HandlerError> {
+    fn check(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<(), HandlerError> {
         if desired.str_attr("src").is_none_or(str::is_empty) {
             return Err(HandlerError::new("`src` is not set"));
         }
-        Wanted::of(io, &without_ownership(desired), "dst").map(|_| ())
+        Wanted::of(cx.io, &without_ownership(desired), "dst").map(|_| ())
     }
 
-    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+    fn read(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+        let io = cx.io;
         let link = Wanted::of(io, &without_ownership(desired), "dst")?.path;
         let Some(stat) = io.stat(&link)? else { return Ok(None) };
         if stat.kind != FileKind::Symlink {
@@ -295,7 +332,8 @@ impl Handler for SymlinkHandler {
         Ok(Some(fields))
     }
 
-    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
+    fn apply(&self, cx: &Context<'_>, desired: &ResourceDoc, current: Option<&Fields>, _changes: &[Change]) -> Result<(), HandlerError> {
+        let io = cx.io;
         let link = Wanted::of(io, &without_ownership(desired), "dst")?.path;
         if current.is_some() {
             io.remove_file(&link).map_err(|e| HandlerError::new(format!("cannot remove {e}")))?;
@@ -307,7 +345,7 @@ impl Handler for SymlinkHandler {
         io.symlink(target, &link).map_err(|e| HandlerError::new(format!("cannot link to {target}: {e}")))
     }
 
-    fn describe(&self, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
+    fn describe(&self, _cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> String {
         let link = desired.str_attr("dst").unwrap_or_default();
         let target = desired.str_attr("src").unwrap_or_default();
         let purge = changes.iter().find(|c| c.field == "purged");
@@ -351,27 +389,27 @@ impl Handler for JsonFileHandler {
         &["content", "mode", "owner", "group"]
     }
 
-    fn check(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<(), HandlerError> {
-        FileHandler.check(io, desired)
+    fn check(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<(), HandlerError> {
+        FileHandler.check(cx, desired)
     }
 
-    fn read(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
-        FileHandler.read(io, desired)
+    fn read(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<Option<Fields>, HandlerError> {
+        FileHandler.read(cx, desired)
     }
 
     fn diff(&self, desired: &ResourceDoc, current: Option<&Fields>) -> Vec<Change> {
-        file_diff(desired, &Self::rendered(desired), current)
+        file_diff(desired, sha1_hex(Self::rendered(desired).as_bytes()), current)
     }
 
-    fn apply(&self, io: &dyn Io, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
-        let wanted = Wanted::of(io, desired, "path")?;
+    fn apply(&self, cx: &Context<'_>, desired: &ResourceDoc, _current: Option<&Fields>, changes: &[Change]) -> Result<(), HandlerError> {
+        let wanted = Wanted::of(cx.io, desired, "path")?;
         if desired.purged() {
-            return io.remove_file(&wanted.path).map_err(|e| HandlerError::new(format!("cannot remove {e}")));
+            return cx.io.remove_file(&wanted.path).map_err(|e| HandlerError::new(format!("cannot remove {e}")));
         }
-        write_content(io, &wanted, &Self::rendered(desired), changes)
+        write_content(cx.io, &wanted, Self::rendered(desired).as_bytes(), changes)
     }
 
-    fn describe(&self, desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change]) -> String {
+    fn describe(&self, _cx: &Context<'_>, desired: &ResourceDoc, current: Option<&Fields>, changes: &[Change]) -> String {
         describe_file(desired, current, changes, &Self::rendered(desired))
     }
 }
