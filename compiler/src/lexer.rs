@@ -97,9 +97,10 @@ enum Raw {
     /// Only the opening quotes: the body is scanned by hand, since its end is the first `"""`.
     #[token(r#"""""#)]
     TripleQuote,
-    /// A quote with no closing quote on its line.
-    #[regex(r#""([^"\\\n]|\\[^\n])*"#)]
-    #[regex(r#"'([^'\\\n]|\\[^\n])*"#)]
+    /// A quote with no closing quote on its line (a backslash ending the line included: it
+    /// is not a character of its own).
+    #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#)]
+    #[regex(r#"'([^'\\\n]|\\[^\n])*\\?"#)]
     UnterminatedStr,
 
     #[token("::")]
