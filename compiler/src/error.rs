@@ -47,6 +47,8 @@ pub enum LexErrorKind {
     FormatBadField(String),
     FormatSingleBrace,
     HyphenInIdentifier(String),
+    /// A file over 4 GiB: only that much is read.
+    FileTooLarge,
 }
 
 impl LexError {
@@ -88,6 +90,7 @@ impl LexError {
             LexErrorKind::FormatSingleBrace => {
                 Details::new("invalid-string", "single `}` in f-string", "unmatched brace").hint("write `}}` for a literal `}`")
             }
+            LexErrorKind::FileTooLarge => Details::new("lexical", "file too large", "only its first 4 GiB are read"),
             LexErrorKind::HyphenInIdentifier(name) => Details::new(
                 "invalid-identifier",
                 format!("the use of '-' in identifiers is not allowed: `{name}`"),

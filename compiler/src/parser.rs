@@ -1,13 +1,15 @@
-//! Parsing one file: streams the lexer's tokens into the fast grammar; a file with a syntax
-//! error is parsed again by the reference grammar, with error recovery (see [`parse`]).
+//! Parsing one file: streams the lexer's tokens into the grammar (`grammar.lalrpop`, the only
+//! one: fast on good files, with error recovery on bad ones), so each file is lexed once.
 //! Returns the syntax tree together with every error found (lexical and syntactic), so one
-//! run reports all the problems of a file. Also home of the small constructors the grammars'
-//! actions call, and of the precedence climbing of the fast grammar ([`Chain`]).
+//! run reports all the problems of a file; each "unexpected token" learns the block it is
+//! in from the block structure the lexer recorded ([`annotate_errors`]). Also home of the
+//! small constructors the grammar's actions call, and of the precedence climbing of its
+//! operator chains ([`Chain`]).
 
 use crate::ast::{BinOp, Expr, ExprKind, MapKey, Module, Multiplicity, TopStmt};
 use crate::error::{terminal_name, LexError, OpenBlock, SyntaxError, SyntaxErrorKind};
-use crate::intern::{Interner, Symbol};
-use crate::lexer::{self, Tok};
+use crate::intern::Interner;
+use crate::lexer::{self, Mark, MarkKind, Tok};
 use crate::span::{FileId, Span};
 use crate::strings::{FormatPart, StringPart, StringToken};
 use lalrpop_util::{ErrorRecovery, ParseError};
@@ -15,18 +17,12 @@ use std::cell::RefCell;
 
 /// An error the grammar recovered from (or explains). The error is boxed so that lalrpop's
 /// stack values, which must be able to hold one, stay small.
-pub type Recovery = ErrorRecovery<usize, Tok, Box<SyntaxError>>;
+pub type Recovery = ErrorRecovery<u32, Tok, Box<SyntaxError>>;
 
-/// The reference grammar, with error recovery.
-#[allow(clippy::all, unused_parens, unused_imports, dead_code)]
+/// The parser lalrpop generates from `grammar.lalrpop` (its own code, so its lints are off).
+#[allow(clippy::all, clippy::unwrap_used, unused_parens, unused_imports, dead_code)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/grammar.rs"));
-}
-
-/// The fast path: the same language and tree, no error recovery.
-#[allow(clippy::all, unused_parens, unused_imports, dead_code)]
-mod generated_fast {
-    include!(concat!(env!("OUT_DIR"), "/grammar_fast.rs"));
 }
 
 /// The result of parsing one file: the tree (partial where errors were recovered from) and
@@ -50,62 +46,27 @@ impl Parsed {
 
 /// Parses `source` as file `file`. Never fails: problems are returned in [`Parsed`].
 ///
-/// The fast grammar (`grammar_fast.lalrpop`) parses first, with tokens streamed from the
-/// lexer (no token vector; the interner is shared through a `RefCell`: the lexer interns
-/// while the grammar's error actions read it). Identifiers are interned in lexing order and
-/// `dict` (the name of the `dict` keyword type) after them. Should that parse meet a syntax
-/// error, or an action report one, the file is parsed again, exactly as before the fast
-/// path existed, with the reference grammar (`grammar.lalrpop`), whose states and error
-/// recovery make the error messages; by then every symbol exists, so the numbering is the
-/// same.
+/// Tokens are streamed from the lexer into the parser (no token vector), once, whether the
+/// file has errors or not. The interner is shared through a `RefCell`: the lexer interns
+/// while the grammar's actions read it. `dict` is a keyword, but the type of a `dict`
+/// attribute is a name like the others: it is interned before the file's names, so the
+/// grammar has its symbol at hand.
 pub fn parse(source: &str, file: FileId, interner: &mut Interner) -> Parsed {
-    let mut lex_errors = Vec::new();
+    let dict_symbol = interner.intern("dict");
     let shared = RefCell::new(std::mem::take(interner));
-    let mut reported = Vec::new();
-    let fast = {
+    let mut lex_errors = Vec::new();
+    let mut recovered = Vec::new();
+    let (result, marks) = {
         let mut tokens = lexer::Lexer::new(source, file, &shared, &mut lex_errors);
-        let parser = generated_fast::ModuleParser::new();
-        let result = parser.parse(file, &shared, DICT_PLACEHOLDER, &mut reported, tokens.by_ref().map(|t| t.map_err(|never| match never {})));
-        // Should the parser stop early, the rest is still lexed: every lexical error is
+        let parser = generated::ModuleParser::new();
+        let result = parser.parse(file, &shared, dict_symbol, &mut recovered, tokens.by_ref().map(|t| t.map_err(|never| match never {})));
+        // Should the parser give up early, the rest is still lexed: every lexical error is
         // reported and every identifier interned.
         for _ in tokens.by_ref() {}
-        result
+        (result, tokens.into_marks())
     };
     *interner = shared.into_inner();
-    let dict_symbol = interner.intern("dict");
     lex_errors.sort_by_key(|e| (e.span.start, e.span.end));
-    if let (Ok(mut module), true) = (fast, reported.is_empty()) {
-        set_dict_symbol(&mut module, dict_symbol);
-        return Parsed { module, lex_errors, syntax_errors: Vec::new() };
-    }
-    let (module, syntax_errors) = parse_reporting_errors(source, file, interner, dict_symbol);
-    Parsed { module, lex_errors, syntax_errors }
-}
-
-/// Parses with the reference grammar alone, as [`parse`] does for a file with an error. For
-/// the property test that checks the two grammars accept the same files and build the same
-/// trees (`compiler/tests/fuzz.rs`): the fast grammar is only right as long as they agree.
-#[doc(hidden)]
-pub fn parse_with_reference_grammar(source: &str, file: FileId, interner: &mut Interner) -> Parsed {
-    let mut lex_errors = Vec::new();
-    // Interned in the same order as `parse`: the file's identifiers, then `dict`.
-    let _ = lexer::tokenize(source, file, interner, &mut lex_errors);
-    let dict_symbol = interner.intern("dict");
-    lex_errors.sort_by_key(|e| (e.span.start, e.span.end));
-    let (module, syntax_errors) = parse_reporting_errors(source, file, interner, dict_symbol);
-    Parsed { module, lex_errors, syntax_errors }
-}
-
-/// The reference grammar's parse: the tree as far as it recovered, and every syntax error.
-fn parse_reporting_errors(source: &str, file: FileId, interner: &mut Interner, dict_symbol: Symbol) -> (Module, Vec<SyntaxError>) {
-    // The lexical errors are those of the first lexing already.
-    let mut ignored = Vec::new();
-    let tokens = lexer::tokenize(source, file, interner, &mut ignored);
-    let shared = RefCell::new(std::mem::take(interner));
-    let mut recovered = Vec::new();
-    let parser = generated::ModuleParser::new();
-    let result = parser.parse(file, &shared, dict_symbol, &mut recovered, tokens.into_iter().map(Ok));
-    *interner = shared.into_inner();
     let mut syntax_errors = Vec::new();
     let module = match result {
         Ok(module) => module,
@@ -114,34 +75,18 @@ fn parse_reporting_errors(source: &str, file: FileId, interner: &mut Interner, d
             Module::default()
         }
     };
-    for recovery in recovered {
-        syntax_errors.push(convert(recovery.error, file, source));
+    if syntax_errors.is_empty() && recovered.is_empty() {
+        return Parsed { module, lex_errors, syntax_errors };
     }
+    syntax_errors.extend(recovered.into_iter().map(|recovery| convert(recovery.error, file, source)));
     syntax_errors.sort_by_key(|e| (e.span.start, e.span.end));
     syntax_errors.dedup();
-    attach_open_blocks(&mut syntax_errors, source, file);
-    (module, syntax_errors)
+    annotate_errors(&mut syntax_errors, &marks, file);
+    Parsed { module, lex_errors, syntax_errors }
 }
 
-/// Stands for the symbol of `dict` while parsing: `dict` is interned only after the file's
-/// identifiers (see [`parse`]). The `dict` type of an attribute is the only user.
-const DICT_PLACEHOLDER: Symbol = Symbol::PLACEHOLDER;
-
-fn set_dict_symbol(module: &mut Module, dict_symbol: Symbol) {
-    for statement in &mut module.statements {
-        if let TopStmt::Entity(entity) = statement {
-            for attribute in &mut entity.attributes {
-                if let crate::ast::Parts::One(ident) = &mut attribute.ty.base.parts {
-                    if ident.name == DICT_PLACEHOLDER {
-                        ident.name = dict_symbol;
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn convert(error: ParseError<usize, Tok, Box<SyntaxError>>, file: FileId, source: &str) -> SyntaxError {
+fn convert(error: ParseError<u32, Tok, Box<SyntaxError>>, file: FileId, source: &str) -> SyntaxError {
+    let error = error.map_location(|location| location as usize);
     match error {
         ParseError::InvalidToken { location } => SyntaxError {
             kind: SyntaxErrorKind::UnexpectedToken { found: "token".into(), expected: Vec::new(), open_block: None },
@@ -157,11 +102,8 @@ fn convert(error: ParseError<usize, Tok, Box<SyntaxError>>, file: FileId, source
         }
         ParseError::UnrecognizedToken { token: (start, token, end), expected } => {
             let expected = tidy_expected(expected);
-            let open_block = None;
-            SyntaxError {
-                kind: SyntaxErrorKind::UnexpectedToken { found: describe_token(&source[start..end], &token), expected, open_block },
-                span: Span::new(file, start, end),
-            }
+            let found = describe_token(&source[start..end], &token);
+            SyntaxError { kind: SyntaxErrorKind::UnexpectedToken { found, expected, open_block: None }, span: Span::new(file, start, end) }
         }
         ParseError::ExtraToken { token: (start, token, end) } => SyntaxError {
             kind: SyntaxErrorKind::UnexpectedToken {
@@ -196,61 +138,45 @@ fn describe_token(text: &str, token: &Tok) -> String {
     }
 }
 
+// ---------- the block an error is in ----------
+
 /// Fills in, for every "unexpected token/end of file" error, the innermost block (`entity`,
-/// `implementation`, `for`, `if`) still open where it happened, by re-lexing the file once and
-/// matching openers with `end` in one sweep (only runs when there are syntax errors).
-fn attach_open_blocks(errors: &mut [SyntaxError], source: &str, file: FileId) {
-    let mut wanted: Vec<(usize, usize)> = errors
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| match e.kind {
-            SyntaxErrorKind::UnexpectedToken { .. } | SyntaxErrorKind::UnexpectedEof { .. } => Some((e.span.start as usize, i)),
-            _ => None,
-        })
-        .collect();
-    if wanted.is_empty() {
-        return;
-    }
-    wanted.sort();
-    let mut interner = Interner::new();
-    let mut ignored = Vec::new();
-    let tokens = lexer::tokenize(source, file, &mut interner, &mut ignored);
-    let mut stack: Vec<OpenBlock> = Vec::new();
+/// `implementation`, `for`, `if`) still open where it happened, matching openers with `end`
+/// lexically in one sweep over the errors and the lexer's marks (only when a file has
+/// syntax errors, so the error-free path pays nothing but the recording of the marks).
+fn annotate_errors(errors: &mut [SyntaxError], marks: &[Mark], file: FileId) {
     let mut brackets = 0usize;
+    let mut blocks: Vec<OpenBlock> = Vec::new();
     let mut after_implementation = false;
-    let mut next = 0;
-    let mut tokens = tokens.into_iter().peekable();
-    while next < wanted.len() {
-        let (offset, error_index) = wanted[next];
-        match tokens.peek() {
-            Some((start, _, _)) if *start < offset => {}
-            _ => {
-                let block = stack.last().copied();
-                match &mut errors[error_index].kind {
-                    SyntaxErrorKind::UnexpectedToken { open_block, .. } | SyntaxErrorKind::UnexpectedEof { open_block, .. } => {
-                        *open_block = block;
-                    }
-                    _ => {}
+    let mut next_mark = 0;
+    for error in errors.iter_mut() {
+        let at = error.span.start as usize;
+        // The block structure just before the error's token.
+        while let Some(mark) = marks.get(next_mark).filter(|m| (m.start as usize) < at) {
+            let span = mark.span(file);
+            match mark.kind {
+                MarkKind::Open => brackets += 1,
+                MarkKind::Close => brackets = brackets.saturating_sub(1),
+                MarkKind::Entity => blocks.push(OpenBlock { keyword: "entity", span }),
+                MarkKind::Implementation => {
+                    after_implementation = true;
+                    blocks.push(OpenBlock { keyword: "implementation", span });
                 }
-                next += 1;
-                continue;
+                // The `for` of `implementation x for Entity` opens nothing.
+                MarkKind::For if after_implementation => after_implementation = false,
+                // Inside brackets, `for` and `if` belong to a list comprehension.
+                MarkKind::For if brackets == 0 => blocks.push(OpenBlock { keyword: "for loop", span }),
+                MarkKind::If if brackets == 0 => blocks.push(OpenBlock { keyword: "if statement", span }),
+                MarkKind::For | MarkKind::If => {}
+                MarkKind::End => {
+                    blocks.pop();
+                }
             }
+            next_mark += 1;
         }
-        let Some((start, token, end)) = tokens.next() else { break };
-        let span = Span::new(file, start, end);
-        match token {
-            Tok::LBracket | Tok::LParen | Tok::LBrace => brackets += 1,
-            Tok::RBracket | Tok::RParen | Tok::RBrace => brackets = brackets.saturating_sub(1),
-            Tok::Entity => stack.push(OpenBlock { keyword: "entity", span }),
-            Tok::Implementation => {
-                after_implementation = true;
-                stack.push(OpenBlock { keyword: "implementation", span });
-            }
-            Tok::For if after_implementation => after_implementation = false,
-            Tok::For if brackets == 0 => stack.push(OpenBlock { keyword: "for loop", span }),
-            Tok::If if brackets == 0 => stack.push(OpenBlock { keyword: "if statement", span }),
-            Tok::End => {
-                stack.pop();
+        match &mut error.kind {
+            SyntaxErrorKind::UnexpectedToken { open_block, .. } | SyntaxErrorKind::UnexpectedEof { open_block, .. } => {
+                *open_block = blocks.last().copied();
             }
             _ => {}
         }
@@ -289,16 +215,22 @@ pub fn attach_docs(statements: Vec<crate::ast::TopStmt>) -> Module {
     module
 }
 
+/// A span from two of the grammar's locations.
+pub fn sp(file: FileId, start: u32, end: u32) -> Span {
+    Span { file, start, end }
+}
+
 pub fn user_error(kind: SyntaxErrorKind, span: Span) -> Recovery {
     ErrorRecovery { error: ParseError::User { error: Box::new(SyntaxError { kind, span }) }, dropped_tokens: Vec::new() }
 }
 
-pub fn binary(op: BinOp, lhs: Expr, rhs: Expr, span: Span) -> Expr {
+fn binary(op: BinOp, lhs: Expr, rhs: Expr, span: Span) -> Expr {
     Expr::new(ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span)
 }
 
 /// A flat chain of operands and operators as the grammar reads it (see the expression part
-/// of the grammar); [`Chain::build`] turns it into the tree.
+/// of the grammar); [`Chain::build`] turns it into the tree with the precedence of a grammar
+/// by levels.
 pub enum Chain {
     /// A lone operand: the common case, built without a vector.
     One(Expr),
@@ -307,11 +239,11 @@ pub enum Chain {
 
 pub enum ChainItem {
     /// A prefix `not` starting at this offset.
-    Not(usize),
+    Not(u32),
     /// An operand with the extent of its grammar symbol (which includes parentheses around
     /// it, unlike its span): a binary node spans from its left operand's extent to its right
     /// one's, as the rules `<l:@L> <a:X> op <b:Y> <r:@R>` of a grammar by levels do.
-    Operand { start: usize, expr: Expr, end: usize },
+    Operand { start: u32, expr: Expr, end: u32 },
     Op(BinOp),
 }
 
@@ -337,7 +269,7 @@ impl Chain {
     }
 
     /// `not not ... operand`
-    pub fn with_nots(nots: Vec<usize>, start: usize, expr: Expr, end: usize) -> Chain {
+    pub fn with_nots(nots: Vec<u32>, start: u32, expr: Expr, end: u32) -> Chain {
         let mut items = Vec::with_capacity(nots.len() + 3);
         items.extend(nots.into_iter().map(ChainItem::Not));
         items.push(ChainItem::Operand { start, expr, end });
@@ -346,7 +278,7 @@ impl Chain {
 
     /// Appends `op nots... operand`; `chain_start..chain_end` is the extent of the chain so far.
     #[allow(clippy::too_many_arguments)]
-    pub fn push(self, chain_start: usize, chain_end: usize, op: BinOp, nots: Vec<usize>, start: usize, expr: Expr, end: usize) -> Chain {
+    pub fn push(self, chain_start: u32, chain_end: u32, op: BinOp, nots: Vec<u32>, start: u32, expr: Expr, end: u32) -> Chain {
         let mut items = match self {
             Chain::One(first) => {
                 // Most chains have two operands.
@@ -362,30 +294,34 @@ impl Chain {
         Chain::Many(items)
     }
 
-    /// The tree, by precedence climbing.
+    /// The tree, by precedence climbing. Inlined: most chains are a lone operand, which is
+    /// just moved out (the climbing itself stays a call).
+    #[inline]
     pub fn build(self, file: FileId) -> Expr {
         match self {
             Chain::One(expr) => expr,
-            Chain::Many(items) => {
-                let mut items = items.into_iter().peekable();
-                climb(&mut items, 0, file).0
-            }
+            Chain::Many(items) => build_many(items, file),
         }
     }
+}
+
+fn build_many(items: Vec<ChainItem>, file: FileId) -> Expr {
+    let mut items = items.into_iter().peekable();
+    climb(&mut items, 0, file).0
 }
 
 type Items = std::iter::Peekable<std::vec::IntoIter<ChainItem>>;
 
 /// Parses operators of precedence `min` or more; returns the tree and its extent.
-fn climb(items: &mut Items, min: u8, file: FileId) -> (Expr, usize, usize) {
+fn climb(items: &mut Items, min: u8, file: FileId) -> (Expr, u32, u32) {
     let (mut lhs, start, mut end) = match items.next() {
         Some(ChainItem::Not(start)) => {
             let (operand, _, end) = climb(items, NOT_OPERAND_PRECEDENCE, file);
-            (Expr::new(ExprKind::Not(Box::new(operand)), Span::new(file, start, end)), start, end)
+            (Expr::new(ExprKind::Not(Box::new(operand)), sp(file, start, end)), start, end)
         }
         Some(ChainItem::Operand { start, expr, end }) => (expr, start, end),
         // The grammar only makes chains that alternate operands and operators.
-        _ => (Expr::new(ExprKind::Error, Span::new(file, 0, 0)), 0, 0),
+        _ => (Expr::new(ExprKind::Error, sp(file, 0, 0)), 0, 0),
     };
     while let Some(&ChainItem::Op(op)) = items.peek() {
         let level = precedence(op);
@@ -397,7 +333,7 @@ fn climb(items: &mut Items, min: u8, file: FileId) -> (Expr, usize, usize) {
         let next_min = if op == BinOp::Pow { level } else { level + 1 };
         let (rhs, _, rhs_end) = climb(items, next_min, file);
         end = rhs_end;
-        lhs = binary(op, lhs, rhs, Span::new(file, start, end));
+        lhs = binary(op, lhs, rhs, sp(file, start, end));
     }
     (lhs, start, end)
 }
