@@ -1,13 +1,13 @@
 //! Parsing one file: streams the lexer's tokens into the grammar (`grammar.lalrpop`, the only
 //! one: fast on good files, with error recovery on bad ones), so each file is lexed once.
 //! Returns the syntax tree together with every error found (lexical and syntactic), so one
-//! run reports all the problems of a file; each "unexpected token" learns the block it is
-//! in from the block structure the lexer recorded ([`annotate_errors`]). Also home of the
-//! small constructors the grammar's actions call, and of the precedence climbing of its
-//! operator chains ([`Chain`]).
+//! run reports all the problems of a file; follow-on errors of a recovery are dropped and
+//! each "unexpected token" learns the block it is in, from the block structure the lexer
+//! recorded ([`annotate_errors`]). Also home of the small constructors the grammar's actions
+//! call, and of the precedence climbing of its operator chains ([`Chain`]).
 
 use crate::ast::{BinOp, Expr, ExprKind, MapKey, Module, Multiplicity, TopStmt};
-use crate::error::{terminal_name, LexError, OpenBlock, SyntaxError, SyntaxErrorKind};
+use crate::error::{terminal_name, LexError, LexErrorKind, OpenBlock, SyntaxError, SyntaxErrorKind};
 use crate::intern::Interner;
 use crate::lexer::{self, Mark, MarkKind, Tok};
 use crate::span::{FileId, Span};
@@ -81,7 +81,7 @@ pub fn parse(source: &str, file: FileId, interner: &mut Interner) -> Parsed {
     syntax_errors.extend(recovered.into_iter().map(|recovery| convert(recovery.error, file, source)));
     syntax_errors.sort_by_key(|e| (e.span.start, e.span.end));
     syntax_errors.dedup();
-    annotate_errors(&mut syntax_errors, &marks, file);
+    annotate_errors(&mut syntax_errors, &lex_errors, &marks, source, file);
     Parsed { module, lex_errors, syntax_errors }
 }
 
@@ -138,35 +138,121 @@ fn describe_token(text: &str, token: &Tok) -> String {
     }
 }
 
-// ---------- the block an error is in ----------
+// ---------- what the block structure tells about the errors ----------
 
-/// Fills in, for every "unexpected token/end of file" error, the innermost block (`entity`,
-/// `implementation`, `for`, `if`) still open where it happened, matching openers with `end`
-/// lexically in one sweep over the errors and the lexer's marks (only when a file has
-/// syntax errors, so the error-free path pays nothing but the recording of the marks).
-fn annotate_errors(errors: &mut [SyntaxError], marks: &[Mark], file: FileId) {
-    let mut brackets = 0usize;
-    let mut blocks: Vec<OpenBlock> = Vec::new();
+/// A lexical error that can derail the parse: one that drops or swallows text. With the
+/// parser's own errors ([`is_unexpected`]) these are the triggers of follow-on errors; the
+/// errors the grammar explains on purpose (a lower-case entity name, ...) and the lexical
+/// ones that keep the token (a `-` in a name, a bad escape) leave the parse on track.
+fn is_trigger(error: &LexError) -> bool {
+    matches!(
+        error.kind,
+        LexErrorKind::IllegalCharacter(_)
+            | LexErrorKind::UnterminatedString
+            | LexErrorKind::UnterminatedTripleQuote
+            | LexErrorKind::UnterminatedRegex
+    )
+}
+
+/// The errors the parser itself detects (where its recovery starts): the ones that may be
+/// follow-on errors, and triggers of others.
+fn is_unexpected(error: &SyntaxError) -> bool {
+    matches!(error.kind, SyntaxErrorKind::UnexpectedToken { .. } | SyntaxErrorKind::UnexpectedEof { .. })
+}
+
+/// A trigger's byte range, and whether it is lexical.
+#[derive(Clone, Copy)]
+struct Trigger {
+    start: usize,
+    end: usize,
+    lexical: bool,
+}
+
+/// An open bracket during the sweep of [`annotate_errors`]: where the outermost bracket
+/// that is closed later, among this one and those around it, starts.
+struct OpenBracket {
+    outermost_closed: Option<usize>,
+}
+
+/// Two jobs, done in one sweep over the errors and the lexer's marks (only when a file has
+/// syntax errors, so the error-free path pays nothing but the recording of the marks):
+///
+/// - Each "unexpected token/end of file" error learns the innermost block (`entity`,
+///   `implementation`, `for`, `if`) still open where it happened, matching openers with
+///   `end` lexically (the hint "expected `end` to close the ... opened here").
+/// - Follow-on errors are dropped. lalrpop's recovery resumes at the nearest place that takes
+///   the next token, which after a slip inside brackets or a block header is usually a new
+///   statement, leaving the rest of the line and the block's closers to be reported too.
+///   One slip should give one diagnostic, so an "unexpected token" error goes when, with `q`
+///   the last trigger before it (see [`is_trigger`]):
+///   1. it is on the line where `q` ends (the rest of a line a recovery skipped), or right
+///      after a lexical `q` with only blanks and comments between (a dropped character or an
+///      unterminated string leaves the next token stranded);
+///   2. it is inside, or at the closer of, a bracket pair that is closed and holds `q`;
+///   3. it is at an `end` whose block (matched lexically) holds `q`;
+///   4. it is at the end of the file and an unterminated `"""` swallowed the rest.
+///
+/// A mistake on another line, outside the broken brackets and block, is still reported.
+fn annotate_errors(errors: &mut Vec<SyntaxError>, lex_errors: &[LexError], marks: &[Mark], source: &str, file: FileId) {
+    let mut triggers: Vec<Trigger> = errors
+        .iter()
+        .filter(|e| is_unexpected(e))
+        .map(|e| Trigger { start: e.span.start as usize, end: e.span.end as usize, lexical: false })
+        .chain(
+            lex_errors
+                .iter()
+                .filter(|e| is_trigger(e))
+                .map(|e| Trigger { start: e.span.start as usize, end: e.span.end as usize, lexical: true }),
+        )
+        .collect();
+    triggers.sort_by_key(|t| (t.start, t.end));
+    let swallowed_tail = lex_errors.iter().any(|e| e.kind == LexErrorKind::UnterminatedTripleQuote);
+
+    // Which opening brackets are closed later (a first pass: the sweep needs it going forward).
+    let mut closed = vec![false; marks.len()];
+    let mut pending = Vec::new();
+    for (index, mark) in marks.iter().enumerate() {
+        match mark.kind {
+            MarkKind::Open => pending.push(index),
+            MarkKind::Close => {
+                if let Some(open) = pending.pop() {
+                    closed[open] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut brackets: Vec<OpenBracket> = Vec::new();
+    let mut blocks: Vec<(OpenBlock, usize)> = Vec::new();
     let mut after_implementation = false;
     let mut next_mark = 0;
+    let mut next_trigger = 0;
+    let mut keep = Vec::with_capacity(errors.len());
     for error in errors.iter_mut() {
         let at = error.span.start as usize;
         // The block structure just before the error's token.
         while let Some(mark) = marks.get(next_mark).filter(|m| (m.start as usize) < at) {
             let span = mark.span(file);
             match mark.kind {
-                MarkKind::Open => brackets += 1,
-                MarkKind::Close => brackets = brackets.saturating_sub(1),
-                MarkKind::Entity => blocks.push(OpenBlock { keyword: "entity", span }),
+                MarkKind::Open => {
+                    let outer = brackets.last().and_then(|b| b.outermost_closed);
+                    let own = closed[next_mark].then_some(mark.start as usize);
+                    brackets.push(OpenBracket { outermost_closed: outer.or(own) });
+                }
+                MarkKind::Close => {
+                    brackets.pop();
+                }
+                MarkKind::Entity => blocks.push((OpenBlock { keyword: "entity", span }, mark.start as usize)),
                 MarkKind::Implementation => {
                     after_implementation = true;
-                    blocks.push(OpenBlock { keyword: "implementation", span });
+                    blocks.push((OpenBlock { keyword: "implementation", span }, mark.start as usize));
                 }
                 // The `for` of `implementation x for Entity` opens nothing.
                 MarkKind::For if after_implementation => after_implementation = false,
                 // Inside brackets, `for` and `if` belong to a list comprehension.
-                MarkKind::For if brackets == 0 => blocks.push(OpenBlock { keyword: "for loop", span }),
-                MarkKind::If if brackets == 0 => blocks.push(OpenBlock { keyword: "if statement", span }),
+                MarkKind::For if brackets.is_empty() => blocks.push((OpenBlock { keyword: "for loop", span }, mark.start as usize)),
+                MarkKind::If if brackets.is_empty() => blocks.push((OpenBlock { keyword: "if statement", span }, mark.start as usize)),
                 MarkKind::For | MarkKind::If => {}
                 MarkKind::End => {
                     blocks.pop();
@@ -174,13 +260,34 @@ fn annotate_errors(errors: &mut [SyntaxError], marks: &[Mark], file: FileId) {
             }
             next_mark += 1;
         }
+        while triggers.get(next_trigger).is_some_and(|t| t.start < at) {
+            next_trigger += 1;
+        }
+        if !is_unexpected(error) {
+            keep.push(true);
+            continue;
+        }
+        let open_block = blocks.last().map(|(block, _)| *block);
         match &mut error.kind {
-            SyntaxErrorKind::UnexpectedToken { open_block, .. } | SyntaxErrorKind::UnexpectedEof { open_block, .. } => {
-                *open_block = blocks.last().copied();
+            SyntaxErrorKind::UnexpectedToken { open_block: slot, .. } | SyntaxErrorKind::UnexpectedEof { open_block: slot, .. } => {
+                *slot = open_block;
             }
             _ => {}
         }
+        let previous = next_trigger.checked_sub(1).and_then(|i| triggers.get(i)).copied();
+        let at_mark = marks.get(next_mark).filter(|m| m.start as usize == at).map(|m| m.kind);
+        let follows = previous.is_some_and(|q| {
+            let same_line = !source.as_bytes().get(q.end.min(at)..at).is_some_and(|gap| gap.contains(&b'\n'));
+            let adjacent = q.lexical && source.get(q.end..).is_some_and(|rest| q.end + lexer::skip_trivia(rest) >= at);
+            let in_brackets = brackets.last().and_then(|b| b.outermost_closed).is_some_and(|start| start < q.start);
+            let at_block_end = at_mark == Some(MarkKind::End) && blocks.last().is_some_and(|(_, start)| *start < q.start);
+            same_line || adjacent || in_brackets || at_block_end
+        });
+        let swallowed = swallowed_tail && matches!(error.kind, SyntaxErrorKind::UnexpectedEof { .. });
+        keep.push(!(follows || swallowed));
     }
+    let mut flags = keep.into_iter();
+    errors.retain(|_| flags.next().unwrap_or(true));
 }
 
 // ---------- constructors used by the grammar's actions ----------
