@@ -134,6 +134,24 @@ pub enum SyntaxErrorKind {
     EntityAsAttributeType(String),
     LowercaseEntityRef(String),
     CapitalizedTypedef(String),
+    /// An attribute default that is not a constant (`string x = y`).
+    NonConstantDefault,
+    /// `dict x = null`: the attribute is named.
+    DictNullDefault(String),
+    /// `index Host()`.
+    EmptyIndex,
+    /// `x += e` on a plain variable: the variable is named.
+    ExtendVariable(String),
+    /// `defined = 1`: a keyword used as a name; the keyword is given.
+    ReservedKeyword(String),
+    /// `else if` instead of `elif`.
+    ElseIf,
+    /// An entity name used as a value (`x = Host`): the name as written.
+    EntityAsValue(String),
+    /// Python's `True`, `False` or `None`, with the spelling meant.
+    PythonLiteral { written: &'static str, meant: &'static str },
+    /// `mymod.submod.Entity`, with the `::` spelling.
+    InvalidNamespaceAccess { written: String, suggested: String },
 }
 
 impl SyntaxError {
@@ -209,6 +227,50 @@ impl SyntaxError {
             SyntaxErrorKind::ImplementationForNonEntity => {
                 Details::new("syntax", "an implementation is for an entity", "expected an entity name here")
             }
+            SyntaxErrorKind::NonConstantDefault => Details::new(
+                "syntax",
+                "the default of an attribute must be a constant",
+                "not a constant",
+            )
+            .hint("a default is a literal, `null`, or a list or dict of those; compute other values in an implementation"),
+            SyntaxErrorKind::DictNullDefault(name) => Details::new(
+                "syntax",
+                "null can not be assigned to a `dict` attribute",
+                "this attribute is not nullable",
+            )
+            .hint(format!("did you mean `dict? {name} = null`?")),
+            SyntaxErrorKind::EmptyIndex => {
+                Details::new("syntax", "an index needs at least one attribute", "expected an attribute name before `)`")
+            }
+            SyntaxErrorKind::ExtendVariable(name) => Details::new(
+                "syntax",
+                format!("`+=` cannot extend the variable `{name}`"),
+                "a variable is assigned once, with `=`",
+            )
+            .hint("`+=` adds to a relation or a list attribute: `x.items += value`"),
+            SyntaxErrorKind::ReservedKeyword(keyword) => Details::new(
+                "syntax",
+                format!("invalid identifier: `{keyword}` is a reserved keyword"),
+                "a keyword cannot be used as a name",
+            )
+            .hint("choose another name"),
+            SyntaxErrorKind::ElseIf => Details::new("syntax", "unexpected keyword `if` after `else`", "`else if` is spelled `elif`")
+                .hint("write `elif condition:`"),
+            SyntaxErrorKind::EntityAsValue(name) => Details::new(
+                "syntax",
+                format!("the entity `{name}` is not a value"),
+                "expected a value here",
+            )
+            .hint(format!("construct an instance with `{name}(...)`, or look one up with `{name}[key=value]`")),
+            SyntaxErrorKind::PythonLiteral { written, meant } => {
+                Details::new("syntax", format!("`{written}` is not a value here"), "Python spelling").hint(format!("write `{meant}`"))
+            }
+            SyntaxErrorKind::InvalidNamespaceAccess { written, suggested } => Details::new(
+                "syntax",
+                format!("invalid namespace access `{written}`"),
+                "namespaces are separated by `::`, not `.`",
+            )
+            .hint(format!("did you mean `{suggested}`?")),
         }
     }
 }

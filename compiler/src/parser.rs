@@ -6,9 +6,9 @@
 //! recorded ([`annotate_errors`]). Also home of the small constructors the grammar's actions
 //! call, and of the precedence climbing of its operator chains ([`Chain`]).
 
-use crate::ast::{BinOp, Expr, ExprKind, MapKey, Module, Multiplicity, TopStmt};
+use crate::ast::{BinOp, Expr, ExprKind, Ident, MapKey, Module, Multiplicity, QualName, TopStmt, TypeRef};
 use crate::error::{terminal_name, LexError, LexErrorKind, OpenBlock, SyntaxError, SyntaxErrorKind};
-use crate::intern::Interner;
+use crate::intern::{Interner, Symbol};
 use crate::lexer::{self, Mark, MarkKind, Tok};
 use crate::span::{FileId, Span};
 use crate::strings::{FormatPart, StringPart, StringToken};
@@ -102,8 +102,14 @@ fn convert(error: ParseError<u32, Tok, Box<SyntaxError>>, file: FileId, source: 
         }
         ParseError::UnrecognizedToken { token: (start, token, end), expected } => {
             let expected = tidy_expected(expected);
-            let found = describe_token(&source[start..end], &token);
-            SyntaxError { kind: SyntaxErrorKind::UnexpectedToken { found, expected, open_block: None }, span: Span::new(file, start, end) }
+            let text = &source[start..end];
+            let kind = if is_keyword(&token) && expected.iter().any(|e| e == "an identifier") && assigned(&source[end..]) {
+                // `defined = ...`: Inmanta's "invalid identifier, defined is a reserved keyword".
+                SyntaxErrorKind::ReservedKeyword(text.to_string())
+            } else {
+                SyntaxErrorKind::UnexpectedToken { found: describe_token(text, &token), expected, open_block: None }
+            };
+            SyntaxError { kind, span: Span::new(file, start, end) }
         }
         ParseError::ExtraToken { token: (start, token, end) } => SyntaxError {
             kind: SyntaxErrorKind::UnexpectedToken {
@@ -122,7 +128,51 @@ fn tidy_expected(expected: Vec<String>) -> Vec<String> {
     // Put `end` first: when a block is open it is the most useful thing to suggest.
     names.sort_by_key(|n| (n != "`end`", n.clone()));
     names.dedup();
+    // Right after `else`, `if` is only there for the grammar's rule that explains `else if`.
+    if names == ["`:`", "`if`"] {
+        names.pop();
+    }
     names
+}
+
+fn is_keyword(token: &Tok) -> bool {
+    matches!(
+        token,
+        Tok::Typedef
+            | Tok::As
+            | Tok::Matching
+            | Tok::Entity
+            | Tok::Extends
+            | Tok::End
+            | Tok::In
+            | Tok::Implementation
+            | Tok::For
+            | Tok::Index
+            | Tok::Implement
+            | Tok::Using
+            | Tok::When
+            | Tok::And
+            | Tok::Or
+            | Tok::Not
+            | Tok::True
+            | Tok::False
+            | Tok::Import
+            | Tok::Is
+            | Tok::Defined
+            | Tok::Dict
+            | Tok::Null
+            | Tok::Undef
+            | Tok::Parents
+            | Tok::If
+            | Tok::Else
+            | Tok::Elif
+    )
+}
+
+/// Whether `rest` (the text after a token) goes on with `=`, an assignment to that token.
+fn assigned(rest: &str) -> bool {
+    let after = &rest[lexer::skip_trivia(rest)..];
+    after.starts_with('=') && !after.starts_with("==")
 }
 
 fn describe_token(text: &str, token: &Tok) -> String {
@@ -157,7 +207,10 @@ fn is_trigger(error: &LexError) -> bool {
 /// The errors the parser itself detects (where its recovery starts): the ones that may be
 /// follow-on errors, and triggers of others.
 fn is_unexpected(error: &SyntaxError) -> bool {
-    matches!(error.kind, SyntaxErrorKind::UnexpectedToken { .. } | SyntaxErrorKind::UnexpectedEof { .. })
+    matches!(
+        error.kind,
+        SyntaxErrorKind::UnexpectedToken { .. } | SyntaxErrorKind::UnexpectedEof { .. } | SyntaxErrorKind::ReservedKeyword(_)
+    )
 }
 
 /// A trigger's byte range, and whether it is lexical.
@@ -505,4 +558,92 @@ pub fn multiplicity(
         }
     }
     Multiplicity { lower, upper, span }
+}
+
+/// Checks an attribute's default as Inmanta's grammar does: it is a constant, and `null`
+/// does not go into a plain `dict` (into other types it is the type checker's business).
+pub fn check_default(errors: &mut Vec<Recovery>, interner: &Interner, dict_symbol: Symbol, ty: &TypeRef, name: Ident, value: &Expr) {
+    let plain_dict = !ty.list && !ty.nullable && ty.base.parts.len() == 1 && ty.base.last().name == dict_symbol;
+    if plain_dict && value.kind == ExprKind::Null {
+        let name = interner.resolve(name.name).to_string();
+        errors.push(user_error(SyntaxErrorKind::DictNullDefault(name), value.span));
+    } else if !is_constant(value) {
+        errors.push(user_error(SyntaxErrorKind::NonConstantDefault, value.span));
+    }
+}
+
+/// Literals, `null`, and lists and dicts of constants (language.md). An expression that
+/// already failed to parse counts as one: it has its own error.
+fn is_constant(expr: &Expr) -> bool {
+    match &expr.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Null
+        | ExprKind::Str(_)
+        | ExprKind::Interpolated(_)
+        | ExprKind::Format(_)
+        | ExprKind::Error => true,
+        ExprKind::List(items) => items.iter().all(is_constant),
+        ExprKind::Map(pairs) => pairs.iter().all(|(_, value)| is_constant(value)),
+        _ => false,
+    }
+}
+
+/// An entity name where a value belongs: Python's `True`, `False` and `None` get their
+/// spelling here, other names are explained as entities.
+pub fn bare_entity(errors: &mut Vec<Recovery>, interner: &Interner, name: QualName) -> Expr {
+    let span = name.span();
+    let written = written_name(interner, &name, "::");
+    let kind = match written.as_str() {
+        "True" => SyntaxErrorKind::PythonLiteral { written: "True", meant: "true" },
+        "False" => SyntaxErrorKind::PythonLiteral { written: "False", meant: "false" },
+        "None" => SyntaxErrorKind::PythonLiteral { written: "None", meant: "null" },
+        _ => SyntaxErrorKind::EntityAsValue(written),
+    };
+    errors.push(user_error(kind, span));
+    Expr::new(ExprKind::Error, span)
+}
+
+/// `a.b.Entity`, an entity reached through `.` instead of `::`: explained, and read as
+/// `a::b::Entity` so the rest of the statement still parses.
+pub fn dotted_class_ref(errors: &mut Vec<Recovery>, interner: &Interner, base: Expr, entity: Ident) -> QualName {
+    let mut parts = Vec::new();
+    collect_parts(&base, &mut parts);
+    parts.push(entity);
+    let mut name = QualName::single(parts[0]);
+    for part in &parts[1..] {
+        name.push(*part);
+    }
+    let span = base.span.to(entity.span);
+    let written = format!("{}.{}", written_expr(interner, &base), interner.resolve(entity.name));
+    let suggested = written_name(interner, &name, "::");
+    errors.push(user_error(SyntaxErrorKind::InvalidNamespaceAccess { written, suggested }, span));
+    name
+}
+
+/// The identifiers of a reference (`a::b.c.d` gives `a`, `b`, `c`, `d`).
+fn collect_parts(expr: &Expr, parts: &mut Vec<Ident>) {
+    match &expr.kind {
+        ExprKind::Name(name) => parts.extend(name.parts.iter().copied()),
+        ExprKind::Attr { base, attr } => {
+            collect_parts(base, parts);
+            parts.push(*attr);
+        }
+        // The grammar only passes references.
+        _ => {}
+    }
+}
+
+/// A reference as written.
+fn written_expr(interner: &Interner, expr: &Expr) -> String {
+    match &expr.kind {
+        ExprKind::Name(name) => written_name(interner, name, "::"),
+        ExprKind::Attr { base, attr } => format!("{}.{}", written_expr(interner, base), interner.resolve(attr.name)),
+        _ => String::new(),
+    }
+}
+
+fn written_name(interner: &Interner, name: &QualName, separator: &str) -> String {
+    name.parts.iter().map(|part| interner.resolve(part.name)).collect::<Vec<_>>().join(separator)
 }
