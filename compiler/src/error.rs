@@ -159,7 +159,7 @@ impl SyntaxError {
         match &self.kind {
             SyntaxErrorKind::UnexpectedToken { found, expected, open_block } => {
                 let d = Details::new("syntax", format!("unexpected {found}"), format!("expected {}", describe_expected(expected)));
-                with_block_hint(d, expected, *open_block)
+                with_token_hint(with_block_hint(d, expected, *open_block), found, expected)
             }
             SyntaxErrorKind::UnexpectedEof { expected, open_block } => {
                 let d = Details::new("syntax", "unexpected end of file", format!("expected {}", describe_expected(expected)));
@@ -275,6 +275,23 @@ impl SyntaxError {
     }
 }
 
+/// Hints for slips an unexpected token often comes from.
+fn with_token_hint(details: Details, found: &str, expected: &[String]) -> Details {
+    if details.hint.is_some() {
+        return details;
+    }
+    let expects = |name: &str| expected.iter().any(|e| e == name);
+    if found == "`=`" && expects("a comparison") {
+        return details.hint("`=` assigns a value; a comparison is written `==`");
+    }
+    // Inmanta's lexer reads `5-1` as `5` and `-1` (a `-` before a digit belongs to the
+    // number), so a negative number where none can stand is nearly always a subtraction.
+    if found.starts_with("number `-") {
+        return details.hint("a `-` right before a digit belongs to the number: to subtract, put a space after the `-`");
+    }
+    details
+}
+
 fn with_block_hint(details: Details, expected: &[String], open_block: Option<OpenBlock>) -> Details {
     match open_block {
         Some(block) if expected.iter().any(|e| e == "`end`") => {
@@ -287,6 +304,26 @@ fn with_block_hint(details: Details, expected: &[String], open_block: Option<Ope
 /// Turns lalrpop's list of expected terminals into prose. A list that holds everything an
 /// expression or a statement can start with is named as such instead of listed.
 fn describe_expected(expected: &[String]) -> String {
+    let has = |name: &str| expected.iter().any(|e| e == name);
+    // After an operand the expression may go on in many ways: those are named "an operator"
+    // (`(`, `.`, `::` and `[` go on with a name, `?` and `is` with an expression).
+    const GOES_ON: &[&str] = &[
+        "`%`", "`*`", "`**`", "`+`", "`-`", "`/`", "`and`", "`or`", "`in`", "`not`", "a comparison", "`?`", "`is`", "`(`", "`.`",
+        "`::`", "`[`",
+    ];
+    let goes_on = has("`+`") && has("`*`") && has("`or`") && has("a comparison");
+    let folded: Vec<String>;
+    let expected = if goes_on {
+        folded = expected
+            .iter()
+            .filter(|e| !GOES_ON.contains(&e.as_str()))
+            .cloned()
+            .chain(std::iter::once("an operator".to_string()))
+            .collect();
+        &folded[..]
+    } else {
+        expected
+    };
     let has = |name: &str| expected.iter().any(|e| e == name);
     let starts_expression = has("`(`") && has("an integer") && has("an identifier");
     let starts_statement = has("`for`") && has("`if`") && has("an identifier");
