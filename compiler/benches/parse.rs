@@ -76,7 +76,7 @@ entity Base{i} extends std::Entity:
     string? description = undef
     ip::ip address = "10.{a}.{b}.1"
     list items = [1, 2.5, "three", true, null, [4, 5], {{"six": 6}}]
-    {t1} first_{i} = null
+    {t1}? first_{i} = null
     {t2}[]? second_{i} = null
 end
 
@@ -122,7 +122,7 @@ implementation setup_{i} for Service{i}:
     has_description = description is defined
     score = ratio * 100 / 4 % 3 + 2 ** 3 - 1
     membership = "{w}" in tags and "{w2}" not in tags
-    backends += Base{i}(name="backend-{i}", port={port}, tags=["{w}"])
+    self.backends += Base{i}(name="backend-{i}", port={port}, tags=["{w}"])
     r = r"C:\raw\{w}\{i}"
     triple = """
     Line one of {{{{ name }}}}

@@ -47,6 +47,8 @@ pub enum LexErrorKind {
     FormatBadField(String),
     FormatSingleBrace,
     HyphenInIdentifier(String),
+    /// A file over 4 GiB: only that much is read.
+    FileTooLarge,
 }
 
 impl LexError {
@@ -88,6 +90,7 @@ impl LexError {
             LexErrorKind::FormatSingleBrace => {
                 Details::new("invalid-string", "single `}` in f-string", "unmatched brace").hint("write `}}` for a literal `}`")
             }
+            LexErrorKind::FileTooLarge => Details::new("lexical", "file too large", "only its first 4 GiB are read"),
             LexErrorKind::HyphenInIdentifier(name) => Details::new(
                 "invalid-identifier",
                 format!("the use of '-' in identifiers is not allowed: `{name}`"),
@@ -131,6 +134,24 @@ pub enum SyntaxErrorKind {
     EntityAsAttributeType(String),
     LowercaseEntityRef(String),
     CapitalizedTypedef(String),
+    /// An attribute default that is not a constant (`string x = y`).
+    NonConstantDefault,
+    /// `dict x = null`: the attribute is named.
+    DictNullDefault(String),
+    /// `index Host()`.
+    EmptyIndex,
+    /// `x += e` on a plain variable: the variable is named.
+    ExtendVariable(String),
+    /// `defined = 1`: a keyword used as a name; the keyword is given.
+    ReservedKeyword(String),
+    /// `else if` instead of `elif`.
+    ElseIf,
+    /// An entity name used as a value (`x = Host`): the name as written.
+    EntityAsValue(String),
+    /// Python's `True`, `False` or `None`, with the spelling meant.
+    PythonLiteral { written: &'static str, meant: &'static str },
+    /// `mymod.submod.Entity`, with the `::` spelling.
+    InvalidNamespaceAccess { written: String, suggested: String },
 }
 
 impl SyntaxError {
@@ -138,7 +159,7 @@ impl SyntaxError {
         match &self.kind {
             SyntaxErrorKind::UnexpectedToken { found, expected, open_block } => {
                 let d = Details::new("syntax", format!("unexpected {found}"), format!("expected {}", describe_expected(expected)));
-                with_block_hint(d, expected, *open_block)
+                with_token_hint(with_block_hint(d, expected, *open_block), found, expected)
             }
             SyntaxErrorKind::UnexpectedEof { expected, open_block } => {
                 let d = Details::new("syntax", "unexpected end of file", format!("expected {}", describe_expected(expected)));
@@ -206,8 +227,69 @@ impl SyntaxError {
             SyntaxErrorKind::ImplementationForNonEntity => {
                 Details::new("syntax", "an implementation is for an entity", "expected an entity name here")
             }
+            SyntaxErrorKind::NonConstantDefault => Details::new(
+                "syntax",
+                "the default of an attribute must be a constant",
+                "not a constant",
+            )
+            .hint("a default is a literal, `null`, or a list or dict of those; compute other values in an implementation"),
+            SyntaxErrorKind::DictNullDefault(name) => Details::new(
+                "syntax",
+                "null can not be assigned to a `dict` attribute",
+                "this attribute is not nullable",
+            )
+            .hint(format!("did you mean `dict? {name} = null`?")),
+            SyntaxErrorKind::EmptyIndex => {
+                Details::new("syntax", "an index needs at least one attribute", "expected an attribute name before `)`")
+            }
+            SyntaxErrorKind::ExtendVariable(name) => Details::new(
+                "syntax",
+                format!("`+=` cannot extend the variable `{name}`"),
+                "a variable is assigned once, with `=`",
+            )
+            .hint("`+=` adds to a relation or a list attribute: `x.items += value`"),
+            SyntaxErrorKind::ReservedKeyword(keyword) => Details::new(
+                "syntax",
+                format!("invalid identifier: `{keyword}` is a reserved keyword"),
+                "a keyword cannot be used as a name",
+            )
+            .hint("choose another name"),
+            SyntaxErrorKind::ElseIf => Details::new("syntax", "unexpected keyword `if` after `else`", "`else if` is spelled `elif`")
+                .hint("write `elif condition:`"),
+            SyntaxErrorKind::EntityAsValue(name) => Details::new(
+                "syntax",
+                format!("the entity `{name}` is not a value"),
+                "expected a value here",
+            )
+            .hint(format!("construct an instance with `{name}(...)`, or look one up with `{name}[key=value]`")),
+            SyntaxErrorKind::PythonLiteral { written, meant } => {
+                Details::new("syntax", format!("`{written}` is not a value here"), "Python spelling").hint(format!("write `{meant}`"))
+            }
+            SyntaxErrorKind::InvalidNamespaceAccess { written, suggested } => Details::new(
+                "syntax",
+                format!("invalid namespace access `{written}`"),
+                "namespaces are separated by `::`, not `.`",
+            )
+            .hint(format!("did you mean `{suggested}`?")),
         }
     }
+}
+
+/// Hints for slips an unexpected token often comes from.
+fn with_token_hint(details: Details, found: &str, expected: &[String]) -> Details {
+    if details.hint.is_some() {
+        return details;
+    }
+    let expects = |name: &str| expected.iter().any(|e| e == name);
+    if found == "`=`" && expects("a comparison") {
+        return details.hint("`=` assigns a value; a comparison is written `==`");
+    }
+    // Inmanta's lexer reads `5-1` as `5` and `-1` (a `-` before a digit belongs to the
+    // number), so a negative number where none can stand is nearly always a subtraction.
+    if found.starts_with("number `-") {
+        return details.hint("a `-` right before a digit belongs to the number: to subtract, put a space after the `-`");
+    }
+    details
 }
 
 fn with_block_hint(details: Details, expected: &[String], open_block: Option<OpenBlock>) -> Details {
@@ -222,6 +304,26 @@ fn with_block_hint(details: Details, expected: &[String], open_block: Option<Ope
 /// Turns lalrpop's list of expected terminals into prose. A list that holds everything an
 /// expression or a statement can start with is named as such instead of listed.
 fn describe_expected(expected: &[String]) -> String {
+    let has = |name: &str| expected.iter().any(|e| e == name);
+    // After an operand the expression may go on in many ways: those are named "an operator"
+    // (`(`, `.`, `::` and `[` go on with a name, `?` and `is` with an expression).
+    const GOES_ON: &[&str] = &[
+        "`%`", "`*`", "`**`", "`+`", "`-`", "`/`", "`and`", "`or`", "`in`", "`not`", "a comparison", "`?`", "`is`", "`(`", "`.`",
+        "`::`", "`[`",
+    ];
+    let goes_on = has("`+`") && has("`*`") && has("`or`") && has("a comparison");
+    let folded: Vec<String>;
+    let expected = if goes_on {
+        folded = expected
+            .iter()
+            .filter(|e| !GOES_ON.contains(&e.as_str()))
+            .cloned()
+            .chain(std::iter::once("an operator".to_string()))
+            .collect();
+        &folded[..]
+    } else {
+        expected
+    };
     let has = |name: &str| expected.iter().any(|e| e == name);
     let starts_expression = has("`(`") && has("an integer") && has("an identifier");
     let starts_statement = has("`for`") && has("`if`") && has("an identifier");

@@ -17,9 +17,6 @@ impl Symbol {
         Symbol(u32::MAX)
     }
 
-    /// Another symbol no interner hands out (while parsing, the `dict` type stands in it).
-    pub(crate) const PLACEHOLDER: Symbol = Symbol(u32::MAX - 1);
-
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -141,6 +138,12 @@ impl Interner {
         }
         let slot = self.slots[self.find(text, hash(text))];
         (slot.symbol_plus_one != 0).then(|| Symbol(slot.symbol_plus_one - 1))
+    }
+
+    /// The text of the symbol with this [`Symbol::index`], for tools that only have the number
+    /// (the fuzz tests compare trees of two interners through their `Debug` text).
+    pub fn resolve_index(&self, index: usize) -> Option<&str> {
+        self.text_of(index)
     }
 
     pub fn resolve(&self, symbol: Symbol) -> &str {

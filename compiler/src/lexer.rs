@@ -1,6 +1,8 @@
 //! The lexer: logos turns source text into tokens; a thin wrapper adds what a regular lexer
-//! cannot do alone (regexes only after `matching`, string decoding, identifier interning) and
-//! turns lexical errors into recorded diagnostics so parsing always continues.
+//! cannot do alone (regexes only after `matching`, string decoding, identifier interning),
+//! turns lexical errors into recorded diagnostics so parsing always continues, and records
+//! where the brackets and block keywords are ([`Mark`]), so that the parser can explain and
+//! sort out errors without lexing the file again.
 //!
 //! Inmanta's lexical quirks are kept on purpose: a `-` directly followed by a digit belongs to
 //! the number (`5-1` is `5` then `-1`), and `-` is accepted inside identifiers so that the
@@ -97,9 +99,10 @@ enum Raw {
     /// Only the opening quotes: the body is scanned by hand, since its end is the first `"""`.
     #[token(r#"""""#)]
     TripleQuote,
-    /// A quote with no closing quote on its line.
-    #[regex(r#""([^"\\\n]|\\[^\n])*"#)]
-    #[regex(r#"'([^'\\\n]|\\[^\n])*"#)]
+    /// A quote with no closing quote on its line (a backslash ending the line included: it
+    /// is not a character of its own).
+    #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#)]
+    #[regex(r#"'([^'\\\n]|\\[^\n])*\\?"#)]
     UnterminatedStr,
 
     #[token("::")]
@@ -257,8 +260,58 @@ impl CmpOp {
     }
 }
 
-/// A token with its byte range, as lalrpop's external-lexer interface wants it.
-pub type SpannedTok = (usize, Tok, usize);
+/// A token with its byte range, as lalrpop's external-lexer interface wants it. Offsets are
+/// `u32`, as in [`Span`]: every value on the parser's stack carries two, so they are kept small.
+pub type SpannedTok = (u32, Tok, u32);
+
+/// A byte offset as a token position. Exact: [`Lexer::new`] cuts a text at 4 GiB, so every
+/// offset fits (a check per token showed in the parse benchmark).
+fn position(offset: usize) -> u32 {
+    offset as u32
+}
+
+fn spanned(start: usize, token: Tok, end: usize) -> SpannedTok {
+    (position(start), token, position(end))
+}
+
+/// Where a bracket or a block keyword starts: what the parser needs of a file's block
+/// structure to name the block an error is in and to tell follow-on errors from real ones
+/// (`parser::annotate_errors`). Recorded for every file while lexing, a few per line, so a
+/// file with errors is not lexed again for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub start: u32,
+    pub kind: MarkKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkKind {
+    /// `(`, `[` or `{`.
+    Open,
+    /// `)`, `]` or `}`.
+    Close,
+    Entity,
+    Implementation,
+    For,
+    If,
+    End,
+}
+
+impl Mark {
+    /// The mark's token: brackets are one byte, keywords as long as they are spelt.
+    pub fn span(self, file: FileId) -> Span {
+        let len = match self.kind {
+            MarkKind::Open | MarkKind::Close => 1,
+            MarkKind::Entity => "entity".len(),
+            MarkKind::Implementation => "implementation".len(),
+            MarkKind::For => "for".len(),
+            MarkKind::If => "if".len(),
+            MarkKind::End => "end".len(),
+        };
+        let start = self.start as usize;
+        Span::new(file, start, start + len)
+    }
+}
 
 /// Wraps the logos lexer. Never fails: lexical errors are pushed to `errors` and the offending
 /// text is skipped, so one run reports every problem of a file.
@@ -273,6 +326,8 @@ pub struct Lexer<'src, 'ctx> {
     errors: &'ctx mut Vec<LexError>,
     /// The previous token was `matching`: a `/` now starts a regex.
     after_matching: bool,
+    /// The brackets and block keywords so far, in source order.
+    marks: Vec<Mark>,
 }
 
 impl<'src, 'ctx> Lexer<'src, 'ctx> {
@@ -282,7 +337,25 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
         interner: &'ctx RefCell<Interner>,
         errors: &'ctx mut Vec<LexError>,
     ) -> Self {
-        Lexer { raw: Raw::lexer(source), source, file, interner, errors, after_matching: false }
+        // Token positions are `u32`, as in `Span`: a longer text is lexed up to 4 GiB.
+        let mut cut = source.len().min(u32::MAX as usize);
+        while !source.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut < source.len() {
+            errors.push(LexError { kind: LexErrorKind::FileTooLarge, span: Span::new(file, cut, cut) });
+        }
+        let source = &source[..cut];
+        Lexer { raw: Raw::lexer(source), source, file, interner, errors, after_matching: false, marks: Vec::new() }
+    }
+
+    /// The brackets and block keywords of what was lexed, in source order.
+    pub fn into_marks(self) -> Vec<Mark> {
+        self.marks
+    }
+
+    fn mark(&mut self, start: usize, kind: MarkKind) {
+        self.marks.push(Mark { start: position(start), kind });
     }
 
     fn span(&self, start: usize, end: usize) -> Span {
@@ -320,18 +393,18 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             Some(close) if close > 1 => {
                 self.raw.bump(skipped + close + 1);
                 let pattern = body[1..close].replace("\\/", "/");
-                Some((start, Tok::Regex(Box::new(pattern)), start + close + 1))
+                Some(spanned(start, Tok::Regex(Box::new(pattern)), start + close + 1))
             }
             Some(close) => {
                 self.raw.bump(skipped + close + 1);
                 self.error(LexErrorKind::EmptyRegex, start, start + close + 1);
-                Some((start, Tok::Regex(Box::default()), start + close + 1))
+                Some(spanned(start, Tok::Regex(Box::default()), start + close + 1))
             }
             None => {
                 let line_len = body.find('\n').unwrap_or(body.len());
                 self.raw.bump(skipped + line_len);
                 self.error(LexErrorKind::UnterminatedRegex, start, start + line_len);
-                Some((start, Tok::Regex(Box::default()), start + line_len))
+                Some(spanned(start, Tok::Regex(Box::default()), start + line_len))
             }
         }
     }
@@ -353,14 +426,14 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
                 self.raw.bump(close + end_quotes);
                 let end = self.raw.span().end;
                 let token = strings::decode_plain(body, start + 3, self.file, &mut self.interner.borrow_mut(), self.errors);
-                (start, Tok::Mls(Box::new(token)), end)
+                spanned(start, Tok::Mls(Box::new(token)), end)
             }
             None => {
                 self.raw.bump(rest.len());
                 let end = self.source.len();
                 self.error(LexErrorKind::UnterminatedTripleQuote, start, start + 3);
                 let token = strings::decode_plain(rest, start + 3, self.file, &mut self.interner.borrow_mut(), self.errors);
-                (start, Tok::Mls(Box::new(token)), end)
+                spanned(start, Tok::Mls(Box::new(token)), end)
             }
         }
     }
@@ -371,12 +444,24 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             Raw::Typedef => Tok::Typedef,
             Raw::As => Tok::As,
             Raw::Matching => Tok::Matching,
-            Raw::Entity => Tok::Entity,
+            Raw::Entity => {
+                self.mark(start, MarkKind::Entity);
+                Tok::Entity
+            }
             Raw::Extends => Tok::Extends,
-            Raw::End => Tok::End,
+            Raw::End => {
+                self.mark(start, MarkKind::End);
+                Tok::End
+            }
             Raw::In => Tok::In,
-            Raw::Implementation => Tok::Implementation,
-            Raw::For => Tok::For,
+            Raw::Implementation => {
+                self.mark(start, MarkKind::Implementation);
+                Tok::Implementation
+            }
+            Raw::For => {
+                self.mark(start, MarkKind::For);
+                Tok::For
+            }
             Raw::Index => Tok::Index,
             Raw::Implement => Tok::Implement,
             Raw::Using => Tok::Using,
@@ -393,7 +478,10 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             Raw::Null => Tok::Null,
             Raw::Undef => Tok::Undef,
             Raw::Parents => Tok::Parents,
-            Raw::If => Tok::If,
+            Raw::If => {
+                self.mark(start, MarkKind::If);
+                Tok::If
+            }
             Raw::Else => Tok::Else,
             Raw::Elif => Tok::Elif,
             Raw::Id | Raw::Cid => {
@@ -464,19 +552,37 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             Raw::Colon => Tok::Colon,
             Raw::Dot => Tok::Dot,
             Raw::Comma => Tok::Comma,
-            Raw::LBracket => Tok::LBracket,
-            Raw::RBracket => Tok::RBracket,
-            Raw::LParen => Tok::LParen,
-            Raw::RParen => Tok::RParen,
-            Raw::LBrace => Tok::LBrace,
-            Raw::RBrace => Tok::RBrace,
+            Raw::LBracket => {
+                self.mark(start, MarkKind::Open);
+                Tok::LBracket
+            }
+            Raw::RBracket => {
+                self.mark(start, MarkKind::Close);
+                Tok::RBracket
+            }
+            Raw::LParen => {
+                self.mark(start, MarkKind::Open);
+                Tok::LParen
+            }
+            Raw::RParen => {
+                self.mark(start, MarkKind::Close);
+                Tok::RParen
+            }
+            Raw::LBrace => {
+                self.mark(start, MarkKind::Open);
+                Tok::LBrace
+            }
+            Raw::RBrace => {
+                self.mark(start, MarkKind::Close);
+                Tok::RBrace
+            }
         })
     }
 }
 
 /// Length of the whitespace and comments at the start of `text` (a comment may sit between
-/// `matching` and its regex).
-fn skip_trivia(text: &str) -> usize {
+/// `matching` and its regex; the parser also asks whether two errors are adjacent).
+pub(crate) fn skip_trivia(text: &str) -> usize {
     let mut position = 0;
     loop {
         let rest = &text[position..];
@@ -516,7 +622,7 @@ impl Iterator for Lexer<'_, '_> {
                     // slicing `source` again would do for every token.
                     let slice = self.raw.slice();
                     if let Some(token) = self.convert(raw, slice, range.start, range.end) {
-                        return Some(Ok((range.start, token, range.end)));
+                        return Some(Ok(spanned(range.start, token, range.end)));
                     }
                 }
                 Err(()) => {
@@ -529,7 +635,7 @@ impl Iterator for Lexer<'_, '_> {
     }
 }
 
-/// Lexes a whole file into tokens (used by the block-structure hints and by tests).
+/// Lexes a whole file into tokens (for the lexer benchmark and tests; the parser streams).
 pub fn tokenize(source: &str, file: FileId, interner: &mut Interner, errors: &mut Vec<LexError>) -> Vec<SpannedTok> {
     // Real models have a token every 5 to 6 bytes; reserving that up front saves the
     // doubling reallocations (and their copies) of a vector that reaches megabytes on large

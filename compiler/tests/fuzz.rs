@@ -4,8 +4,14 @@
 //!   case runs longer than `FUZZ_HANG_SECS`, default 20 s, and parsing it again does too);
 //! - reports every error with a span inside the source, on char boundaries, in the right file;
 //! - is deterministic: parsing the same text twice gives the same errors and the same tree;
-//! - agrees with the reference grammar: the fast grammar, which has no error recovery, accepts
-//!   the same files and builds the same trees (see `parser::parse`).
+//! - reports the syntax errors sorted and distinct, each "unexpected token" naming an open
+//!   block whose keyword stands before it;
+//! - does not depend on the interner: a file parsed after others (its names and `dict`
+//!   already interned, under other numbers) gives the same tree, name for name;
+//! - ignores trailing trivia: the text with a newline and a comment appended parses to the
+//!   same tree and errors;
+//! - and the lexer's marks (brackets and block keywords, which the error messages use) are in
+//!   order and each stands at its token.
 //!
 //! Inputs are fully random unicode, token soup from a weighted alphabet of the language's
 //! tokens, and mutations (byte ranges and rough tokens deleted, duplicated, swapped, inserted;
@@ -18,8 +24,8 @@
 //! `PROPTEST_CASES=200000 cargo test --release -p cairn-compiler --test fuzz -- --nocapture`
 //! (`PROPTEST_CASES` is the case count of each property; `PROPTEST_RNG_SEED` fixes the seed).
 
-use cairn_compiler::lexer::tokenize;
-use cairn_compiler::parser::parse_with_reference_grammar;
+use cairn_compiler::error::SyntaxErrorKind;
+use cairn_compiler::lexer::{tokenize, Lexer, MarkKind};
 use cairn_compiler::{parse, FileId, Interner, Parsed, Span};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -178,7 +184,25 @@ fn parse_fresh(source: &str) -> Parsed {
     parse(source, FILE, &mut interner)
 }
 
-/// The three properties: no panic, terminates (watchdog), spans valid, deterministic.
+/// Names that an earlier file of a session would have interned, `dict` among them, so that a
+/// file parsed after them gets other symbol numbers.
+const EARLIER_NAMES: &[&str] = &["std", "Host", "name", "x", "dict", "self", "string", "Entity", "a", "b"];
+
+/// The tree's `Debug` text with every symbol replaced by its name: comparable across
+/// interners.
+fn resolved_tree(parsed: &Parsed, interner: &Interner) -> String {
+    static SYMBOL: OnceLock<regex::Regex> = OnceLock::new();
+    let symbol = SYMBOL.get_or_init(|| regex::Regex::new(r"Symbol\((\d+)\)").expect("valid regex"));
+    let text = format!("{:?}", parsed.module);
+    symbol
+        .replace_all(&text, |captures: &regex::Captures<'_>| {
+            let index: usize = captures[1].parse().unwrap_or(usize::MAX);
+            format!("{:?}", interner.resolve_index(index).unwrap_or("<unknown symbol>"))
+        })
+        .into_owned()
+}
+
+/// Every property but the lexer's (see the module header).
 fn check_source(source: &str, stats: &Stats) -> Result<(), TestCaseError> {
     let (first, second) = watched(source, || (parse_fresh(source), parse_fresh(source)));
     stats.count(source, first.error_count());
@@ -191,14 +215,44 @@ fn check_source(source: &str, stats: &Stats) -> Result<(), TestCaseError> {
     prop_assert_eq!(&first.lex_errors, &second.lex_errors, "lexical errors differ between two runs");
     prop_assert_eq!(&first.syntax_errors, &second.syntax_errors, "syntax errors differ between two runs");
     prop_assert!(first.module == second.module, "syntax trees differ between two runs");
-    // The fast grammar (no recovery) must accept exactly what the reference grammar accepts
-    // and build the same tree; on an error `parse` uses the reference grammar itself.
-    let reference = watched(source, || {
-        let mut interner = Interner::new();
-        parse_with_reference_grammar(source, FILE, &mut interner)
+
+    for pair in first.syntax_errors.windows(2) {
+        prop_assert!((pair[0].span.start, pair[0].span.end) <= (pair[1].span.start, pair[1].span.end), "syntax errors out of order");
+        prop_assert!(pair[0] != pair[1], "a syntax error is reported twice");
+    }
+    for error in &first.syntax_errors {
+        if let SyntaxErrorKind::UnexpectedToken { open_block: Some(block), .. } | SyntaxErrorKind::UnexpectedEof { open_block: Some(block), .. } =
+            &error.kind
+        {
+            check_span(source, block.span, "open block")?;
+            prop_assert!(block.span.start < error.span.start, "the open block is not before its error");
+            let keyword = block.keyword.split(' ').next().unwrap_or_default();
+            prop_assert_eq!(&source[block.span.range()], keyword, "the open block's span is not its keyword");
+        }
+    }
+
+    // Interner independence: the same file parsed as the next one of a session.
+    let (fresh_tree, seeded_tree) = watched(source, || {
+        let mut fresh = Interner::new();
+        let alone = parse(source, FILE, &mut fresh);
+        let mut seeded = Interner::new();
+        for name in EARLIER_NAMES {
+            seeded.intern(name);
+        }
+        let after_others = parse(source, FILE, &mut seeded);
+        (resolved_tree(&alone, &fresh), resolved_tree(&after_others, &seeded))
     });
-    prop_assert_eq!(&first.syntax_errors, &reference.syntax_errors, "the fast and the reference grammar disagree on the syntax errors");
-    prop_assert!(first.module == reference.module, "the fast and the reference grammar build different trees");
+    prop_assert_eq!(fresh_tree, seeded_tree, "the tree depends on what the interner held before");
+
+    // Trailing trivia changes nothing (unless a `"""` left open takes it in).
+    let swallowing = first.lex_errors.iter().any(|e| e.kind == cairn_compiler::error::LexErrorKind::UnterminatedTripleQuote);
+    if !swallowing {
+        let padded = format!("{source}\n# a trailing comment\n");
+        let again = watched(&padded, || parse_fresh(&padded));
+        prop_assert_eq!(&first.lex_errors, &again.lex_errors, "trailing trivia changes the lexical errors");
+        prop_assert_eq!(&first.syntax_errors, &again.syntax_errors, "trailing trivia changes the syntax errors");
+        prop_assert!(first.module == again.module, "trailing trivia changes the tree");
+    }
     Ok(())
 }
 
@@ -585,7 +639,7 @@ fn corpus_files_and_line_prefixes() {
 }
 
 /// The lexer alone over soups: spans in bounds, ordered and on char boundaries (the parser
-/// slices the source with them).
+/// slices the source with them); the marks in order, each at a token of its kind.
 #[test]
 fn lexer_token_spans() {
     let stats = Stats::new();
@@ -596,13 +650,41 @@ fn lexer_token_spans() {
         let tokens = watched(&source, || tokenize(&source, FILE, &mut interner, &mut errors));
         stats.count(&source, errors.len());
         let mut previous_end = 0;
-        for (start, _, end) in &tokens {
-            prop_assert!(previous_end <= *start && start <= end && *end <= source.len(), "bad token span {}..{}", start, end);
-            prop_assert!(source.is_char_boundary(*start) && source.is_char_boundary(*end));
-            previous_end = *end;
+        for &(start, _, end) in &tokens {
+            let (start, end) = (start as usize, end as usize);
+            prop_assert!(previous_end <= start && start <= end && end <= source.len(), "bad token span {}..{}", start, end);
+            prop_assert!(source.is_char_boundary(start) && source.is_char_boundary(end));
+            previous_end = end;
         }
         for error in &errors {
             check_span(&source, error.span, "lexical error")?;
+        }
+        let marks = {
+            let shared = std::cell::RefCell::new(Interner::new());
+            let mut ignored = Vec::new();
+            let mut lexer = Lexer::new(&source, FILE, &shared, &mut ignored);
+            for _ in lexer.by_ref() {}
+            lexer.into_marks()
+        };
+        let starts: std::collections::HashSet<u32> = tokens.iter().map(|(start, _, _)| *start).collect();
+        let mut previous = None;
+        for mark in &marks {
+            let span = mark.span(FILE);
+            check_span(&source, span, "mark")?;
+            prop_assert!(previous.is_none_or(|p| p < span.start), "marks out of order");
+            prop_assert!(starts.contains(&span.start), "a mark at {} is not at a token", span.start);
+            let text = &source[span.range()];
+            let expected: &[&str] = match mark.kind {
+                MarkKind::Open => &["(", "[", "{"],
+                MarkKind::Close => &[")", "]", "}"],
+                MarkKind::Entity => &["entity"],
+                MarkKind::Implementation => &["implementation"],
+                MarkKind::For => &["for"],
+                MarkKind::If => &["if"],
+                MarkKind::End => &["end"],
+            };
+            prop_assert!(expected.contains(&text), "a {:?} mark stands at {:?}", mark.kind, text);
+            previous = Some(span.start);
         }
         Ok(())
     });
@@ -612,10 +694,10 @@ fn lexer_token_spans() {
     }
 }
 
-/// Found by fuzzing (slow error-heavy inputs): every syntax error re-lexes the whole file to
-/// find the enclosing block (`open_block_at` in parser.rs), so a file with E errors costs
-/// O(E x size). 16,000 lines of `x = )` (96 KB) took 30 s in release. Ignored until that is
-/// fixed; then 8x the errors should cost about 8x the time, not 64x.
+/// Found by fuzzing (slow error-heavy inputs): every syntax error once re-lexed the whole
+/// file to find the enclosing block, so a file with E errors cost O(E x size) (16,000 lines
+/// of `x = )` took 30 s in release). The block structure now comes from the lexer's marks in
+/// one sweep: 8x the errors should cost about 8x the time, not 64x.
 #[test]
 fn error_heavy_input_parses_in_linear_time() {
     let time = |lines: usize| {
