@@ -152,6 +152,10 @@ pub enum SyntaxErrorKind {
     PythonLiteral { written: &'static str, meant: &'static str },
     /// `mymod.submod.Entity`, with the `::` spelling.
     InvalidNamespaceAccess { written: String, suggested: String },
+    /// Statements and expressions nested deeper than the limit.
+    TooDeep { limit: usize },
+    /// One expression chaining more operators than the limit.
+    TooLong { limit: usize },
 }
 
 impl SyntaxError {
@@ -213,6 +217,18 @@ impl SyntaxError {
                 "expected an entity here",
             )
             .hint(format!("did you mean `{}`?", capitalize(name))),
+            SyntaxErrorKind::TooDeep { limit } => Details::new(
+                "too-deep",
+                format!("nested more than {limit} levels deep"),
+                "the limit is passed here",
+            )
+            .hint("Cairn refuses models nested this deep (blocks, brackets, operators, calls); split the expression or the blocks into variables"),
+            SyntaxErrorKind::TooLong { limit } => Details::new(
+                "too-deep",
+                format!("more than {limit} operators in one expression"),
+                "this expression",
+            )
+            .hint("split it into several variables, or build the value with a list and a plugin"),
             SyntaxErrorKind::CapitalizedTypedef(name) => Details::new(
                 "invalid-identifier",
                 format!("typedef name `{name}` must start with a lower-case letter"),

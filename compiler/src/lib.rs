@@ -11,6 +11,7 @@ pub mod export;
 pub mod fs;
 pub mod intern;
 pub mod lexer;
+pub mod nesting;
 pub mod parser;
 pub mod project;
 pub mod session;

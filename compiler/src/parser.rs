@@ -69,7 +69,10 @@ pub fn parse(source: &str, file: FileId, interner: &mut Interner) -> Parsed {
     lex_errors.sort_by_key(|e| (e.span.start, e.span.end));
     let mut syntax_errors = Vec::new();
     let module = match result {
-        Ok(module) => module,
+        Ok(mut module) => {
+            syntax_errors.extend(crate::nesting::check(&mut module));
+            module
+        }
         Err(error) => {
             syntax_errors.push(convert(error, file, source));
             Module::default()
@@ -455,14 +458,34 @@ impl Chain {
     }
 
     /// The tree, by precedence climbing. Inlined: most chains are a lone operand, which is
-    /// just moved out (the climbing itself stays a call).
+    /// just moved out (the climbing itself stays a call). A chain of more operators than the
+    /// nesting limit is refused: climbing it would recurse as deep (`not not ...`, `**`), and
+    /// its tree would be too deep for the later passes anyway.
     #[inline]
-    pub fn build(self, file: FileId) -> Expr {
+    pub fn build(self, file: FileId, errors: &mut Vec<Recovery>) -> Expr {
         match self {
             Chain::One(expr) => expr,
+            Chain::Many(items) if items.len() > 2 * crate::nesting::MAX_NESTING + 1 => too_long(items, file, errors),
             Chain::Many(items) => build_many(items, file),
         }
     }
+}
+
+fn too_long(items: Vec<ChainItem>, file: FileId, errors: &mut Vec<Recovery>) -> Expr {
+    let start = items.iter().find_map(|i| match i {
+        ChainItem::Not(start) => Some(*start),
+        ChainItem::Operand { start, .. } => Some(*start),
+        ChainItem::Op(_) => None,
+    });
+    let end = items.iter().rev().find_map(|i| match i {
+        ChainItem::Operand { end, .. } => Some(*end),
+        _ => None,
+    });
+    let span = sp(file, start.unwrap_or(0), end.unwrap_or(0));
+    errors.push(user_error(SyntaxErrorKind::TooLong { limit: crate::nesting::MAX_NESTING }, span));
+    // The operands may be deep themselves: leaked, not dropped (see `nesting`).
+    std::mem::forget(items);
+    Expr::new(ExprKind::Error, span)
 }
 
 fn build_many(items: Vec<ChainItem>, file: FileId) -> Expr {

@@ -592,6 +592,50 @@ fn mutated_corpus_files() {
     check_property("mutated_corpus_files", mutated_corpus());
 }
 
+/// Deep nesting of every kind (brackets, dicts, calls, `not`s, `**` and `+` chains, blocks,
+/// attribute chains), from shallow to far past the nesting limit, with junk mixed in: the
+/// parser must not overflow its stack, and past the limit it must say so.
+fn deep_nesting() -> impl Strategy<Value = (String, bool)> {
+    let limit = cairn_compiler::nesting::MAX_NESTING;
+    let kind = 0usize..9;
+    (kind, 1usize..4000, "[ a-z0-9]{0,3}").prop_map(move |(kind, depth, junk)| {
+        let text = match kind {
+            0 => format!("x = {}1{}\n", "[".repeat(depth), "]".repeat(depth)),
+            1 => format!("x = {}1{}\n", "{\"k\": ".repeat(depth), "}".repeat(depth)),
+            2 => format!("x = {}1{}\n", "std::f(".repeat(depth), ")".repeat(depth)),
+            3 => format!("x = {}true\n", "not ".repeat(depth)),
+            4 => format!("x = {}\n", vec!["2"; depth + 1].join(" ** ")),
+            5 => format!("x = {}\n", vec!["1"; depth + 1].join(" + ")),
+            6 => format!("{}y = 1\n{}", "if true:\n".repeat(depth), "end\n".repeat(depth)),
+            7 => format!("x = a{}\n", ".b".repeat(depth)),
+            _ => format!("x = {}1{}\n", "[".repeat(depth), "]".repeat(depth / 2)),
+        };
+        // One level of the statement, one per bracket, block or operand: the tree is deeper
+        // than the limit once `depth` is. (Kind 8 leaves brackets open: a syntax error, no tree.)
+        (format!("{text}{junk}"), kind < 8 && depth > limit + 1)
+    })
+}
+
+#[test]
+fn deep_nesting_is_refused_not_a_crash() {
+    let stats = Stats::new();
+    let mut runner = proptest::test_runner::TestRunner::new(config(200));
+    let result = runner.run(&deep_nesting(), |(source, too_deep)| {
+        let parsed = watched(&source, || parse_fresh(&source));
+        stats.count(&source, parsed.error_count());
+        let said = parsed.syntax_errors.iter().any(|e| matches!(e.kind, cairn_compiler::error::SyntaxErrorKind::TooDeep { .. } | cairn_compiler::error::SyntaxErrorKind::TooLong { .. }));
+        prop_assert!(!too_deep || said, "nested past the limit without a word: {}", &source[..source.len().min(80)]);
+        for error in &parsed.syntax_errors {
+            check_span(&source, error.span, "error")?;
+        }
+        Ok(())
+    });
+    stats.report("deep_nesting");
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
 /// Minimal inputs of failures found by earlier fuzz sessions, kept as regressions.
 #[test]
 fn known_failures() {

@@ -278,3 +278,24 @@ fn a_missing_working_folder_is_named() {
     assert_eq!(output.status.code(), Some(1), "{shown}");
     assert!(shown.contains("/nonexistent/cairn-folder does not exist"), "{shown}");
 }
+
+#[test]
+fn deep_nesting_is_a_diagnostic_not_a_crash() {
+    let cases = [
+        ("lists", format!("x = {}{}\n", "[".repeat(7000), "]".repeat(7000))),
+        ("dicts", format!("x = {}1{}\n", "{\"a\": ".repeat(10000), "}".repeat(10000))),
+        ("nots", format!("x = {}true\n", "not ".repeat(10000))),
+        ("ifs", format!("{}y = 1\n{}", "if true:\n".repeat(10000), "end\n".repeat(10000))),
+        ("fors", format!("{}y = 1\n{}", "for i in [1]:\n".repeat(10000), "end\n".repeat(10000))),
+        ("sum", format!("x = {}\n", vec!["1"; 8000].join(" + "))),
+        ("chain", format!("x = a{}\n", ".b".repeat(10000))),
+    ];
+    for (name, main) in cases {
+        let dir = project(&format!("deep-{name}"), &main);
+        let output = cairn(&["compile", "."], &dir);
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", &shown[..shown.len().min(500)]);
+        assert!(shown.contains("error[too-deep]"), "{name}: {}", &shown[..shown.len().min(500)]);
+        assert!(shown.contains("main.cf:1") || shown.contains("main.cf:"), "{name}: the error points at the file");
+    }
+}
