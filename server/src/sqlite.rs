@@ -476,6 +476,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    // TEMPORARY (replaced by the server-mongo branch's SQLite implementation at merge).
+    async fn create_environment(&self, _e: &crate::records::EnvironmentRecord) -> Result<(), StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn environments(&self) -> Result<Vec<crate::records::EnvironmentRecord>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn environment(&self, _n: &str) -> Result<Option<crate::records::EnvironmentRecord>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn set_environment_settings(&self, _n: &str, _s: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn delete_environment(&self, _n: &str) -> Result<bool, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn release_version(&self, _e: &str, _v: u64) -> Result<(), StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn released_version(&self, _e: &str) -> Result<Option<u64>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn delete_version(&self, _e: &str, _v: u64) -> Result<bool, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn version_resources_page(&self, _e: &str, _v: u64, _a: Option<&ResourceId>, _l: usize) -> Result<Vec<ResourceDoc>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn resource_statuses_page(&self, _e: &str, _f: &crate::records::StatusFilter, _a: Option<&ResourceId>, _l: usize) -> Result<Vec<ResourceStatus>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn resource_status(&self, _e: &str, _r: &ResourceId) -> Result<Option<ResourceStatus>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn count_by_state(&self, _e: &str) -> Result<BTreeMap<ResourceState, u64>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn create_token(&self, _t: &crate::records::TokenRecord) -> Result<(), StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn token_by_hash(&self, _h: &str) -> Result<Option<crate::records::TokenRecord>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn set_facts(&self, _e: &str, _r: &ResourceId, _f: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn facts(&self, _e: &str) -> Result<BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn create_dryrun(&self, _e: &str, _d: &crate::records::DryRunRecord) -> Result<(), StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn dryruns(&self, _e: &str) -> Result<Vec<crate::records::DryRunRecord>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn dryrun(&self, _e: &str, _i: &str) -> Result<Option<crate::records::DryRunRecord>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn add_dryrun_results(&self, _e: &str, _i: &str, _r: &[DeployResult]) -> Result<(), StoreError> { Err(StoreError::Backend("pending".into())) }
+    async fn version_resource(&self, _e: &str, _v: u64, _r: &ResourceId) -> Result<Option<ResourceDoc>, StoreError> { Err(StoreError::Backend("pending".into())) }
+    // END TEMPORARY
+
     async fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError> {
         let environment = environment.to_string();
         let resource = resource.clone();

@@ -4,7 +4,7 @@
 //! types).
 
 mod collections;
-mod digest;
+use cairn_wire::digest;
 mod environment;
 mod files;
 mod format;

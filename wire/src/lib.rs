@@ -11,6 +11,7 @@ use std::fmt;
 
 /// A resource id without version: `type[agent,attr=value]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "fs::File[web1,path=/etc/motd]"))]
 pub struct ResourceId(pub String);
 
 impl ResourceId {
@@ -55,6 +56,7 @@ pub struct ParsedId<'a> {
 
 /// One resource of a version: what the agent must make true.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceDoc {
     pub id: ResourceId,
     pub resource_type: String,
@@ -91,6 +93,7 @@ impl ResourceDoc {
 /// The states of a resource (as in Inmanta).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ResourceState {
     Available,
     Deploying,
@@ -142,6 +145,7 @@ impl ResourceState {
 
 /// One change a handler made (or, in a dry run, would make).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     pub field: String,
     pub current: serde_json::Value,
@@ -151,6 +155,7 @@ pub struct Change {
 /// What the agent did with a resource in one deploy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Action {
     /// Read, compared and (where something differed) changed.
     Deploy,
@@ -192,6 +197,7 @@ impl Action {
 /// as the resource's state and in its action log, and what the command line prints. One
 /// record for all three, so nothing is lost or renamed between them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeployResult {
     pub resource: ResourceId,
     pub version: u64,
@@ -222,6 +228,7 @@ impl DeployResult {
 
 /// What the store keeps about a version besides its resources.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     pub version: u64,
     /// Milliseconds since the Unix epoch.
@@ -249,6 +256,7 @@ pub fn version_digest(resources: &[ResourceDoc]) -> String {
 
 /// The last known state of a resource, as an agent needs it to compute its increment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceStatus {
     pub resource: ResourceId,
     pub state: ResourceState,

@@ -1,0 +1,52 @@
+//! What every handler shares: the store, how requests are authenticated, the counters of
+//! `/metrics` and the size limits. Cheap to clone (`Arc`s), as axum wants its state.
+
+use super::auth::Auth;
+use crate::store::Store;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<Auth>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, auth: Auth, limits: Limits) -> AppState {
+        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits }
+    }
+}
+
+/// Body size limits, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Any request body.
+    pub body: usize,
+    /// A version upload or a file body (a 65,000-resource version is tens of megabytes).
+    pub upload: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { body: 1024 * 1024, upload: 512 * 1024 * 1024 }
+    }
+}
+
+/// Counters for `/metrics` (Prometheus text format).
+#[derive(Default)]
+pub struct Metrics {
+    /// Responses by status class: 1xx..5xx.
+    pub responses: [AtomicU64; 5],
+    pub versions_uploaded: AtomicU64,
+    pub resources_uploaded: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count_response(&self, status: u16) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.responses[class].fetch_add(1, Ordering::Relaxed);
+    }
+}

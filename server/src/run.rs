@@ -1,0 +1,122 @@
+//! `cairn server`: its configuration (one clap struct, every flag also from the environment)
+//! and its life: open the store, bind, serve until SIGTERM or Ctrl-C, then stop taking
+//! connections, finish the requests in flight and return.
+
+use crate::http::{app, auth::Auth, AppState, Limits};
+use crate::store::Store;
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "CAIRN_BIND", default_value = "127.0.0.1:8888")]
+    pub bind: SocketAddr,
+    /// Where the state lives: `mongodb://HOST:PORT/DB` (the production store) or
+    /// `sqlite:PATH` (one node, nothing else to run). Default: `sqlite:` under --data-dir.
+    #[arg(long, env = "CAIRN_STORE")]
+    pub store: Option<String>,
+    /// The server's own folder (the default SQLite store).
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "/var/lib/cairn")]
+    pub data_dir: PathBuf,
+    /// The bootstrap admin token: the one token that exists before any is created.
+    #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Accept every request without a token (for a laptop; never on a shared network).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// How log lines are written to stderr.
+    #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// The largest request body accepted by version and file uploads, in bytes.
+    #[arg(long, env = "CAIRN_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
+    pub max_upload: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Sends logs to stderr, as text or JSON lines (`RUST_LOG`-style filtering is not offered:
+/// info and above).
+pub fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_max_level(tracing::Level::INFO);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Opens the store the configuration names.
+pub async fn open_store(args: &ServerArgs) -> Result<Arc<dyn Store>, StartError> {
+    let spec = args.store.clone().unwrap_or_else(|| format!("sqlite:{}", args.data_dir.join("state.db").display()));
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        let path = if path.is_empty() { args.data_dir.join("state.db") } else { PathBuf::from(path) };
+        let store = crate::SqliteStore::open(&path).map_err(|e| StartError(format!("cannot open the store: {e}")))?;
+        return Ok(Arc::new(store));
+    }
+    if spec.starts_with("mongodb://") || spec.starts_with("mongodb+srv://") {
+        return crate::mongo_store(&spec).await.map_err(|e| StartError(format!("cannot open the store: {e}")));
+    }
+    Err(StartError(format!("--store must be `mongodb://HOST:PORT/DB` or `sqlite:PATH`, not `{spec}`")))
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
+    if args.admin_token.is_none() && !args.insecure_no_auth {
+        return Err(StartError(
+            "no way to authenticate: give --admin-token (or CAIRN_ADMIN_TOKEN) to create the first tokens, or --insecure-no-auth to accept every request"
+                .into(),
+        ));
+    }
+    if let Some(token) = &args.admin_token {
+        if token.len() < 16 {
+            return Err(StartError("the admin token must have at least 16 characters".into()));
+        }
+    }
+    let store = open_store(&args).await?;
+    let auth = Auth::new(args.admin_token.as_deref(), args.insecure_no_auth);
+    let limits = Limits { upload: args.max_upload, ..Limits::default() };
+    let state = AppState::new(store, auth, limits);
+    let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| StartError(format!("cannot listen on {}: {e}", args.bind)))?;
+    let address = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
+    tracing::info!(%address, insecure = args.insecure_no_auth, "listening");
+    // Printed for scripts that bind port 0 and need to know the port.
+    eprintln!("cairn server listening on http://{address}");
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| StartError(format!("the server failed: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves at SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
