@@ -5,6 +5,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod records;
 pub mod sqlite;
 pub mod store;
 

@@ -4,8 +4,9 @@
 //! ([`crate::conformance`]). A write returns only once the backend has it durably: an
 //! acknowledged write survives a crash.
 
+use crate::records::{DryRunRecord, EnvironmentRecord, StatusFilter, TokenRecord};
 use async_trait::async_trait;
-use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceStatus, VersionInfo};
+use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -19,6 +20,8 @@ pub enum StoreError {
     /// What was asked to be stored is not valid (a file whose body does not have its hash,
     /// ...): the message says what.
     Invalid(String),
+    /// Something of that name exists already (an environment, a token id).
+    Conflict(String),
 }
 
 impl fmt::Display for StoreError {
@@ -28,6 +31,7 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt(message) => write!(f, "corrupt store record: {message}"),
             StoreError::NotFound(what) => write!(f, "not found: {what}"),
             StoreError::Invalid(message) => write!(f, "invalid: {message}"),
+            StoreError::Conflict(what) => write!(f, "already exists: {what}"),
         }
     }
 }
@@ -53,6 +57,7 @@ impl StoreError {
             StoreError::Corrupt(message) => StoreError::Corrupt(format!("{place}: {message}")),
             StoreError::NotFound(what) => StoreError::NotFound(what),
             StoreError::Invalid(message) => StoreError::Invalid(message),
+            StoreError::Conflict(what) => StoreError::Conflict(what),
         }
     }
 }
@@ -88,4 +93,73 @@ pub trait Store: Send + Sync {
     async fn file(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The action log of one resource, oldest first.
     async fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError>;
+
+    // ---------- environments ----------
+
+    /// Creates an environment; `Conflict` if one of that name (or id) exists.
+    async fn create_environment(&self, environment: &EnvironmentRecord) -> Result<(), StoreError>;
+    /// Every environment, by name.
+    async fn environments(&self) -> Result<Vec<EnvironmentRecord>, StoreError>;
+    async fn environment(&self, name: &str) -> Result<Option<EnvironmentRecord>, StoreError>;
+    /// Replaces the environment's settings; `NotFound` if there is no such environment.
+    async fn set_environment_settings(&self, name: &str, settings: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError>;
+    /// Deletes the environment and everything of it (versions, states, logs, facts, dry
+    /// runs, its tokens); false when there was none.
+    async fn delete_environment(&self, name: &str) -> Result<bool, StoreError>;
+
+    // ---------- versions, continued ----------
+
+    /// Marks `version` as the released one (the one agents deploy); `NotFound` if the
+    /// environment has no such version.
+    async fn release_version(&self, environment: &str, version: u64) -> Result<(), StoreError>;
+    async fn released_version(&self, environment: &str) -> Result<Option<u64>, StoreError>;
+    /// Deletes one version and the documents only it used; false when there was none.
+    async fn delete_version(&self, environment: &str, version: u64) -> Result<bool, StoreError>;
+    /// A page of a version's resources in id order: those after `after`, at most `limit`.
+    async fn version_resources_page(
+        &self,
+        environment: &str,
+        version: u64,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<Vec<ResourceDoc>, StoreError>;
+
+    // ---------- resource states, continued ----------
+
+    /// A page of resource states in id order: those matching `filter` after `after`, at
+    /// most `limit`.
+    async fn resource_statuses_page(
+        &self,
+        environment: &str,
+        filter: &StatusFilter,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<Vec<ResourceStatus>, StoreError>;
+    async fn resource_status(&self, environment: &str, resource: &ResourceId) -> Result<Option<ResourceStatus>, StoreError>;
+    /// How many resources are in each state.
+    async fn count_by_state(&self, environment: &str) -> Result<BTreeMap<ResourceState, u64>, StoreError>;
+
+    // ---------- tokens ----------
+
+    /// Stores a token record (only the token's hash); `Conflict` if its id exists.
+    async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// The token whose SHA-256 is `hash`.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    // ---------- facts ----------
+
+    /// Sets facts of a resource (values its handler reported), merged into those it has.
+    async fn set_facts(&self, environment: &str, resource: &ResourceId, facts: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError>;
+    /// Every fact of the environment, by resource.
+    async fn facts(&self, environment: &str) -> Result<BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>>, StoreError>;
+
+    // ---------- dry runs ----------
+
+    async fn create_dryrun(&self, environment: &str, dryrun: &DryRunRecord) -> Result<(), StoreError>;
+    /// The dry runs of the environment, newest first, with their results.
+    async fn dryruns(&self, environment: &str) -> Result<Vec<DryRunRecord>, StoreError>;
+    async fn dryrun(&self, environment: &str, id: &str) -> Result<Option<DryRunRecord>, StoreError>;
+    /// Adds results to a dry run (a resource reported again replaces its earlier result);
+    /// `NotFound` if there is no such dry run.
+    async fn add_dryrun_results(&self, environment: &str, id: &str, results: &[DeployResult]) -> Result<(), StoreError>;
 }

@@ -1,0 +1,103 @@
+//! What the orchestrator stores besides versions and deploy results: environments, tokens,
+//! filters for listing resources, and dry-run reports. Plain data shared by the store
+//! backends, the HTTP API and its client.
+
+use cairn_wire::{DeployResult, ResourceState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An environment: one project's versions, resource states, agents and settings. Its name
+/// is the key everywhere (API paths, `-e NAME`); its id is a UUID, what `std::environment()`
+/// gives a model, as in Inmanta.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentRecord {
+    pub id: String,
+    pub name: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Settings by name (`repair_interval`, ...), as JSON values.
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An agent: open sessions, report results and facts, fetch files.
+    Agent,
+    /// A compiler: upload versions and files, read facts, release.
+    Compiler,
+    /// A person or a script: read everything, release, trigger deploys and dry runs.
+    Api,
+    /// Everything, including environments and tokens.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Compiler => "compiler",
+            Role::Api => "api",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "agent" => Role::Agent,
+            "compiler" => Role::Compiler,
+            "api" => Role::Api,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// A bearer token as stored: only the SHA-256 of the token, never the token itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: String,
+    /// Hex SHA-256 of the token.
+    pub hash: String,
+    /// The environment it is for; `None` for every environment.
+    pub environment: Option<String>,
+    pub role: Role,
+    pub created_ms: u64,
+    /// After this (milliseconds since the epoch) the token is refused.
+    pub expires_ms: Option<u64>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Which resources a listing returns; every field set must match.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusFilter {
+    pub state: Option<ResourceState>,
+    pub agent: Option<String>,
+    pub resource_type: Option<String>,
+    /// Ids that start with this text.
+    pub id_prefix: Option<String>,
+}
+
+impl StatusFilter {
+    pub fn matches(&self, status: &cairn_wire::ResourceStatus) -> bool {
+        self.state.is_none_or(|s| status.state == s)
+            && self.agent.as_deref().is_none_or(|a| status.resource.agent() == a)
+            && self.resource_type.as_deref().is_none_or(|t| status.resource.resource_type() == t)
+            && self.id_prefix.as_deref().is_none_or(|p| status.resource.0.starts_with(p))
+    }
+}
+
+/// A dry run of a version: requested, then filled in as agents report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DryRunRecord {
+    pub id: String,
+    pub version: u64,
+    pub created_ms: u64,
+    /// What each resource would change, as reported so far (one result per resource; a
+    /// later report of a resource replaces the earlier one).
+    #[serde(default)]
+    pub results: Vec<DeployResult>,
+}
