@@ -3,9 +3,10 @@
 //! from an empty store and uses environment names of its own, so cases may share a backend.
 //! A case returns `Err` with what differed; it never panics.
 
-use crate::store::Store;
+use crate::records::{DryRunRecord, EnvironmentRecord, Role, StatusFilter, TokenRecord};
+use crate::store::{Store, StoreError};
 use cairn_wire::{Action, Change, DeployResult, ResourceDoc, ResourceId, ResourceState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -19,6 +20,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         ("versions_are_numbered_per_environment", |s| Box::pin(versions_are_numbered_per_environment(s))),
         ("version_resources_read_back_whole_and_sorted", |s| Box::pin(version_resources_read_back_whole_and_sorted(s))),
+        ("one_resource_of_a_version_is_read_by_its_id", |s| Box::pin(one_resource_of_a_version_is_read_by_its_id(s))),
         ("unknown_environment_has_nothing", |s| Box::pin(unknown_environment_has_nothing(s))),
         ("results_set_state_and_deployed_hash", |s| Box::pin(results_set_state_and_deployed_hash(s))),
         ("dry_runs_change_no_state_and_intents_keep_the_hash", |s| Box::pin(dry_runs_change_no_state_and_intents_keep_the_hash(s))),
@@ -29,6 +31,25 @@ pub fn cases() -> Vec<Case> {
         ("an_empty_report_is_accepted", |s| Box::pin(an_empty_report_is_accepted(s))),
         ("intents_mark_resources_deploying", |s| Box::pin(intents_mark_resources_deploying(s))),
         ("files_are_kept_once_by_their_hash", |s| Box::pin(files_are_kept_once_by_their_hash(s))),
+        ("a_version_with_an_id_twice_is_refused", |s| Box::pin(a_version_with_an_id_twice_is_refused(s))),
+        ("concurrent_versions_get_distinct_numbers", |s| Box::pin(concurrent_versions_get_distinct_numbers(s))),
+        ("a_large_version_reads_back_whole", |s| Box::pin(a_large_version_reads_back_whole(s))),
+        ("large_reports_are_recorded_whole", |s| Box::pin(large_reports_are_recorded_whole(s))),
+        ("environments_are_created_once_and_listed_by_name", |s| Box::pin(environments_are_created_once_and_listed_by_name(s))),
+        ("environment_settings_are_replaced", |s| Box::pin(environment_settings_are_replaced(s))),
+        ("deleting_an_environment_removes_everything_of_it", |s| Box::pin(deleting_an_environment_removes_everything_of_it(s))),
+        ("releasing_needs_the_version", |s| Box::pin(releasing_needs_the_version(s))),
+        ("deleting_a_version_keeps_the_others_and_its_number", |s| Box::pin(deleting_a_version_keeps_the_others_and_its_number(s))),
+        ("pruning_keeps_the_released_version", |s| Box::pin(pruning_keeps_the_released_version(s))),
+        ("version_pages_cover_a_version_once_in_id_order", |s| Box::pin(version_pages_cover_a_version_once_in_id_order(s))),
+        ("status_pages_filter_by_state_agent_type_and_prefix", |s| Box::pin(status_pages_filter_by_state_agent_type_and_prefix(s))),
+        ("one_resource_status_is_read", |s| Box::pin(one_resource_status_is_read(s))),
+        ("states_are_counted", |s| Box::pin(states_are_counted(s))),
+        ("tokens_are_found_by_their_hash", |s| Box::pin(tokens_are_found_by_their_hash(s))),
+        ("facts_are_merged_per_resource", |s| Box::pin(facts_are_merged_per_resource(s))),
+        ("dry_runs_list_newest_first_and_keep_one_result_per_resource", |s| {
+            Box::pin(dry_runs_list_newest_first_and_keep_one_result_per_resource(s))
+        }),
     ]
 }
 
@@ -40,7 +61,7 @@ fn check(condition: bool, what: impl FnOnce() -> String) -> CaseResult {
     }
 }
 
-fn ok<T>(result: Result<T, crate::StoreError>, what: &str) -> Result<T, String> {
+fn ok<T>(result: Result<T, StoreError>, what: &str) -> Result<T, String> {
     result.map_err(|e| format!("{what}: {e}"))
 }
 
@@ -237,6 +258,421 @@ async fn files_are_kept_once_by_their_hash(store: &dyn Store) -> CaseResult {
     // A body that does not have its hash is refused, and nothing of that upload is kept.
     let other = cairn_wire::digest::sha1_hex(b"other");
     let refused = store.put_files(&[(other.clone(), b"other".to_vec()), (absent.clone(), b"lie".to_vec())]).await;
-    check(matches!(refused, Err(crate::StoreError::Invalid(_))), || format!("a wrong hash was accepted: {refused:?}"))?;
+    check(matches!(refused, Err(StoreError::Invalid(_))), || format!("a wrong hash was accepted: {refused:?}"))?;
     check(ok(store.file(&other).await, "read")?.is_none(), || "part of a refused upload was kept".into())
+}
+
+pub fn environment(name: &str, id: &str) -> EnvironmentRecord {
+    let mut settings = BTreeMap::new();
+    settings.insert("repair_interval".to_string(), serde_json::json!(600));
+    settings.insert("odd.key $name".to_string(), serde_json::json!({"nested": [1, "two", null]}));
+    EnvironmentRecord { id: id.into(), name: name.into(), created_ms: 1_700_000_000_000, settings }
+}
+
+pub fn token(id: &str, hash: &str, environment: Option<&str>) -> TokenRecord {
+    TokenRecord {
+        id: id.into(),
+        hash: hash.into(),
+        environment: environment.map(str::to_string),
+        role: Role::Agent,
+        created_ms: 1_700_000_000_000,
+        expires_ms: Some(1_800_000_000_000),
+        description: format!("token {id}"),
+    }
+}
+
+/// `count` documents whose ids sort differently from the order they are given in.
+fn many_docs(count: usize) -> Vec<ResourceDoc> {
+    (0..count).map(|i| (i * 7_919) % count).map(|n| doc(&format!("t[a,k={n:05}]"), &format!("h{n}"))).collect()
+}
+
+async fn a_version_with_an_id_twice_is_refused(store: &dyn Store) -> CaseResult {
+    let env = "c-twice";
+    let refused = store.create_version(env, &[doc("t[a,k=1]", "h1"), doc("t[a,k=2]", "h2"), doc("t[a,k=1]", "h3")]).await;
+    check(matches!(refused, Err(StoreError::Invalid(_))), || format!("an id twice was accepted: {refused:?}"))?;
+    check(ok(store.latest_version(env).await, "latest")?.is_none(), || "a refused version was stored".into())
+}
+
+async fn concurrent_versions_get_distinct_numbers(store: &dyn Store) -> CaseResult {
+    let env = "c-concurrent";
+    let one = [doc("t[a,k=1]", "h1")];
+    let (a, b, c, d) = tokio::join!(
+        store.create_version(env, &one),
+        store.create_version(env, &one),
+        store.create_version(env, &[]),
+        store.create_version(env, &one)
+    );
+    let numbers: BTreeSet<u64> = [ok(a, "create")?, ok(b, "create")?, ok(c, "create")?, ok(d, "create")?].into_iter().collect();
+    check(numbers == (1..=4).collect(), || format!("concurrent versions numbered {numbers:?}"))?;
+    let listed: Vec<u64> = ok(store.versions(env).await, "versions")?.iter().map(|v| v.version).collect();
+    check(listed == vec![4, 3, 2, 1], || format!("versions listed as {listed:?}"))
+}
+
+async fn a_large_version_reads_back_whole(store: &dyn Store) -> CaseResult {
+    let env = "c-large";
+    let resources = many_docs(2_500);
+    let version = ok(store.create_version(env, &resources).await, "create")?;
+    let mut sorted = resources.clone();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let read = ok(store.version_resources(env, version).await, "read")?;
+    check(read.len() == sorted.len() && read == sorted, || format!("{} of {} resources read back, or not in id order", read.len(), sorted.len()))?;
+    let info = ok(store.versions(env).await, "versions")?;
+    check(info.first().map(|v| v.resource_count) == Some(2_500), || format!("listed as {info:?}"))?;
+    // A second version sharing all but one document, then pruning the first: the shared
+    // documents stay for the second.
+    let mut next = resources.clone();
+    next[0] = doc(&next[0].id.0, "changed");
+    let second = ok(store.create_version(env, &next).await, "create")?;
+    check(ok(store.prune_versions(env, 1).await, "prune")? == 1, || "the first version was not pruned".into())?;
+    let mut expected = next;
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    let read = ok(store.version_resources(env, second).await, "read")?;
+    check(read == expected, || "the second version lost documents when the first was pruned".into())
+}
+
+async fn large_reports_are_recorded_whole(store: &dyn Store) -> CaseResult {
+    let env = "c-large-report";
+    let ids: Vec<ResourceId> = many_docs(1_500).into_iter().map(|d| d.id).collect();
+    ok(store.mark_deploying(env, 1, &ids).await, "intend")?;
+    let counts = ok(store.count_by_state(env).await, "count")?;
+    check(counts == BTreeMap::from([(ResourceState::Deploying, 1_500)]), || format!("after intents: {counts:?}"))?;
+    let results: Vec<DeployResult> = ids.iter().map(|id| result(&id.0, 1, ResourceState::Deployed, Some("h"))).collect();
+    ok(store.record(env, &results).await, "record")?;
+    let counts = ok(store.count_by_state(env).await, "count")?;
+    check(counts == BTreeMap::from([(ResourceState::Deployed, 1_500)]), || format!("after results: {counts:?}"))?;
+    let logs = ok(store.action_logs(env, &ids[777]).await, "logs")?;
+    check(logs == vec![results[777].clone()], || format!("log of one resource: {logs:?}"))
+}
+
+async fn environments_are_created_once_and_listed_by_name(store: &dyn Store) -> CaseResult {
+    let b = environment("c-envs-b", "00000000-0000-4000-8000-00000000000b");
+    let a = environment("c-envs-a", "00000000-0000-4000-8000-00000000000a");
+    let c = environment("c-envs-C", "00000000-0000-4000-8000-00000000000c");
+    for record in [&b, &a, &c] {
+        ok(store.create_environment(record).await, "create")?;
+    }
+    let same_name = store.create_environment(&environment("c-envs-a", "00000000-0000-4000-8000-0000000000ff")).await;
+    check(matches!(same_name, Err(StoreError::Conflict(_))), || format!("a second environment of one name: {same_name:?}"))?;
+    let same_id = store.create_environment(&environment("c-envs-z", &a.id)).await;
+    check(matches!(same_id, Err(StoreError::Conflict(_))), || format!("a second environment of one id: {same_id:?}"))?;
+    let listed: Vec<EnvironmentRecord> = ok(store.environments().await, "list")?.into_iter().filter(|e| e.name.starts_with("c-envs-")).collect();
+    // By name, as bytes compare: upper case first.
+    check(listed == vec![c.clone(), a.clone(), b.clone()], || format!("listed as {listed:#?}"))?;
+    let got = ok(store.environment("c-envs-a").await, "get")?;
+    check(got.as_ref() == Some(&a), || format!("read back as {got:?}"))?;
+    check(ok(store.environment("c-envs-z").await, "get")?.is_none(), || "a refused environment exists".into())
+}
+
+async fn environment_settings_are_replaced(store: &dyn Store) -> CaseResult {
+    let record = environment("c-settings", "00000000-0000-4000-8000-000000000001");
+    ok(store.create_environment(&record).await, "create")?;
+    let settings = BTreeMap::from([("auto_deploy".to_string(), serde_json::json!(false)), ("agent_trigger".to_string(), serde_json::json!("push"))]);
+    ok(store.set_environment_settings("c-settings", &settings).await, "set")?;
+    let got = ok(store.environment("c-settings").await, "get")?.ok_or("the environment went")?;
+    check(got.settings == settings && got.id == record.id && got.created_ms == record.created_ms, || format!("after setting: {got:?}"))?;
+    let missing = store.set_environment_settings("c-settings-none", &settings).await;
+    check(matches!(missing, Err(StoreError::NotFound(_))), || format!("settings of no environment: {missing:?}"))
+}
+
+async fn deleting_an_environment_removes_everything_of_it(store: &dyn Store) -> CaseResult {
+    let (gone, kept) = ("c-delete-gone", "c-delete-kept");
+    let id = ResourceId("t[a,k=1]".into());
+    for (n, env) in [gone, kept].into_iter().enumerate() {
+        ok(store.create_environment(&environment(env, &format!("00000000-0000-4000-8000-00000000010{n}"))).await, "create")?;
+        let version = ok(store.create_version(env, &[doc(&id.0, "h1")]).await, "version")?;
+        ok(store.release_version(env, version).await, "release")?;
+        ok(store.record(env, &[result(&id.0, version, ResourceState::Deployed, Some("h1"))]).await, "record")?;
+        ok(store.set_facts(env, &id, &BTreeMap::from([("ip".to_string(), serde_json::json!("10.0.0.1"))])).await, "facts")?;
+        let dryrun = DryRunRecord { id: "d1".into(), version, created_ms: 5, results: vec![result(&id.0, version, ResourceState::Dry, None)] };
+        ok(store.create_dryrun(env, &dryrun).await, "dry run")?;
+        ok(store.create_token(&token(&format!("{env}-token"), &format!("{env}-hash"), Some(env))).await, "token")?;
+    }
+    ok(store.create_token(&token("c-delete-global", "c-delete-global-hash", None)).await, "token")?;
+    check(ok(store.delete_environment(gone).await, "delete")?, || "deleting an environment found none".into())?;
+    check(ok(store.environment(gone).await, "get")?.is_none(), || "the environment is still there".into())?;
+    check(!ok(store.environments().await, "list")?.iter().any(|e| e.name == gone), || "the environment is still listed".into())?;
+    check(ok(store.latest_version(gone).await, "latest")?.is_none(), || "its versions are still there".into())?;
+    check(ok(store.version_resources(gone, 1).await, "read")?.is_empty(), || "its documents are still there".into())?;
+    check(ok(store.released_version(gone).await, "released")?.is_none(), || "its release is still there".into())?;
+    check(ok(store.resource_statuses(gone).await, "statuses")?.is_empty(), || "its states are still there".into())?;
+    check(ok(store.action_logs(gone, &id).await, "logs")?.is_empty(), || "its logs are still there".into())?;
+    check(ok(store.facts(gone).await, "facts")?.is_empty(), || "its facts are still there".into())?;
+    check(ok(store.dryruns(gone).await, "dry runs")?.is_empty(), || "its dry runs are still there".into())?;
+    check(ok(store.token_by_hash(&format!("{gone}-hash")).await, "token")?.is_none(), || "its token still works".into())?;
+    // The other environment and the tokens for every environment are untouched.
+    check(ok(store.environment(kept).await, "get")?.is_some(), || "the other environment went".into())?;
+    check(ok(store.latest_version(kept).await, "latest")? == Some(1), || "the other environment lost its version".into())?;
+    check(ok(store.version_resources(kept, 1).await, "read")?.len() == 1, || "the other environment lost its documents".into())?;
+    check(ok(store.released_version(kept).await, "released")? == Some(1), || "the other environment lost its release".into())?;
+    check(ok(store.resource_statuses(kept).await, "statuses")?.len() == 1, || "the other environment lost its states".into())?;
+    check(ok(store.action_logs(kept, &id).await, "logs")?.len() == 1, || "the other environment lost its logs".into())?;
+    check(ok(store.facts(kept).await, "facts")?.len() == 1, || "the other environment lost its facts".into())?;
+    check(ok(store.dryruns(kept).await, "dry runs")?.len() == 1, || "the other environment lost its dry runs".into())?;
+    check(ok(store.token_by_hash(&format!("{kept}-hash")).await, "token")?.is_some(), || "the other environment lost its token".into())?;
+    check(ok(store.token_by_hash("c-delete-global-hash").await, "token")?.is_some(), || "a token for every environment went".into())?;
+    check(!ok(store.delete_environment(gone).await, "delete again")?, || "a deleted environment was deleted again".into())?;
+    // Made again, it starts afresh.
+    ok(store.create_environment(&environment(gone, "00000000-0000-4000-8000-000000000109")).await, "create again")?;
+    let first = ok(store.create_version(gone, &[]).await, "version")?;
+    check(first == 1, || format!("the environment made again starts at version {first}"))
+}
+
+async fn releasing_needs_the_version(store: &dyn Store) -> CaseResult {
+    let env = "c-release";
+    check(ok(store.released_version(env).await, "released")?.is_none(), || "a new environment has a release".into())?;
+    let unknown = store.release_version(env, 1).await;
+    check(matches!(unknown, Err(StoreError::NotFound(_))), || format!("releasing a version that does not exist: {unknown:?}"))?;
+    let first = ok(store.create_version(env, &[doc("t[a,k=1]", "h1")]).await, "create")?;
+    let second = ok(store.create_version(env, &[doc("t[a,k=1]", "h2")]).await, "create")?;
+    ok(store.release_version(env, second).await, "release")?;
+    check(ok(store.released_version(env).await, "released")? == Some(second), || "the release is not kept".into())?;
+    // Going back is a release too.
+    ok(store.release_version(env, first).await, "release")?;
+    check(ok(store.released_version(env).await, "released")? == Some(first), || "releasing an older version".into())?;
+    let unknown = store.release_version(env, second + 1).await;
+    check(matches!(unknown, Err(StoreError::NotFound(_))), || format!("releasing a later version that does not exist: {unknown:?}"))?;
+    check(ok(store.released_version(env).await, "released")? == Some(first), || "a refused release changed the release".into())?;
+    check(ok(store.released_version("c-release-other").await, "released")?.is_none(), || "a release leaked into another environment".into())
+}
+
+async fn deleting_a_version_keeps_the_others_and_its_number(store: &dyn Store) -> CaseResult {
+    let env = "c-delete-version";
+    let shared = doc("t[a,k=shared]", "hs");
+    for n in 1..=3u64 {
+        ok(store.create_version(env, &[shared.clone(), doc(&format!("t[a,k={n}]"), &format!("h{n}"))]).await, "create")?;
+    }
+    check(ok(store.delete_version(env, 2).await, "delete")?, || "deleting version 2 found none".into())?;
+    check(!ok(store.delete_version(env, 2).await, "delete again")?, || "version 2 was deleted twice".into())?;
+    check(!ok(store.delete_version(env, 9).await, "delete unknown")?, || "a version that never was was deleted".into())?;
+    let left: Vec<u64> = ok(store.versions(env).await, "versions")?.iter().map(|v| v.version).collect();
+    check(left == vec![3, 1], || format!("left {left:?}"))?;
+    for n in [1u64, 3] {
+        let read = ok(store.version_resources(env, n).await, "read")?;
+        check(read == vec![doc(&format!("t[a,k={n}]"), &format!("h{n}")), shared.clone()], || format!("version {n} read back as {read:?}"))?;
+    }
+    check(ok(store.version_resources(env, 2).await, "read")?.is_empty(), || "a deleted version has resources".into())?;
+    // The newest goes too: its number is not given again.
+    check(ok(store.delete_version(env, 3).await, "delete")?, || "deleting version 3 found none".into())?;
+    let next = ok(store.create_version(env, &[]).await, "create")?;
+    check(next == 4, || format!("after deleting the newest, the next version is {next}"))?;
+    ok(store.release_version(env, 1).await, "release")?;
+    let released = store.delete_version(env, 1).await;
+    check(matches!(released, Err(StoreError::Conflict(_))), || format!("deleting the released version: {released:?}"))?;
+    check(ok(store.version_resources(env, 1).await, "read")?.len() == 2, || "a refused delete removed documents".into())
+}
+
+async fn pruning_keeps_the_released_version(store: &dyn Store) -> CaseResult {
+    let env = "c-prune-released";
+    for n in 1..=4u64 {
+        ok(store.create_version(env, &[doc(&format!("t[a,k={n}]"), &format!("h{n}"))]).await, "create")?;
+    }
+    ok(store.release_version(env, 2).await, "release")?;
+    let pruned = ok(store.prune_versions(env, 1).await, "prune")?;
+    check(pruned == 2, || format!("{pruned} versions pruned"))?;
+    let left: Vec<u64> = ok(store.versions(env).await, "versions")?.iter().map(|v| v.version).collect();
+    check(left == vec![4, 2], || format!("left {left:?}"))?;
+    let read = ok(store.version_resources(env, 2).await, "read")?;
+    check(read == vec![doc("t[a,k=2]", "h2")], || format!("the released version read back as {read:?}"))
+}
+
+async fn version_pages_cover_a_version_once_in_id_order(store: &dyn Store) -> CaseResult {
+    let env = "c-version-pages";
+    let resources = many_docs(23);
+    let version = ok(store.create_version(env, &resources).await, "create")?;
+    let whole = ok(store.version_resources(env, version).await, "read")?;
+    for limit in [1usize, 5, 23, 100] {
+        let mut paged: Vec<ResourceDoc> = Vec::new();
+        let mut after: Option<ResourceId> = None;
+        for _ in 0..100 {
+            let page = ok(store.version_resources_page(env, version, after.as_ref(), limit).await, "page")?;
+            check(page.len() <= limit, || format!("a page of {} with limit {limit}", page.len()))?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let full = page.len() == limit;
+            paged.extend(page);
+            if !full {
+                break;
+            }
+        }
+        check(paged == whole, || format!("pages of {limit} cover {} of {} resources, or not in id order", paged.len(), whole.len()))?;
+    }
+    // `after` needs not be an id of the version: the page starts at the next one.
+    let between = ResourceId("t[a,k=00010a]".into());
+    let page = ok(store.version_resources_page(env, version, Some(&between), 2).await, "page")?;
+    let ids: Vec<&str> = page.iter().map(|d| d.id.0.as_str()).collect();
+    check(ids == ["t[a,k=00011]", "t[a,k=00012]"], || format!("after an id between two: {ids:?}"))?;
+    let last = whole.last().ok_or("an empty version")?.id.clone();
+    check(ok(store.version_resources_page(env, version, Some(&last), 5).await, "page")?.is_empty(), || "a page after the last id".into())?;
+    check(ok(store.version_resources_page(env, version, None, 0).await, "page")?.is_empty(), || "a page of at most 0".into())?;
+    check(ok(store.version_resources_page(env, version + 1, None, 5).await, "page")?.is_empty(), || "a page of no version".into())
+}
+
+async fn status_pages_filter_by_state_agent_type_and_prefix(store: &dyn Store) -> CaseResult {
+    let env = "c-status-pages";
+    let ids = [
+        "fs::File[web1,path=/etc/a]",
+        "fs::File[web1,path=/etc/b]",
+        "fs::File[web2,path=/etc/a]",
+        "std::Service[web1,name=nginx]",
+        "std::Service[web2,name=nginx]",
+        "fs::Directory[web1,path=/etc]",
+        "exec::Run[web2,command=/bin/true]",
+    ];
+    let states = [ResourceState::Deployed, ResourceState::Failed, ResourceState::Deployed, ResourceState::Skipped];
+    let results: Vec<DeployResult> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let state = states[n % states.len()];
+            result(id, 1, state, (state == ResourceState::Deployed).then_some("h"))
+        })
+        .collect();
+    ok(store.record(env, &results).await, "record")?;
+    ok(store.mark_deploying(env, 2, &[ResourceId(ids[6].into())]).await, "intend")?;
+    ok(store.record("c-status-pages-other", &results).await, "record elsewhere")?;
+    let all: Vec<_> = ok(store.resource_statuses(env).await, "statuses")?.into_values().collect();
+    let filters = [
+        StatusFilter::default(),
+        StatusFilter { state: Some(ResourceState::Deployed), ..StatusFilter::default() },
+        StatusFilter { state: Some(ResourceState::Deploying), ..StatusFilter::default() },
+        StatusFilter { state: Some(ResourceState::Orphaned), ..StatusFilter::default() },
+        StatusFilter { agent: Some("web1".into()), ..StatusFilter::default() },
+        StatusFilter { resource_type: Some("fs::File".into()), ..StatusFilter::default() },
+        StatusFilter { id_prefix: Some("fs::".into()), ..StatusFilter::default() },
+        StatusFilter { id_prefix: Some("fs::File[web1,".into()), ..StatusFilter::default() },
+        StatusFilter { id_prefix: Some("".into()), ..StatusFilter::default() },
+        StatusFilter { id_prefix: Some("zzz".into()), ..StatusFilter::default() },
+        StatusFilter { state: Some(ResourceState::Deployed), agent: Some("web1".into()), ..StatusFilter::default() },
+        StatusFilter { agent: Some("web2".into()), resource_type: Some("std::Service".into()), id_prefix: Some("std".into()), ..StatusFilter::default() },
+    ];
+    for filter in &filters {
+        let expected: Vec<_> = all.iter().filter(|s| filter.matches(s)).cloned().collect();
+        let whole = ok(store.resource_statuses_page(env, filter, None, 100).await, "page")?;
+        check(whole == expected, || format!("{filter:?} gave {whole:#?}, not {expected:#?}"))?;
+        let mut paged = Vec::new();
+        let mut after: Option<ResourceId> = None;
+        for _ in 0..20 {
+            let page = ok(store.resource_statuses_page(env, filter, after.as_ref(), 2).await, "page")?;
+            check(page.len() <= 2, || format!("a page of {} with limit 2", page.len()))?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.resource.clone());
+            paged.extend(page);
+        }
+        check(paged == expected, || format!("{filter:?} in pages of 2 gave {paged:#?}"))?;
+    }
+    let some = StatusFilter { agent: Some("web1".into()), ..StatusFilter::default() };
+    check(ok(store.resource_statuses_page(env, &some, None, 0).await, "page")?.is_empty(), || "a page of at most 0".into())
+}
+
+async fn one_resource_status_is_read(store: &dyn Store) -> CaseResult {
+    let env = "c-one-status";
+    let id = ResourceId("t[a,k=1]".into());
+    check(ok(store.resource_status(env, &id).await, "status")?.is_none(), || "a status before any result".into())?;
+    ok(store.record(env, &[result(&id.0, 3, ResourceState::Deployed, Some("h3"))]).await, "record")?;
+    let status = ok(store.resource_status(env, &id).await, "status")?.ok_or("no status after a result")?;
+    let all = ok(store.resource_statuses(env).await, "statuses")?;
+    check(all.get(&id) == Some(&status) && status.version == 3 && status.deployed_hash.as_deref() == Some("h3"), || format!("{status:?}"))?;
+    check(ok(store.resource_status("c-one-status-other", &id).await, "status")?.is_none(), || "a status leaked into another environment".into())
+}
+
+async fn states_are_counted(store: &dyn Store) -> CaseResult {
+    let env = "c-count";
+    check(ok(store.count_by_state(env).await, "count")?.is_empty(), || "counts of an empty environment".into())?;
+    let results = [
+        result("t[a,k=1]", 1, ResourceState::Deployed, Some("h")),
+        result("t[a,k=2]", 1, ResourceState::Deployed, Some("h")),
+        result("t[a,k=3]", 1, ResourceState::Failed, None),
+        result("t[a,k=4]", 1, ResourceState::Dry, None),
+    ];
+    ok(store.record(env, &results).await, "record")?;
+    ok(store.mark_deploying(env, 2, &[ResourceId("t[a,k=5]".into())]).await, "intend")?;
+    let counts = ok(store.count_by_state(env).await, "count")?;
+    let expected = BTreeMap::from([(ResourceState::Deployed, 2), (ResourceState::Failed, 1), (ResourceState::Deploying, 1)]);
+    check(counts == expected, || format!("counted {counts:?}"))
+}
+
+async fn tokens_are_found_by_their_hash(store: &dyn Store) -> CaseResult {
+    let scoped = token("c-token-1", "c-token-hash-1", Some("c-token-env"));
+    let mut global = token("c-token-2", "c-token-hash-2", None);
+    global.role = Role::Admin;
+    global.expires_ms = None;
+    global.description = String::new();
+    ok(store.create_token(&scoped).await, "create")?;
+    ok(store.create_token(&global).await, "create")?;
+    let found = ok(store.token_by_hash("c-token-hash-1").await, "by hash")?;
+    check(found.as_ref() == Some(&scoped), || format!("found {found:?}"))?;
+    let found = ok(store.token_by_hash("c-token-hash-2").await, "by hash")?;
+    check(found.as_ref() == Some(&global), || format!("found {found:?}"))?;
+    check(ok(store.token_by_hash("c-token-hash-3").await, "by hash")?.is_none(), || "a token that was never made".into())?;
+    let same_id = store.create_token(&token("c-token-1", "c-token-hash-4", None)).await;
+    check(matches!(same_id, Err(StoreError::Conflict(_))), || format!("a second token of one id: {same_id:?}"))?;
+    check(ok(store.token_by_hash("c-token-hash-4").await, "by hash")?.is_none(), || "a refused token works".into())?;
+    let same_hash = store.create_token(&token("c-token-5", "c-token-hash-1", None)).await;
+    check(matches!(same_hash, Err(StoreError::Conflict(_))), || format!("a second token of one hash: {same_hash:?}"))
+}
+
+async fn facts_are_merged_per_resource(store: &dyn Store) -> CaseResult {
+    let env = "c-facts";
+    let (one, two) = (ResourceId("t[a,k=1]".into()), ResourceId("t[a,k=2]".into()));
+    check(ok(store.facts(env).await, "facts")?.is_empty(), || "facts of an empty environment".into())?;
+    let first = BTreeMap::from([("ip".to_string(), serde_json::json!("10.0.0.1")), ("cores".to_string(), serde_json::json!(4))]);
+    ok(store.set_facts(env, &one, &first).await, "set")?;
+    let second = BTreeMap::from([
+        ("cores".to_string(), serde_json::json!(8)),
+        ("disks.sda $size".to_string(), serde_json::json!({"bytes": 1_000_000_000_000u64, "ssd": true})),
+    ]);
+    ok(store.set_facts(env, &one, &second).await, "merge")?;
+    ok(store.set_facts(env, &two, &BTreeMap::from([("up".to_string(), serde_json::json!(null))])).await, "set")?;
+    ok(store.set_facts(env, &two, &BTreeMap::new()).await, "set nothing")?;
+    ok(store.set_facts("c-facts-other", &one, &first).await, "set elsewhere")?;
+    let facts = ok(store.facts(env).await, "facts")?;
+    let mut merged = first.clone();
+    merged.extend(second);
+    let expected = BTreeMap::from([(one, merged), (two, BTreeMap::from([("up".to_string(), serde_json::json!(null))]))]);
+    check(facts == expected, || format!("facts read back as {facts:#?}"))
+}
+
+async fn dry_runs_list_newest_first_and_keep_one_result_per_resource(store: &dyn Store) -> CaseResult {
+    let env = "c-dryruns";
+    check(ok(store.dryruns(env).await, "list")?.is_empty(), || "dry runs of an empty environment".into())?;
+    let older = DryRunRecord { id: "b-older".into(), version: 1, created_ms: 10, results: Vec::new() };
+    let newer = DryRunRecord { id: "a-newer".into(), version: 2, created_ms: 20, results: vec![result("t[a,k=2]", 2, ResourceState::Dry, None)] };
+    let tied = DryRunRecord { id: "c-tied".into(), version: 2, created_ms: 20, results: Vec::new() };
+    for record in [&older, &newer, &tied] {
+        ok(store.create_dryrun(env, record).await, "create")?;
+    }
+    let again = store.create_dryrun(env, &older).await;
+    check(matches!(again, Err(StoreError::Conflict(_))), || format!("a second dry run of one id: {again:?}"))?;
+    let listed: Vec<String> = ok(store.dryruns(env).await, "list")?.into_iter().map(|d| d.id).collect();
+    check(listed == ["c-tied", "a-newer", "b-older"], || format!("listed as {listed:?}"))?;
+    // A resource reported again replaces its earlier result; results are in id order.
+    let mut changed = result("t[a,k=2]", 2, ResourceState::Dry, None);
+    changed.changed = true;
+    changed.message = "would change".into();
+    let first = result("t[a,k=1]", 2, ResourceState::Dry, None);
+    ok(store.add_dryrun_results(env, "a-newer", &[changed.clone()]).await, "add")?;
+    ok(store.add_dryrun_results(env, "a-newer", &[first.clone()]).await, "add")?;
+    let got = ok(store.dryrun(env, "a-newer").await, "get")?.ok_or("the dry run went")?;
+    check(got.results == vec![first.clone(), changed.clone()] && got.version == 2 && got.created_ms == 20, || format!("read back as {got:#?}"))?;
+    let listed = ok(store.dryruns(env).await, "list")?;
+    check(listed.iter().find(|d| d.id == "a-newer").map(|d| &d.results) == Some(&got.results), || "the list shows other results".into())?;
+    check(listed.iter().find(|d| d.id == "b-older").is_some_and(|d| d.results.is_empty()), || "another dry run got results".into())?;
+    let unknown = store.add_dryrun_results(env, "nope", &[first]).await;
+    check(matches!(unknown, Err(StoreError::NotFound(_))), || format!("results for no dry run: {unknown:?}"))?;
+    check(ok(store.dryrun(env, "nope").await, "get")?.is_none(), || "a dry run that was never made".into())?;
+    check(ok(store.dryrun("c-dryruns-other", "a-newer").await, "get")?.is_none(), || "a dry run leaked into another environment".into())
+}
+
+async fn one_resource_of_a_version_is_read_by_its_id(store: &dyn Store) -> CaseResult {
+    let env = "c-one";
+    let wanted = doc("t[a,path=/srv/www]", "h1");
+    // Ids that sort around it (a path that is a prefix of others).
+    let resources = vec![doc("t[a,path=/srv/www/a]", "h2"), wanted.clone(), doc("t[a,path=/srv]", "h3")];
+    let version = ok(store.create_version(env, &resources).await, "create")?;
+    let found = ok(store.version_resource(env, version, &wanted.id).await, "read")?;
+    check(found.as_ref() == Some(&wanted), || format!("read {found:?}"))?;
+    let absent = ok(store.version_resource(env, version, &ResourceId("t[a,path=/nope]".into())).await, "read")?;
+    check(absent.is_none(), || "a resource not in the version was found".into())?;
+    let other_version = ok(store.version_resource(env, version + 1, &wanted.id).await, "read")?;
+    check(other_version.is_none(), || "a resource of a version that does not exist was found".into())
 }

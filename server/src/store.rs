@@ -9,6 +9,12 @@ use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreError {
@@ -65,13 +71,16 @@ impl StoreError {
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Stores a new version of an environment's resources; returns its number (1, 2, ...).
+    /// Numbers increase and are never given twice in an environment, even after a version
+    /// was deleted (only deleting the environment starts them again at 1). A version lists
+    /// each resource id once: a list with an id twice is `Invalid`, and nothing is stored.
     async fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, StoreError>;
     async fn latest_version(&self, environment: &str) -> Result<Option<u64>, StoreError>;
     /// Every version of the environment, newest first.
     async fn versions(&self, environment: &str) -> Result<Vec<VersionInfo>, StoreError>;
-    /// Deletes all but the newest `keep` versions (at least one is always kept), and the
-    /// resource documents only they used; returns how many versions went. Deploy states and
-    /// action logs stay: they name versions by number only.
+    /// Deletes all but the newest `keep` versions (at least one is always kept, and so is the
+    /// released version), and the resource documents only they used; returns how many
+    /// versions went. Deploy states and action logs stay: they name versions by number only.
     async fn prune_versions(&self, environment: &str, keep: usize) -> Result<usize, StoreError>;
     async fn version_resources(&self, environment: &str, version: u64) -> Result<Vec<ResourceDoc>, StoreError>;
     /// The last known state of every resource of the environment, by id.
@@ -98,7 +107,7 @@ pub trait Store: Send + Sync {
 
     /// Creates an environment; `Conflict` if one of that name (or id) exists.
     async fn create_environment(&self, environment: &EnvironmentRecord) -> Result<(), StoreError>;
-    /// Every environment, by name.
+    /// Every environment, sorted by name.
     async fn environments(&self) -> Result<Vec<EnvironmentRecord>, StoreError>;
     async fn environment(&self, name: &str) -> Result<Option<EnvironmentRecord>, StoreError>;
     /// Replaces the environment's settings; `NotFound` if there is no such environment.
@@ -114,8 +123,10 @@ pub trait Store: Send + Sync {
     async fn release_version(&self, environment: &str, version: u64) -> Result<(), StoreError>;
     async fn released_version(&self, environment: &str) -> Result<Option<u64>, StoreError>;
     /// Deletes one version and the documents only it used; false when there was none.
+    /// The released version cannot be deleted (`Conflict`): release another one first.
     async fn delete_version(&self, environment: &str, version: u64) -> Result<bool, StoreError>;
-    /// A page of a version's resources in id order: those after `after`, at most `limit`.
+    /// A page of a version's resources in id order: those after `after` (ids greater than
+    /// it), at most `limit`.
     async fn version_resources_page(
         &self,
         environment: &str,
@@ -129,8 +140,8 @@ pub trait Store: Send + Sync {
 
     // ---------- resource states, continued ----------
 
-    /// A page of resource states in id order: those matching `filter` after `after`, at
-    /// most `limit`.
+    /// A page of resource states in id order: those matching `filter` after `after` (ids
+    /// greater than it), at most `limit`.
     async fn resource_statuses_page(
         &self,
         environment: &str,
@@ -144,7 +155,8 @@ pub trait Store: Send + Sync {
 
     // ---------- tokens ----------
 
-    /// Stores a token record (only the token's hash); `Conflict` if its id exists.
+    /// Stores a token record (only the token's hash); `Conflict` if its id (or its hash)
+    /// exists.
     async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     /// The token whose SHA-256 is `hash`.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
@@ -158,8 +170,11 @@ pub trait Store: Send + Sync {
 
     // ---------- dry runs ----------
 
+    /// Stores a new dry run (with the results it has, if any); `Conflict` if the environment
+    /// has a dry run of that id.
     async fn create_dryrun(&self, environment: &str, dryrun: &DryRunRecord) -> Result<(), StoreError>;
-    /// The dry runs of the environment, newest first, with their results.
+    /// The dry runs of the environment, newest first (by creation time, then by id), each
+    /// with its results in resource id order.
     async fn dryruns(&self, environment: &str) -> Result<Vec<DryRunRecord>, StoreError>;
     async fn dryrun(&self, environment: &str, id: &str) -> Result<Option<DryRunRecord>, StoreError>;
     /// Adds results to a dry run (a resource reported again replaces its earlier result);
