@@ -5,73 +5,9 @@
 use super::text;
 use std::path::{Path, PathBuf};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_name() == "data" {
-            continue;
-        }
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// `(command line, must succeed)` for every `cairn` command of a document.
-fn commands(document: &str) -> Vec<(String, bool)> {
-    let mut out = Vec::new();
-    let mut in_block: Option<bool> = None;
-    for line in document.lines() {
-        let trimmed = line.trim();
-        if let Some(info) = trimmed.strip_prefix("```") {
-            in_block = match in_block {
-                Some(_) => None,
-                None if info.starts_with("sh") => Some(!info.contains("fails")),
-                None => Some(true).filter(|_| false),
-            };
-            continue;
-        }
-        if let (Some(succeeds), Some(command)) = (in_block, trimmed.strip_prefix("cairn ")) {
-            out.push((command.to_string(), succeeds));
-        }
-    }
-    out
-}
-
-/// Splits a command line as a shell would for the documents' commands: words, and text in
-/// single quotes as one word.
-fn split_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut started = false;
-    for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                started = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if started {
-                    words.push(std::mem::take(&mut current));
-                    started = false;
-                }
-            }
-            c => {
-                current.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(current);
-    }
-    words
-}
+#[path = "../support/docs.rs"]
+mod docs_support;
+use docs_support::{commands, copy_dir, split_words};
 
 fn run_document(name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -160,3 +160,45 @@ fn health_metrics_and_the_openapi_document_are_served() {
     assert!(metrics.1.contains("cairn_http_responses_total{class=\"2xx\"}"), "{}", metrics.1);
     assert!(metrics.1.contains("cairn_environments 1"), "{}", metrics.1);
 }
+
+/// Schemathesis (from PyPI, in the test virtualenv) generates requests from the served
+/// OpenAPI document, valid and not, against a real server: none may get a 5xx.
+#[test]
+fn schemathesis_finds_no_server_error() {
+    let server = Server::start(Backend::Sqlite, ADMIN);
+    assert_eq!(server.post("/api/v1/environments", ADMIN, r#"{"name": "prod"}"#).0, 201);
+    let st = support::venv_binary("st");
+    let output = std::process::Command::new(&st)
+        .args(["run", &format!("{}/api/v1/openapi.json", server.url()), "--checks", "not_a_server_error", "--max-examples", "10", "--seed", "7"])
+        .args(["--header", &format!("Authorization: Bearer {ADMIN}"), "--request-timeout", "20"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", st.display()));
+    let shown = text(&output);
+    assert!(output.status.success(), "schemathesis found failures:\n{shown}");
+    assert!(shown.contains("passed"), "{shown}");
+}
+
+#[path = "../support/docs.rs"]
+mod docs_support;
+
+/// The commands of `docs/server.md` run as written against a real server, with
+/// `CAIRN_SERVER` and `CAIRN_TOKEN` set as the page says, from the workspace (so
+/// `examples/quickstart` is found).
+#[test]
+fn server_doc_commands_work() {
+    let server = Server::start(Backend::Sqlite, ADMIN);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let document = std::fs::read_to_string(root.join("docs/server.md")).expect("docs/server.md");
+    let work = support::temp_dir("docs");
+    docs_support::copy_dir(&root.join("examples"), &work.join("examples"));
+    let list = docs_support::commands(&document);
+    assert!(list.len() >= 8, "docs/server.md shows {} commands", list.len());
+    let env = [("CAIRN_SERVER", server.url()), ("CAIRN_TOKEN", ADMIN.to_string())];
+    for (command, succeeds) in list {
+        let words = docs_support::split_words(&command);
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        let output = cairn(&args, &work, &env);
+        assert_eq!(output.status.success(), succeeds, "`cairn {command}` in docs/server.md:\n{}", text(&output));
+    }
+}

@@ -68,6 +68,14 @@ impl Backend {
     }
 }
 
+/// A program of the test virtualenv (SecantusDB, schemathesis), which `scripts/test.sh` makes.
+pub fn venv_binary(name: &str) -> PathBuf {
+    let venv = std::env::var_os("CAIRN_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"));
+    let binary = venv.join("bin").join(name);
+    assert!(binary.exists(), "{} is missing: run `bash scripts/test.sh` (it makes the test virtualenv .venv-test), or set CAIRN_TEST_VENV", binary.display());
+    binary
+}
+
 /// A SecantusDB (MongoDB wire protocol) server of the test's own.
 pub struct Secantus {
     child: Child,
@@ -77,15 +85,7 @@ pub struct Secantus {
 
 impl Secantus {
     pub fn start(dir: &Path) -> Secantus {
-        let venv = std::env::var_os("CAIRN_TEST_VENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"));
-        let binary = venv.join("bin/secantusd-py");
-        assert!(
-            binary.exists(),
-            "{} is missing: run `bash scripts/test.sh` (it installs SecantusDB==0.7.0b3 into .venv-test), or set CAIRN_TEST_VENV",
-            binary.display()
-        );
+        let binary = venv_binary("secantusd-py");
         let port = free_port();
         let storage = dir.join("secantus");
         std::fs::create_dir_all(&storage).expect("storage");
