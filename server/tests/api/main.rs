@@ -1,0 +1,148 @@
+//! The API's router called directly (no socket), over an in-memory SQLite store: the
+//! behaviour of each endpoint, including what the end-to-end tests cannot easily reach
+//! (file checks, diffs, paging cursors, resource details).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use cairn_server::http::{app, auth::Auth, AppState, Limits};
+use cairn_server::SqliteStore;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const ADMIN: &str = "router-test-admin-token";
+
+fn router() -> axum::Router {
+    let store = Arc::new(SqliteStore::in_memory().expect("store"));
+    app(AppState::new(store, Auth::new(Some(ADMIN), false), Limits::default()))
+}
+
+async fn call(router: &axum::Router, method: &str, path: &str, body: Option<String>) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {ADMIN}"));
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
+    let response = router.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+fn doc(name: &str, value: &str, requires: &[&str], hash: Option<&str>) -> serde_json::Value {
+    let mut attributes = serde_json::json!({"name": name, "value": value});
+    if let Some(hash) = hash {
+        attributes["hash"] = serde_json::json!(hash);
+    }
+    serde_json::json!({
+        "id": format!("t::R[a,name={name}]"), "resource_type": "t::R", "agent": "a", "attributes": attributes,
+        "requires": requires.iter().map(|r| format!("t::R[a,name={r}]")).collect::<Vec<_>>(),
+        "hash": format!("{name}-{value}"), "undefined": false, "send_event": false, "receive_events": true
+    })
+}
+
+fn upload(resources: Vec<serde_json::Value>, release: bool) -> Option<String> {
+    Some(serde_json::json!({"resources": resources, "release": release}).to_string())
+}
+
+#[tokio::test]
+async fn versions_diff_and_page() {
+    let router = router();
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"prod"}"#.into())).await.0, StatusCode::CREATED);
+    let v1: Vec<_> = (0..25).map(|i| doc(&format!("r{i:02}"), "1", &[], None)).collect();
+    let (status, created) = call(&router, "POST", "/api/v1/environments/prod/versions", upload(v1, true)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!((created["version"].as_u64(), created["released"].as_bool()), (Some(1), Some(true)));
+    let mut v2: Vec<_> = (1..25).map(|i| doc(&format!("r{i:02}"), if i == 3 { "2" } else { "1" }, &[], None)).collect();
+    v2.push(doc("new", "1", &["r01"], None));
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/versions", upload(v2, false)).await.0, StatusCode::CREATED);
+    let (status, diff) = call(&router, "GET", "/api/v1/environments/prod/versions/1/diff/2", None).await;
+    assert_eq!(status, StatusCode::OK, "{diff}");
+    assert_eq!(diff["added"], serde_json::json!(["t::R[a,name=new]"]));
+    assert_eq!(diff["removed"], serde_json::json!(["t::R[a,name=r00]"]));
+    assert_eq!(diff["changed"][0]["id"], "t::R[a,name=r03]");
+    assert_eq!(diff["changed"][0]["fields"]["value"], serde_json::json!({"from": "1", "to": "2"}));
+    // Pages follow their cursor and cover the version once.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/environments/prod/versions/2?limit=10".to_string();
+    loop {
+        let (status, page) = call(&router, "GET", &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(page["resources"].as_array().expect("resources").iter().map(|r| r["id"].as_str().unwrap_or_default().to_string()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/environments/prod/versions/2?limit=10&after={}", cairn_server::client::encode(next)),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+    let (status, detail) = call(&router, "GET", "/api/v1/environments/prod/resource?id=t%3A%3AR%5Ba%2Cname%3Dr03%5D", None).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["desired_version"], 1, "the released version's desired state");
+    assert_eq!(detail["desired"]["attributes"]["value"], "1");
+    assert_eq!(call(&router, "DELETE", "/api/v1/environments/prod/versions/1", None).await.0, StatusCode::CONFLICT, "the released version stays");
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/versions/2/release", None).await.0, StatusCode::OK);
+    assert_eq!(call(&router, "DELETE", "/api/v1/environments/prod/versions/1", None).await.0, StatusCode::NO_CONTENT);
+    let (_, versions) = call(&router, "GET", "/api/v1/environments/prod/versions", None).await;
+    assert_eq!(versions["versions"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn file_bodies_are_checked_and_required() {
+    let router = router();
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"prod"}"#.into())).await.0, StatusCode::CREATED);
+    let body = b"port=8080\n".to_vec();
+    let hash = cairn_wire::digest::sha1_hex(&body);
+    let version = upload(vec![doc("conf", "1", &[], Some(&hash))], false);
+    let (status, error) = call(&router, "POST", "/api/v1/environments/prod/versions", version.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("upload them first"), "{error}");
+    let (_, missing) = call(&router, "POST", "/api/v1/files/missing", Some(serde_json::json!({"hashes": [hash]}).to_string())).await;
+    assert_eq!(missing["missing"], serde_json::json!([hash]));
+    let wrong = Request::builder()
+        .method("PUT")
+        .uri(format!("/api/v1/files/{hash}"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::from("not the body"))
+        .expect("request");
+    assert_eq!(router.clone().oneshot(wrong).await.expect("response").status(), StatusCode::BAD_REQUEST);
+    let right = Request::builder()
+        .method("PUT")
+        .uri(format!("/api/v1/files/{hash}"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::from(body.clone()))
+        .expect("request");
+    assert_eq!(router.clone().oneshot(right).await.expect("response").status(), StatusCode::NO_CONTENT);
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/versions", version).await.0, StatusCode::CREATED);
+    let fetch = Request::builder().uri(format!("/api/v1/files/{hash}")).header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).expect("request");
+    let response = router.clone().oneshot(fetch).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec(), body);
+    assert_eq!(call(&router, "GET", "/api/v1/files/nothex", None).await.0, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn dry_runs_facts_and_settings() {
+    let router = router();
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"prod"}"#.into())).await.0, StatusCode::CREATED);
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/dryruns", Some("{}".into())).await.0, StatusCode::NOT_FOUND, "no version yet");
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/deploy", Some("{}".into())).await.0, StatusCode::CONFLICT, "nothing released");
+    call(&router, "POST", "/api/v1/environments/prod/versions", upload(vec![doc("a", "1", &[], None)], true)).await;
+    let (status, dryrun) = call(&router, "POST", "/api/v1/environments/prod/dryruns", Some("{}".into())).await;
+    assert_eq!(status, StatusCode::CREATED, "{dryrun}");
+    let id = dryrun["id"].as_str().unwrap_or_default().to_string();
+    let (_, read) = call(&router, "GET", &format!("/api/v1/environments/prod/dryruns/{id}"), None).await;
+    assert_eq!(read["version"], 1);
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/deploy", Some(r#"{"full": true}"#.into())).await.0, StatusCode::ACCEPTED);
+    let (status, set) = call(&router, "PUT", "/api/v1/environments/prod/settings", Some(r#"{"settings": {"repair_interval": 60}}"#.into())).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["settings"]["repair_interval"], 60);
+    let (status, error) = call(&router, "PUT", "/api/v1/environments/prod/settings", Some(r#"{"settings": {"repair_intervall": 60}}"#.into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("unknown setting"), "{error}");
+    let (status, _) = call(&router, "PUT", "/api/v1/environments/prod/facts?id=t%3A%3AR%5Ba%2Cname%3Da%5D", Some(r#"{"facts": {"serial": 7}}"#.into())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, facts) = call(&router, "GET", "/api/v1/environments/prod/facts", None).await;
+    assert_eq!(facts["facts"]["t::R[a,name=a]"]["serial"], 7);
+}
