@@ -78,22 +78,22 @@ impl<'a> Executor<'a> {
                 self.relation_lookup(base, args, scope, span)
             }
             IrKind::Call { plugin, args, kwargs, wrapped } => {
-                if let Some(value) = self.memoized() {
-                    return Ok(value);
-                }
+                // The arguments first, even on a re-run: the memo holds the calls and
+                // constructors of the arguments before this call's own result.
                 let mut positional = Vec::with_capacity(args.len());
                 for arg in args {
                     positional.push(self.eval(arg, scope)?);
                 }
                 let named = self.eval_named(kwargs, wrapped, scope, span)?;
+                if let Some(value) = self.memoized() {
+                    return Ok(value);
+                }
                 let value = self.call_plugin(*plugin, positional, named, span)?;
                 self.remember(&value);
                 Ok(value)
             }
             IrKind::Construct { entity, args, wrapped } => {
-                if let Some(value) = self.memoized() {
-                    return Ok(value);
-                }
+                // The arguments first, even on a re-run (see `Call`).
                 let mut values = Vec::with_capacity(args.len());
                 for (name, name_span, arg) in args {
                     values.push((*name, *name_span, name_span.to(arg.span), self.eval(arg, scope)?));
@@ -117,6 +117,9 @@ impl<'a> Executor<'a> {
                             )
                         }
                     }
+                }
+                if let Some(value) = self.memoized() {
+                    return Ok(value);
                 }
                 let value = self.construct(*entity, values, span, scope)?;
                 self.remember(&value);
