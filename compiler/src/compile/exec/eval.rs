@@ -92,10 +92,11 @@ impl<'a> Executor<'a> {
                 self.remember(&value);
                 Ok(value)
             }
-            IrKind::Construct { entity, args, wrapped } => {
+            IrKind::Construct { entity, args, wrapped, deferred, lhs_inverse } => {
                 // The arguments first, even on a re-run (see `Call`).
+                let (now, later) = args.split_at((*deferred as usize).min(args.len()));
                 let mut values = Vec::with_capacity(args.len());
-                for (name, name_span, arg) in args {
+                for (name, name_span, arg) in now {
                     values.push((*name, *name_span, name_span.to(arg.span), self.eval(arg, scope)?));
                 }
                 for extra in wrapped {
@@ -118,11 +119,31 @@ impl<'a> Executor<'a> {
                         }
                     }
                 }
-                if let Some(value) = self.memoized() {
-                    return Ok(value);
+                // The instance whose relation this constructor is the value of.
+                if let (Some(inverse), Some(&owner)) = (lhs_inverse, self.lhs_owners.last()) {
+                    if !values.iter().any(|(name, _, _, _)| name == inverse) {
+                        values.push((*inverse, span, span, Value::Instance(owner)));
+                    }
                 }
-                let value = self.construct(*entity, values, span, scope)?;
-                self.remember(&value);
+                let value = match self.memoized() {
+                    Some(value) => value,
+                    None => {
+                        let value = self.construct(*entity, values, span, scope)?;
+                        self.remember(&value);
+                        value
+                    }
+                };
+                if let (false, Value::Instance(instance)) = (later.is_empty(), &value) {
+                    let instance = *instance;
+                    for (name, name_span, arg) in later {
+                        self.lhs_owners.push(instance);
+                        let item = self.eval(arg, scope);
+                        self.lhs_owners.pop();
+                        let item = item?;
+                        let (index, _) = self.attr_of(instance, *name, *name_span)?;
+                        self.set_attr(instance, index, item, name_span.to(arg.span), false)?;
+                    }
+                }
                 Ok(value)
             }
             IrKind::Not(inner) => {

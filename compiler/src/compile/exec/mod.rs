@@ -353,6 +353,9 @@ pub struct Executor<'a> {
     freeze_rounds: u64,
     /// What each parked task waits for.
     waits: FxHashMap<TaskId, Wait>,
+    /// The instances whose relation arguments are being evaluated, innermost last: a
+    /// constructor there takes the last one as its `lhs_inverse` index attribute.
+    lhs_owners: Vec<InstanceId>,
 }
 
 pub struct ExecInput<'a> {
@@ -430,6 +433,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
             .collect(),
         freeze_rounds: 0,
         waits: FxHashMap::default(),
+        lhs_owners: Vec::new(),
     };
     executor.run();
     let stats = ExecStats {
