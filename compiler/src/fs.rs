@@ -5,9 +5,9 @@
 //! repositories and the compiler runs as root: only regular files (a FIFO or `/dev/zero`
 //! behind a model file's name would block or never end), at most [`MAX_FILE_SIZE`] bytes,
 //! valid UTF-8 (an error says where the invalid bytes start) unless the bytes themselves are
-//! asked for (a file a resource deploys as it is, [`FileSystem::read_bytes`]). Model text loses a leading
-//! UTF-8 byte order mark; the files plugins read keep theirs. The messages of these refusals
-//! are [`FileError`]'s.
+//! asked for (a file a resource deploys as it is, [`FileSystem::read_bytes`]). Model text
+//! loses a leading UTF-8 byte order mark; the files plugins read keep theirs. The messages of
+//! these refusals are [`FileError`]'s.
 
 use std::collections::BTreeMap;
 use std::fmt;

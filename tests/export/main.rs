@@ -251,15 +251,15 @@ fs::Directory(host=v, path="/from-host")
     let ssh_args = r#""ssh_args": ["-o", "UserKnownHostsFile=/dev/null", "-o", "PasswordAuthentication=no"]"#;
     assert_eq!(
         via("exec::Run[h,command=derived]"),
-        format!(r#"{{"method_name": "ssh", "name": "h", "hostname": "192.0.2.10", "username": "root", "port": 22, "check_host_keys": "ignore", {ssh_args}, "python_path": ["python"]}}"#)
+        format!(r#"{{"check_host_keys": "ignore", "hostname": "192.0.2.10", "method_name": "ssh", "name": "h", "port": 22, "python_path": ["python"], {ssh_args}, "username": "root"}}"#)
     );
     assert_eq!(
         via("apt::Package[u,name=sudo-wrapped]"),
-        format!(r#"{{"method_name": "sudo", "name": "", "via": {{"method_name": "ssh", "name": "u", "hostname": "192.0.2.11", "username": "app", "port": 2200, "check_host_keys": "ignore", {ssh_args}, "python_path": ["python"]}}}}"#)
+        format!(r#"{{"method_name": "sudo", "name": "", "via": {{"check_host_keys": "ignore", "hostname": "192.0.2.11", "method_name": "ssh", "name": "u", "port": 2200, "python_path": ["python"], {ssh_args}, "username": "app"}}}}"#)
     );
     assert_eq!(
         via("fs::Directory[v,path=/from-host]"),
-        r#"{"method_name": "sudo", "name": "", "via": {"method_name": "ssh", "name": "jump", "hostname": "192.0.2.1", "port": 2222, "compression": false}}"#
+        r#"{"method_name": "sudo", "name": "", "via": {"compression": false, "hostname": "192.0.2.1", "method_name": "ssh", "name": "jump", "port": 2222}}"#
     );
 }
 

@@ -288,10 +288,16 @@ impl<'a> Exporter<'a> {
             errors.push((index, error));
         }
         // Sorted by id (the order of the export), then by creation: the first instance with an
-        // id is the resource, the others are duplicates.
-        found.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.instance.cmp(&b.instance)));
+        // id is the resource, the others are duplicates. (Positions are sorted, not the
+        // resources themselves, which are large.)
+        let mut order: Vec<u32> = (0..found.len() as u32).collect();
+        order.sort_unstable_by(|a, b| {
+            let (a, b) = (&found[*a as usize], &found[*b as usize]);
+            a.id.cmp(&b.id).then(a.instance.cmp(&b.instance))
+        });
+        let mut found: Vec<Option<Found>> = found.into_iter().map(Some).collect();
         let mut kept: Vec<Found> = Vec::with_capacity(found.len());
-        for next in found {
+        for next in order.into_iter().filter_map(|at| found[at as usize].take()) {
             match kept.last() {
                 Some(previous) if previous.id == next.id => {
                     let error = ExportError::DuplicateId {

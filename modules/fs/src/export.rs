@@ -84,10 +84,12 @@ pub fn hash(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
     Ok(JsonValue::Str(hash))
 }
 
-/// Lower-case hex SHA-1.
+/// Lower-case hex SHA-1 (the same as `cairn_wire::digest::sha1_hex`, which the agent side
+/// checks bodies with; this one uses the CPU's SHA instructions where it has them).
 fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::Digest;
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digest = cairn_wire::digest::sha1(bytes);
+    let digest = sha1::Sha1::digest(bytes);
     let mut out = String::with_capacity(40);
     for byte in digest {
         out.push(DIGITS[(byte >> 4) as usize] as char);
@@ -245,7 +247,14 @@ pub fn normpath(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::normpath;
+    use super::{normpath, sha1_hex};
+
+    #[test]
+    fn sha1_is_the_wire_sha1() {
+        for body in [&b""[..], b"abc", b"x=1", &[0u8, 255, 128, 7][..], &vec![b'a'; 1000][..]] {
+            assert_eq!(sha1_hex(body), cairn_wire::digest::sha1_hex(body));
+        }
+    }
 
     #[test]
     fn normpath_is_pythons() {

@@ -22,6 +22,9 @@ pub fn module() -> Module {
 /// through sudo when the user is not root; else the resource cannot be exported.
 pub fn via(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
     let this = ctx.this();
+    if this.get("via").is_unknown() {
+        return Err(FieldError::Unknown);
+    }
     if let Some(context) = this.relation("via") {
         return serialize(context, 0);
     }
@@ -36,6 +39,9 @@ pub fn via(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
              `std::Host`",
             host.entity()
         )));
+    }
+    if host.get("via").is_unknown() {
+        return Err(FieldError::Unknown);
     }
     if let Some(context) = host.relation("via") {
         return serialize(context, 0);
@@ -59,18 +65,19 @@ pub fn via(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
         return Err(FieldError::Unknown);
     }
     let text = |s: &str| JsonValue::Str(s.to_string());
+    // Keys in sorted order (the order of the canonical form the desired-state hash reads).
     let ssh = JsonValue::Object(vec![
+        ("check_host_keys".into(), text("ignore")),
+        ("hostname".into(), host.json_attr(ip)),
         ("method_name".into(), text("ssh")),
         ("name".into(), host.json_attr(name)),
-        ("hostname".into(), host.json_attr(ip)),
-        ("username".into(), host.json_attr(user)),
         ("port".into(), host.json_attr(port)),
-        ("check_host_keys".into(), text("ignore")),
+        ("python_path".into(), JsonValue::List(vec![python.map_or_else(|| text("python3"), |cmd| host.json_attr(cmd))])),
         (
             "ssh_args".into(),
             JsonValue::List(["-o", "UserKnownHostsFile=/dev/null", "-o", "PasswordAuthentication=no"].map(text).to_vec()),
         ),
-        ("python_path".into(), JsonValue::List(vec![python.map_or_else(|| text("python3"), |cmd| host.json_attr(cmd))])),
+        ("username".into(), host.json_attr(user)),
     ]);
     if user.as_str() == Some("root") {
         return Ok(ssh);
@@ -105,5 +112,7 @@ fn serialize(context: Obj<'_>, depth: usize) -> Result<JsonValue, FieldError> {
     if let Some(next) = context.relation("via") {
         fields.push(("via".to_string(), serialize(next, depth + 1)?));
     }
+    // Sorted by key, as the canonical form the desired-state hash reads them.
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(JsonValue::Object(fields))
 }
