@@ -149,9 +149,8 @@ enum Val<'a> {
     Unknown,
 }
 
-/// A resource as pass 1 builds it: everything but its requires and hash.
+/// A resource as pass 1 builds it (everything but its requires and hash), and its instance.
 struct Found {
-    id: String,
     instance: u32,
     resource: Resource,
 }
@@ -197,8 +196,15 @@ impl<'a> Exporter<'a> {
             .enumerate()
             .map(|(e, entity)| std_resource.is_some_and(|base| e == base.index() || entity.ancestors.contains(&base)))
             .collect();
-        let mut exporter =
-            Exporter { world, registry, errors: Vec::new(), common, plans: Vec::new(), resource_entities, files: BTreeMap::new() };
+        let mut exporter = Exporter {
+            world,
+            registry,
+            errors: Vec::new(),
+            common,
+            plans: Vec::new(),
+            resource_entities,
+            files: BTreeMap::new(),
+        };
         // One set of shared field names per declaration.
         let mut names: BTreeMap<&str, BTreeMap<&str, Arc<str>>> = BTreeMap::new();
         exporter.plans = (0..model.entities.len())
@@ -275,7 +281,7 @@ impl<'a> Exporter<'a> {
                 continue;
             };
             match self.build(InstanceId(index as u32), plan) {
-                Ok(resource) => found.push(Found { id: resource.id.clone(), instance: index as u32, resource }),
+                Ok(resource) => found.push(Found { instance: index as u32, resource }),
                 Err(Skip::Ignored) => {}
                 Err(Skip::Error(error)) => errors.push((index as u32, *error)),
             }
@@ -293,15 +299,15 @@ impl<'a> Exporter<'a> {
         let mut order: Vec<u32> = (0..found.len() as u32).collect();
         order.sort_unstable_by(|a, b| {
             let (a, b) = (&found[*a as usize], &found[*b as usize]);
-            a.id.cmp(&b.id).then(a.instance.cmp(&b.instance))
+            a.resource.id.cmp(&b.resource.id).then(a.instance.cmp(&b.instance))
         });
         let mut found: Vec<Option<Found>> = found.into_iter().map(Some).collect();
         let mut kept: Vec<Found> = Vec::with_capacity(found.len());
         for next in order.into_iter().filter_map(|at| found[at as usize].take()) {
             match kept.last() {
-                Some(previous) if previous.id == next.id => {
+                Some(previous) if previous.resource.id == next.resource.id => {
                     let error = ExportError::DuplicateId {
-                        id: next.id,
+                        id: next.resource.id,
                         span: instances[next.instance as usize].span,
                         first: instances[previous.instance as usize].span,
                     };
@@ -321,7 +327,7 @@ impl<'a> Exporter<'a> {
         // managers' edges.
         let mut edges: Vec<Vec<u32>> = kept.iter().map(|resource| self.requires_of(InstanceId(resource.instance), &position)).collect();
         let (mut resources, ids): (Vec<Resource>, Vec<InstanceId>) =
-            kept.into_iter().map(|found| (Resource { id: found.id, ..found.resource }, InstanceId(found.instance))).unzip();
+            kept.into_iter().map(|found| (found.resource, InstanceId(found.instance))).unzip();
         for manager in self.registry.dependency_managers() {
             let mut dependencies = Dependencies::new(world, &resources, &ids, &mut edges);
             if let Err(refusal) = (manager.run)(&mut dependencies) {
@@ -339,9 +345,10 @@ impl<'a> Exporter<'a> {
             list.dedup();
         }
         self.check_cycles(&resources, &edges);
-        let all_ids: Vec<String> = resources.iter().map(|r| r.id.clone()).collect();
-        for (resource, required) in resources.iter_mut().zip(&edges) {
-            resource.requires = required.iter().map(|at| all_ids[*at as usize].clone()).collect();
+        let requires: Vec<Vec<String>> =
+            edges.iter().map(|required| required.iter().map(|at| resources[*at as usize].id.clone()).collect()).collect();
+        for (resource, requires) in resources.iter_mut().zip(requires) {
+            resource.requires = requires;
             resource.hash = desired_state_hash(&resource.id, resource.attributes.iter().map(|(k, v)| (&**k, v)), &resource.requires);
         }
         let diagnostics = self.errors.iter().map(Diagnostic::from).collect();

@@ -167,7 +167,12 @@ impl<'a> Obj<'a> {
 
     /// The instance a single-valued relation points at, if it is set.
     pub fn relation(self, name: &str) -> Option<Obj<'a>> {
-        match self.get(name) {
+        self.instance(self.get(name))
+    }
+
+    /// The instance an attribute read from this model holds, if it holds one.
+    pub fn instance(self, attr: Attr<'a>) -> Option<Obj<'a>> {
+        match attr {
             Attr::One(Value::Instance(id)) => Some(self.world.obj(*id)),
             _ => None,
         }

@@ -22,10 +22,11 @@ pub fn module() -> Module {
 /// through sudo when the user is not root; else the resource cannot be exported.
 pub fn via(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
     let this = ctx.this();
-    if this.get("via").is_unknown() {
+    let own = this.get("via");
+    if own.is_unknown() {
         return Err(FieldError::Unknown);
     }
-    if let Some(context) = this.relation("via") {
+    if let Some(context) = this.instance(own) {
         return serialize(context, 0);
     }
     let Some(host) = this.relation("host") else {
@@ -40,10 +41,11 @@ pub fn via(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
             host.entity()
         )));
     }
-    if host.get("via").is_unknown() {
+    let host_via = host.get("via");
+    if host_via.is_unknown() {
         return Err(FieldError::Unknown);
     }
-    if let Some(context) = host.relation("via") {
+    if let Some(context) = host.instance(host_via) {
         return serialize(context, 0);
     }
     let ip = host.get("ip");
