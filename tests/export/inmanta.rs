@@ -36,8 +36,8 @@ const PENDING: &[(&str, &str)] = &[
     (
         "std-remote-agent",
         "std 8.4.2's interface is not in Cairn's std yet: `bool remote_agent = false` (a dict today), the AgentConfig that \
-         HostConfig's agentConfig makes for remote hosts, `ipv_any_address? ip` (IPv6), nullable `python_cmd`, \
-         `index Host(name)`, AgentConfig's `agent`",
+         HostConfig's agentConfig makes for remote hosts with an ip (uri from std's host_uri.j2), `ipv_any_address? ip` \
+         (IPv6), nullable `python_cmd`, `remote_user = \"root\"` and `remote_port = 22`, `index Host(name)`",
     ),
     (
         "std-template-module",
