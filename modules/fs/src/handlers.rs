@@ -192,6 +192,16 @@ impl Handler for FileHandler {
     }
 
     fn check(&self, io: &dyn Io, desired: &ResourceDoc) -> Result<(), HandlerError> {
+        // The document carries the body as `content` when it is text; a body that is not (a
+        // binary file of `fs::file`) is only in the file store, by its `hash`.
+        if !desired.purged() && desired.attr("content").is_none() {
+            if let Some(hash) = desired.str_attr("hash") {
+                return Err(HandlerError::new(format!(
+                    "the body of this file (sha1 {hash}) is not text, and this handler cannot fetch it from the file store yet: \
+                     nothing was changed"
+                )));
+            }
+        }
         Wanted::of(io, desired, "path").map(|_| ())
     }
 
