@@ -4,9 +4,10 @@
 //! This module also owns what the compiler is willing to read, since models come from Git
 //! repositories and the compiler runs as root: only regular files (a FIFO or `/dev/zero`
 //! behind a model file's name would block or never end), at most [`MAX_FILE_SIZE`] bytes,
-//! valid UTF-8 (an error says where the invalid bytes start). Model text loses a leading
-//! UTF-8 byte order mark; the files plugins read keep theirs. The messages of these refusals
-//! are [`FileError`]'s.
+//! valid UTF-8 (an error says where the invalid bytes start) unless the bytes themselves are
+//! asked for (a file a resource deploys as it is, [`FileSystem::read_bytes`]). Model text
+//! loses a leading UTF-8 byte order mark; the files plugins read keep theirs. The messages of
+//! these refusals are [`FileError`]'s.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,11 @@ pub trait FileSystem {
     /// Reads a file as it is (for plugins: a BOM is part of the content): a regular file of at
     /// most [`MAX_FILE_SIZE`] bytes, valid UTF-8; refusals are [`FileError`]s.
     fn read_text(&self, path: &Path) -> io::Result<String>;
+    /// Reads a file's bytes, text or not (a file a resource deploys as it is): a regular file
+    /// of at most [`MAX_FILE_SIZE`] bytes. File systems that only hold text keep this default.
+    fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.read_text(path).map(String::into_bytes)
+    }
     fn is_file(&self, path: &Path) -> bool;
     fn is_dir(&self, path: &Path) -> bool;
     /// The entries of a directory, sorted by name (so compiles are deterministic).
@@ -129,6 +135,10 @@ pub struct RealFs;
 
 impl FileSystem for RealFs {
     fn read_text(&self, path: &Path) -> io::Result<String> {
+        Ok(decode(self.read_bytes(path)?)?)
+    }
+
+    fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
         use std::os::unix::fs::OpenOptionsExt;
         // A device is refused before it is opened: opening one can act (a watchdog starts
         // counting, a tape rewinds), and the compiler runs as root.
@@ -155,7 +165,7 @@ impl FileSystem for RealFs {
         if bytes.len() as u64 > MAX_FILE_SIZE {
             return Err(FileError::TooLarge(bytes.len() as u64).into());
         }
-        Ok(decode(bytes)?)
+        Ok(bytes)
     }
 
     fn is_file(&self, path: &Path) -> bool {

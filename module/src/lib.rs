@@ -1,8 +1,10 @@
-//! The module descriptor: everything a module crate (`std`, `fs`, `exec`, `apt`, vendor
-//! modules) gives Cairn, in one value, registered once. A resource type is declared once,
-//! with its export declaration and its handler together, so its name (`"fs::File"`) and its
-//! fields are written in one place. [`ModuleSet`] turns a list of descriptors into what the
-//! compiler (models, plugins, resource declarations) and the agent (handlers) look up.
+//! The module descriptor: everything a module crate (`std`, `fs`, `exec`, `apt`, `mitogen`,
+//! vendor modules) gives Cairn, in one value, registered once. A resource type is declared
+//! once, with its export declaration (fields, computed fields, id, agent) and its handler
+//! together, so its name (`"fs::File"`) and its fields are written in one place; the module's
+//! dependency managers sit beside them. [`ModuleSet`] turns a list of descriptors into what
+//! the compiler (models, plugins, resource declarations, dependency managers) and the agent
+//! (handlers) look up.
 //!
 //! This crate sits between the compiler and the agent on one side and the module crates on
 //! the other: it is the only place that knows both halves of a module.
@@ -10,7 +12,7 @@
 use cairn_agent::{Handler, HandlerRegistry};
 use cairn_compiler::compile::loader::BuiltinModule;
 use cairn_compiler::compile::plugins::PluginRegistry;
-use cairn_compiler::export::{ResourceDecl, ResourceRegistry};
+use cairn_compiler::export::{DependencyManager, ResourceDecl, ResourceRegistry};
 use std::sync::Arc;
 
 /// One `.cf` file of a module's model, compiled into the binary.
@@ -46,9 +48,13 @@ impl ResourceType {
 pub struct Module {
     pub name: &'static str,
     pub model: Vec<ModelFile>,
-    /// Adds the module's native plugins (`name::plugin`).
+    /// Adds the module's native plugins (`name::plugin`). Modules are registered in order, so
+    /// a module may reuse the plugins of one listed before it (std comes first).
     pub plugins: fn(&mut PluginRegistry),
     pub resources: Vec<ResourceType>,
+    /// Functions that add `requires` edges once all resources of a version are known (fs's
+    /// "a file requires the directories it is in").
+    pub dependency_managers: Vec<DependencyManager>,
 }
 
 impl Module {
@@ -85,6 +91,9 @@ impl ModuleSet {
                     set.handlers.register(&resource.decl.name, handler);
                 }
                 set.resources.register(resource.decl);
+            }
+            for manager in module.dependency_managers {
+                set.resources.register_dependency_manager(manager);
             }
         }
         set

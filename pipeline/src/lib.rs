@@ -14,9 +14,16 @@ pub use cairn_module::ModuleSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The modules compiled into the binary: std, fs, exec, apt.
+/// The modules compiled into the binary: std, fs, exec, apt, mitogen (std first: fs reuses
+/// its plugins).
 pub fn shipped_modules() -> ModuleSet {
-    ModuleSet::new(vec![cairn_std::module(), cairn_mod_fs::module(), cairn_mod_exec::module(), cairn_mod_apt::module()])
+    ModuleSet::new(vec![
+        cairn_std::module(),
+        cairn_mod_fs::module(),
+        cairn_mod_exec::module(),
+        cairn_mod_apt::module(),
+        cairn_mod_mitogen::module(),
+    ])
 }
 
 /// What a compile may read of the world it runs in, passed in as data: the compiler reads
@@ -99,7 +106,10 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &ModuleSet, settings: &C
     Ok(Build { compilation, export: exported, diagnostics, installed, compile_time, export_time: export_started.elapsed() })
 }
 
-/// Turns exported resources into the documents the store and agents use.
+/// Turns exported resources into the documents the store and agents use: the exported
+/// fields, plus (until the fs handlers read `permissions` and fetch bodies from the file
+/// store by `hash`) what the handlers still read: `mode`, a copy of `permissions`, and
+/// `content`, the body `hash` names when it is UTF-8 text.
 pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
     export
         .resources
@@ -108,7 +118,7 @@ pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
             id: cairn_wire::ResourceId(resource.id.clone()),
             resource_type: resource.resource_type.clone(),
             agent: resource.agent.clone(),
-            attributes: resource.attributes.iter().map(|(k, v)| (k.to_string(), json_value(v))).collect(),
+            attributes: handler_attributes(export, resource),
             requires: resource.requires.iter().map(|r| cairn_wire::ResourceId(r.clone())).collect(),
             hash: resource.hash.clone(),
             undefined: resource.undefined,
@@ -116,6 +126,23 @@ pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
             receive_events: resource.receive_events,
         })
         .collect()
+}
+
+/// The fields of a resource as a document holds them, with the transitional `mode` and
+/// `content` (see [`resource_docs`]).
+fn handler_attributes(export: &Export, resource: &cairn_compiler::export::Resource) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use cairn_compiler::export::JsonValue;
+    let mut attributes: std::collections::BTreeMap<String, serde_json::Value> =
+        resource.attributes.iter().map(|(k, v)| (k.to_string(), json_value(v))).collect();
+    if let Some(permissions) = resource.attribute("permissions") {
+        attributes.entry("mode".to_string()).or_insert_with(|| json_value(permissions));
+    }
+    if let Some(JsonValue::Str(hash)) = resource.attribute("hash") {
+        if let Some(text) = export.files.get(hash).and_then(|body| std::str::from_utf8(body).ok()) {
+            attributes.entry("content".to_string()).or_insert_with(|| serde_json::Value::String(text.to_string()));
+        }
+    }
+    attributes
 }
 
 fn json_value(value: &cairn_compiler::export::JsonValue) -> serde_json::Value {

@@ -18,13 +18,15 @@ mod testing;
 mod types;
 
 use cairn_compiler::compile::plugins::PluginRegistry;
-use cairn_compiler::export::ResourceDecl;
+use cairn_compiler::compile::value::Value;
+use cairn_compiler::export::{FieldCtx, FieldError, JsonValue, ResourceDecl};
 use cairn_module::{ModelFile, Module, ResourceType};
 use std::sync::Arc;
 
-/// The std module: its model (as shipped in the binary), its plugins and resource types:
-/// `std::AgentConfig` (handled by the orchestrator itself, no agent handler) and
-/// `std::testing::NullResource`.
+/// The std module: its model (as shipped in the binary), its plugins and resource types, as
+/// std 8.4.2 exports them: `std::AgentConfig` (handled by the orchestrator itself, no agent
+/// handler; exported only when `autostart` is true) and `std::testing::NullResource` (left out
+/// when `managed` is false).
 pub fn module() -> Module {
     Module {
         name: "std",
@@ -35,14 +37,36 @@ pub fn module() -> Module {
         plugins: register,
         resources: vec![
             ResourceType::without_handler(
-                ResourceDecl::new("std::AgentConfig", "agentname", "agentname", &["agentname", "uri", "autostart", "params"])
-                    .with_constant_agent("internal"),
+                ResourceDecl::new("std::AgentConfig", "agent", "agentname", &["agentname", "uri"])
+                    .with_computed_agent(agent_config_agent)
+                    .computed("autostart", autostart),
             ),
             ResourceType::new(
-                ResourceDecl::new("std::testing::NullResource", "agentname", "name", &["name", "agentname", "value", "fail"]),
+                ResourceDecl::new("std::testing::NullResource", "agentname", "name", &["name", "agentname", "value", "fail"]).managed(),
                 Arc::new(NullHandler),
             ),
         ],
+        dependency_managers: Vec::new(),
+    }
+}
+
+/// The agent of an `std::AgentConfig`: its `agent` attribute, `internal` for a model without
+/// one.
+fn agent_config_agent(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
+    match ctx.this().get("agent").value() {
+        Some(Value::Str(agent)) => Ok(JsonValue::Str(agent.to_string())),
+        Some(Value::Unknown) => Err(FieldError::Unknown),
+        _ => Ok(JsonValue::Str("internal".to_string())),
+    }
+}
+
+/// `autostart`: an agent that is not started is not part of the agent map, so its
+/// `AgentConfig` is left out of the export.
+fn autostart(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
+    match ctx.this().get("autostart").value() {
+        Some(Value::Bool(true)) => Ok(JsonValue::Bool(true)),
+        Some(Value::Unknown) => Err(FieldError::Unknown),
+        _ => Err(FieldError::Ignore),
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 const SITE: &str = r#"import fs
 import exec
-h = std::Host(name="localhost", os=std::linux)
+h = std::Host(name="localhost", os=std::linux, ip="127.0.0.1")
 root = fs::Directory(host=h, path="out")
 conf = fs::File(host=h, path="out/app.conf", content="port={{ port }}\n", requires=root)
 fs::File(host=h, path="out/index.html", content="hello\n", requires=root)

@@ -50,7 +50,7 @@ fn read(dir: &Path, path: &str) -> String {
 const SITE: &str = r#"
 import fs
 import exec
-h = std::Host(name="localhost", os=std::linux)
+h = std::Host(name="localhost", os=std::linux, ip="127.0.0.1")
 root = fs::Directory(host=h, path="out")
 conf = fs::File(host=h, path="out/app.conf", content="port={{ port }}\n", requires=root)
 fs::File(host=h, path="out/index.html", content="hello\n", mode=640, requires=root)
@@ -116,7 +116,7 @@ fn a_failing_command_skips_its_dependents_and_exits_one() {
         r#"
 import fs
 import exec
-h = std::Host(name="localhost", os=std::linux)
+h = std::Host(name="localhost", os=std::linux, ip="127.0.0.1")
 broken = exec::Run(host=h, command="echo no such thing >&2; exit 3")
 fs::File(host=h, path="after.txt", content="x", requires=broken)
 fs::File(host=h, path="independent.txt", content="y")
@@ -138,7 +138,7 @@ fn skip_on_fail_reports_the_command_as_skipped_and_the_deploy_succeeds() {
         r#"
 import fs
 import exec
-h = std::Host(name="localhost", os=std::linux)
+h = std::Host(name="localhost", os=std::linux, ip="127.0.0.1")
 optional = exec::Run(host=h, command="echo not today >&2; exit 4", skip_on_fail=true)
 fs::File(host=h, path="after.txt", content="x", requires=optional)
 fs::File(host=h, path="independent.txt", content="y")
@@ -160,7 +160,7 @@ fn an_unwritable_location_fails_with_the_os_error_and_the_rest_goes_on() {
         "unwritable",
         r#"
 import fs
-h = std::Host(name="localhost", os=std::linux)
+h = std::Host(name="localhost", os=std::linux, ip="127.0.0.1")
 fs::File(host=h, path="blocker/inner.txt", content="x")
 fs::File(host=h, path="fine.txt", content="ok")
 "#,
@@ -217,7 +217,7 @@ fn purged_resources_are_removed() {
 
 #[test]
 fn a_killed_deploy_resumes_and_never_records_an_undone_deploy() {
-    let mut main = String::from("import fs\nimport exec\nh = std::Host(name=\"localhost\", os=std::linux)\n");
+    let mut main = String::from("import fs\nimport exec\nh = std::Host(name=\"localhost\", os=std::linux, ip=\"127.0.0.1\")\n");
     main.push_str("d = fs::Directory(host=h, path=\"many\")\n");
     main.push_str("slow = exec::Run(host=h, command=\"sleep 30\", requires=d)\n");
     for i in 0..200 {
@@ -259,7 +259,7 @@ fn a_killed_deploy_resumes_and_never_records_an_undone_deploy() {
 
 /// 5,000 files whose content says which version of the model wrote them.
 fn versioned_files(version: u32) -> String {
-    let mut main = String::from("import fs\nh = std::Host(name=\"localhost\", os=std::linux)\n");
+    let mut main = String::from("import fs\nh = std::Host(name=\"localhost\", os=std::linux, ip=\"127.0.0.1\")\n");
     main.push_str("d = fs::Directory(host=h, path=\"many\")\n");
     main.push_str(&format!("for i in std::sequence(5000):\n    fs::File(host=h, path=f\"many/f{{i}}.txt\", content=f\"{version}-{{i}}\", requires=d)\nend\n"));
     main
@@ -319,10 +319,10 @@ fn apt_packages_install_and_remove_as_root() {
         .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
         .unwrap_or(false);
     let has_apt = Path::new("/usr/bin/apt-get").exists() && Path::new("/usr/bin/dpkg-query").exists();
-    let model = |state: &str| {
-        format!("import apt\nh = std::Host(name=\"localhost\", os=std::linux)\napt::Package(host=h, name=\"sl\", state=\"{state}\")\n")
+    let model = |purged: bool| {
+        format!("import apt\nh = std::Host(name=\"localhost\", os=std::linux, ip=\"127.0.0.1\")\napt::Package(host=h, name=\"sl\", purged={purged})\n")
     };
-    let dir = project("apt", &model("installed"));
+    let dir = project("apt", &model(false));
     let output = deploy(&dir, &[]);
     if !is_root || !has_apt {
         // Without root, apt-get must fail and the failure must be reported, not hidden.
@@ -333,7 +333,7 @@ fn apt_packages_install_and_remove_as_root() {
     assert!(output.status.success(), "{}", text(&output));
     let installed = Command::new("dpkg-query").args(["-W", "-f=${Status}", "sl"]).output().expect("dpkg-query");
     assert!(String::from_utf8_lossy(&installed.stdout).contains("install ok installed"));
-    std::fs::write(dir.join("main.cf"), model("removed")).expect("edit");
+    std::fs::write(dir.join("main.cf"), model(true)).expect("edit");
     let output = deploy(&dir, &[]);
     assert!(output.status.success(), "{}", text(&output));
     let removed = Command::new("dpkg-query").args(["-W", "-f=${Status}", "sl"]).output().expect("dpkg-query");

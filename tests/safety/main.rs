@@ -46,7 +46,7 @@ fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).expect("stat").permissions().mode() & 0o7777
 }
 
-const HOST: &str = "import fs\nimport exec\nh = std::Host(name=\"localhost\", os=std::linux)\nd = fs::Directory(host=h, path=\"out\")\n";
+const HOST: &str = "import fs\nimport exec\nh = std::Host(name=\"localhost\", os=std::linux, ip=\"127.0.0.1\")\nd = fs::Directory(host=h, path=\"out\")\n";
 
 fn file_model(extra: &str) -> String {
     format!("{HOST}{extra}\n")

@@ -338,6 +338,8 @@ pub enum HostError {
     CannotList { path: String, error: String },
     /// The host cannot list module folders at all.
     ListingUnsupported(String),
+    /// A host that keeps no file references (see `PluginHost::file_reference`).
+    ReferencesUnsupported(String),
     /// A module path whose `..` climbs out of its folder.
     ClimbsOut(String),
     /// A module path with an absolute part (`web//etc/passwd`).
@@ -827,6 +829,7 @@ impl fmt::Display for HostError {
             HostError::CannotRead { path, error } => write!(f, "cannot read {path}: {error}"),
             HostError::CannotList { path, error } => write!(f, "cannot list {path}: {error}"),
             HostError::ListingUnsupported(path) => write!(f, "cannot list `{path}`: this compiler cannot list module folders"),
+            HostError::ReferencesUnsupported(path) => write!(f, "cannot refer to `{path}`: this compiler keeps no file references"),
             HostError::ClimbsOut(path) => write!(f, "`{path}` climbs out of its module folder with `..`"),
             HostError::AbsolutePart(path) => write!(f, "`{path}` has an absolute part: a module path is relative to its module folder"),
             HostError::LeadsOutside { target, folder } => {

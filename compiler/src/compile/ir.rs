@@ -82,7 +82,13 @@ pub enum IrKind {
     IndexLookup { entity: EntityId, args: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },
     RelationLookup { base: Box<IrExpr>, args: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },
     Call { plugin: PluginRef, args: Vec<IrExpr>, kwargs: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },
-    Construct { entity: EntityId, args: Vec<(Symbol, Span, IrExpr)>, wrapped: Vec<IrExpr> },
+    /// `args[deferred..]` are relations whose values construct instances that take the new
+    /// instance as their `lhs_inverse` (Inmanta's "the left-hand side gives an index
+    /// attribute": `JsonFile(values=[JsonObject(path=...)])` gives each `JsonObject` its
+    /// `json_file`): they are evaluated and set once the instance exists. `lhs_inverse` is the
+    /// index attribute this constructor takes from the instance whose relation it is the value
+    /// of.
+    Construct { entity: EntityId, args: Vec<(Symbol, Span, IrExpr)>, wrapped: Vec<IrExpr>, deferred: u32, lhs_inverse: Option<Symbol> },
     Not(Box<IrExpr>),
     And(Box<IrExpr>, Box<IrExpr>),
     Or(Box<IrExpr>, Box<IrExpr>),

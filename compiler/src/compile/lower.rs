@@ -59,6 +59,10 @@ struct Lowerer<'a> {
     current: usize,
     self_symbol: Symbol,
     name_ids: FxHashMap<Symbol, u32>,
+    /// Set while lowering the value of a constructor argument that is a relation with an
+    /// inverse: `(the inverse, the relation's target entity)`, taken by the constructor it is
+    /// (directly, or as an item of a list literal).
+    lhs_hint: Option<(Symbol, EntityId)>,
 }
 
 /// Lowers everything executable in the model; returns the blocks.
@@ -109,6 +113,7 @@ pub fn lower(
             current: 0,
             self_symbol,
             name_ids: FxHashMap::default(),
+            lhs_hint: None,
         };
         for (index, input) in inputs.iter().enumerate() {
             lowerer.ns = NsId(index as u32);
@@ -421,6 +426,67 @@ impl Lowerer<'_> {
         (named, wrapped)
     }
 
+    /// The arguments of a constructor of `entity`: the named ones (those whose value needs the
+    /// new instance last, from the returned position on), and the `**` ones.
+    fn lower_construct_args(&mut self, entity: EntityId, args: &[Arg]) -> (Vec<(Symbol, Span, IrExpr)>, Vec<IrExpr>, u32) {
+        let mut named = Vec::new();
+        let mut later = Vec::new();
+        let mut wrapped = Vec::new();
+        let def = self.model.entity(entity);
+        for arg in args {
+            match arg {
+                Arg::Named { name, value } => {
+                    let hint = match def.attr(name.name).map(|(_, attr)| &attr.kind) {
+                        Some(AttrKind::Relation { target, inverse: Some(inverse), .. }) => Some((*inverse, *target)),
+                        _ => None,
+                    };
+                    let (value, takes_instance) = self.lower_relation_value(value, hint);
+                    if takes_instance {
+                        // Set once the instance exists, by the statement's task: it writes it.
+                        self.record().writes.insert(name.name);
+                        later.push((name.name, name.span, value));
+                    } else {
+                        named.push((name.name, name.span, value));
+                    }
+                }
+                Arg::Kwargs(value) => wrapped.push(self.lower_expr(value)),
+                Arg::Positional(value) => {
+                    self.error(CompileError::new(ErrorKind::InvalidOperation(Operation::NamedArgumentsOnly), value.span));
+                }
+            }
+        }
+        let deferred = u32::try_from(named.len()).unwrap_or(u32::MAX);
+        named.extend(later);
+        (named, wrapped, deferred)
+    }
+
+    /// The value of a relation argument: a constructor (or a list literal of them) may take
+    /// the new instance as an index attribute (`hint`); true when one does.
+    fn lower_relation_value(&mut self, expr: &ast::Expr, hint: Option<(Symbol, EntityId)>) -> (IrExpr, bool) {
+        match &expr.kind {
+            ExprKind::List(items) if hint.is_some() => {
+                let mut takes = false;
+                let items = items
+                    .iter()
+                    .map(|item| {
+                        let (item, item_takes) = self.lower_relation_value(item, hint);
+                        takes |= item_takes;
+                        item
+                    })
+                    .collect();
+                (IrExpr { kind: IrKind::List(items), span: expr.span }, takes)
+            }
+            ExprKind::Construct(_) if hint.is_some() => {
+                self.lhs_hint = hint;
+                let lowered = self.lower_expr(expr);
+                self.lhs_hint = None;
+                let takes = matches!(lowered.kind, IrKind::Construct { lhs_inverse: Some(_), .. });
+                (lowered, takes)
+            }
+            _ => (self.lower_expr(expr), false),
+        }
+    }
+
     fn lower_expr(&mut self, expr: &ast::Expr) -> IrExpr {
         let span = expr.span;
         let kind = match &expr.kind {
@@ -484,8 +550,17 @@ impl Lowerer<'_> {
             ExprKind::Call(call) => self.lower_call(&call.function, &call.args, span),
             ExprKind::Construct(construct) => match self.model.lookup_entity(self.ns, &construct.entity, self.interner) {
                 Ok(entity_id) => {
-                    let (named, wrapped) = self.lower_args(&construct.args);
+                    let hint = self.lhs_hint.take();
+                    let (named, wrapped, deferred) = self.lower_construct_args(entity_id, &construct.args);
                     let def = self.model.entity(entity_id);
+                    // The index attribute the instance whose relation this is the value of gives.
+                    let lhs_inverse = hint
+                        .filter(|(inverse, target)| {
+                            self.model.is_subtype(entity_id, *target)
+                                && !named.iter().any(|(n, _, _)| n == inverse)
+                                && def.indexes.iter().any(|index| self.model.indexes[index.index()].attrs.contains(inverse))
+                        })
+                        .map(|(inverse, _)| inverse);
                     for (name, name_span, _) in &named {
                         match def.attr(*name) {
                             None => {
@@ -511,7 +586,10 @@ impl Lowerer<'_> {
                         let mut missing: Vec<(String, bool)> = Vec::new();
                         for index in &def.indexes {
                             for attr in &self.model.indexes[index.index()].attrs {
-                                if named.iter().any(|(n, _, _)| n == attr) || missing.iter().any(|(m, _)| m == self.name(*attr)) {
+                                if named.iter().any(|(n, _, _)| n == attr)
+                                    || lhs_inverse == Some(*attr)
+                                    || missing.iter().any(|(m, _)| m == self.name(*attr))
+                                {
                                     continue;
                                 }
                                 match def.attr(*attr) {
@@ -529,7 +607,7 @@ impl Lowerer<'_> {
                         }
                     }
                     self.record().constructs.push(entity_id);
-                    IrKind::Construct { entity: entity_id, args: named, wrapped }
+                    IrKind::Construct { entity: entity_id, args: named, wrapped, deferred, lhs_inverse }
                 }
                 Err(error) => {
                     self.error(error);

@@ -133,6 +133,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     let files = module_files::ModuleFiles::new(fs, module_roots);
     let module_file = |path: &str| files.read(path).map_err(|error| error.to_string());
     let module_files = |path: &str| files.list(path).map_err(|error| error.to_string());
+    let module_file_bytes = |path: &str| files.read_bytes(path).map_err(|error| error.to_string());
     let execution = exec::execute(ExecInput {
         model: &model,
         blocks: &blocks,
@@ -144,6 +145,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         env_vars: env.env_vars,
         module_file: &module_file,
         module_files: &module_files,
+        module_file_bytes: &module_file_bytes,
         limits: env.limits,
     });
     timings.execute = execute_started.elapsed();

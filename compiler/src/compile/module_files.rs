@@ -52,6 +52,13 @@ impl<'a> ModuleFiles<'a> {
         self.fs.read_text(&target).map_err(|error| Access::Read.error(&target, error))
     }
 
+    /// The bytes of the module file `module/folder/rest`, exactly as they are (a binary file
+    /// too), under the same checks as [`ModuleFiles::read`].
+    pub fn read_bytes(&self, path: &str) -> Result<Vec<u8>, HostError> {
+        let (_, target) = self.resolve(path, Access::Read)?;
+        self.fs.read_bytes(&target).map_err(|error| Access::Read.error(&target, error))
+    }
+
     /// The names of the regular files directly in the module folder `module/folder[/rest]`,
     /// sorted; a link that leads out of the folder is left out (reading it would be refused).
     pub fn list(&self, path: &str) -> Result<Vec<String>, HostError> {

@@ -9,6 +9,9 @@ use super::value::{InstanceId, Value};
 use crate::span::Span;
 use rustc_hash::FxHashMap;
 
+/// How the text of a file reference starts (see [`PluginHost::file_reference`]).
+pub const FILE_REFERENCE_PREFIX: &str = "imp-module-source:file://";
+
 /// The type of a plugin parameter; arguments are checked before the call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParamType {
@@ -109,6 +112,14 @@ pub trait PluginHost {
     /// keep this default.
     fn module_files(&self, path: &str) -> Result<Vec<String>, String> {
         Err(HostError::ListingUnsupported(path.to_string()).to_string())
+    }
+    /// A reference to the module file `module/folder/rest` whose bytes (binary or not) an
+    /// exported field uses (`fs::File.hash` of `std::file`/`fs::file` content): the file is
+    /// read now, under the same checks as [`PluginHost::module_file`], kept with the
+    /// compile's result, and the returned text names it (Inmanta's in-band marker,
+    /// [`FILE_REFERENCE_PREFIX`] then the path). Hosts that keep no files keep this default.
+    fn file_reference(&mut self, path: &str) -> Result<String, String> {
+        Err(HostError::ReferencesUnsupported(path.to_string()).to_string())
     }
     /// A value of the compile environment (environment id, server address, ...).
     fn setting(&self, key: &str) -> Option<String>;

@@ -1,8 +1,9 @@
 //! Everything the export can report, and all of its text: duplicate resource ids, resource
-//! ids that are not known at compile time, and dependency cycles. An [`ExportError`] becomes
-//! a [`Diagnostic`] in exactly one `From` impl.
+//! ids that are not known at compile time, resource entities no module declares, fields a
+//! module cannot compute, versions a dependency manager refuses, and dependency cycles. An
+//! [`ExportError`] becomes a [`Diagnostic`] in exactly one `From` impl. (The cause of a field
+//! or a dependency manager's refusal is the module's own text; the framing is here.)
 
-use super::resources::AgentSource;
 use crate::diagnostic::Diagnostic;
 use crate::error::Details;
 use crate::span::Span;
@@ -16,12 +17,21 @@ pub enum ExportError {
     /// Resources that require each other: `(id, where the instance was created)`, in the
     /// order of the cycle, the first one being where the error is shown.
     Cycle { members: Vec<(String, Span)> },
+    /// An instance of an entity that inherits `std::Resource`, but that no resource
+    /// declaration covers (neither the entity nor an ancestor): it cannot be exported.
+    NotDeclared { entity: String, module: String, span: Span },
+    /// A field of a resource that its module's function could not compute.
+    Field { resource_type: String, field: String, cause: String, span: Span },
+    /// A dependency manager refused the version: its name, its message, the resource it is
+    /// about and others it names.
+    Dependency { manager: String, message: String, span: Span, related: Vec<(Span, String)> },
 }
 
 /// The part of a resource id that is not known.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MissingPart {
-    Agent(AgentSource),
+    /// The agent, by the declaration's source of it in its debug form (`Path("host.name")`).
+    Agent(String),
     /// The id attribute, by name.
     IdAttribute(String),
 }
@@ -31,7 +41,7 @@ impl std::fmt::Display for MissingPart {
         match self {
             // The declaration's agent source in its debug form (`Path("host.name")`), as this
             // message has always shown it.
-            MissingPart::Agent(source) => write!(f, "{source:?}"),
+            MissingPart::Agent(source) => f.write_str(source),
             MissingPart::IdAttribute(name) => f.write_str(name),
         }
     }
@@ -41,7 +51,11 @@ impl ExportError {
     /// The primary span.
     pub fn span(&self) -> Span {
         match self {
-            ExportError::DuplicateId { span, .. } | ExportError::UnknownId { span, .. } => *span,
+            ExportError::DuplicateId { span, .. }
+            | ExportError::UnknownId { span, .. }
+            | ExportError::NotDeclared { span, .. }
+            | ExportError::Field { span, .. }
+            | ExportError::Dependency { span, .. } => *span,
             ExportError::Cycle { members } => members.first().map(|(_, span)| *span).unwrap_or_default(),
         }
     }
@@ -60,6 +74,20 @@ impl ExportError {
                 let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
                 Details::new("type", format!("dependency cycle between resources: {}", ids.join(" -> ")), "invalid operation")
             }
+            ExportError::NotDeclared { entity, module, .. } => Details::new(
+                "not-declared",
+                format!(
+                    "`{entity}` extends `std::Resource`, but no resource type is declared for it or its parents, so it cannot be \
+                     exported: module `{module}` must declare it (or the entity must not be a resource)"
+                ),
+                "an instance of it",
+            ),
+            ExportError::Field { resource_type, field, cause, .. } => {
+                Details::new("export", format!("failed to get attribute `{field}` for export on `{resource_type}`: {cause}"), "this resource")
+            }
+            ExportError::Dependency { manager, message, .. } => {
+                Details::new("export", format!("{message} (dependency manager `{manager}`)"), "this resource")
+            }
         }
     }
 
@@ -67,7 +95,8 @@ impl ExportError {
     fn related(&self) -> Vec<(Span, String)> {
         match self {
             ExportError::DuplicateId { first, .. } => vec![(*first, "first resource with this id created here".to_string())],
-            ExportError::UnknownId { .. } => Vec::new(),
+            ExportError::UnknownId { .. } | ExportError::NotDeclared { .. } | ExportError::Field { .. } => Vec::new(),
+            ExportError::Dependency { related, .. } => related.clone(),
             ExportError::Cycle { members } => members.iter().skip(1).map(|(id, span)| (*span, format!("{id} is on the cycle"))).collect(),
         }
     }

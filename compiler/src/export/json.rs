@@ -1,6 +1,7 @@
 //! The JSON form of exported resources, written as a stream: `cairn export -j` writes the
-//! same shape as Inmanta's (`[{"id": "...,v=N", fields..., "requires": [...]}]`) one resource
-//! at a time through one reused buffer, so memory does not double for large models. The same
+//! same shape as Inmanta's (`[{"id": "...,v=N", fields..., "requires": [...], "version": N}]`,
+//! requires without version) one resource at a time through one reused buffer, so memory does
+//! not double for large models. The same
 //! writer, generic over a [`Sink`], feeds the desired-state hash the canonical form (object
 //! keys sorted) without building it as a string.
 
@@ -186,8 +187,9 @@ fn needs_escape(word: u64) -> bool {
     (control | has_zero(word ^ (ONES * b'"' as u64)) | has_zero(word ^ (ONES * b'\\' as u64))) != 0
 }
 
-/// The JSON object of one resource, with its versioned id; `suffix` is `,v=N"`.
-fn write_resource(out: &mut Vec<u8>, resource: &Resource, suffix: &str) {
+/// The JSON object of one resource: its versioned id (`suffix` is `,v=N"`), its fields, its
+/// requires (ids without version, as Inmanta writes them) and its `version` (the number).
+fn write_resource(out: &mut Vec<u8>, resource: &Resource, suffix: &str, version: &str) {
     out.put("{\"id\": \"");
     write_escaped(out, &resource.id);
     out.put(suffix);
@@ -202,22 +204,24 @@ fn write_resource(out: &mut Vec<u8>, resource: &Resource, suffix: &str) {
         if i > 0 {
             out.put(", ");
         }
-        out.put("\"");
-        write_escaped(out, required);
-        out.put(suffix);
+        write_string(out, required);
     }
-    out.put("]}");
+    out.put("], \"version\": ");
+    out.put(version);
+    out.put("}");
 }
 
-/// Streams a whole version as a JSON list.
+/// Streams a whole version as a JSON list, in the shape of Inmanta's `export -j`: every
+/// resource `{"id": "...,v=N", fields..., "requires": [ids], "version": N}`.
 pub fn write_version_json(writer: &mut dyn Write, resources: &[Resource], version: u64) -> io::Result<()> {
     const CHUNK: usize = 1 << 16;
     let suffix = format!(",v={version}\"");
+    let number = version.to_string();
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
     buffer.push(b'[');
     for (i, resource) in resources.iter().enumerate() {
         buffer.put(if i == 0 { "\n  " } else { ",\n  " });
-        write_resource(&mut buffer, resource, &suffix);
+        write_resource(&mut buffer, resource, &suffix, &number);
         if buffer.len() >= CHUNK {
             writer.write_all(&buffer)?;
             buffer.clear();

@@ -1,19 +1,29 @@
-//! Export: turns a compiled model into a version of the resource graph. Modules declare which
-//! entities are resources ([`ResourceRegistry`]); every instance of such an entity (or of an
-//! entity inheriting from it) becomes a resource with an id `type[agent,attr=value]`, its
-//! exported fields as JSON, its `requires` (flattened through entities that are not
-//! resources) and a hash of its desired state. Duplicate ids and dependency cycles are errors
-//! pointing at the instances involved.
+//! Export: turns a compiled model into a version of the resource graph, the way Inmanta's
+//! exporter does. Modules declare which entities are resources ([`ResourceRegistry`]); every
+//! instance of such an entity (or of an entity inheriting from it) becomes a resource of the
+//! declared type, with an id `type[agent,attr=value]` and its exported fields, attribute
+//! paths or computed by the module's functions ([`view`] is what those see). A field may leave
+//! the resource out (`managed = false`). `requires` are the model's `requires` that are
+//! exported resources themselves (a requirement on anything else is dropped, as Inmanta
+//! drops it), plus the edges the modules' dependency managers add. Bodies the fields name
+//! (`fs::File.hash`) are kept in [`Export::files`]. Duplicate ids, resource entities no module
+//! declares, fields that cannot be computed, refused versions and dependency cycles are
+//! errors pointing at the instances involved. Each resource also gets a hash of its desired
+//! state.
 
 mod errors;
 mod hash;
 mod json;
 mod resources;
+pub mod view;
 
 pub use errors::{ExportError, MissingPart};
 pub use hash::desired_state_hash;
 pub use json::{write_version_json, JsonValue};
-pub use resources::{AgentSource, FieldSource, ResourceDecl, ResourceRegistry};
+pub use resources::{
+    AgentSource, Compute, DependencyFn, DependencyManager, Field, FieldSource, ResourceDecl, ResourceRegistry, INHERITED_FIELDS,
+};
+pub use view::{Attr, Dependencies, DependencyError, FieldCtx, FieldError, Member, Obj};
 
 use crate::compile::exec::{Execution, SlotValue};
 use crate::compile::model::{EntityId, Model};
@@ -25,6 +35,7 @@ use crate::span::Span;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use view::World;
 
 /// One exported resource.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,10 +66,14 @@ impl Resource {
     }
 }
 
-/// The result of an export: the resources in a deterministic order (by id).
+/// The result of an export: the resources in a deterministic order (by id), and the file
+/// bodies their fields name.
 #[derive(Clone, Debug, Default)]
 pub struct Export {
     pub resources: Vec<Resource>,
+    /// The file store of the version: lower-case hex SHA-1 to the bytes it is the hash of, for
+    /// every body a field (`fs::File.hash`) names.
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 impl Export {
@@ -75,10 +90,10 @@ pub struct ExportInput<'a> {
     pub resources: &'a ResourceRegistry,
 }
 
-/// Exports every resource; returns the export and the diagnostics (duplicate ids, cycles,
-/// unreadable agent or id attributes).
+/// Exports every resource; returns the export and the diagnostics.
 pub fn export(input: &ExportInput<'_>) -> (Export, Vec<Diagnostic>) {
-    Exporter::new(input).run()
+    let world = World { model: input.model, execution: input.execution, interner: input.interner };
+    Exporter::new(&world, input.resources).run()
 }
 
 /// An attribute path (`host.name`) resolved for one entity: the first step is a slot index of
@@ -91,12 +106,20 @@ struct PathPlan {
 
 enum FieldPlan<'a> {
     Path(PathPlan),
-    Constant(&'a Value),
+    Computed(&'a Compute),
 }
 
 enum AgentPlan<'a> {
     Path(PathPlan),
     Constant(&'a str),
+    Computed(&'a Compute),
+}
+
+/// How the id attribute's value is found.
+enum KeyPlan {
+    Path(PathPlan),
+    /// The computed field at this position of the plan's fields.
+    Field(usize),
 }
 
 /// What the export reads from the instances of one entity that is a resource: names resolved
@@ -104,17 +127,14 @@ enum AgentPlan<'a> {
 struct Plan<'a> {
     decl: &'a ResourceDecl,
     agent: AgentPlan<'a>,
-    key: PathPlan,
-    /// The fields sorted by name. A name given twice is read every time (for `undefined`),
-    /// but only its last occurrence is exported (`shadowed` marks the others).
-    fields: Vec<(Arc<str>, FieldPlan<'a>, bool)>,
-    exported: usize,
+    key: KeyPlan,
+    /// The fields sorted by name, each name once (the last declaration of a name wins).
+    fields: Vec<(Arc<str>, FieldPlan<'a>)>,
 }
 
 /// Slot indexes of the attributes the export reads on every instance, per entity.
 #[derive(Clone, Copy, Default)]
 struct Common {
-    managed: Option<u32>,
     send_event: Option<u32>,
     receive_events: Option<u32>,
     requires: Option<u32>,
@@ -129,229 +149,309 @@ enum Val<'a> {
     Unknown,
 }
 
+/// A resource as pass 1 builds it (everything but its requires and hash), and its instance.
+struct Found {
+    instance: u32,
+    resource: Resource,
+}
+
+/// Why pass 1 built no resource for an instance.
+enum Skip {
+    /// A field left it out (`managed = false`).
+    Ignored,
+    Error(Box<ExportError>),
+}
+
 struct Exporter<'a> {
-    model: &'a Model,
-    execution: &'a Execution,
-    interner: &'a Interner,
+    world: &'a World<'a>,
+    registry: &'a ResourceRegistry,
     errors: Vec<ExportError>,
     common: Vec<Common>,
     /// For each entity that is a resource (its own declaration or the nearest ancestor's),
     /// its plan.
     plans: Vec<Option<Plan<'a>>>,
+    /// Entities that inherit `std::Resource`, whether or not a declaration covers them.
+    resource_entities: Vec<bool>,
+    files: BTreeMap<String, Vec<u8>>,
 }
 
 impl<'a> Exporter<'a> {
-    fn new(input: &ExportInput<'a>) -> Self {
-        let model = input.model;
-        let interner = input.interner;
+    fn new(world: &'a World<'a>, registry: &'a ResourceRegistry) -> Self {
+        let model = world.model;
+        let interner = world.interner;
         let symbol = |name: &str| interner.get(name);
-        let [managed, send_event, receive_events, requires] = ["managed", "send_event", "receive_events", "requires"].map(symbol);
+        let [send_event, receive_events, requires] = ["send_event", "receive_events", "requires"].map(symbol);
         let common = model
             .entities
             .iter()
             .map(|entity| {
                 let index = |symbol: Option<Symbol>| symbol.and_then(|s| entity.attr(s)).map(|(index, _)| index);
-                Common {
-                    managed: index(managed),
-                    send_event: index(send_event),
-                    receive_events: index(receive_events),
-                    requires: index(requires),
-                }
+                Common { send_event: index(send_event), receive_events: index(receive_events), requires: index(requires) }
             })
             .collect();
-        let mut exporter = Exporter { model, execution: input.execution, interner, errors: Vec::new(), common, plans: Vec::new() };
+        let std_resource = model.entities.iter().position(|e| e.full_name == "std::Resource").map(|i| EntityId(i as u32));
+        let resource_entities = model
+            .entities
+            .iter()
+            .enumerate()
+            .map(|(e, entity)| std_resource.is_some_and(|base| e == base.index() || entity.ancestors.contains(&base)))
+            .collect();
+        let mut exporter = Exporter {
+            world,
+            registry,
+            errors: Vec::new(),
+            common,
+            plans: Vec::new(),
+            resource_entities,
+            files: BTreeMap::new(),
+        };
         // One set of shared field names per declaration.
-        let mut names: BTreeMap<&str, Vec<Arc<str>>> = BTreeMap::new();
+        let mut names: BTreeMap<&str, BTreeMap<&str, Arc<str>>> = BTreeMap::new();
         exporter.plans = (0..model.entities.len())
             .map(|e| {
                 let entity = &model.entities[e];
                 let decl = std::iter::once(EntityId(e as u32))
                     .chain(entity.ancestors.iter().copied())
-                    .find_map(|id| input.resources.get(&model.entity(id).full_name))?;
-                let shared =
-                    names.entry(decl.name.as_str()).or_insert_with(|| decl.fields.iter().map(|f| Arc::from(f.name.as_str())).collect());
+                    .find_map(|id| registry.get(&model.entity(id).full_name))?;
+                let shared = names
+                    .entry(decl.name.as_str())
+                    .or_insert_with(|| decl.fields.iter().map(|f| (f.name.as_str(), Arc::from(f.name.as_str()))).collect());
                 Some(exporter.plan(EntityId(e as u32), decl, shared))
             })
             .collect();
         exporter
     }
 
-    fn plan(&self, entity: EntityId, decl: &'a ResourceDecl, names: &[Arc<str>]) -> Plan<'a> {
+    fn plan(&self, entity: EntityId, decl: &'a ResourceDecl, names: &BTreeMap<&str, Arc<str>>) -> Plan<'a> {
         let agent = match &decl.agent {
             AgentSource::Path(path) => AgentPlan::Path(self.path_plan(entity, path)),
             AgentSource::Constant(name) => AgentPlan::Constant(name),
+            AgentSource::Computed(compute) => AgentPlan::Computed(compute),
         };
-        let mut fields: Vec<(Arc<str>, FieldPlan<'a>, bool)> = decl
-            .fields
-            .iter()
-            .zip(names)
-            .map(|(field, name)| {
-                let plan = match &field.source {
-                    FieldSource::Attribute(path) => FieldPlan::Path(self.path_plan(entity, path)),
-                    FieldSource::Constant(value) => FieldPlan::Constant(value),
-                };
-                (name.clone(), plan, false)
-            })
-            .collect();
-        // Stable: among equal names the last declared stays last, and is the one exported.
-        fields.sort_by(|a, b| a.0.cmp(&b.0));
-        for i in 1..fields.len() {
-            if fields[i - 1].0 == fields[i].0 {
-                fields[i - 1].2 = true;
-            }
+        // The last declaration of a name wins.
+        let mut by_name: BTreeMap<&str, &'a Field> = BTreeMap::new();
+        for field in &decl.fields {
+            by_name.insert(field.name.as_str(), field);
         }
-        let exported = fields.iter().filter(|f| !f.2).count();
-        Plan { decl, agent, key: self.path_plan(entity, &decl.id_attribute), fields, exported }
+        let mut fields: Vec<(Arc<str>, FieldPlan<'a>)> = Vec::with_capacity(by_name.len());
+        for (name, field) in by_name {
+            let plan = match &field.source {
+                FieldSource::Attribute(path) => {
+                    let plan = self.path_plan(entity, path);
+                    // The fields of `std::Resource` and `std::PurgeableResource` only where the
+                    // entity has them.
+                    if plan.first.is_none() && INHERITED_FIELDS.contains(&name) && path == name {
+                        continue;
+                    }
+                    FieldPlan::Path(plan)
+                }
+                FieldSource::Computed(compute) => FieldPlan::Computed(compute),
+            };
+            let shared = names.get(name).cloned().unwrap_or_else(|| Arc::from(name));
+            fields.push((shared, plan));
+        }
+        let key = match fields.iter().position(|(name, plan)| **name == *decl.id_attribute && matches!(plan, FieldPlan::Computed(_))) {
+            Some(index) => KeyPlan::Field(index),
+            None => KeyPlan::Path(self.path_plan(entity, &decl.id_attribute)),
+        };
+        Plan { decl, agent, key, fields }
     }
 
     fn path_plan(&self, entity: EntityId, path: &str) -> PathPlan {
-        let mut parts = path.split('.').map(|part| self.interner.get(part));
-        let first = parts.next().flatten().and_then(|s| self.model.entity(entity).attr(s)).map(|(index, _)| index);
+        let mut parts = path.split('.').map(|part| self.world.interner.get(part));
+        let first = parts.next().flatten().and_then(|s| self.world.model.entity(entity).attr(s)).map(|(index, _)| index);
         PathPlan { first, rest: parts.collect() }
     }
 
     fn run(mut self) -> (Export, Vec<Diagnostic>) {
-        let instances = &self.execution.instances;
-        // Pass 1: which instances are resources, and their ids. Errors are kept by instance,
-        // to report them in instance order.
+        let world = self.world;
+        let instances = &world.execution.instances;
+        // Pass 1: the resources and their fields, in instance order (the slots of consecutive
+        // instances are next to each other in memory). Errors are kept by instance, to report
+        // them in instance order.
         let mut errors: Vec<(u32, ExportError)> = Vec::new();
-        let mut found: Vec<(String, u32)> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
+        let mut undeclared: BTreeMap<EntityId, u32> = BTreeMap::new();
+        let plans = std::mem::take(&mut self.plans);
         for (index, instance) in instances.iter().enumerate() {
-            let Some(plan) = &self.plans[instance.entity.index()] else { continue };
-            let id = InstanceId(index as u32);
-            let common = self.common[instance.entity.index()];
-            if matches!(self.read(id, common.managed), Some(Val::One(Value::Bool(false)))) {
+            let Some(plan) = &plans[instance.entity.index()] else {
+                if self.resource_entities[instance.entity.index()] {
+                    undeclared.entry(instance.entity).or_insert(index as u32);
+                }
                 continue;
-            }
-            match self.identity(id, plan) {
-                Ok(resource_id) => found.push((resource_id, index as u32)),
-                Err(error) => errors.push((index as u32, *error)),
+            };
+            match self.build(InstanceId(index as u32), plan) {
+                Ok(resource) => found.push(Found { instance: index as u32, resource }),
+                Err(Skip::Ignored) => {}
+                Err(Skip::Error(error)) => errors.push((index as u32, *error)),
             }
         }
+        drop(plans);
+        for (entity, index) in undeclared {
+            let def = world.model.entity(entity);
+            let module = world.model.namespaces.get(def.ns.index()).map(|ns| ns.module.clone()).unwrap_or_default();
+            let error = ExportError::NotDeclared { entity: def.full_name.clone(), module, span: instances[index as usize].span };
+            errors.push((index, error));
+        }
         // Sorted by id (the order of the export), then by creation: the first instance with an
-        // id is the resource, the others are duplicates.
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut kept: Vec<(String, u32)> = Vec::with_capacity(found.len());
-        for (resource_id, index) in found {
+        // id is the resource, the others are duplicates. (Positions are sorted, not the
+        // resources themselves, which are large.)
+        let mut order: Vec<u32> = (0..found.len() as u32).collect();
+        order.sort_unstable_by(|a, b| {
+            let (a, b) = (&found[*a as usize], &found[*b as usize]);
+            a.resource.id.cmp(&b.resource.id).then(a.instance.cmp(&b.instance))
+        });
+        let mut found: Vec<Option<Found>> = found.into_iter().map(Some).collect();
+        let mut kept: Vec<Found> = Vec::with_capacity(found.len());
+        for next in order.into_iter().filter_map(|at| found[at as usize].take()) {
             match kept.last() {
-                Some((previous_id, previous)) if *previous_id == resource_id => {
+                Some(previous) if previous.resource.id == next.resource.id => {
                     let error = ExportError::DuplicateId {
-                        id: resource_id,
-                        span: instances[index as usize].span,
-                        first: instances[*previous as usize].span,
+                        id: next.resource.id,
+                        span: instances[next.instance as usize].span,
+                        first: instances[previous.instance as usize].span,
                     };
-                    errors.push((index, error));
+                    errors.push((next.instance, error));
                 }
-                _ => kept.push((resource_id, index)),
+                _ => kept.push(next),
             }
         }
         errors.sort_by_key(|(index, _)| *index);
         self.errors.extend(errors.into_iter().map(|(_, error)| error));
         // The position of each resource instance in `kept`.
         let mut position = vec![u32::MAX; instances.len()];
-        for (at, (_, index)) in kept.iter().enumerate() {
-            position[*index as usize] = at as u32;
+        for (at, resource) in kept.iter().enumerate() {
+            position[resource.instance as usize] = at as u32;
         }
-        // Pass 2: fields, requires and hash of each resource, in instance order (the slots of
-        // consecutive instances are next to each other in memory).
-        let mut built: Vec<Option<Resource>> = (0..kept.len()).map(|_| None).collect();
-        let mut edges: Vec<Vec<u32>> = vec![Vec::new(); kept.len()];
-        let mut visited = vec![u32::MAX; instances.len()];
-        let mut stack: Vec<InstanceId> = Vec::new();
-        let mut values: Vec<Option<Val<'a>>> = Vec::new();
-        for (index, instance) in instances.iter().enumerate() {
-            let at = position[index];
-            if at == u32::MAX {
-                continue;
+        // Pass 2: the model's requires that are exported resources, then the dependency
+        // managers' edges.
+        let mut edges: Vec<Vec<u32>> = kept.iter().map(|resource| self.requires_of(InstanceId(resource.instance), &position)).collect();
+        let (mut resources, ids): (Vec<Resource>, Vec<InstanceId>) =
+            kept.into_iter().map(|found| (found.resource, InstanceId(found.instance))).unzip();
+        for manager in self.registry.dependency_managers() {
+            let mut dependencies = Dependencies::new(world, &resources, &ids, &mut edges);
+            if let Err(refusal) = (manager.run)(&mut dependencies) {
+                let span = |at: usize| resources.get(at).map(|r| r.span).unwrap_or_default();
+                self.errors.push(ExportError::Dependency {
+                    manager: manager.name.clone(),
+                    message: refusal.message,
+                    span: span(refusal.at),
+                    related: refusal.related.into_iter().map(|(at, label)| (span(at), label)).collect(),
+                });
             }
-            // Every instance in `kept` has a plan.
-            let Some(plan) = &self.plans[instance.entity.index()] else { continue };
-            let id = InstanceId(index as u32);
-            // All the reads first, then the work on them: the loads do not wait on each other.
-            values.clear();
-            values.extend(plan.fields.iter().map(|(_, field, _)| match field {
-                FieldPlan::Path(path) => self.path(id, path),
-                FieldPlan::Constant(value) => Some(Val::One(value)),
-            }));
-            let common = self.common[instance.entity.index()];
-            let send_event = matches!(self.read(id, common.send_event), Some(Val::One(Value::Bool(true))));
-            let receive_events = !matches!(self.read(id, common.receive_events), Some(Val::One(Value::Bool(false))));
-            let mut attributes = Vec::with_capacity(plan.exported);
-            let mut undefined = false;
-            for ((name, _, shadowed), value) in plan.fields.iter().zip(&values) {
-                if value.is_some_and(contains_unknown) {
-                    undefined = true;
-                }
-                if !shadowed {
-                    attributes.push((name.clone(), value.map_or(JsonValue::Null, |v| self.to_json(v))));
-                }
-            }
-            let required = self.requires_of(id, at, &position, &mut visited, &mut stack);
-            let requires: Vec<String> = required.iter().map(|p| kept[*p as usize].0.clone()).collect();
-            let resource_id = &kept[at as usize].0;
-            let hash = desired_state_hash(resource_id, attributes.iter().map(|(k, v)| (&**k, v)), &requires);
-            let name = &plan.decl.name;
-            let agent = resource_id.get(name.len() + 1..).and_then(|rest| rest.split(',').next()).unwrap_or_default().to_string();
-            edges[at as usize] = required;
-            built[at as usize] = Some(Resource {
-                // Moved in below: the ids in `kept` are the requires of the resources to come.
-                id: String::new(),
-                resource_type: name.clone(),
-                agent,
-                attributes,
-                requires,
-                undefined,
-                send_event,
-                receive_events,
-                hash,
-                span: instance.span,
-            });
         }
-        let resources: Vec<Resource> =
-            built.into_iter().zip(kept).filter_map(|(resource, (id, _))| resource.map(|resource| Resource { id, ..resource })).collect();
+        for list in &mut edges {
+            list.sort_unstable();
+            list.dedup();
+        }
         self.check_cycles(&resources, &edges);
+        let requires: Vec<Vec<String>> =
+            edges.iter().map(|required| required.iter().map(|at| resources[*at as usize].id.clone()).collect()).collect();
+        for (resource, requires) in resources.iter_mut().zip(requires) {
+            resource.requires = requires;
+            resource.hash = desired_state_hash(&resource.id, resource.attributes.iter().map(|(k, v)| (&**k, v)), &resource.requires);
+        }
         let diagnostics = self.errors.iter().map(Diagnostic::from).collect();
-        (Export { resources }, diagnostics)
+        (Export { resources, files: self.files }, diagnostics)
     }
 
-    /// The id of a resource instance, `type[agent,attr=value]`.
-    fn identity(&self, id: InstanceId, plan: &Plan<'a>) -> Result<String, Box<ExportError>> {
+    /// The resource of one instance: its fields, agent and id (requires and hash come later).
+    fn build(&mut self, id: InstanceId, plan: &Plan<'a>) -> Result<Resource, Skip> {
+        let world = self.world;
+        let instance = &world.execution.instances[id.0 as usize];
         let decl = plan.decl;
-        let agent = match &plan.agent {
-            AgentPlan::Path(path) => self.path(id, path),
-            AgentPlan::Constant(_) => None,
-        };
-        let key = self.path(id, &plan.key);
-        let agent_known = match &plan.agent {
-            AgentPlan::Constant(_) => true,
-            AgentPlan::Path(_) => agent.is_some_and(|a| !is_unknown(a)),
-        };
-        match key {
-            Some(key) if agent_known && !is_unknown(key) => {
-                let agent = match (&plan.agent, agent) {
-                    (AgentPlan::Constant(name), _) => Cow::Borrowed(*name),
-                    (_, Some(agent)) => plain(agent),
-                    (_, None) => Cow::Borrowed(""),
-                };
-                let key = plain(key);
-                let mut out = String::with_capacity(decl.name.len() + agent.len() + decl.id_attribute.len() + key.len() + 4);
-                for part in [decl.name.as_str(), "[", &agent, ",", &decl.id_attribute, "=", &key, "]"] {
-                    out.push_str(part);
-                }
-                Ok(out)
-            }
-            _ => {
-                let missing =
-                    if !agent_known { MissingPart::Agent(decl.agent.clone()) } else { MissingPart::IdAttribute(decl.id_attribute.clone()) };
-                let span = self.execution.instances[id.0 as usize].span;
-                Err(Box::new(ExportError::UnknownId { resource_type: decl.name.clone(), missing, span }))
-            }
+        let mut attributes = Vec::with_capacity(plan.fields.len());
+        let mut undefined = false;
+        for (name, field) in &plan.fields {
+            let value = match field {
+                FieldPlan::Path(path) => match self.path(id, path) {
+                    Some(value) => {
+                        undefined |= contains_unknown(value);
+                        to_json(world, value)
+                    }
+                    None => JsonValue::Null,
+                },
+                FieldPlan::Computed(compute) => match self.compute(id, compute) {
+                    Ok(value) => value,
+                    Err(FieldError::Ignore) => return Err(Skip::Ignored),
+                    Err(FieldError::Unknown) => {
+                        undefined = true;
+                        JsonValue::Null
+                    }
+                    Err(FieldError::Failed(cause)) => {
+                        return Err(Skip::Error(Box::new(ExportError::Field {
+                            resource_type: decl.name.clone(),
+                            field: name.to_string(),
+                            cause,
+                            span: instance.span,
+                        })))
+                    }
+                },
+            };
+            attributes.push((name.clone(), value));
         }
+        let unknown_id = |missing: MissingPart| Skip::Error(Box::new(ExportError::UnknownId { resource_type: decl.name.clone(), missing, span: instance.span }));
+        let agent: Cow<'_, str> = match &plan.agent {
+            AgentPlan::Constant(name) => Cow::Borrowed(*name),
+            AgentPlan::Path(path) => match self.path(id, path) {
+                Some(agent) if !is_unknown(agent) => Cow::Owned(plain(agent).into_owned()),
+                _ => return Err(unknown_id(MissingPart::Agent(format!("{:?}", decl.agent)))),
+            },
+            AgentPlan::Computed(compute) => match self.compute(id, compute) {
+                Ok(JsonValue::Str(agent)) => Cow::Owned(agent),
+                Ok(other) => Cow::Owned(json_text(&other)),
+                Err(FieldError::Failed(cause)) => {
+                    return Err(Skip::Error(Box::new(ExportError::Field {
+                        resource_type: decl.name.clone(),
+                        field: "agent".to_string(),
+                        cause,
+                        span: instance.span,
+                    })))
+                }
+                Err(FieldError::Ignore) => return Err(Skip::Ignored),
+                Err(FieldError::Unknown) => return Err(unknown_id(MissingPart::Agent(format!("{:?}", decl.agent)))),
+            },
+        };
+        let key: Cow<'_, str> = match &plan.key {
+            KeyPlan::Path(path) => match self.path(id, path) {
+                Some(key) if !is_unknown(key) => plain(key),
+                _ => return Err(unknown_id(MissingPart::IdAttribute(decl.id_attribute.clone()))),
+            },
+            KeyPlan::Field(index) => match &attributes[*index].1 {
+                JsonValue::Null if undefined => return Err(unknown_id(MissingPart::IdAttribute(decl.id_attribute.clone()))),
+                JsonValue::Str(text) => Cow::Owned(text.clone()),
+                other => Cow::Owned(json_text(other)),
+            },
+        };
+        let mut resource_id = String::with_capacity(decl.name.len() + agent.len() + decl.id_attribute.len() + key.len() + 4);
+        for part in [decl.name.as_str(), "[", &agent, ",", &decl.id_attribute, "=", &key, "]"] {
+            resource_id.push_str(part);
+        }
+        let common = self.common[instance.entity.index()];
+        let send_event = matches!(self.read(id, common.send_event), Some(Val::One(Value::Bool(true))));
+        let receive_events = !matches!(self.read(id, common.receive_events), Some(Val::One(Value::Bool(false))));
+        Ok(Resource {
+            id: resource_id,
+            resource_type: decl.name.clone(),
+            agent: agent.into_owned(),
+            attributes,
+            requires: Vec::new(),
+            undefined,
+            send_event,
+            receive_events,
+            hash: String::new(),
+            span: instance.span,
+        })
+    }
+
+    fn compute(&mut self, id: InstanceId, compute: &Compute) -> Result<JsonValue, FieldError> {
+        let mut ctx = FieldCtx::new(self.world.obj(id), &mut self.files);
+        compute(&mut ctx)
     }
 
     /// The value of a slot, `None` when it is unset (or the entity has no such attribute).
     fn read(&self, id: InstanceId, index: Option<u32>) -> Option<Val<'a>> {
-        match self.execution.slot_value(id, index?) {
+        match self.world.execution.slot_value(id, index?) {
             SlotValue::Single(value) => Some(Val::One(value)),
             SlotValue::List(items) => Some(Val::Many(&items[..])),
             SlotValue::Unset => None,
@@ -367,75 +467,32 @@ impl<'a> Exporter<'a> {
                 Val::One(Value::Unknown) | Val::Unknown => return Some(Val::Unknown),
                 _ => return None,
             };
-            let entity = self.model.entity(self.execution.instances[next.0 as usize].entity);
+            let entity = self.world.model.entity(self.world.execution.instances[next.0 as usize].entity);
             let index = symbol.and_then(|s| entity.attr(s)).map(|(index, _)| index);
             value = self.read(next, index)?;
         }
         Some(value)
     }
 
-    fn to_json(&self, value: Val<'_>) -> JsonValue {
-        match value {
-            Val::One(value) => self.value_json(value),
-            Val::Many(items) => JsonValue::List(items.iter().map(|i| self.value_json(i)).collect()),
-            Val::Unknown => JsonValue::Null,
-        }
-    }
-
-    fn value_json(&self, value: &Value) -> JsonValue {
-        match value {
-            Value::Null | Value::Unknown => JsonValue::Null,
-            Value::Bool(b) => JsonValue::Bool(*b),
-            Value::Int(i) => JsonValue::Int(*i),
-            Value::Float(f) => JsonValue::Float(*f),
-            Value::Str(s) => JsonValue::Str(String::from(&**s)),
-            Value::List(items) => JsonValue::List(items.iter().map(|i| self.value_json(i)).collect()),
-            Value::Dict(dict) => JsonValue::Object(dict.iter().map(|(k, v)| (String::from(&**k), self.value_json(v))).collect()),
-            Value::Instance(instance) => {
-                let entity = self.model.entity(self.execution.instances[instance.0 as usize].entity);
-                JsonValue::Str(entity.full_name.clone())
-            }
-        }
-    }
-
-    /// The resources an instance requires, as sorted positions: its `requires` relation,
-    /// where an entity that is not a resource stands for the resources it requires in turn
-    /// (transitively). `visited` marks the instances seen with the position `at` of the
-    /// resource being looked at; `stack` is scratch space.
-    fn requires_of(&self, id: InstanceId, at: u32, position: &[u32], visited: &mut [u32], stack: &mut Vec<InstanceId>) -> Vec<u32> {
-        let mut out = Vec::new();
-        stack.clear();
-        self.push_required(id, stack);
-        while let Some(next) = stack.pop() {
-            let seen = &mut visited[next.0 as usize];
-            if *seen == at {
-                continue;
-            }
-            *seen = at;
-            match position[next.0 as usize] {
-                u32::MAX => self.push_required(next, stack),
-                resource => out.push(resource),
-            }
-        }
-        out.sort_unstable();
-        out
-    }
-
-    fn push_required(&self, id: InstanceId, stack: &mut Vec<InstanceId>) {
-        let entity = self.execution.instances[id.0 as usize].entity;
+    /// The resources an instance requires directly, as positions (unsorted): the instances of
+    /// its `requires` relation that are exported resources. Anything else is dropped, as
+    /// Inmanta drops it (a module wires such requirements itself, e.g. with `provides`).
+    fn requires_of(&self, id: InstanceId, position: &[u32]) -> Vec<u32> {
+        let entity = self.world.execution.instances[id.0 as usize].entity;
         let items: &[Value] = match self.read(id, self.common[entity.index()].requires) {
             Some(Val::Many(items)) => items,
             Some(Val::One(Value::List(items))) => items,
-            Some(Val::One(Value::Instance(i))) => {
-                stack.push(*i);
-                return;
-            }
-            _ => return,
+            Some(Val::One(value @ Value::Instance(_))) => std::slice::from_ref(value),
+            _ => return Vec::new(),
         };
-        stack.extend(items.iter().filter_map(|v| match v {
-            Value::Instance(i) => Some(*i),
-            _ => None,
-        }));
+        items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Instance(i) => Some(position[i.0 as usize]),
+                _ => None,
+            })
+            .filter(|at| *at != u32::MAX)
+            .collect()
     }
 
     /// Reports each dependency cycle once, with the resources on it.
@@ -481,20 +538,19 @@ impl<'a> Exporter<'a> {
     }
 }
 
-fn contains_unknown(value: Val<'_>) -> bool {
+fn to_json(world: &World<'_>, value: Val<'_>) -> JsonValue {
     match value {
-        Val::One(value) => value_contains_unknown(value),
-        Val::Many(items) => items.iter().any(value_contains_unknown),
-        Val::Unknown => true,
+        Val::One(value) => world.value_json(value),
+        Val::Many(items) => JsonValue::List(items.iter().map(|i| world.value_json(i)).collect()),
+        Val::Unknown => JsonValue::Null,
     }
 }
 
-fn value_contains_unknown(value: &Value) -> bool {
+fn contains_unknown(value: Val<'_>) -> bool {
     match value {
-        Value::Unknown => true,
-        Value::List(items) => items.iter().any(value_contains_unknown),
-        Value::Dict(dict) => dict.values().any(value_contains_unknown),
-        _ => false,
+        Val::One(value) => view::contains_unknown(value),
+        Val::Many(items) => items.iter().any(view::contains_unknown),
+        Val::Unknown => true,
     }
 }
 
@@ -511,4 +567,11 @@ fn plain(value: Val<'_>) -> Cow<'_, str> {
         Val::Many(items) => Cow::Owned(Value::list(items.to_vec()).to_string()),
         Val::Unknown => Cow::Owned(Value::Unknown.to_string()),
     }
+}
+
+/// A computed id or agent that is not a string, as text.
+fn json_text(value: &JsonValue) -> String {
+    let mut out = String::new();
+    value.write(&mut out);
+    out
 }

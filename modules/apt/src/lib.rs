@@ -1,5 +1,6 @@
-//! The `apt` module: Debian packages and repositories. Ships the model, declares the
-//! resource types and installs packages ([`handler`]).
+//! The `apt` module: Debian packages and the repositories they come from. Ships the model
+//! (a repository is an `fs::ConfigFile`, not a resource of its own), declares `apt::Package`
+//! as apt 1.1.0 exports it (with mitogen's `via`) and installs packages ([`handler`]).
 
 pub mod handler;
 
@@ -12,15 +13,10 @@ pub fn module() -> Module {
         name: "apt",
         model: vec![ModelFile { namespace: "apt", file_name: "_init.cf", text: include_str!("../model/_init.cf") }],
         plugins: cairn_module::no_plugins,
-        resources: vec![
-            ResourceType::new(ResourceDecl::new("apt::Package", "host.name", "name", &["name", "state"]), Arc::new(handler::PackageHandler)),
-            // No handler yet: exported so that a model using it is not silently dropped.
-            ResourceType::without_handler(ResourceDecl::new(
-                "apt::Repository",
-                "host.name",
-                "name",
-                &["name", "base_url", "release", "repo", "trusted"],
-            )),
-        ],
+        resources: vec![ResourceType::new(
+            ResourceDecl::new("apt::Package", "host.name", "name", &["name"]).computed("via", cairn_mod_mitogen::via),
+            Arc::new(handler::PackageHandler),
+        )],
+        dependency_managers: Vec::new(),
     }
 }

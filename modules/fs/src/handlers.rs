@@ -390,6 +390,14 @@ impl Handler for JsonFileHandler {
     }
 
     fn check(&self, cx: &Context<'_>, desired: &ResourceDoc) -> Result<(), HandlerError> {
+        // fs 1.1.2 exports `values` as operations (`{path, operation, value}`) to apply to the
+        // document; writing them out as the document would destroy it.
+        if desired.attr("values").is_some_and(Value::is_array) {
+            return Err(HandlerError::new(
+                "applying the `values` operations of an fs::JsonFile (replace, merge, remove at a dict path) is not supported by \
+                 this handler yet: nothing was changed",
+            ));
+        }
         FileHandler.check(cx, desired)
     }
 

@@ -78,24 +78,25 @@ impl<'a> Executor<'a> {
                 self.relation_lookup(base, args, scope, span)
             }
             IrKind::Call { plugin, args, kwargs, wrapped } => {
-                if let Some(value) = self.memoized() {
-                    return Ok(value);
-                }
+                // The arguments first, even on a re-run: the memo holds the calls and
+                // constructors of the arguments before this call's own result.
                 let mut positional = Vec::with_capacity(args.len());
                 for arg in args {
                     positional.push(self.eval(arg, scope)?);
                 }
                 let named = self.eval_named(kwargs, wrapped, scope, span)?;
+                if let Some(value) = self.memoized() {
+                    return Ok(value);
+                }
                 let value = self.call_plugin(*plugin, positional, named, span)?;
                 self.remember(&value);
                 Ok(value)
             }
-            IrKind::Construct { entity, args, wrapped } => {
-                if let Some(value) = self.memoized() {
-                    return Ok(value);
-                }
+            IrKind::Construct { entity, args, wrapped, deferred, lhs_inverse } => {
+                // The arguments first, even on a re-run (see `Call`).
+                let (now, later) = args.split_at((*deferred as usize).min(args.len()));
                 let mut values = Vec::with_capacity(args.len());
-                for (name, name_span, arg) in args {
+                for (name, name_span, arg) in now {
                     values.push((*name, *name_span, name_span.to(arg.span), self.eval(arg, scope)?));
                 }
                 for extra in wrapped {
@@ -118,8 +119,31 @@ impl<'a> Executor<'a> {
                         }
                     }
                 }
-                let value = self.construct(*entity, values, span, scope)?;
-                self.remember(&value);
+                // The instance whose relation this constructor is the value of.
+                if let (Some(inverse), Some(&owner)) = (lhs_inverse, self.lhs_owners.last()) {
+                    if !values.iter().any(|(name, _, _, _)| name == inverse) {
+                        values.push((*inverse, span, span, Value::Instance(owner)));
+                    }
+                }
+                let value = match self.memoized() {
+                    Some(value) => value,
+                    None => {
+                        let value = self.construct(*entity, values, span, scope)?;
+                        self.remember(&value);
+                        value
+                    }
+                };
+                if let (false, Value::Instance(instance)) = (later.is_empty(), &value) {
+                    let instance = *instance;
+                    for (name, name_span, arg) in later {
+                        self.lhs_owners.push(instance);
+                        let item = self.eval(arg, scope);
+                        self.lhs_owners.pop();
+                        let item = item?;
+                        let (index, _) = self.attr_of(instance, *name, *name_span)?;
+                        self.set_attr(instance, index, item, name_span.to(arg.span), false)?;
+                    }
+                }
                 Ok(value)
             }
             IrKind::Not(inner) => {

@@ -30,7 +30,7 @@ use super::arena::Arena;
 use super::errors::{Cause, ChainStep, CompileError, Context, ErrorKind, Expected, Found, HostError, InstanceRef, Operation, PluginProblem, Related, Subject, Waiting};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
 use super::model::{AttrDef, AttrKind, EntityId, ImplId, ImplementId, IndexId, Model, Type, TypedefConstraint};
-use super::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry, WaitToken};
+use super::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry, WaitToken, FILE_REFERENCE_PREFIX};
 use super::value::{format_float, Dict, InstanceId, KeyPart, Value};
 use crate::ast::BinOp;
 use crate::intern::{Interner, Symbol};
@@ -258,6 +258,10 @@ pub struct Execution {
     pub errors: Vec<CompileError>,
     pub output: Vec<String>,
     pub stats: ExecStats,
+    /// The module files that `std::file`/`fs::file` referred to, by the reference text the
+    /// plugin returned (`imp-module-source:file://module/files/name`): their bytes, for the
+    /// export to hash and store.
+    pub file_references: BTreeMap<String, Vec<u8>>,
 }
 
 /// The executor's counters, always kept (they cost a few additions); the embedder decides
@@ -295,6 +299,8 @@ pub struct Executor<'a> {
     env_vars: &'a dyn Fn(&str) -> Option<String>,
     module_file: &'a dyn Fn(&str) -> Result<String, String>,
     module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
+    module_file_bytes: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+    file_references: BTreeMap<String, Vec<u8>>,
     slots: Arena<Slot>,
     instances: Vec<Instance>,
     scopes: Arena<Scope>,
@@ -353,6 +359,9 @@ pub struct Executor<'a> {
     freeze_rounds: u64,
     /// What each parked task waits for.
     waits: FxHashMap<TaskId, Wait>,
+    /// The instances whose relation arguments are being evaluated, innermost last: a
+    /// constructor there takes the last one as its `lhs_inverse` index attribute.
+    lhs_owners: Vec<InstanceId>,
 }
 
 pub struct ExecInput<'a> {
@@ -369,6 +378,8 @@ pub struct ExecInput<'a> {
     pub module_file: &'a dyn Fn(&str) -> Result<String, String>,
     /// Lists the regular files of a module folder (`module/rest`), for `std::list_files`.
     pub module_files: &'a dyn Fn(&str) -> Result<Vec<String>, String>,
+    /// Reads a module file (`module/folder/rest`) as bytes, for file references.
+    pub module_file_bytes: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
     pub limits: Limits,
 }
 
@@ -384,6 +395,8 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         env_vars: input.env_vars,
         module_file: input.module_file,
         module_files: input.module_files,
+        module_file_bytes: input.module_file_bytes,
+        file_references: BTreeMap::new(),
         slots: Arena::new(),
         instances: Vec::new(),
         scopes: Arena::new(),
@@ -430,6 +443,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
             .collect(),
         freeze_rounds: 0,
         waits: FxHashMap::default(),
+        lhs_owners: Vec::new(),
     };
     executor.run();
     let stats = ExecStats {
@@ -442,7 +456,14 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         slot_size: std::mem::size_of::<Slot>(),
         task_size: std::mem::size_of::<Task>(),
     };
-    Execution { instances: executor.instances, slots: executor.slots, errors: executor.errors, output: executor.output, stats }
+    Execution {
+        instances: executor.instances,
+        slots: executor.slots,
+        errors: executor.errors,
+        output: executor.output,
+        stats,
+        file_references: executor.file_references,
+    }
 }
 
 /// For each entity and attribute, which of the entity's indexes (by position, at most 32)

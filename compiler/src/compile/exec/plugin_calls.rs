@@ -127,6 +127,15 @@ impl PluginHost for Executor<'_> {
         (self.module_files)(path)
     }
 
+    fn file_reference(&mut self, path: &str) -> Result<String, String> {
+        let reference = format!("{FILE_REFERENCE_PREFIX}{path}");
+        if !self.file_references.contains_key(&reference) {
+            let bytes = (self.module_file_bytes)(path)?;
+            self.file_references.insert(reference.clone(), bytes);
+        }
+        Ok(reference)
+    }
+
     fn setting(&self, key: &str) -> Option<String> {
         (self.settings)(key)
     }
