@@ -30,6 +30,7 @@ pub fn cases() -> Vec<Case> {
         ("an_empty_report_is_accepted", |s| Box::pin(an_empty_report_is_accepted(s))),
         ("intents_mark_resources_deploying", |s| Box::pin(intents_mark_resources_deploying(s))),
         ("files_are_kept_once_by_their_hash", |s| Box::pin(files_are_kept_once_by_their_hash(s))),
+        ("a_large_file_is_kept_whole", |s| Box::pin(a_large_file_is_kept_whole(s))),
         ("a_version_with_an_id_twice_is_refused", |s| Box::pin(a_version_with_an_id_twice_is_refused(s))),
         ("concurrent_versions_get_distinct_numbers", |s| Box::pin(concurrent_versions_get_distinct_numbers(s))),
         ("a_large_version_reads_back_whole", |s| Box::pin(a_large_version_reads_back_whole(s))),
@@ -650,7 +651,7 @@ async fn dry_runs_list_newest_first_and_keep_one_result_per_resource(store: &dyn
     changed.message = "would change".into();
     let first = result("t[a,k=1]", 2, ResourceState::Dry, None);
     ok(store.add_dryrun_results(env, "a-newer", &[changed.clone()]).await, "add")?;
-    ok(store.add_dryrun_results(env, "a-newer", &[first.clone()]).await, "add")?;
+    ok(store.add_dryrun_results(env, "a-newer", std::slice::from_ref(&first)).await, "add")?;
     let got = ok(store.dryrun(env, "a-newer").await, "get")?.ok_or("the dry run went")?;
     check(got.results == vec![first.clone(), changed.clone()] && got.version == 2 && got.created_ms == 20, || format!("read back as {got:#?}"))?;
     let listed = ok(store.dryruns(env).await, "list")?;
@@ -660,4 +661,18 @@ async fn dry_runs_list_newest_first_and_keep_one_result_per_resource(store: &dyn
     check(matches!(unknown, Err(StoreError::NotFound(_))), || format!("results for no dry run: {unknown:?}"))?;
     check(ok(store.dryrun(env, "nope").await, "get")?.is_none(), || "a dry run that was never made".into())?;
     check(ok(store.dryrun("c-dryruns-other", "a-newer").await, "get")?.is_none(), || "a dry run leaked into another environment".into())
+}
+
+async fn a_large_file_is_kept_whole(store: &dyn Store) -> CaseResult {
+    // Larger than one MongoDB document may be (16 MiB), not a multiple of anything.
+    let body: Vec<u8> = (0..20 * 1024 * 1024 + 12_345u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let hash = cairn_wire::digest::sha1_hex(&body);
+    let small = b"small".to_vec();
+    let small_hash = cairn_wire::digest::sha1_hex(&small);
+    ok(store.put_files(&[(hash.clone(), body.clone()), (small_hash.clone(), small.clone())]).await, "put")?;
+    ok(store.put_files(&[(hash.clone(), body.clone())]).await, "put again")?;
+    check(ok(store.missing_files(&[hash.clone(), small_hash.clone()]).await, "missing")?.is_empty(), || "a stored file is missing".into())?;
+    let read = ok(store.file(&hash).await, "read")?.ok_or("the large file is not there")?;
+    check(read == body, || format!("the large file read back as {} bytes of {}", read.len(), body.len()))?;
+    check(ok(store.file(&small_hash).await, "read")?.as_deref() == Some(small.as_slice()), || "the small file read back differs".into())
 }

@@ -10,6 +10,8 @@ pub mod mongo;
 pub mod records;
 pub mod sqlite;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 
 pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
