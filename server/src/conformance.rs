@@ -33,6 +33,7 @@ pub fn cases() -> Vec<Case> {
         ("a_large_file_is_kept_whole", |s| Box::pin(a_large_file_is_kept_whole(s))),
         ("a_version_with_an_id_twice_is_refused", |s| Box::pin(a_version_with_an_id_twice_is_refused(s))),
         ("concurrent_versions_get_distinct_numbers", |s| Box::pin(concurrent_versions_get_distinct_numbers(s))),
+        ("concurrent_reports_are_all_kept", |s| Box::pin(concurrent_reports_are_all_kept(s))),
         ("a_large_version_reads_back_whole", |s| Box::pin(a_large_version_reads_back_whole(s))),
         ("large_reports_are_recorded_whole", |s| Box::pin(large_reports_are_recorded_whole(s))),
         ("environments_are_created_once_and_listed_by_name", |s| Box::pin(environments_are_created_once_and_listed_by_name(s))),
@@ -675,4 +676,36 @@ async fn a_large_file_is_kept_whole(store: &dyn Store) -> CaseResult {
     let read = ok(store.file(&hash).await, "read")?.ok_or("the large file is not there")?;
     check(read == body, || format!("the large file read back as {} bytes of {}", read.len(), body.len()))?;
     check(ok(store.file(&small_hash).await, "read")?.as_deref() == Some(small.as_slice()), || "the small file read back differs".into())
+}
+
+/// Reports of one environment at once (agents of several hosts): every result is logged,
+/// and a resource in several of them ends in the state its newest log entry shows.
+async fn concurrent_reports_are_all_kept(store: &dyn Store) -> CaseResult {
+    let env = "c-concurrent-reports";
+    let shared = "t[a,k=shared]";
+    let batch = |n: u64| -> Vec<DeployResult> {
+        let mut results: Vec<DeployResult> = (0..10).map(|i| result(&format!("t[a{n},k={i}]"), n, ResourceState::Deployed, Some("h"))).collect();
+        let state = if n % 2 == 0 { ResourceState::Failed } else { ResourceState::Deployed };
+        results.push(result(shared, n, state, (state == ResourceState::Deployed).then_some("hs")));
+        results
+    };
+    let (one, two, three, four) = (batch(1), batch(2), batch(3), batch(4));
+    let (a, b, c, d) = tokio::join!(store.record(env, &one), store.record(env, &two), store.record(env, &three), store.record(env, &four));
+    for outcome in [a, b, c, d] {
+        ok(outcome, "record")?;
+    }
+    let statuses = ok(store.resource_statuses(env).await, "statuses")?;
+    check(statuses.len() == 41, || format!("{} states after 4 reports of 11", statuses.len()))?;
+    for n in 1..=4u64 {
+        let logs = ok(store.action_logs(env, &ResourceId(format!("t[a{n},k=3]"))).await, "logs")?;
+        check(logs.len() == 1 && logs[0].version == n, || format!("log of a resource of report {n}: {logs:?}"))?;
+    }
+    let logs = ok(store.action_logs(env, &ResourceId(shared.into())).await, "logs")?;
+    let versions: BTreeSet<u64> = logs.iter().map(|l| l.version).collect();
+    check(logs.len() == 4 && versions == (1..=4).collect(), || format!("the shared resource's log: {logs:?}"))?;
+    let newest = logs.last().ok_or("no log")?;
+    let status = statuses.get(&ResourceId(shared.into())).ok_or("no state of the shared resource")?;
+    check(status.version == newest.version && status.state == newest.state && status.deployed_hash == newest.deployed_hash, || {
+        format!("the shared resource is {status:?}, its newest log entry {newest:?}")
+    })
 }
