@@ -311,14 +311,14 @@ async fn concurrent_versions_get_distinct_numbers(store: &dyn Store) -> CaseResu
 
 async fn a_large_version_reads_back_whole(store: &dyn Store) -> CaseResult {
     let env = "c-large";
-    let resources = many_docs(2_500);
+    let resources = many_docs(1_200);
     let version = ok(store.create_version(env, &resources).await, "create")?;
     let mut sorted = resources.clone();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let read = ok(store.version_resources(env, version).await, "read")?;
     check(read.len() == sorted.len() && read == sorted, || format!("{} of {} resources read back, or not in id order", read.len(), sorted.len()))?;
     let info = ok(store.versions(env).await, "versions")?;
-    check(info.first().map(|v| v.resource_count) == Some(2_500), || format!("listed as {info:?}"))?;
+    check(info.first().map(|v| v.resource_count) == Some(1_200), || format!("listed as {info:?}"))?;
     // A second version sharing all but one document, then pruning the first: the shared
     // documents stay for the second.
     let mut next = resources.clone();
@@ -333,14 +333,14 @@ async fn a_large_version_reads_back_whole(store: &dyn Store) -> CaseResult {
 
 async fn large_reports_are_recorded_whole(store: &dyn Store) -> CaseResult {
     let env = "c-large-report";
-    let ids: Vec<ResourceId> = many_docs(1_500).into_iter().map(|d| d.id).collect();
+    let ids: Vec<ResourceId> = many_docs(1_200).into_iter().map(|d| d.id).collect();
     ok(store.mark_deploying(env, 1, &ids).await, "intend")?;
     let counts = ok(store.count_by_state(env).await, "count")?;
-    check(counts == BTreeMap::from([(ResourceState::Deploying, 1_500)]), || format!("after intents: {counts:?}"))?;
+    check(counts == BTreeMap::from([(ResourceState::Deploying, 1_200)]), || format!("after intents: {counts:?}"))?;
     let results: Vec<DeployResult> = ids.iter().map(|id| result(&id.0, 1, ResourceState::Deployed, Some("h"))).collect();
     ok(store.record(env, &results).await, "record")?;
     let counts = ok(store.count_by_state(env).await, "count")?;
-    check(counts == BTreeMap::from([(ResourceState::Deployed, 1_500)]), || format!("after results: {counts:?}"))?;
+    check(counts == BTreeMap::from([(ResourceState::Deployed, 1_200)]), || format!("after results: {counts:?}"))?;
     let logs = ok(store.action_logs(env, &ids[777]).await, "logs")?;
     check(logs == vec![results[777].clone()], || format!("log of one resource: {logs:?}"))
 }

@@ -140,14 +140,22 @@ async fn reconnecting_keeps_everything() -> Result<(), String> {
 /// whole; prints how long each took.
 async fn a_version_of_65000_resources() -> Result<(), String> {
     let store = mongo("large").await?;
-    let resources: Vec<_> = (0..65_000).map(|n| doc(&format!("fs::File[host{},path=/etc/f{n}]", n % 100), &format!("h{n}"))).collect();
+    // CAIRN_LARGE_VERSION=N for another size.
+    let count: usize = std::env::var("CAIRN_LARGE_VERSION").ok().and_then(|n| n.parse().ok()).unwrap_or(65_000);
+    let resources: Vec<_> = (0..count).map(|n| doc(&format!("fs::File[host{},path=/etc/f{n}]", n % 100), &format!("h{n}"))).collect();
     let started = Instant::now();
     let version = store.create_version("e", &resources).await.map_err(|e| e.to_string())?;
     let created = started.elapsed();
     let started = Instant::now();
     let read = store.version_resources("e", version).await.map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
-    eprintln!("65,000 resources: stored in {created:?}, read back in {elapsed:?}");
+    let started = Instant::now();
+    let page = store.version_resources_page("e", version, Some(&read[count / 2].id), 1_000).await.map_err(|e| e.to_string())?;
+    let paged = started.elapsed();
+    let started = Instant::now();
+    store.delete_version("e", version).await.map_err(|e| e.to_string())?;
+    let deleted = started.elapsed();
+    eprintln!("{count} resources: stored in {created:?}, read back in {elapsed:?}, a page of {} in {paged:?}, deleted in {deleted:?}", page.len());
     if read.len() != resources.len() {
         return Err(format!("{} resources read back", read.len()));
     }
