@@ -30,11 +30,16 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 use ops::Failure;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 /// How long connecting waits for a server to answer (unless the URI says otherwise):
 /// an unreachable store is reported, not waited for.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one store call may take: far more than any call needs (storing a version of
+/// 65,000 resources takes seconds on MongoDB), so that only a database that stopped
+/// answering reaches it.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// The database used when the URI names none.
 pub const DEFAULT_DATABASE: &str = "cairn";
 
@@ -89,92 +94,99 @@ impl MongoStore {
         self.db.collection(name)
     }
 
-    fn fail(&self) -> impl Fn(Failure) -> StoreError + '_ {
-        move |failure| failure.at(&self.place)
+    /// Runs one store call, failing it when the database has not answered it within
+    /// [`OPERATION_TIMEOUT`] (the driver bounds finding a server, not a server that stops
+    /// answering). A call cut short leaves nothing half-visible: see `versions.rs` and
+    /// `environments.rs` for the order of large writes; a transaction is aborted.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, Failure>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(OPERATION_TIMEOUT, work).await {
+            Ok(outcome) => outcome.map_err(|failure| failure.at(&self.place)),
+            Err(_) => Err(StoreError::Backend(format!("{}: no answer within {} s", self.place, OPERATION_TIMEOUT.as_secs()))),
+        }
     }
 }
 
 #[async_trait]
 impl Store for MongoStore {
     async fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, StoreError> {
-        versions::create(self, environment, resources).await.map_err(self.fail())
+        self.bounded(versions::create(self, environment, resources)).await
     }
 
     async fn latest_version(&self, environment: &str) -> Result<Option<u64>, StoreError> {
-        versions::latest(self, environment).await.map_err(self.fail())
+        self.bounded(versions::latest(self, environment)).await
     }
 
     async fn versions(&self, environment: &str) -> Result<Vec<VersionInfo>, StoreError> {
-        versions::list(self, environment).await.map_err(self.fail())
+        self.bounded(versions::list(self, environment)).await
     }
 
     async fn prune_versions(&self, environment: &str, keep: usize) -> Result<usize, StoreError> {
-        versions::prune(self, environment, keep).await.map_err(self.fail())
+        self.bounded(versions::prune(self, environment, keep)).await
     }
 
     async fn version_resources(&self, environment: &str, version: u64) -> Result<Vec<ResourceDoc>, StoreError> {
-        versions::resources(self, environment, version, None, None).await.map_err(self.fail())
+        self.bounded(versions::resources(self, environment, version, None, None)).await
     }
 
     async fn resource_statuses(&self, environment: &str) -> Result<BTreeMap<ResourceId, ResourceStatus>, StoreError> {
-        states::all(self, environment).await.map_err(self.fail())
+        self.bounded(states::all(self, environment)).await
     }
 
     async fn mark_deploying(&self, environment: &str, version: u64, resources: &[ResourceId]) -> Result<(), StoreError> {
-        states::mark_deploying(self, environment, version, resources).await.map_err(self.fail())
+        self.bounded(states::mark_deploying(self, environment, version, resources)).await
     }
 
     async fn record(&self, environment: &str, results: &[DeployResult]) -> Result<(), StoreError> {
-        states::record(self, environment, results).await.map_err(self.fail())
+        self.bounded(states::record(self, environment, results)).await
     }
 
     async fn missing_files(&self, hashes: &[String]) -> Result<Vec<String>, StoreError> {
-        files::missing(self, hashes).await.map_err(self.fail())
+        self.bounded(files::missing(self, hashes)).await
     }
 
     async fn put_files(&self, files: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
         crate::store::check_file_hashes(files)?;
-        files::put(self, files).await.map_err(self.fail())
+        self.bounded(files::put(self, files)).await
     }
 
     async fn file(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        files::get(self, hash).await.map_err(self.fail())
+        self.bounded(files::get(self, hash)).await
     }
 
     async fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError> {
-        states::logs(self, environment, resource).await.map_err(self.fail())
+        self.bounded(states::logs(self, environment, resource)).await
     }
 
     async fn create_environment(&self, environment: &EnvironmentRecord) -> Result<(), StoreError> {
-        environments::create(self, environment).await.map_err(self.fail())
+        self.bounded(environments::create(self, environment)).await
     }
 
     async fn environments(&self) -> Result<Vec<EnvironmentRecord>, StoreError> {
-        environments::list(self, None).await.map_err(self.fail())
+        self.bounded(environments::list(self, None)).await
     }
 
     async fn environment(&self, name: &str) -> Result<Option<EnvironmentRecord>, StoreError> {
-        Ok(environments::list(self, Some(name)).await.map_err(self.fail())?.pop())
+        Ok(self.bounded(environments::list(self, Some(name))).await?.pop())
     }
 
     async fn set_environment_settings(&self, name: &str, settings: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError> {
-        environments::set_settings(self, name, settings).await.map_err(self.fail())
+        self.bounded(environments::set_settings(self, name, settings)).await
     }
 
     async fn delete_environment(&self, name: &str) -> Result<bool, StoreError> {
-        environments::delete(self, name).await.map_err(self.fail())
+        self.bounded(environments::delete(self, name)).await
     }
 
     async fn release_version(&self, environment: &str, version: u64) -> Result<(), StoreError> {
-        versions::release(self, environment, version).await.map_err(self.fail())
+        self.bounded(versions::release(self, environment, version)).await
     }
 
     async fn released_version(&self, environment: &str) -> Result<Option<u64>, StoreError> {
-        versions::released(self, environment).await.map_err(self.fail())
+        self.bounded(versions::released(self, environment)).await
     }
 
     async fn delete_version(&self, environment: &str, version: u64) -> Result<bool, StoreError> {
-        versions::delete(self, environment, version).await.map_err(self.fail())
+        self.bounded(versions::delete(self, environment, version)).await
     }
 
     async fn version_resources_page(
@@ -187,7 +199,7 @@ impl Store for MongoStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        versions::resources(self, environment, version, after, Some(limit)).await.map_err(self.fail())
+        self.bounded(versions::resources(self, environment, version, after, Some(limit))).await
     }
 
     async fn resource_statuses_page(
@@ -200,46 +212,46 @@ impl Store for MongoStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        states::page(self, environment, filter, after, limit).await.map_err(self.fail())
+        self.bounded(states::page(self, environment, filter, after, limit)).await
     }
 
     async fn resource_status(&self, environment: &str, resource: &ResourceId) -> Result<Option<ResourceStatus>, StoreError> {
-        states::one(self, environment, resource).await.map_err(self.fail())
+        self.bounded(states::one(self, environment, resource)).await
     }
 
     async fn count_by_state(&self, environment: &str) -> Result<BTreeMap<ResourceState, u64>, StoreError> {
-        states::count_by_state(self, environment).await.map_err(self.fail())
+        self.bounded(states::count_by_state(self, environment)).await
     }
 
     async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        environments::create_token(self, token).await.map_err(self.fail())
+        self.bounded(environments::create_token(self, token)).await
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        environments::token_by_hash(self, hash).await.map_err(self.fail())
+        self.bounded(environments::token_by_hash(self, hash)).await
     }
 
     async fn set_facts(&self, environment: &str, resource: &ResourceId, facts: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError> {
-        reports::set_facts(self, environment, resource, facts).await.map_err(self.fail())
+        self.bounded(reports::set_facts(self, environment, resource, facts)).await
     }
 
     async fn facts(&self, environment: &str) -> Result<BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>>, StoreError> {
-        reports::facts(self, environment).await.map_err(self.fail())
+        self.bounded(reports::facts(self, environment)).await
     }
 
     async fn create_dryrun(&self, environment: &str, dryrun: &DryRunRecord) -> Result<(), StoreError> {
-        reports::create_dryrun(self, environment, dryrun).await.map_err(self.fail())
+        self.bounded(reports::create_dryrun(self, environment, dryrun)).await
     }
 
     async fn dryruns(&self, environment: &str) -> Result<Vec<DryRunRecord>, StoreError> {
-        reports::dryruns(self, environment, None).await.map_err(self.fail())
+        self.bounded(reports::dryruns(self, environment, None)).await
     }
 
     async fn dryrun(&self, environment: &str, id: &str) -> Result<Option<DryRunRecord>, StoreError> {
-        Ok(reports::dryruns(self, environment, Some(id)).await.map_err(self.fail())?.pop())
+        Ok(self.bounded(reports::dryruns(self, environment, Some(id))).await?.pop())
     }
 
     async fn add_dryrun_results(&self, environment: &str, id: &str, results: &[DeployResult]) -> Result<(), StoreError> {
-        reports::add_dryrun_results(self, environment, id, results).await.map_err(self.fail())
+        self.bounded(reports::add_dryrun_results(self, environment, id, results)).await
     }
 }

@@ -23,6 +23,8 @@ pub(super) const DOCUMENTS_PER_INSERT: usize = 5_000;
 pub(super) const KEYS_PER_LOOKUP: usize = 200;
 /// Duplicate key: a unique index refused a write.
 const DUPLICATE_KEY: i32 = 11000;
+/// Another writer changed the document in the meantime (in a transaction: try again).
+const WRITE_CONFLICT: i32 = 112;
 
 /// Every write Cairn acknowledges waits for a majority of the replica set and for the
 /// journal: what was acknowledged is still there after a crash or a failover.
@@ -40,8 +42,9 @@ fn durable_field() -> Document {
 pub(super) enum Failure {
     Mongo(mongodb::error::Error),
     Store(StoreError),
-    /// Try the whole transaction again (a race that the server does not label as one).
-    Retry(mongodb::error::Error),
+    /// Try the whole transaction again (a race that the server does not label as one),
+    /// and why.
+    Retry(String),
 }
 
 impl From<mongodb::error::Error> for Failure {
@@ -94,21 +97,20 @@ impl Failure {
     /// The store error, naming the database (host and name, never credentials). Driver
     /// messages of large batches can be long: they are cut.
     pub(super) fn at(self, place: &str) -> StoreError {
-        match self {
-            Failure::Mongo(error) | Failure::Retry(error) => {
-                let mut message = error.to_string();
-                if message.len() > 2_000 {
-                    let mut end = 2_000;
-                    while !message.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    message.truncate(end);
-                    message.push_str(" ...");
-                }
-                StoreError::Backend(format!("{place}: {message}"))
+        let mut message = match self {
+            Failure::Store(error) => return error.at(place),
+            Failure::Mongo(error) => error.to_string(),
+            Failure::Retry(why) => why,
+        };
+        if message.len() > 2_000 {
+            let mut end = 2_000;
+            while !message.is_char_boundary(end) {
+                end -= 1;
             }
-            Failure::Store(error) => error.at(place),
+            message.truncate(end);
+            message.push_str(" ...");
         }
+        StoreError::Backend(format!("{place}: {message}"))
     }
 }
 
@@ -296,6 +298,9 @@ pub(super) async fn batched_all(
     session: Option<&mut ClientSession>,
 ) -> Result<(), Failure> {
     let failed = batched(db, command, collection, statements, ordered, session).await?;
+    if let Some(conflict) = failed.iter().find(|e| e.code == WRITE_CONFLICT) {
+        return Err(Failure::Retry(format!("{command} of {collection}: {}", conflict.message)));
+    }
     match failed.first() {
         None => Ok(()),
         Some(error) => Err(Failure::Store(StoreError::Backend(format!(
@@ -359,7 +364,7 @@ pub(super) async fn advance_counter(
             // Another writer created it: outside a transaction, increment it; inside, the
             // server has aborted the transaction, which is tried again.
             Err(error) if is_duplicate(&error) && session.is_none() => {}
-            Err(error) if is_duplicate(&error) => return Err(Failure::Retry(error)),
+            Err(error) if is_duplicate(&error) => return Err(Failure::Retry(error.to_string())),
             Err(error) => return Err(error.into()),
         }
     }

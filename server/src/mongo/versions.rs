@@ -44,7 +44,7 @@ fn release_head(environment: &str) -> String {
 /// tried again (and then finds the document).
 fn retry_on_duplicate(error: mongodb::error::Error) -> Failure {
     if ops::is_duplicate(&error) {
-        Failure::Retry(error)
+        Failure::Retry(error.to_string())
     } else {
         Failure::Mongo(error)
     }
