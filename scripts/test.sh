@@ -14,6 +14,35 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /var/lib/apt/list
     apt-get update -qq || echo "warning: apt-get update failed; the apt test will report it" >&2
 fi
 
+# The tests run real servers from a virtualenv: SecantusDB (the MongoDB-wire server the store
+# and server tests start) and schemathesis (API property tests), both pinned in
+# scripts/test-requirements.txt. Remade when the requirements changed.
+REQUIREMENTS="$PWD/scripts/test-requirements.txt"
+VENV="$PWD/.venv-test"
+STAMP="$VENV/.requirements-sha1"
+wanted=$(sha1sum "$REQUIREMENTS" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/secantusd-py" ] || [ ! -x "$VENV/bin/schemathesis" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$wanted" ]; then
+    if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+        else
+            echo "python3 with venv is required (apt-get install python3-venv)" >&2
+            exit 1
+        fi
+    fi
+    rm -rf "$VENV"
+    started=$(date +%s)
+    python3 -m venv "$VENV"
+    if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"; then
+        echo "pip could not install $REQUIREMENTS into $VENV: the store and server tests need it" >&2
+        rm -rf "$VENV"
+        exit 1
+    fi
+    echo "$wanted" > "$STAMP"
+    echo "installed the test virtualenv $VENV in $(( $(date +%s) - started )) s"
+fi
+export CAIRN_TEST_VENV="$VENV"
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else

@@ -1,23 +1,28 @@
-//! The orchestrator. For now: its persistence (the async [`Store`] trait, the embedded SQLite
-//! backend and the conformance suite every backend passes) and the embedded mode, which runs
-//! the agent's engine in-process through the agent port implemented over the store. The
-//! HTTP API, the MongoDB backend and agent sessions build on the same trait.
+//! The orchestrator. For now: its persistence (the async [`Store`] trait, its backends —
+//! MongoDB for the server, SQLite embedded — and the conformance suite every backend
+//! passes) and the embedded mode, which runs the agent's engine in-process through the
+//! agent port implemented over the store. The HTTP API and agent sessions build on the
+//! same trait.
 
 pub mod client;
 pub mod conformance;
 pub mod embedded;
 pub mod http;
+pub mod mongo;
 pub mod records;
 pub mod run;
 pub mod settings;
 pub mod validate;
 pub mod sqlite;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 
+pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreError};
 
-/// The MongoDB store, once its backend is in (the server-mongo branch).
-pub async fn mongo_store(_uri: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Err(StoreError::Backend("this build has no MongoDB backend yet".into()))
+/// The MongoDB store named by a `mongodb://` URI (its path is the database).
+pub async fn mongo_store(uri: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(MongoStore::connect_uri(uri).await?))
 }

@@ -91,6 +91,24 @@ impl StatusFilter {
     }
 }
 
+/// The smallest string greater than every string that starts with `prefix`, if there is one:
+/// ids with the prefix are those in `[prefix, end)`. Strings compare by UTF-8 bytes, which is
+/// code point order, so the last character that can grow is moved to the next one.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            code => char::from_u32(code + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// A dry run of a version: requested, then filled in as agents report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DryRunRecord {
@@ -101,4 +119,18 @@ pub struct DryRunRecord {
     /// later report of a resource replaces the earlier one).
     #[serde(default)]
     pub results: Vec<DeployResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends_bound_exactly_the_ids_with_the_prefix() {
+        assert_eq!(prefix_end("fs::File[").as_deref(), Some("fs::File\\"));
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        assert_eq!(prefix_end(""), None);
+    }
 }

@@ -62,24 +62,6 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
     )
 }
 
-/// The smallest string greater than every string that starts with `prefix`, if there is one:
-/// ids with the prefix are those in `[prefix, end)`. Strings compare by UTF-8 bytes, which is
-/// code point order, so the last character that can grow is moved to the next one.
-pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match last as u32 {
-            0xD7FF => Some('\u{E000}'),
-            code => char::from_u32(code + 1),
-        };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store file and brings its schema up to date. The file
     /// holds resource contents and diffs: it is created readable by its owner only (0600),
@@ -412,14 +394,5 @@ mod tests {
             assert_eq!(store.latest_version("env").await.expect("latest"), Some(1));
         });
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn prefix_ends_bound_exactly_the_ids_with_the_prefix() {
-        assert_eq!(prefix_end("fs::File[").as_deref(), Some("fs::File\\"));
-        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
-        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(prefix_end("\u{10FFFF}"), None);
-        assert_eq!(prefix_end(""), None);
     }
 }

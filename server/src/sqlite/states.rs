@@ -2,8 +2,8 @@
 //! environment (`resource_state`, with its agent and type for filtered pages) and one row
 //! per deploy result (`action_log`, in the order they were recorded).
 
-use super::{backend, corrupt_json, corrupt_state, int, prefix_end};
-use crate::records::StatusFilter;
+use super::{backend, corrupt_json, corrupt_state, int};
+use crate::records::{prefix_end, StatusFilter};
 use crate::store::{now_ms, StoreError};
 use cairn_wire::{Action, DeployResult, ResourceId, ResourceState, ResourceStatus};
 use rusqlite::types::Value;

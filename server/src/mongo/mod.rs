@@ -1,0 +1,261 @@
+//! The production store: MongoDB (a replica set, or a sharded cluster), through the
+//! official async driver. Servers keep no state of their own: several servers may share
+//! one database, so every write here is safe against concurrent writers — a counter
+//! document per environment numbers versions, transactions (retried on write conflicts)
+//! make multi-document writes atomic, and where a write is too large for one transaction
+//! (a version of 65,000 resources, deleting an environment) its parts are written in an
+//! order that never shows a partial result. Every write is acknowledged by a majority and
+//! journaled ([`ops::durable`]).
+//!
+//! The collections and their indexes are in `schema.rs`; the queries live by concept:
+//! versions, their members and documents (`versions.rs`), resource states and action logs
+//! (`states.rs`), file bodies (`files.rs`), environments and tokens (`environments.rs`),
+//! facts and dry runs (`reports.rs`). This file connects and maps the [`Store`] trait
+//! onto them.
+
+mod environments;
+mod files;
+mod ops;
+mod reports;
+mod schema;
+mod states;
+mod versions;
+
+use crate::records::{DryRunRecord, EnvironmentRecord, StatusFilter, TokenRecord};
+use crate::store::{Store, StoreError};
+use async_trait::async_trait;
+use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
+use mongodb::bson::{doc, Document};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection, Database};
+use ops::Failure;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// How long connecting waits for a server to answer (unless the URI says otherwise):
+/// an unreachable store is reported, not waited for.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one store call may take: far more than any call needs (storing a version of
+/// 65,000 resources takes seconds on MongoDB), so that only a database that stopped
+/// answering reaches it.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The database used when the URI names none.
+pub const DEFAULT_DATABASE: &str = "cairn";
+
+#[derive(Clone)]
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+    /// Where the store is, for messages: `mongodb://HOSTS/DATABASE`, never credentials.
+    place: String,
+}
+
+impl MongoStore {
+    /// Connects to the MongoDB of `uri` (a `mongodb://` URI; its options apply, except the
+    /// write concern, which is always majority and journaled) and uses `database`, whose
+    /// indexes are created if missing. Fails within about 5 seconds (or the URI's
+    /// `serverSelectionTimeoutMS`) when no server answers.
+    pub async fn connect(uri: &str, database: &str) -> Result<MongoStore, StoreError> {
+        let options = ClientOptions::parse(uri).await.map_err(|e| StoreError::Backend(format!("invalid MongoDB URI: {e}")))?;
+        Self::with_options(options, database).await
+    }
+
+    /// Connects as [`MongoStore::connect`], to the database the URI names
+    /// (`mongodb://HOST:PORT/DATABASE`), or [`DEFAULT_DATABASE`].
+    pub async fn connect_uri(uri: &str) -> Result<MongoStore, StoreError> {
+        let options = ClientOptions::parse(uri).await.map_err(|e| StoreError::Backend(format!("invalid MongoDB URI: {e}")))?;
+        let database = options.default_database.clone().unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        Self::with_options(options, &database).await
+    }
+
+    async fn with_options(mut options: ClientOptions, database: &str) -> Result<MongoStore, StoreError> {
+        let hosts: Vec<String> = options.hosts.iter().map(ToString::to_string).collect();
+        let place = format!("mongodb://{}/{database}", hosts.join(","));
+        let timeout = *options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.app_name.get_or_insert_with(|| "cairn".to_string());
+        options.write_concern = Some(ops::durable());
+        let client = Client::with_options(options).map_err(|e| Failure::from(e).at(&place))?;
+        let db = client.database(database);
+        if let Err(error) = db.run_command(doc! { "ping": 1 }).await {
+            return Err(StoreError::Backend(format!("cannot reach MongoDB at {place} (waited {} s): {error}", timeout.as_secs_f32())));
+        }
+        schema::ensure(&db).await.map_err(|e| e.at(&place))?;
+        Ok(MongoStore { client, db, place })
+    }
+
+    /// Where the store is: `mongodb://HOSTS/DATABASE`.
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    fn collection(&self, name: &str) -> Collection<Document> {
+        self.db.collection(name)
+    }
+
+    /// Runs one store call, failing it when the database has not answered it within
+    /// [`OPERATION_TIMEOUT`] (the driver bounds finding a server, not a server that stops
+    /// answering). A call cut short leaves nothing half-visible: see `versions.rs` and
+    /// `environments.rs` for the order of large writes; a transaction is aborted.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, Failure>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(OPERATION_TIMEOUT, work).await {
+            Ok(outcome) => outcome.map_err(|failure| failure.at(&self.place)),
+            Err(_) => Err(StoreError::Backend(format!("{}: no answer within {} s", self.place, OPERATION_TIMEOUT.as_secs()))),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn create_version(&self, environment: &str, resources: &[ResourceDoc]) -> Result<u64, StoreError> {
+        self.bounded(versions::create(self, environment, resources)).await
+    }
+
+    async fn latest_version(&self, environment: &str) -> Result<Option<u64>, StoreError> {
+        self.bounded(versions::latest(self, environment)).await
+    }
+
+    async fn versions(&self, environment: &str) -> Result<Vec<VersionInfo>, StoreError> {
+        self.bounded(versions::list(self, environment)).await
+    }
+
+    async fn prune_versions(&self, environment: &str, keep: usize) -> Result<usize, StoreError> {
+        self.bounded(versions::prune(self, environment, keep)).await
+    }
+
+    async fn version_resources(&self, environment: &str, version: u64) -> Result<Vec<ResourceDoc>, StoreError> {
+        self.bounded(versions::resources(self, environment, version, None, None)).await
+    }
+
+    async fn resource_statuses(&self, environment: &str) -> Result<BTreeMap<ResourceId, ResourceStatus>, StoreError> {
+        self.bounded(states::all(self, environment)).await
+    }
+
+    async fn mark_deploying(&self, environment: &str, version: u64, resources: &[ResourceId]) -> Result<(), StoreError> {
+        self.bounded(states::mark_deploying(self, environment, version, resources)).await
+    }
+
+    async fn record(&self, environment: &str, results: &[DeployResult]) -> Result<(), StoreError> {
+        self.bounded(states::record(self, environment, results)).await
+    }
+
+    async fn missing_files(&self, hashes: &[String]) -> Result<Vec<String>, StoreError> {
+        self.bounded(files::missing(self, hashes)).await
+    }
+
+    async fn put_files(&self, files: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        crate::store::check_file_hashes(files)?;
+        self.bounded(files::put(self, files)).await
+    }
+
+    async fn file(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bounded(files::get(self, hash)).await
+    }
+
+    async fn action_logs(&self, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError> {
+        self.bounded(states::logs(self, environment, resource)).await
+    }
+
+    async fn create_environment(&self, environment: &EnvironmentRecord) -> Result<(), StoreError> {
+        self.bounded(environments::create(self, environment)).await
+    }
+
+    async fn environments(&self) -> Result<Vec<EnvironmentRecord>, StoreError> {
+        self.bounded(environments::list(self, None)).await
+    }
+
+    async fn environment(&self, name: &str) -> Result<Option<EnvironmentRecord>, StoreError> {
+        Ok(self.bounded(environments::list(self, Some(name))).await?.pop())
+    }
+
+    async fn set_environment_settings(&self, name: &str, settings: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError> {
+        self.bounded(environments::set_settings(self, name, settings)).await
+    }
+
+    async fn delete_environment(&self, name: &str) -> Result<bool, StoreError> {
+        self.bounded(environments::delete(self, name)).await
+    }
+
+    async fn release_version(&self, environment: &str, version: u64) -> Result<(), StoreError> {
+        self.bounded(versions::release(self, environment, version)).await
+    }
+
+    async fn released_version(&self, environment: &str) -> Result<Option<u64>, StoreError> {
+        self.bounded(versions::released(self, environment)).await
+    }
+
+    async fn delete_version(&self, environment: &str, version: u64) -> Result<bool, StoreError> {
+        self.bounded(versions::delete(self, environment, version)).await
+    }
+
+    async fn version_resource(&self, environment: &str, version: u64, resource: &ResourceId) -> Result<Option<ResourceDoc>, StoreError> {
+        self.bounded(versions::resource(self, environment, version, resource)).await
+    }
+
+    async fn version_resources_page(
+        &self,
+        environment: &str,
+        version: u64,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<Vec<ResourceDoc>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.bounded(versions::resources(self, environment, version, after, Some(limit))).await
+    }
+
+    async fn resource_statuses_page(
+        &self,
+        environment: &str,
+        filter: &StatusFilter,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<Vec<ResourceStatus>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.bounded(states::page(self, environment, filter, after, limit)).await
+    }
+
+    async fn resource_status(&self, environment: &str, resource: &ResourceId) -> Result<Option<ResourceStatus>, StoreError> {
+        self.bounded(states::one(self, environment, resource)).await
+    }
+
+    async fn count_by_state(&self, environment: &str) -> Result<BTreeMap<ResourceState, u64>, StoreError> {
+        self.bounded(states::count_by_state(self, environment)).await
+    }
+
+    async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        self.bounded(environments::create_token(self, token)).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.bounded(environments::token_by_hash(self, hash)).await
+    }
+
+    async fn set_facts(&self, environment: &str, resource: &ResourceId, facts: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError> {
+        self.bounded(reports::set_facts(self, environment, resource, facts)).await
+    }
+
+    async fn facts(&self, environment: &str) -> Result<BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>>, StoreError> {
+        self.bounded(reports::facts(self, environment)).await
+    }
+
+    async fn create_dryrun(&self, environment: &str, dryrun: &DryRunRecord) -> Result<(), StoreError> {
+        self.bounded(reports::create_dryrun(self, environment, dryrun)).await
+    }
+
+    async fn dryruns(&self, environment: &str) -> Result<Vec<DryRunRecord>, StoreError> {
+        self.bounded(reports::dryruns(self, environment, None)).await
+    }
+
+    async fn dryrun(&self, environment: &str, id: &str) -> Result<Option<DryRunRecord>, StoreError> {
+        Ok(self.bounded(reports::dryruns(self, environment, Some(id))).await?.pop())
+    }
+
+    async fn add_dryrun_results(&self, environment: &str, id: &str, results: &[DeployResult]) -> Result<(), StoreError> {
+        self.bounded(reports::add_dryrun_results(self, environment, id, results)).await
+    }
+}

@@ -1,0 +1,140 @@
+//! The MongoDB store's collections and the indexes their queries need, created when the
+//! store connects (creating an index that exists is a no-op). Each index says which
+//! queries it serves; a query that no index serves would scan a collection, so every
+//! query of the store filters on an index's leading fields (the environment first) and
+//! sorts on the fields that follow it.
+
+use super::ops::Failure;
+use mongodb::bson::{doc, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+
+/// One document per version: `{environment, version, created_ms, resource_count, digest}`.
+/// Written after its members and documents, deleted before them: a version that is
+/// listed is whole.
+pub(super) const VERSIONS: &str = "versions";
+/// One document per resource of a version: `{environment, version, resource_id, hash}`.
+pub(super) const MEMBERS: &str = "version_members";
+/// Resource documents by desired-state hash, each kept once per environment however many
+/// versions use it: `{environment, hash, refs, json}`, `refs` counting the members that
+/// use it (a document is deleted once no member does).
+pub(super) const DOCUMENTS: &str = "documents";
+/// Per environment, `_id: "version:ENV"` (`last`: the last version number given),
+/// `_id: "log:ENV"` (`last`: the last action log sequence number) and `_id: "release:ENV"`
+/// (`version`: the released one). Each has `environment`.
+pub(super) const HEADS: &str = "heads";
+/// One document per resource of an environment: `{environment, resource_id, agent,
+/// resource_type, state, deployed_hash, version, updated_ms}`.
+pub(super) const STATES: &str = "resource_states";
+/// One document per deploy result: the result's fields, `changes` as JSON, and `seq`, its
+/// place in the environment's log.
+pub(super) const LOGS: &str = "action_logs";
+/// File bodies by their hex SHA-1 (`_id`), shared by every environment: `content` inline,
+/// or for a body larger than a document may be, `chunks` (how many `FILE_CHUNKS` hold it).
+pub(super) const FILES: &str = "files";
+/// Parts of large file bodies: `{file, n, data}`.
+pub(super) const FILE_CHUNKS: &str = "file_chunks";
+/// Environments by name (`_id`): `{id, created_ms, settings (JSON), deleting}`.
+pub(super) const ENVIRONMENTS: &str = "environments";
+/// Tokens by id (`_id`): `{hash, environment, role, created_ms, expires_ms, description}`.
+pub(super) const TOKENS: &str = "tokens";
+/// One document per fact: `{environment, resource_id, name, value (JSON)}`.
+pub(super) const FACTS: &str = "facts";
+/// One document per dry run: `{environment, id, version, created_ms}`.
+pub(super) const DRYRUNS: &str = "dryruns";
+/// One document per dry run and resource: `{environment, dryrun, resource_id, result}`.
+pub(super) const DRYRUN_RESULTS: &str = "dryrun_results";
+
+/// The collections that hold documents of one environment, by their `environment` field
+/// (what deleting an environment deletes), in the order it deletes them: tokens first, so
+/// that they stop working at once; versions before their members and documents, so that
+/// no version is listed without them; the environment's heads after its versions.
+pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, VERSIONS, MEMBERS, DOCUMENTS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS];
+
+fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
+    IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_string()).unique(unique).build()).build()
+}
+
+/// The indexes of each collection.
+fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
+    vec![
+        // One document per version number: the latest version (a descending scan), the
+        // listing newest first, pruning's cutoff and single versions by number.
+        (VERSIONS, vec![index(doc! { "environment": 1, "version": 1 }, "environment_version", true)]),
+        // A version's resources in id order: whole, or a page as a range on resource_id
+        // after an id. Unique: a version lists an id once. Deleting a version's members.
+        (MEMBERS, vec![index(doc! { "environment": 1, "version": 1, "resource_id": 1 }, "environment_version_resource", true)]),
+        (
+            DOCUMENTS,
+            vec![
+                // A document by hash: the upsert that counts a new member and the lookup
+                // that joins members to their documents. Unique: each kept once.
+                index(doc! { "environment": 1, "hash": 1 }, "environment_hash", true),
+                // The documents no member uses any more (refs <= 0), found without reading
+                // the ones in use: a partial index holds only those.
+                IndexModel::builder()
+                    .keys(doc! { "environment": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("unused".to_string())
+                            .partial_filter_expression(doc! { "refs": { "$lte": 0 } })
+                            .build(),
+                    )
+                    .build(),
+            ],
+        ),
+        // Deleting an environment deletes its heads (the `_id` index serves the rest).
+        (HEADS, vec![index(doc! { "environment": 1 }, "environment", false)]),
+        (
+            STATES,
+            vec![
+                // One state per resource: upserts, single reads, every state of an
+                // environment, and pages without a filter or by id prefix (a range).
+                index(doc! { "environment": 1, "resource_id": 1 }, "environment_resource", true),
+                // Pages filtered by state in id order, and the counts by state.
+                index(doc! { "environment": 1, "state": 1, "resource_id": 1 }, "environment_state_resource", false),
+                // Pages filtered by agent, in id order.
+                index(doc! { "environment": 1, "agent": 1, "resource_id": 1 }, "environment_agent_resource", false),
+                // Pages filtered by resource type, in id order.
+                index(doc! { "environment": 1, "resource_type": 1, "resource_id": 1 }, "environment_type_resource", false),
+            ],
+        ),
+        // A resource's log, oldest first; unique: each result has its own place.
+        (LOGS, vec![index(doc! { "environment": 1, "resource_id": 1, "seq": 1 }, "environment_resource_seq", true)]),
+        // A large body's chunks in order; unique: each chunk once.
+        (FILE_CHUNKS, vec![index(doc! { "file": 1, "n": 1 }, "file_n", true)]),
+        // An environment's id is unique too (its name is `_id`).
+        (ENVIRONMENTS, vec![index(doc! { "id": 1 }, "id", true)]),
+        (
+            TOKENS,
+            vec![
+                // A request's token is found by its hash; unique: one token per hash.
+                index(doc! { "hash": 1 }, "hash", true),
+                // Deleting an environment deletes its tokens.
+                index(doc! { "environment": 1 }, "environment", false),
+            ],
+        ),
+        // A fact by resource and name: merging upserts; an environment's facts.
+        (FACTS, vec![index(doc! { "environment": 1, "resource_id": 1, "name": 1 }, "environment_resource_name", true)]),
+        (
+            DRYRUNS,
+            vec![
+                // A dry run by id; unique: ids are the dry runs' names.
+                index(doc! { "environment": 1, "id": 1 }, "environment_id", true),
+                // The dry runs newest first (ties by id), without sorting in memory.
+                index(doc! { "environment": 1, "created_ms": -1, "id": -1 }, "environment_newest", false),
+            ],
+        ),
+        // A dry run's results in id order; unique: a resource reported again replaces its
+        // result (an upsert on this key).
+        (DRYRUN_RESULTS, vec![index(doc! { "environment": 1, "dryrun": 1, "resource_id": 1 }, "environment_dryrun_resource", true)]),
+    ]
+}
+
+/// Creates every index (and so every collection) the store needs.
+pub(super) async fn ensure(db: &Database) -> Result<(), Failure> {
+    for (collection, models) in indexes() {
+        db.collection::<Document>(collection).create_indexes(models).await?;
+    }
+    Ok(())
+}
