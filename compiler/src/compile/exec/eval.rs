@@ -85,8 +85,29 @@ impl<'a> Executor<'a> {
                 for arg in args {
                     positional.push(self.eval(arg, scope)?);
                 }
-                let named = self.eval_named(kwargs, wrapped, scope, span)?;
-                let value = self.call_plugin(*plugin, positional, named, span)?;
+                let mut named = Vec::with_capacity(kwargs.len());
+                for (name, arg) in kwargs {
+                    named.push((*name, self.eval(arg, scope)?));
+                }
+                // `**dict` entries keep their keys as text: a plugin taking `**kwargs` sees
+                // every key, whether or not the model names it anywhere else.
+                let mut expanded = Vec::new();
+                for extra in wrapped {
+                    match self.eval(extra, scope)? {
+                        Value::Dict(dict) => expanded.extend(dict.iter().map(|(key, value)| (key.clone(), value.clone()))),
+                        other => {
+                            return fail(
+                                ErrorKind::TypeMismatch {
+                                    expected: Expected::Type("dict".into()),
+                                    found: self.show_type(&other),
+                                    context: Context::DoubleStar,
+                                },
+                                span,
+                            )
+                        }
+                    }
+                }
+                let value = self.call_plugin(*plugin, positional, named, expanded, span)?;
                 self.remember(&value);
                 Ok(value)
             }
