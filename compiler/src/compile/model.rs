@@ -985,7 +985,17 @@ pub fn constant(expr: &ast::Expr) -> Option<Value> {
         ExprKind::Bool(b) => Value::Bool(*b),
         ExprKind::Null => Value::Null,
         ExprKind::Str(s) => Value::str(s),
-        ExprKind::List(items) => Value::list(items.iter().map(constant).collect::<Option<Vec<_>>>()?),
+        ExprKind::List(items) => {
+            // As a list literal evaluates: a list element is spliced in (see `exec::eval`).
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match constant(item)? {
+                    Value::List(inner) => values.extend(inner.iter().cloned()),
+                    value => values.push(value),
+                }
+            }
+            Value::list(values)
+        }
         ExprKind::Map(pairs) => {
             let mut dict = Dict::default();
             for (key, value) in pairs {

@@ -196,9 +196,14 @@ impl<'a> Executor<'a> {
             }
             IrKind::IsDefined(inner) => self.is_defined(inner, scope),
             IrKind::List(items) => {
+                // Inmanta splices a list element of a list literal into it (one level):
+                // `[[1, 2], [3]]` is `[1, 2, 3]`, and so is `[a, [3]]` when `a` is `[1, 2]`.
                 let mut values = Vec::with_capacity(items.len());
                 for item in items {
-                    values.push(self.eval(item, scope)?);
+                    match self.eval(item, scope)? {
+                        Value::List(inner) => values.extend(inner.iter().cloned()),
+                        value => values.push(value),
+                    }
                 }
                 Ok(Value::list(values))
             }
