@@ -1,0 +1,1 @@
+//! Unit tests of `std::template` with a fake host.
