@@ -206,8 +206,7 @@ fn constrained(type_name: &str, value: &Value, parameters: Option<&Dict>) -> Res
 }
 
 /// A Python regular expression as `re.match` uses it, for Rust's regex: anchored at the
-/// start, and `$` (outside a class, unescaped) also matching before a final newline, as
-/// Python's does (`(?:\n?\z)`; `\Z` is `\z`).
+/// start, with Python's `$` (see `python_pattern`).
 fn python_regex(pattern: &str) -> Result<regex::Regex, String> {
     // A typedef checks every value with the same pattern: compile it once.
     thread_local! {
@@ -228,42 +227,8 @@ fn python_regex(pattern: &str) -> Result<regex::Regex, String> {
 }
 
 fn translate_python_regex(pattern: &str) -> Result<regex::Regex, String> {
-    let mut out = String::from("^(?:");
-    let mut chars = pattern.chars().peekable();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('Z') if !in_class => out.push_str("\\z"),
-                Some(next) => {
-                    out.push('\\');
-                    out.push(next);
-                }
-                None => out.push('\\'),
-            },
-            '[' if !in_class => {
-                in_class = true;
-                out.push(c);
-                // A `]` right after `[` or `[^` is a literal.
-                if chars.peek() == Some(&'^') {
-                    out.push('^');
-                    chars.next();
-                }
-                if chars.peek() == Some(&']') {
-                    out.push_str("\\]");
-                    chars.next();
-                }
-            }
-            ']' if in_class => {
-                in_class = false;
-                out.push(c);
-            }
-            '$' if !in_class => out.push_str("(?:\\n?\\z)"),
-            c => out.push(c),
-        }
-    }
-    out.push(')');
-    regex::Regex::new(&out).map_err(|e| format!("invalid regex: {e}"))
+    let translated = cairn_compiler::compile::model::python_pattern(pattern);
+    regex::Regex::new(&format!("^(?:{translated})")).map_err(|e| format!("invalid regex: {e}"))
 }
 
 /// Digits before and after the point of a number as Python's `Decimal(str(value))` has them.

@@ -502,7 +502,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             Err(error) => errors.push(error),
         }
         model.typedefs[id.index()].constraint = match &typedef.constraint {
-            ast::Constraint::Regex { pattern, span } => match regex::Regex::new(pattern) {
+            ast::Constraint::Regex { pattern, span } => match regex::Regex::new(&python_pattern(pattern)) {
                 Ok(regex) => TypedefConstraint::Regex(regex),
                 Err(error) => {
                     errors.push(CompileError::new(ErrorKind::InvalidRegex(first_line(&error.to_string())), *span));
@@ -975,6 +975,48 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
         visit(id, model, &mut state, &mut order, &mut path, errors);
     }
     order
+}
+
+/// A Python regular expression (Inmanta's `matching /.../`, pydantic's `constr` regex) as a
+/// pattern for Rust's regex with the same meaning: outside a character class, an unescaped
+/// `$` also matches before a final newline, as Python's does (`(?:\n?\z)`), and `\Z` is
+/// `\z`. The rest of the syntax they share.
+pub fn python_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('Z') if !in_class => out.push_str("\\z"),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push_str("\\]");
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '$' if !in_class => out.push_str("(?:\\n?\\z)"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Evaluates a default value: literals, and lists and dicts of literals.
