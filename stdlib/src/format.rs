@@ -3,8 +3,11 @@
 //! the format-spec mini-language (`[[fill]align][sign][#][0][width][,|_][.precision][type]`,
 //! nested `{}` in the spec), plus Python's float `repr`, which `json_dumps` shares.
 //!
-//! Formatting reads attributes of instances (`{0.name}`) and renders values through a
-//! [`FormatHost`]: a plugin's context, or what a template can offer.
+//! Formatting reads attributes of instances (`{0.name}`) through a [`FormatHost`] (a plugin's
+//! context, or what a template can offer). Values print as Python prints the proxies Inmanta
+//! hands its plugins: a list or dict as `@` + its repr (`@[1, 'a', null]`, the values inside
+//! as the model's repr shows them, null as `null`), an instance as `@` + its name, a float as
+//! Python's repr (`1.0`), null alone as `None`.
 
 use crate::support::{describe, error, python_index};
 use cairn_compiler::compile::plugins::{PluginCtx, PluginFailure};
@@ -15,8 +18,8 @@ use std::rc::Rc;
 pub trait FormatHost {
     /// An attribute of an instance (`{0.name}`); may make a plugin call wait.
     fn attribute(&mut self, instance: InstanceId, name: &str) -> Result<Value, PluginFailure>;
-    /// Python's `str()` of a value.
-    fn render(&self, value: &Value) -> String;
+    /// How an entity instance prints (`std::Host 3`).
+    fn instance_label(&self, instance: InstanceId) -> String;
 }
 
 impl FormatHost for PluginCtx<'_> {
@@ -24,8 +27,46 @@ impl FormatHost for PluginCtx<'_> {
         self.host.attribute(instance, name)
     }
 
-    fn render(&self, value: &Value) -> String {
-        self.host.render(value)
+    fn instance_label(&self, instance: InstanceId) -> String {
+        self.host.render(&Value::Instance(instance))
+    }
+}
+
+/// Python's `str()` of a value as a plugin receives it (see the module documentation).
+pub fn python_str(value: &Value, ctx: &dyn FormatHost) -> String {
+    match value {
+        Value::Str(s) => s.to_string(),
+        other => python_repr(other, ctx),
+    }
+}
+
+/// Python's `repr()` of a value as a plugin receives it: a string quoted, a proxy as `@` +
+/// the repr of what it wraps.
+pub fn python_repr(value: &Value, ctx: &dyn FormatHost) -> String {
+    match value {
+        Value::Null => "None".to_string(),
+        Value::List(_) | Value::Dict(_) => format!("@{}", inner_repr(value, ctx)),
+        Value::Instance(id) => format!("@{}", ctx.instance_label(*id)),
+        other => inner_repr(other, ctx),
+    }
+}
+
+/// The repr of a value inside a proxy: the model's values as they are (null is `null`).
+fn inner_repr(value: &Value, ctx: &dyn FormatHost) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(true) => "True".to_string(),
+        Value::Bool(false) => "False".to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => float_repr(*f),
+        Value::Str(s) => quote(s),
+        Value::List(items) => format!("[{}]", items.iter().map(|v| inner_repr(v, ctx)).collect::<Vec<_>>().join(", ")),
+        Value::Dict(dict) => format!(
+            "{{{}}}",
+            dict.iter().map(|(k, v)| format!("{}: {}", quote(k), inner_repr(v, ctx))).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Instance(id) => ctx.instance_label(*id),
+        Value::Unknown => "Unknown".to_string(),
     }
 }
 
@@ -145,12 +186,12 @@ fn replacement(
     let spec = if spec.contains('{') { format_with(spec, args, ctx, numbering, depth + 1)? } else { spec.to_string() };
     let value = match conversion {
         None => value,
-        Some('s') => Value::str(&ctx.render(&value)),
-        Some('r') => Value::str(&repr(&value, &*ctx)),
-        Some('a') => Value::str(&ascii(&repr(&value, &*ctx))),
+        Some('s') => Value::str(&python_str(&value, &*ctx)),
+        Some('r') => Value::str(&python_repr(&value, &*ctx)),
+        Some('a') => Value::str(&ascii(&python_repr(&value, &*ctx))),
         Some(other) => return Err(error(format!("Unknown conversion specifier {other}"))),
     };
-    let plain = ctx.render(&value);
+    let plain = python_str(&value, &*ctx);
     format_value(&value, &spec, &plain).map_err(error)
 }
 
@@ -230,21 +271,6 @@ fn resolve_field(name: &str, args: &Args<'_>, ctx: &mut dyn FormatHost, numberin
         }
     }
     Ok(value)
-}
-
-/// Python's `repr` of a value: strings quoted, containers with reprs inside.
-pub fn repr(value: &Value, ctx: &dyn FormatHost) -> String {
-    match value {
-        Value::Str(s) => quote(s),
-        Value::Null => "None".to_string(),
-        Value::Float(f) => float_repr(*f),
-        Value::List(items) => format!("[{}]", items.iter().map(|v| repr(v, ctx)).collect::<Vec<_>>().join(", ")),
-        Value::Dict(dict) => format!(
-            "{{{}}}",
-            dict.iter().map(|(k, v)| format!("{}: {}", quote(k), repr(v, ctx))).collect::<Vec<_>>().join(", ")
-        ),
-        other => ctx.render(other),
-    }
 }
 
 /// Python's string repr: single quotes unless the text holds one and no double quote.
@@ -667,7 +693,13 @@ mod call_tests {
         assert_eq!(format(&mut host, &[Value::str("{1}{0}{1}"), Value::Int(1), Value::Int(2)]), Ok(Value::str("212")));
         assert_eq!(format(&mut host, &[Value::str("{0.name}!"), x]), Ok(Value::str("web!")));
         assert_eq!(format(&mut host, &[Value::str("{0[1]}"), list.clone()]), Ok(Value::str("b")));
-        assert_eq!(format(&mut host, &[Value::str("{!r}"), list]), Ok(Value::str("['a', 'b']")));
+        // Inmanta's proxies: `@` + the repr, null inside as `null`, a float as Python's repr.
+        assert_eq!(format(&mut host, &[Value::str("{!r}"), list]), Ok(Value::str("@['a', 'b']")));
+        let mixed = Value::list(vec![Value::Int(1), Value::str("a"), Value::Null]);
+        let args = [Value::str("{} {} {} {} {!r}"), Value::Float(1.0), Value::Null, Value::Bool(true), mixed, Value::str("s")];
+        assert_eq!(format(&mut host, &args), Ok(Value::str("1.0 None True @[1, 'a', null] 's'")));
+        let keywords = [("name", Value::str("y"))];
+        assert_eq!(host.call_with("std::format", &[Value::str("{name}-{0}"), Value::str("x")], &keywords, None), Ok(Value::str("y-x")));
         assert_eq!(format(&mut host, &[Value::str("{:>{}}"), Value::str("x"), Value::Int(3)]), Ok(Value::str("  x")));
         assert_eq!(format(&mut host, &[Value::str("{{}}")]), Ok(Value::str("{}")));
         assert!(format(&mut host, &[Value::str("{} {1}"), Value::Int(1), Value::Int(2)]).is_err());

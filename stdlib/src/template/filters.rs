@@ -1106,16 +1106,7 @@ impl FormatHost for TemplateFormat {
         Err(PluginFailure::Error(format!("str.format() in a template cannot read `.{name}` of an entity: read it in the template and pass the value")))
     }
 
-    fn render(&self, value: &Value) -> String {
-        match value {
-            Value::Null => "None".to_string(),
-            Value::Float(f) => float_repr(*f),
-            Value::Str(s) => s.to_string(),
-            other => {
-                let mut out = String::new();
-                other.render(&mut out, &|id| format!("instance {}", id.0));
-                out
-            }
-        }
+    fn instance_label(&self, instance: InstanceId) -> String {
+        format!("instance {}", instance.0)
     }
 }
