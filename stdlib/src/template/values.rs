@@ -246,7 +246,7 @@ impl Object for TemplateRef {
 
     fn get_value(self: &Arc<Self>, key: &Jv) -> Option<Jv> {
         // Jinja2's reference reads blocks only; a template has none Cairn knows of.
-        session::undefined(format!("'TemplateReference object' has no attribute {}", python_repr(key)));
+        session::undefined(format!("'jinja2.runtime.TemplateReference object' has no attribute {}", python_repr(key)));
         None
     }
 
