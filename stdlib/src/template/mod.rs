@@ -3,7 +3,8 @@
 //!
 //! - **Where the template is**: `module/rest` in that module's `templates/`, `./rest` in the
 //!   calling module's, `/rest` in the project's own (Inmanta's `PrefixLoader`); std's own
-//!   templates (`std/host_uri.j2`) are compiled into Cairn.
+//!   templates (`std/host_uri.j2`) are compiled into Cairn. `{% include %}`, `{% import %}`
+//!   and `{% extends %}` name other templates the same way (`module/rest`, `/rest`).
 //! - **What it sees**: with keyword arguments, those and nothing else; without, every name
 //!   of the calling scope (an implementation's variables and its instance's attributes and
 //!   relations, or the file's top-level variables). `self` is always Jinja2's reference to
@@ -52,15 +53,22 @@ const STD_TEMPLATES: &[(&str, &str)] = &[("host_uri.j2", include_str!("../../tem
 /// model is finite); stop rather than loop.
 const MAX_PASSES: usize = 10_000;
 
-fn template(ctx: &mut PluginCtx<'_>, args: &[Value]) -> PluginResult {
-    let path = text(&args[0]).to_string();
-    let located = locate(ctx, &path, "templates")?;
+/// The text of the template `path` names, and its name inside its folder (the name Jinja2's
+/// loader gives it).
+fn read_template(ctx: &mut PluginCtx<'_>, path: &str) -> Result<(String, String), PluginFailure> {
+    let located = locate(ctx, path, "templates")?;
     let name = located.inner();
     let source = match STD_TEMPLATES.iter().find(|(file, _)| located.module == "std" && *file == name) {
         Some((_, text)) => (*text).to_string(),
-        None => ctx.host.module_file(&located.host_path("templates")).map_err(|e| about(&path, e))?,
+        None => ctx.host.module_file(&located.host_path("templates")).map_err(|e| about(path, e))?,
     };
-    let compiled = compiled(&path, source)?;
+    Ok((name, source))
+}
+
+fn template(ctx: &mut PluginCtx<'_>, args: &[Value]) -> PluginResult {
+    let path = text(&args[0]).to_string();
+    let (name, source) = read_template(ctx, &path)?;
+    let compiled = compiled(ctx, &path, source)?;
     let given = if ctx.kwargs.is_empty() {
         None
     } else {
@@ -87,6 +95,15 @@ fn template(ctx: &mut PluginCtx<'_>, args: &[Value]) -> PluginResult {
         }
         let misses = std::mem::take(&mut session.misses);
         for miss in misses {
+            if let Miss::Template(name) = &miss {
+                if !session.sources.contains_key(name) {
+                    let (_, text) = read_template(ctx, name)?;
+                    let text = jinja_source(&text);
+                    compiled.includes.borrow_mut().push((name.clone(), text.clone()));
+                    session.sources.insert(name.clone(), text);
+                }
+                continue;
+            }
             if !fetch(ctx, &mut session, miss)? {
                 return Ok(Value::Unknown);
             }
@@ -135,6 +152,8 @@ fn fetch(ctx: &mut PluginCtx<'_>, session: &mut Session, miss: Miss) -> Result<b
             };
             session.variables.insert(name, converted);
         }
+        // Read by the render loop itself (it records what the cached environment loaded).
+        Miss::Template(_) => {}
         Miss::Call(plugin, args) => {
             let key = session::call_key(&plugin, &args);
             if session.calls.contains_key(&key) {
@@ -200,6 +219,9 @@ struct Compiled {
     env: Environment<'static>,
     /// The text as parsed (newlines normalised, the final one dropped), for messages.
     source: String,
+    /// The other templates the environment loaded (name, text as loaded): minijinja keeps
+    /// them, so a call checks they are unchanged before using the environment again.
+    includes: RefCell<Vec<(String, String)>>,
 }
 
 /// Templates are parsed once per text: a model renders the same template for thousands of
@@ -211,9 +233,17 @@ thread_local! {
     static TEMPLATES: RefCell<HashMap<String, Rc<Compiled>>> = RefCell::new(HashMap::new());
 }
 
-fn compiled(path: &str, source: String) -> Result<Rc<Compiled>, PluginFailure> {
+fn compiled(ctx: &mut PluginCtx<'_>, path: &str, source: String) -> Result<Rc<Compiled>, PluginFailure> {
     if let Some(found) = TEMPLATES.with(|cache| cache.borrow().get(&source).cloned()) {
-        return Ok(found);
+        let loaded = found.includes.borrow().clone();
+        let mut unchanged = true;
+        for (name, text) in &loaded {
+            let (_, current) = read_template(ctx, name)?;
+            unchanged &= jinja_source(&current) == *text;
+        }
+        if unchanged {
+            return Ok(found);
+        }
     }
     let compiled = Rc::new(build(path, &source)?);
     TEMPLATES.with(|cache| {
@@ -248,13 +278,15 @@ fn build(path: &str, source: &str) -> Result<Compiled, PluginFailure> {
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_formatter(values::format);
     env.set_unknown_method_callback(filters::unknown_method);
+    // Other templates come from the session (the render loop reads them through the host).
+    env.set_loader(|name| Ok(session::source(name)));
     filters::install(&mut env);
     for name in dotted_names(&text) {
         let plugin = name.replace('.', "::");
         env.add_filter(name, move |value: Jv, rest: Rest<Jv>| plugin_filter(&plugin, value, rest));
     }
     env.add_template_owned(TEMPLATE, text.clone()).map_err(|e| syntax_error(path, &text, &e))?;
-    Ok(Compiled { env, source: text })
+    Ok(Compiled { env, source: text, includes: RefCell::new(Vec::new()) })
 }
 
 /// Every dotted name in the text (`std.upper`, `mymod.sub.plugin`): the plugin filters it
@@ -314,6 +346,11 @@ fn syntax_error(path: &str, _text: &str, failure: &minijinja::Error) -> PluginFa
 /// The error of a render that failed: an undefined name in Jinja2's words (the name and the
 /// hint), anything else as minijinja reports it.
 fn explain(path: &str, text: &str, failure: &minijinja::Error, session: &Session) -> PluginFailure {
+    // An error inside an included template names that one.
+    let (path, text) = match failure.name() {
+        Some(name) if name != TEMPLATE => (name, session.sources.get(name).map(String::as_str).unwrap_or_default()),
+        _ => (path, text),
+    };
     let place = place(path, failure.line());
     let expression = failure.range().and_then(|range| text.get(range)).map(str::trim);
     if failure.kind() == ErrorKind::UndefinedError {

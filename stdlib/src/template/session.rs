@@ -20,6 +20,8 @@ pub enum Miss {
     Attribute(InstanceId, String),
     Variable(String),
     Call(String, Vec<Value>),
+    /// A template that `{% include %}`, `{% import %}` or `{% extends %}` names.
+    Template(String),
 }
 
 /// A plugin filter's call: the plugin and its arguments reduced to what equality sees.
@@ -33,6 +35,8 @@ pub struct Session {
     pub variables: HashMap<String, Option<Jv>>,
     /// Results of plugins used as filters; `Err` holds the plugin's error.
     pub calls: HashMap<CallKey, Result<Jv, String>>,
+    /// Texts of the other templates this render loads, by their Jinja2 name.
+    pub sources: HashMap<String, String>,
     pub misses: Vec<Miss>,
     /// Jinja2's message for the last lookup that found nothing.
     pub last_undefined: Option<String>,
@@ -106,6 +110,19 @@ pub fn call(plugin: &str, args: Vec<Value>) -> Result<Option<Jv>, String> {
         }
     })
     .unwrap_or(Ok(None))
+}
+
+/// The text of the template `name` for minijinja's loader; `None` (and the miss recorded)
+/// while it is not read.
+pub fn source(name: &str) -> Option<String> {
+    with(|session| match session.sources.get(name) {
+        Some(text) => Some(text.clone()),
+        None => {
+            session.misses.push(Miss::Template(name.to_string()));
+            None
+        }
+    })
+    .flatten()
 }
 
 /// The key of a plugin call in [`Session::calls`].

@@ -141,3 +141,22 @@ fn python_rounding_and_printf() {
     assert!(printf("%s %s", &[Jv::from(1)], None).is_err());
     assert!(printf("%s", &[Jv::from(1), Jv::from(2)], None).is_err());
 }
+
+#[test]
+fn templates_include_import_and_extend_others_by_their_paths() {
+    let mut host = host_with(&[
+        ("web/templates/page.j2", "{% extends 'web/base.j2' %}{% block body %}{% include '/part.j2' %} {{ m.shout(name) }}{% endblock %}"),
+        ("web/templates/base.j2", "<{% block body %}{% endblock %}>\n"),
+        ("/templates/part.j2", "part {{ name }}\n"),
+        ("web/templates/macros.j2", "{% macro shout(x) %}{{ x | upper }}!{% endmacro %}"),
+    ]);
+    host.files.insert("web/templates/page.j2".into(), "{% import 'web/macros.j2' as m %}".to_string() + &host.files["web/templates/page.j2"].clone());
+    let name = [("name", Value::str("ann"))];
+    assert_eq!(render(&mut host, "web/page.j2", &name, None), Ok(Value::str("<part ann ANN!>")));
+    // An edited include is read anew although the including template is cached.
+    host.files.insert("/templates/part.j2".into(), "piece {{ name }}".into());
+    assert_eq!(render(&mut host, "web/page.j2", &name, None), Ok(Value::str("<piece ann ANN!>")));
+    host.files.insert("web/templates/broken.j2".into(), "{% include 'web/none.j2' %}".into());
+    let missing = render(&mut host, "web/broken.j2", &name, None);
+    assert!(matches!(missing, Err(PluginFailure::Error(ref m)) if m.contains("web/none.j2")), "{missing:?}");
+}
