@@ -96,7 +96,7 @@ fn run(case: &Json, name: &str) -> Result<String, Vec<String>> {
     let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars, limits: Limits::default() };
     let template = case.get("template").and_then(Json::as_str).unwrap_or_default();
     let mut fs = MemFs::new();
-    fs.add("/p/project.yml", "name: jinjacases\n").add(&format!("/p/templates/{name}.j2"), template).add("/p/main.cf", main_cf(case, name));
+    fs.add("/p/project.yml", "name: jinjacases\n").add(format!("/p/templates/{name}.j2"), template).add("/p/main.cf", main_cf(case, name));
     let compilation = compile_project(&fs, Path::new("/p"), &env).map_err(|e| vec![e.to_string()])?;
     if !compilation.diagnostics.is_empty() {
         return Err(compilation

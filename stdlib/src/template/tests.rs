@@ -136,8 +136,8 @@ fn python_rounding_and_printf() {
     assert_eq!(python_round(3.5, 0), 4.0);
     assert_eq!(python_round(2.675, 2), 2.67);
     assert_eq!(python_round(1234.0, -2), 1200.0);
-    let args = [Jv::from("db1"), Jv::from(5432), Jv::from(3.14159)];
-    assert_eq!(printf("%s:%d %05.2f %-4s| %x %%", &[args[0].clone(), args[1].clone(), args[2].clone(), Jv::from("a"), Jv::from(255)], None).ok(), Some("db1:5432 03.14 a   | ff %".to_string()));
+    let args = [Jv::from("db1"), Jv::from(5432), Jv::from(1.23456)];
+    assert_eq!(printf("%s:%d %05.2f %-4s| %x %%", &[args[0].clone(), args[1].clone(), args[2].clone(), Jv::from("a"), Jv::from(255)], None).ok(), Some("db1:5432 01.23 a   | ff %".to_string()));
     assert!(printf("%s %s", &[Jv::from(1)], None).is_err());
     assert!(printf("%s", &[Jv::from(1), Jv::from(2)], None).is_err());
 }
