@@ -32,6 +32,12 @@ fn validate_type(_: &mut PluginCtx<'_>, args: &[Value]) -> Result<Value, PluginF
         Value::Dict(dict) => Some(dict.as_ref()),
         _ => None,
     };
+    // The typedefs' case first: a string checked against a type that takes no parameters.
+    if let (Some(value), None) = (text(&args[1]), parameters) {
+        if let Some(valid) = string_type(type_name, value) {
+            return Ok(Value::Bool(valid));
+        }
+    }
     if let Some(valid) = constrained(type_name, &args[1], parameters).map_err(PluginFailure::Error)? {
         return Ok(Value::Bool(valid));
     }
@@ -40,12 +46,22 @@ fn validate_type(_: &mut PluginCtx<'_>, args: &[Value]) -> Result<Value, PluginF
         // turns it into `false`.
         return Ok(Value::Bool(false));
     }
-    let known = KNOWN_TYPES.contains(&type_name);
-    let Some(value) = text(&args[1]) else {
-        return if known { Ok(Value::Bool(false)) } else { Err(unknown_type(type_name)) };
-    };
+    if !KNOWN_TYPES.contains(&type_name) {
+        return Err(unknown_type(type_name));
+    }
+    match (text(&args[1]), parameters) {
+        (Some(value), None) => Ok(Value::Bool(string_type(type_name, value).unwrap_or(false))),
+        // Inmanta's ValueError ("does not accept parameters"), which std turns into false.
+        (_, Some(_)) => Ok(Value::Bool(false)),
+        // These types validate strings (the values of typedefs over string).
+        (None, None) => Ok(Value::Bool(false)),
+    }
+}
+
+/// The verdict for a string of one of the [`KNOWN_TYPES`]; `None` for any other type name.
+fn string_type(type_name: &str, value: &str) -> Option<bool> {
     let ip = |network: bool, v4: bool, v6: bool| interface(value, network).is_some_and(|ip| (v4 && ip.is_ipv4()) || (v6 && ip.is_ipv6()));
-    let valid = match type_name {
+    Some(match type_name {
         "ipaddress.IPv4Address" => !value.contains('%') && value.parse::<Ipv4Addr>().is_ok(),
         "ipaddress.IPv6Address" => crate::network::parse_ip(value).is_some_and(|ip| ip.is_ipv6()),
         "pydantic.IPvAnyAddress" => crate::network::parse_ip(value).is_some(),
@@ -63,9 +79,8 @@ fn validate_type(_: &mut PluginCtx<'_>, args: &[Value]) -> Result<Value, PluginF
         "datetime.date" => date(value),
         "datetime.time" => time(value),
         "datetime.datetime" => datetime(value),
-        other => return Err(unknown_type(other)),
-    };
-    Ok(Value::Bool(valid))
+        _ => return None,
+    })
 }
 
 /// The types of `ipaddress`, `uuid`, `datetime` and `pydantic` this validate_type knows
