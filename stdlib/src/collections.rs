@@ -1,4 +1,4 @@
-//! The list and dict plugins: `count`, `len` (alias `list_len`), `unique`, `flatten`,
+//! The list and dict plugins: `count`, `len`, `unique`, `flatten`,
 //! `contains`, `dict_get`, `at`, `item`, `select`, `key_sort`, `sequence`, `filter` and
 //! `inlineif`. Indexing is Python's (negative indexes count from the end), equality and
 //! ordering are Python's (see `support`).
@@ -10,9 +10,8 @@ use cairn_compiler::compile::value::Value;
 pub fn register(registry: &mut PluginRegistry) {
     use ParamType::{Any, Bool, Dict, Instance, Int, List, String};
     registry.register("std::count", vec![Param::new("item_list", List)], |_, a| Ok(Value::Int(items(&a[0]).len() as i64)));
-    // Inmanta's plugin is `len`, defined by the Python function `list_len`; both names work.
+    // `len` is the Python function `list_len`; the model knows it as `len` only.
     registry.register("std::len", vec![Param::new("item_list", List)], list_len);
-    registry.register("std::list_len", vec![Param::new("item_list", List)], list_len);
     registry.register("std::unique", vec![Param::new("item_list", List)], |_, a| Ok(Value::Bool(all_unique(items(&a[0])))));
     registry.register("std::flatten", vec![Param::new("item_list", List)], flatten);
     registry.register("std::contains", vec![Param::new("dct", Dict), Param::new("key", String)], |_, a| match &a[0] {
@@ -38,8 +37,8 @@ pub fn register(registry: &mut PluginRegistry) {
     registry.register("std::key_sort", vec![Param::new("items", List), Param::new("key", Any)], key_sort);
     registry.register(
         "std::sequence",
-        vec![Param::new("i", Int), Param::optional("start", Int, Value::Int(0)), Param::optional("offset", Int, Value::Int(0))],
-        |_, a| Ok(Value::list(sequence(int(&a[0]), int(&a[1]), int(&a[2])).into_iter().map(Value::Int).collect())),
+        vec![Param::new("i", Int), Param::optional("start", Int, Value::Int(0))],
+        |_, a| Ok(Value::list(sequence(int(&a[0]), int(&a[1])).into_iter().map(Value::Int).collect())),
     );
     registry.register("std::filter", vec![Param::new("values", List), Param::new("not_item", Instance)], |_, a| {
         Ok(Value::list(items(&a[0]).iter().filter(|v| !python_eq(v, &a[1])).cloned().collect()))
@@ -164,9 +163,9 @@ fn merge_sort<T: Clone, E>(list: Vec<T>, compare: &dyn Fn(&T, &T) -> Result<std:
     Ok(out)
 }
 
-/// `list(range(start, i + start - offset))` (`offset` is a parameter of older std versions).
-pub fn sequence(i: i64, start: i64, offset: i64) -> Vec<i64> {
-    (start..i.saturating_add(start).saturating_sub(offset)).collect()
+/// `list(range(start, i + start))`.
+pub fn sequence(i: i64, start: i64) -> Vec<i64> {
+    (start..i.saturating_add(start)).collect()
 }
 
 #[cfg(test)]
@@ -175,11 +174,10 @@ mod tests {
 
     #[test]
     fn sequences_and_uniqueness() {
-        assert_eq!(sequence(3, 0, 0), vec![0, 1, 2]);
-        assert_eq!(sequence(3, 5, 0), vec![5, 6, 7]);
-        assert_eq!(sequence(3, 0, 1), vec![0, 1]);
-        assert_eq!(sequence(0, 0, 0), Vec::<i64>::new());
-        assert_eq!(sequence(-2, 0, 0), Vec::<i64>::new());
+        assert_eq!(sequence(3, 0), vec![0, 1, 2]);
+        assert_eq!(sequence(3, 5), vec![5, 6, 7]);
+        assert_eq!(sequence(0, 0), Vec::<i64>::new());
+        assert_eq!(sequence(-2, 0), Vec::<i64>::new());
         assert!(all_unique(&[Value::Int(1), Value::Int(2)]));
         assert!(!all_unique(&[Value::Int(1), Value::Float(1.0)]));
         assert!(!all_unique(&[Value::str("a"), Value::str("a")]));

@@ -95,8 +95,10 @@ pub fn register(registry: &mut PluginRegistry) {
     registry.register(
         "std::getfact",
         vec![Param::new("resource", Any), Param::new("fact_name", String), Param::optional("default_value", Any, Value::Null)],
-        |_, a| {
-            instance(&a[0], "the resource of getfact").map_err(|_| error("Facts can only be retrieved from resources."))?;
+        |ctx, a| {
+            // Inmanta asks the resource's id, which only resources have.
+            let resource = instance(&a[0], "the resource of getfact").ok().filter(|id| ctx.host.is_instance_of(*id, "std::Resource"));
+            resource.ok_or_else(|| error("Facts can only be retrieved from resources."))?;
             // Facts are reported by agents after a deploy; a compile never knows them.
             Ok(if matches!(a[2], Value::Null) { Value::Unknown } else { a[2].clone() })
         },

@@ -1,16 +1,85 @@
-//! Python's `str.format`, as `std::format` exposes it: `{}` / `{0}` fields with `.attr` and
-//! `[key]` lookups, `!s` / `!r` / `!a` conversions and the format-spec mini-language
-//! (`[[fill]align][sign][#][0][width][,|_][.precision][type]`, nested `{}` in the spec), plus
-//! Python's float `repr`, which `json_dumps` shares.
+//! Python's `str.format`, as `std::format` and templates (`'{}'.format(x)`) expose it: `{}` /
+//! `{0}` / `{name}` fields with `.attr` and `[key]` lookups, `!s` / `!r` / `!a` conversions and
+//! the format-spec mini-language (`[[fill]align][sign][#][0][width][,|_][.precision][type]`,
+//! nested `{}` in the spec), plus Python's float `repr`, which `json_dumps` shares.
+//!
+//! Formatting reads attributes of instances (`{0.name}`) through a [`FormatHost`] (a plugin's
+//! context, or what a template can offer). Values print as Python prints the proxies Inmanta
+//! hands its plugins: a list or dict as `@` + its repr (`@[1, 'a', null]`, the values inside
+//! as the model's repr shows them, null as `null`), an instance as `@` + its name, a float as
+//! Python's repr (`1.0`), null alone as `None`.
 
 use crate::support::{describe, error, python_index};
 use cairn_compiler::compile::plugins::{PluginCtx, PluginFailure};
-use cairn_compiler::compile::value::Value;
+use cairn_compiler::compile::value::{InstanceId, Value};
+use std::rc::Rc;
 
-/// `template.format(*args)`. Keyword fields (`{name}`) fail: plugins get no `**kwargs`.
-pub fn python_format(template: &str, args: &[Value], ctx: &mut PluginCtx<'_>) -> Result<String, PluginFailure> {
+/// What formatting needs from its caller.
+pub trait FormatHost {
+    /// An attribute of an instance (`{0.name}`); may make a plugin call wait.
+    fn attribute(&mut self, instance: InstanceId, name: &str) -> Result<Value, PluginFailure>;
+    /// How an entity instance prints (`std::Host 3`).
+    fn instance_label(&self, instance: InstanceId) -> String;
+}
+
+impl FormatHost for PluginCtx<'_> {
+    fn attribute(&mut self, instance: InstanceId, name: &str) -> Result<Value, PluginFailure> {
+        self.host.attribute(instance, name)
+    }
+
+    fn instance_label(&self, instance: InstanceId) -> String {
+        self.host.render(&Value::Instance(instance))
+    }
+}
+
+/// Python's `str()` of a value as a plugin receives it (see the module documentation).
+pub fn python_str(value: &Value, ctx: &dyn FormatHost) -> String {
+    match value {
+        Value::Str(s) => s.to_string(),
+        other => python_repr(other, ctx),
+    }
+}
+
+/// Python's `repr()` of a value as a plugin receives it: a string quoted, a proxy as `@` +
+/// the repr of what it wraps.
+pub fn python_repr(value: &Value, ctx: &dyn FormatHost) -> String {
+    match value {
+        Value::Null => "None".to_string(),
+        Value::List(_) | Value::Dict(_) => format!("@{}", inner_repr(value, ctx)),
+        Value::Instance(id) => format!("@{}", ctx.instance_label(*id)),
+        other => inner_repr(other, ctx),
+    }
+}
+
+/// The repr of a value inside a proxy: the model's values as they are (null is `null`).
+fn inner_repr(value: &Value, ctx: &dyn FormatHost) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(true) => "True".to_string(),
+        Value::Bool(false) => "False".to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => float_repr(*f),
+        Value::Str(s) => quote(s),
+        Value::List(items) => format!("[{}]", items.iter().map(|v| inner_repr(v, ctx)).collect::<Vec<_>>().join(", ")),
+        Value::Dict(dict) => format!(
+            "{{{}}}",
+            dict.iter().map(|(k, v)| format!("{}: {}", quote(k), inner_repr(v, ctx))).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Instance(id) => ctx.instance_label(*id),
+        Value::Unknown => "Unknown".to_string(),
+    }
+}
+
+/// The positional and keyword arguments of one `format` call.
+struct Args<'a> {
+    positional: &'a [Value],
+    keywords: &'a [(Rc<str>, Value)],
+}
+
+/// `template.format(*args, **kwargs)`.
+pub fn python_format(template: &str, args: &[Value], kwargs: &[(Rc<str>, Value)], ctx: &mut dyn FormatHost) -> Result<String, PluginFailure> {
     let mut numbering = Numbering::Unset;
-    format_with(template, args, ctx, &mut numbering, 0)
+    format_with(template, &Args { positional: args, keywords: kwargs }, ctx, &mut numbering, 0)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -22,8 +91,8 @@ enum Numbering {
 
 fn format_with(
     template: &str,
-    args: &[Value],
-    ctx: &mut PluginCtx<'_>,
+    args: &Args<'_>,
+    ctx: &mut dyn FormatHost,
     numbering: &mut Numbering,
     depth: usize,
 ) -> Result<String, PluginFailure> {
@@ -79,8 +148,8 @@ fn format_with(
 /// One `{field!conversion:spec}`.
 fn replacement(
     field: &str,
-    args: &[Value],
-    ctx: &mut PluginCtx<'_>,
+    args: &Args<'_>,
+    ctx: &mut dyn FormatHost,
     numbering: &mut Numbering,
     depth: usize,
 ) -> Result<String, PluginFailure> {
@@ -117,16 +186,16 @@ fn replacement(
     let spec = if spec.contains('{') { format_with(spec, args, ctx, numbering, depth + 1)? } else { spec.to_string() };
     let value = match conversion {
         None => value,
-        Some('s') => Value::str(&ctx.host.render(&value)),
-        Some('r') => Value::str(&repr(&value, ctx)),
-        Some('a') => Value::str(&ascii(&repr(&value, ctx))),
+        Some('s') => Value::str(&python_str(&value, &*ctx)),
+        Some('r') => Value::str(&python_repr(&value, &*ctx)),
+        Some('a') => Value::str(&ascii(&python_repr(&value, &*ctx))),
         Some(other) => return Err(error(format!("Unknown conversion specifier {other}"))),
     };
-    let plain = ctx.host.render(&value);
+    let plain = python_str(&value, &*ctx);
     format_value(&value, &spec, &plain).map_err(error)
 }
 
-fn resolve_field(name: &str, args: &[Value], ctx: &mut PluginCtx<'_>, numbering: &mut Numbering) -> Result<Value, PluginFailure> {
+fn resolve_field(name: &str, args: &Args<'_>, ctx: &mut dyn FormatHost, numbering: &mut Numbering) -> Result<Value, PluginFailure> {
     let first_end = name.find(['.', '[']).unwrap_or(name.len());
     let (first, mut rest) = name.split_at(first_end);
     let index = if first.is_empty() {
@@ -148,14 +217,17 @@ fn resolve_field(name: &str, args: &[Value], ctx: &mut PluginCtx<'_>, numbering:
         *numbering = Numbering::Manual;
         first.parse::<usize>().map_err(|_| error(format!("Too many decimal digits in format string: {first}")))?
     } else {
-        return Err(error(format!(
-            "no keyword argument '{first}': plugins receive positional arguments only, use {{0}}, {{1}}, ..."
-        )));
+        usize::MAX
     };
-    let mut value = args
-        .get(index)
-        .cloned()
-        .ok_or_else(|| error(format!("Replacement index {index} out of range for positional args tuple")))?;
+    let mut value = if index == usize::MAX {
+        // Python's KeyError for a keyword that was not given shows the key's repr.
+        args.keywords.iter().find(|(key, _)| &**key == first).map(|(_, value)| value.clone()).ok_or_else(|| error(format!("'{first}'")))?
+    } else {
+        args.positional
+            .get(index)
+            .cloned()
+            .ok_or_else(|| error(format!("Replacement index {index} out of range for positional args tuple")))?
+    };
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('.') {
             let end = after.find(['.', '[']).unwrap_or(after.len());
@@ -164,7 +236,7 @@ fn resolve_field(name: &str, args: &[Value], ctx: &mut PluginCtx<'_>, numbering:
                 return Err(error("Empty attribute in format string"));
             }
             value = match &value {
-                Value::Instance(id) => ctx.host.attribute(*id, attr)?,
+                Value::Instance(id) => ctx.attribute(*id, attr)?,
                 other => return Err(error(format!("{} has no attribute '{attr}'", describe(other)))),
             };
             rest = tail;
@@ -201,23 +273,8 @@ fn resolve_field(name: &str, args: &[Value], ctx: &mut PluginCtx<'_>, numbering:
     Ok(value)
 }
 
-/// Python's `repr` of a value: strings quoted, containers with reprs inside.
-pub fn repr(value: &Value, ctx: &PluginCtx<'_>) -> String {
-    match value {
-        Value::Str(s) => quote(s),
-        Value::Null => "None".to_string(),
-        Value::Float(f) => float_repr(*f),
-        Value::List(items) => format!("[{}]", items.iter().map(|v| repr(v, ctx)).collect::<Vec<_>>().join(", ")),
-        Value::Dict(dict) => format!(
-            "{{{}}}",
-            dict.iter().map(|(k, v)| format!("{}: {}", quote(k), repr(v, ctx))).collect::<Vec<_>>().join(", ")
-        ),
-        other => ctx.host.render(other),
-    }
-}
-
 /// Python's string repr: single quotes unless the text holds one and no double quote.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let delimiter = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::new();
     out.push(delimiter);
@@ -636,7 +693,13 @@ mod call_tests {
         assert_eq!(format(&mut host, &[Value::str("{1}{0}{1}"), Value::Int(1), Value::Int(2)]), Ok(Value::str("212")));
         assert_eq!(format(&mut host, &[Value::str("{0.name}!"), x]), Ok(Value::str("web!")));
         assert_eq!(format(&mut host, &[Value::str("{0[1]}"), list.clone()]), Ok(Value::str("b")));
-        assert_eq!(format(&mut host, &[Value::str("{!r}"), list]), Ok(Value::str("['a', 'b']")));
+        // Inmanta's proxies: `@` + the repr, null inside as `null`, a float as Python's repr.
+        assert_eq!(format(&mut host, &[Value::str("{!r}"), list]), Ok(Value::str("@['a', 'b']")));
+        let mixed = Value::list(vec![Value::Int(1), Value::str("a"), Value::Null]);
+        let args = [Value::str("{} {} {} {} {!r}"), Value::Float(1.0), Value::Null, Value::Bool(true), mixed, Value::str("s")];
+        assert_eq!(format(&mut host, &args), Ok(Value::str("1.0 None True @[1, 'a', null] 's'")));
+        let keywords = [("name", Value::str("y"))];
+        assert_eq!(host.call_with("std::format", &[Value::str("{name}-{0}"), Value::str("x")], &keywords, None), Ok(Value::str("y-x")));
         assert_eq!(format(&mut host, &[Value::str("{:>{}}"), Value::str("x"), Value::Int(3)]), Ok(Value::str("  x")));
         assert_eq!(format(&mut host, &[Value::str("{{}}")]), Ok(Value::str("{}")));
         assert!(format(&mut host, &[Value::str("{} {1}"), Value::Int(1), Value::Int(2)]).is_err());

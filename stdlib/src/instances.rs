@@ -1,6 +1,7 @@
-//! The plugins about instances and values: `attr`, `getattr` (alias `getattribute`),
-//! `isset`, `is_instance`, `familyof`, `type`, `objid`, `is_unknown`, `invert`, `equals` and
-//! `assert` (alias `assert_function`). Reading an attribute that is not set yet makes the
+//! The plugins about instances and values: `attr`, `getattr`, `isset`, `is_instance`,
+//! `familyof`, `type`, `objid`, `is_unknown`, `invert`, `equals` and `assert` (the model's
+//! names; `getattr` and `assert` are the Python functions `getattribute` and
+//! `assert_function`, names a model cannot call). Reading an attribute that is not set yet makes the
 //! call wait (the `?` on `host.attribute` propagates the wait).
 
 use crate::support::{describe, error, instance, python_eq, text, PluginResult};
@@ -18,9 +19,7 @@ pub fn register(registry: &mut PluginRegistry) {
             Param::optional("no_unknown", Bool, Value::Bool(true)),
         ]
     };
-    // Inmanta's plugin is `getattr`, defined by the Python function `getattribute`.
     registry.register("std::getattr", getattr_params(), getattr).unknown_passthrough = false;
-    registry.register("std::getattribute", getattr_params(), getattr).unknown_passthrough = false;
     registry.register("std::isset", vec![Param::new("value", Any)], |_, a| Ok(Value::Bool(!matches!(a[0], Value::Null))));
     registry.register("std::is_instance", vec![Param::new("obj", Any), Param::new("cls", String)], is_instance);
     registry.register("std::familyof", vec![Param::new("member", Instance), Param::new("family", String)], familyof);
@@ -43,9 +42,7 @@ pub fn register(registry: &mut PluginRegistry) {
         equals,
     );
     let assert_params = || vec![Param::new("expression", Bool), Param::optional("message", String, Value::str(""))];
-    // Inmanta's plugin is `assert`, defined by the Python function `assert_function`.
     registry.register("std::assert", assert_params(), assert_function);
-    registry.register("std::assert_function", assert_params(), assert_function);
 }
 
 fn has_attribute(ctx: &PluginCtx<'_>, id: cairn_compiler::compile::value::InstanceId, name: &str) -> bool {
@@ -164,7 +161,7 @@ mod tests {
         assert_eq!(call(&mut host, &[x.clone(), Value::str("u"), Value::str("d")]), Ok(Value::str("d")));
         assert_eq!(call(&mut host, &[x.clone(), Value::str("u"), Value::str("d"), Value::Bool(false)]), Ok(Value::Unknown));
         assert!(matches!(call(&mut host, &[x.clone(), Value::str("later")]), Err(PluginFailure::Wait(_))));
-        assert_eq!(host.call("std::getattribute", &[x.clone(), Value::str("nope"), Value::Int(3)], None), Ok(Value::Int(3)));
+        assert_eq!(host.call("std::getattr", &[x.clone(), Value::str("nope"), Value::Int(3)], None), Ok(Value::Int(3)));
         assert!(host.call("std::attr", &[x.clone(), Value::str("nope")], None).is_err());
         assert_eq!(host.call("std::attr", &[x, Value::str("a")], None), Ok(Value::Int(1)));
     }

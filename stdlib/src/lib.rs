@@ -1,7 +1,7 @@
-//! The `std` module: its model (`stdlib/model`, compiled into the binary), its native
-//! plugins and resource types. [`module`] is its descriptor; [`register`] adds the plugins,
-//! one module per theme (strings, collections, instances, environment, files, json, network,
-//! types).
+//! The `std` module: its model (`stdlib/model`, compiled into the binary, with its
+//! templates in `stdlib/templates`), its native plugins and resource types. [`module`] is its
+//! descriptor; [`register`] adds the plugins, one module per theme (strings, collections,
+//! instances, environment, files, template, json, network, types).
 
 mod collections;
 use cairn_wire::digest;
@@ -13,6 +13,7 @@ mod json;
 mod network;
 mod strings;
 mod support;
+mod template;
 #[cfg(test)]
 mod testing;
 mod types;
@@ -77,6 +78,7 @@ pub fn register(registry: &mut PluginRegistry) {
     instances::register(registry);
     environment::register(registry);
     files::register(registry);
+    template::register(registry);
     json::register(registry);
     network::register(registry);
     types::register(registry);

@@ -103,7 +103,17 @@ fn make_address(bits: u128, v4: bool) -> IpAddr {
 
 /// Parses an address as Python's `ip_address`.
 pub fn parse_address(text: &str) -> Result<IpAddr, String> {
-    text.parse::<IpAddr>().map_err(|_| format!("'{text}' does not appear to be an IPv4 or IPv6 address"))
+    parse_ip(text).ok_or_else(|| format!("'{text}' does not appear to be an IPv4 or IPv6 address"))
+}
+
+/// An IPv4 or IPv6 address as Python's `ipaddress` reads one: an IPv6 address may end in a
+/// scope (`fe80::1%eth0`: anything but `%` after one `%`), which addresses drop here.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    match text.split_once('%') {
+        Some((address, scope)) if !scope.is_empty() && !scope.contains('%') => address.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        Some(_) => None,
+        None => text.parse::<IpAddr>().ok(),
+    }
 }
 
 /// Parses `address[/prefix]` as Python's `ip_interface`: the prefix is a length, or for IPv4
@@ -114,7 +124,7 @@ pub fn parse_interface(text: &str) -> Result<Interface, String> {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
     };
-    let address: IpAddr = address.parse().map_err(|_| invalid(format!("'{address}' is not an address")))?;
+    let address: IpAddr = parse_ip(address).ok_or_else(|| invalid(format!("'{address}' is not an address")))?;
     let bits = if address.is_ipv4() { 32u8 } else { 128 };
     let prefix = match prefix {
         None => bits,

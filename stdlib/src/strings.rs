@@ -1,6 +1,8 @@
-//! The string plugins: `print` (and its alias `printf`), `length`, `upper`, `lower`,
-//! `capitalize`, `replace`, `split`, `limit`, `format` and `unique_file`. Parameter names
-//! are Inmanta's, so keyword calls (`std::replace(string=s, old="a", new="b")`) work.
+//! The string plugins: `print`, `length`, `upper`, `lower`, `capitalize`, `replace`,
+//! `split`, `limit`, `format` (Python's `str.format`, with `*args` and `**kwargs`) and
+//! `unique_file`. Names and parameter names are those a model sees in Inmanta (`print`, not
+//! the Python function `printf`), so keyword calls (`std::replace(string=s, old="a",
+//! new="b")`) work.
 
 use crate::digest::{hex, md5};
 use crate::format::python_format;
@@ -11,9 +13,7 @@ use cairn_compiler::compile::value::Value;
 pub fn register(registry: &mut PluginRegistry) {
     use ParamType::{Any, Int, String};
     let string = |name| Param::new(name, String);
-    // Inmanta's plugin is `print`, defined by the Python function `printf`; both names work.
     registry.register("std::print", vec![Param::new("message", Any)], print);
-    registry.register("std::printf", vec![Param::new("message", Any)], print);
     registry.register("std::length", vec![string("value")], |_, a| Ok(Value::Int(text(&a[0]).chars().count() as i64)));
     registry.register("std::upper", vec![string("string")], |_, a| Ok(Value::str(&text(&a[0]).to_uppercase())));
     registry.register("std::lower", vec![string("string")], |_, a| Ok(Value::str(&text(&a[0]).to_lowercase())));
@@ -31,11 +31,13 @@ pub fn register(registry: &mut PluginRegistry) {
     registry.register("std::limit", vec![string("string"), Param::new("length", Int)], |_, a| {
         Ok(Value::str(&limit(text(&a[0]), int(&a[1]))))
     });
-    registry.register("std::format", vec![string("__string")], |ctx, a| {
+    let format = registry.register("std::format", vec![string("__string")], |ctx, a| {
         let template = text(&a[0]).to_string();
-        Ok(Value::str(&python_format(&template, &a[1..], ctx)?))
-    })
-    .variadic = true;
+        let kwargs = ctx.kwargs;
+        Ok(Value::str(&python_format(&template, &a[1..], kwargs, ctx)?))
+    });
+    format.variadic = true;
+    format.kwargs = true;
     registry.register(
         "std::unique_file",
         vec![string("prefix"), string("seed"), string("suffix"), Param::optional("length", Int, Value::Int(20))],

@@ -1,11 +1,12 @@
-//! A stand-in for the compiler in unit tests: instances with attributes, settings,
-//! environment variables, module files and printed output, and a `call` helper that runs a
-//! registered std plugin.
+//! A stand-in for the compiler in unit tests: instances with attributes, scope variables,
+//! settings, environment variables, module files and printed output, and `call` helpers that
+//! run a registered std plugin.
 
 use cairn_compiler::compile::plugins::{PluginCtx, PluginFailure, PluginHost, PluginRegistry};
 use cairn_compiler::compile::value::{InstanceId, Value};
 use cairn_compiler::span::Span;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 #[derive(Default)]
 pub struct FakeHost {
@@ -16,6 +17,10 @@ pub struct FakeHost {
     pub env: BTreeMap<String, String>,
     pub files: BTreeMap<String, String>,
     pub output: Vec<String>,
+    /// The variables of the calling scope (`PluginHost::variable`).
+    pub vars: BTreeMap<String, Value>,
+    /// The module of the calling code (`./` paths).
+    pub module: Option<String>,
 }
 
 impl FakeHost {
@@ -32,6 +37,11 @@ impl FakeHost {
 
     /// Runs plugin `name` with `args` (defaults filled in), `this` being the calling instance.
     pub fn call(&mut self, name: &str, args: &[Value], this: Option<Value>) -> Result<Value, PluginFailure> {
+        self.call_with(name, args, &[], this)
+    }
+
+    /// Like [`call`](Self::call), with keyword arguments that name no parameter (`**kwargs`).
+    pub fn call_with(&mut self, name: &str, args: &[Value], kwargs: &[(&str, Value)], this: Option<Value>) -> Result<Value, PluginFailure> {
         let mut registry = PluginRegistry::new();
         crate::register(&mut registry);
         let plugin = registry.get(registry.lookup(name).unwrap_or_else(|| panic!("no plugin {name}")));
@@ -39,11 +49,12 @@ impl FakeHost {
         for param in plugin.params.iter().skip(args.len()) {
             full.push(param.default.clone().unwrap_or_else(|| panic!("{name}: missing {}", param.name)));
         }
-        if plugin.unknown_passthrough && full.iter().any(Value::is_unknown) {
+        let kwargs: Vec<(Rc<str>, Value)> = kwargs.iter().map(|(k, v)| (Rc::from(*k), v.clone())).collect();
+        if plugin.unknown_passthrough && (full.iter().any(Value::is_unknown) || kwargs.iter().any(|(_, v)| v.is_unknown())) {
             return Ok(Value::Unknown);
         }
         let this = this.and_then(|v| if let Value::Instance(id) = v { Some(id) } else { None });
-        let mut ctx = PluginCtx { host: self, span: Span::default(), this };
+        let mut ctx = PluginCtx { host: self, span: Span::default(), this, kwargs: &kwargs };
         (plugin.func)(&mut ctx, &full)
     }
 }
@@ -63,7 +74,14 @@ impl PluginHost for FakeHost {
     }
 
     fn is_instance_of(&self, instance: InstanceId, entity: &str) -> bool {
-        self.instances[instance.0 as usize].0 == entity
+        // The ancestors of the std entities the tests use.
+        const PARENTS: &[(&str, &[&str])] = &[
+            ("std::testing::NullResource", &["std::ManagedResource", "std::PurgeableResource", "std::Resource", "std::Entity"]),
+            ("std::AgentConfig", &["std::PurgeableResource", "std::Resource", "std::Entity"]),
+            ("std::Host", &["std::ManagedDevice", "std::Entity"]),
+        ];
+        let own = &self.instances[instance.0 as usize].0;
+        own == entity || PARENTS.iter().any(|(child, parents)| child == own && parents.contains(&entity))
     }
 
     fn attribute_names(&self, instance: InstanceId) -> Vec<String> {
@@ -105,5 +123,17 @@ impl PluginHost for FakeHost {
 
     fn env_var(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
+    }
+
+    fn variable(&mut self, name: &str) -> Result<Option<Value>, PluginFailure> {
+        Ok(self.vars.get(name).cloned())
+    }
+
+    fn calling_module(&self) -> Option<String> {
+        self.module.clone()
+    }
+
+    fn call_plugin(&mut self, name: &str, args: Vec<Value>) -> Result<Value, PluginFailure> {
+        self.call(name, &args, None)
     }
 }

@@ -226,8 +226,13 @@ pub enum PluginProblem {
     NoParameter(String),
     MissingArgument(String),
     WaitedWithoutReason,
+    /// A parameter given both by position and by keyword, or a keyword `self` (Python's
+    /// "got multiple values for argument").
+    MultipleValues(String),
     /// The plugin's own message.
     Failed(String),
+    /// The plugin's own message and a hint shown under it.
+    Explained { message: String, hint: String },
 }
 
 /// Why an attribute cannot be part of an index.
@@ -462,6 +467,9 @@ impl CompileError {
                 d("type", format!("{context} needs an entity instance, got {found}"), "not an instance")
             }
             ErrorKind::InvalidOperation(operation) => d("type", operation.to_string(), "invalid operation"),
+            ErrorKind::PluginError { plugin, problem: PluginProblem::Explained { message, hint } } => {
+                hinted(d("plugin", format!("plugin `{plugin}` failed: {message}"), "called here"), hint.clone())
+            }
             ErrorKind::PluginError { plugin, problem } => d("plugin", format!("plugin `{plugin}` failed: {problem}"), "called here"),
             ErrorKind::InvalidIndexAttribute { entity, attribute, reason } => hinted(
                 d("index", format!("an index of `{entity}` cannot use `{attribute}`: {reason}"), "not allowed in an index"),
@@ -709,7 +717,9 @@ impl fmt::Display for PluginProblem {
             PluginProblem::NoParameter(name) => write!(f, "has no parameter `{name}`"),
             PluginProblem::MissingArgument(name) => write!(f, "missing argument `{name}`"),
             PluginProblem::WaitedWithoutReason => f.write_str("waited without a reason"),
+            PluginProblem::MultipleValues(name) => write!(f, "got multiple values for argument `{name}`"),
             PluginProblem::Failed(message) => f.write_str(message),
+            PluginProblem::Explained { message, hint } => write!(f, "{message} ({hint})"),
         }
     }
 }

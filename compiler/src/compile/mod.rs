@@ -120,7 +120,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         return Compilation { project, session, loaded, model, blocks, execution: None, diagnostics, warnings, timings };
     }
     let execute_started = Instant::now();
-    let module_roots: FxHashMap<String, std::path::PathBuf> = loaded
+    let mut module_roots: FxHashMap<String, std::path::PathBuf> = loaded
         .modules
         .values()
         .filter_map(|m| match &m.origin {
@@ -128,6 +128,10 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
             ModuleOrigin::Builtin => None,
         })
         .collect();
+    // The project itself under the empty module name: Inmanta's `/x.j2` (the project's own
+    // `templates/` or `files/`) reaches the host as `/templates/x.j2`, whose module part is
+    // empty. No module can have an empty name, so this shadows none.
+    module_roots.insert(String::new(), project.root.clone());
     // Plugins read module files only through these, which keep every path inside the module
     // folder it names (see `module_files`).
     let files = module_files::ModuleFiles::new(fs, module_roots);

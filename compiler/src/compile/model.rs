@@ -502,7 +502,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             Err(error) => errors.push(error),
         }
         model.typedefs[id.index()].constraint = match &typedef.constraint {
-            ast::Constraint::Regex { pattern, span } => match regex::Regex::new(pattern) {
+            ast::Constraint::Regex { pattern, span } => match regex::Regex::new(&python_pattern(pattern)) {
                 Ok(regex) => TypedefConstraint::Regex(regex),
                 Err(error) => {
                     errors.push(CompileError::new(ErrorKind::InvalidRegex(first_line(&error.to_string())), *span));
@@ -977,6 +977,48 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
     order
 }
 
+/// A Python regular expression (Inmanta's `matching /.../`, pydantic's `constr` regex) as a
+/// pattern for Rust's regex with the same meaning: outside a character class, an unescaped
+/// `$` also matches before a final newline, as Python's does (`(?:\n?\z)`), and `\Z` is
+/// `\z`. The rest of the syntax they share.
+pub fn python_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('Z') if !in_class => out.push_str("\\z"),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push_str("\\]");
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '$' if !in_class => out.push_str("(?:\\n?\\z)"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Evaluates a default value: literals, and lists and dicts of literals.
 pub fn constant(expr: &ast::Expr) -> Option<Value> {
     Some(match &expr.kind {
@@ -985,7 +1027,17 @@ pub fn constant(expr: &ast::Expr) -> Option<Value> {
         ExprKind::Bool(b) => Value::Bool(*b),
         ExprKind::Null => Value::Null,
         ExprKind::Str(s) => Value::str(s),
-        ExprKind::List(items) => Value::list(items.iter().map(constant).collect::<Option<Vec<_>>>()?),
+        ExprKind::List(items) => {
+            // As a list literal evaluates: a list element is spliced in (see `exec::eval`).
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match constant(item)? {
+                    Value::List(inner) => values.extend(inner.iter().cloned()),
+                    value => values.push(value),
+                }
+            }
+            Value::list(values)
+        }
         ExprKind::Map(pairs) => {
             let mut dict = Dict::default();
             for (key, value) in pairs {

@@ -2,12 +2,19 @@
 //! a Rust function) in a [`PluginRegistry`]; the compiler calls them once their arguments are
 //! complete. A plugin reads attributes of instances through [`PluginCtx`]; reading one that is
 //! not set yet makes the call wait and run again later, so plugins need not care about order.
+//!
+//! Arguments bind as Python binds them: positionals first, then keywords by parameter name; a
+//! parameter given both ways, or a keyword named `self` (the plugin machinery's own parameter
+//! in Inmanta), is an error. A plugin declared with `kwargs` (Python's `**kwargs`) receives the
+//! keywords that name no parameter in [`PluginCtx::kwargs`], in call order; one declared
+//! `variadic` (`*args`) receives extra positionals after its declared parameters.
 
 use super::errors::HostError;
 use super::ir::PluginRef;
 use super::value::{InstanceId, Value};
 use crate::span::Span;
 use rustc_hash::FxHashMap;
+use std::rc::Rc;
 
 /// How the text of a file reference starts (see [`PluginHost::file_reference`]).
 pub const FILE_REFERENCE_PREFIX: &str = "imp-module-source:file://";
@@ -85,6 +92,9 @@ pub enum PluginFailure {
     /// An attribute it read is not set yet: the executor runs the call again once it is.
     Wait(WaitToken),
     Error(String),
+    /// An error with a hint shown under it (for instance the wording of the library the
+    /// plugin reproduces, such as Jinja2's `'x' is undefined`).
+    Explained { message: String, hint: String },
 }
 
 /// Opaque handle the executor uses to resume a waiting plugin call.
@@ -129,6 +139,30 @@ pub trait PluginHost {
         let _ = name;
         None
     }
+    /// True when the instance's entity has an attribute or relation `name`.
+    fn has_attribute(&self, instance: InstanceId, name: &str) -> bool {
+        self.attribute_names(instance).iter().any(|n| n == name)
+    }
+    /// The value of `name` as a bare name in the calling statement would read it (Inmanta's
+    /// resolver, which `std::template` uses without keyword arguments): the variables of the
+    /// enclosing blocks, then in an implementation the instance's attributes and relations,
+    /// then the top-level variables of the statement's namespace. `Ok(None)` when no such
+    /// name is in scope; a variable not assigned yet makes the call wait.
+    fn variable(&mut self, name: &str) -> Result<Option<Value>, PluginFailure> {
+        let _ = name;
+        Ok(None)
+    }
+    /// The module whose code makes the call (the first part of its namespace): what a `./`
+    /// path of `std::template` and friends names.
+    fn calling_module(&self) -> Option<String> {
+        None
+    }
+    /// Calls the plugin `name` (full name, `std::upper`) with positional arguments, bound and
+    /// checked as a call in the model would be (so templates can use plugins as filters).
+    fn call_plugin(&mut self, name: &str, args: Vec<Value>) -> Result<Value, PluginFailure> {
+        let _ = args;
+        Err(PluginFailure::Error(format!("cannot call plugin `{name}` from here")))
+    }
 }
 
 pub struct PluginCtx<'a> {
@@ -137,6 +171,9 @@ pub struct PluginCtx<'a> {
     pub span: Span,
     /// The instance whose implementation makes the call (`self`), if any.
     pub this: Option<InstanceId>,
+    /// The keyword arguments that name no parameter, in call order (only for plugins
+    /// declared with [`Plugin::kwargs`]; empty otherwise).
+    pub kwargs: &'a [(Rc<str>, Value)],
 }
 
 pub type PluginFn = fn(&mut PluginCtx<'_>, &[Value]) -> Result<Value, PluginFailure>;
@@ -147,6 +184,9 @@ pub struct Plugin {
     pub params: Vec<Param>,
     /// Extra positional arguments are accepted (and passed after the declared ones).
     pub variadic: bool,
+    /// Keyword arguments that name no parameter are accepted (Python's `**kwargs`) and
+    /// handed over in [`PluginCtx::kwargs`].
+    pub kwargs: bool,
     /// The plugin needs its list arguments complete and fails on unknowns only if this is
     /// false; when true, unknown arguments short-circuit to an unknown result.
     pub unknown_passthrough: bool,
@@ -165,7 +205,7 @@ impl PluginRegistry {
     }
 
     pub fn register(&mut self, name: &str, params: Vec<Param>, func: PluginFn) -> &mut Plugin {
-        self.register_plugin(Plugin { name: name.to_string(), params, variadic: false, unknown_passthrough: true, func })
+        self.register_plugin(Plugin { name: name.to_string(), params, variadic: false, kwargs: false, unknown_passthrough: true, func })
     }
 
     pub fn register_plugin(&mut self, plugin: Plugin) -> &mut Plugin {

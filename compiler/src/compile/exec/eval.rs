@@ -84,11 +84,32 @@ impl<'a> Executor<'a> {
                 for arg in args {
                     positional.push(self.eval(arg, scope)?);
                 }
-                let named = self.eval_named(kwargs, wrapped, scope, span)?;
+                let mut named = Vec::with_capacity(kwargs.len());
+                for (name, arg) in kwargs {
+                    named.push((*name, self.eval(arg, scope)?));
+                }
+                // `**dict` entries keep their keys as text: a plugin taking `**kwargs` sees
+                // every key, whether or not the model names it anywhere else.
+                let mut expanded = Vec::new();
+                for extra in wrapped {
+                    match self.eval(extra, scope)? {
+                        Value::Dict(dict) => expanded.extend(dict.iter().map(|(key, value)| (key.clone(), value.clone()))),
+                        other => {
+                            return fail(
+                                ErrorKind::TypeMismatch {
+                                    expected: Expected::Type("dict".into()),
+                                    found: self.show_type(&other),
+                                    context: Context::DoubleStar,
+                                },
+                                span,
+                            )
+                        }
+                    }
+                }
                 if let Some(value) = self.memoized() {
                     return Ok(value);
                 }
-                let value = self.call_plugin(*plugin, positional, named, span)?;
+                let value = self.call_plugin(*plugin, positional, named, expanded, span)?;
                 self.remember(&value);
                 Ok(value)
             }
@@ -199,9 +220,14 @@ impl<'a> Executor<'a> {
             }
             IrKind::IsDefined(inner) => self.is_defined(inner, scope),
             IrKind::List(items) => {
+                // Inmanta splices a list element of a list literal into it (one level):
+                // `[[1, 2], [3]]` is `[1, 2, 3]`, and so is `[a, [3]]` when `a` is `[1, 2]`.
                 let mut values = Vec::with_capacity(items.len());
                 for item in items {
-                    values.push(self.eval(item, scope)?);
+                    match self.eval(item, scope)? {
+                        Value::List(inner) => values.extend(inner.iter().cloned()),
+                        value => values.push(value),
+                    }
                 }
                 Ok(Value::list(values))
             }
