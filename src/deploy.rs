@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use termcolor::StandardStream;
 
-pub fn run(root: &Path, options: &EmbeddedOptions, stderr: &mut StandardStream) -> ExitCode {
+static EMPTY: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
+
+pub fn run(root: &Path, overrides: &[String], options: &EmbeddedOptions, stderr: &mut StandardStream) -> ExitCode {
     // Before compiling: a second deploy of the project waits for nothing and says who runs.
     // (No project, no lock: the build says what is missing, and nothing is created.)
     let _lock = match root.join("project.yml").is_file().then(|| ProjectLock::take(root)) {
@@ -22,7 +24,7 @@ pub fn run(root: &Path, options: &EmbeddedOptions, stderr: &mut StandardStream) 
         }
         None => None,
     };
-    let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
+    let Some(build) = build_reported(root, overrides, stderr) else { return ExitCode::FAILURE };
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", summary(&build));
     if build.export.is_none() {
@@ -55,7 +57,7 @@ pub fn run(root: &Path, options: &EmbeddedOptions, stderr: &mut StandardStream) 
         }
     };
     let started = std::time::Instant::now();
-    let deployed = embedded.deploy(&environment, &resources, &modules.handlers, &io, options, &mut on_result);
+    let deployed = embedded.deploy(&environment, &resources, build.export.as_ref().map(|e| &e.files).unwrap_or(&EMPTY), &modules.handlers, &io, options, &mut on_result);
     let took = started.elapsed();
     progress.finish_and_clear();
     let deployed = match deployed {

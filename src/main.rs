@@ -28,6 +28,12 @@ struct Cli {
     /// When to colour diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "CAIRN_COLOR")]
     color: Color,
+    /// A compile setting, `KEY=VALUE`, over the project's `.inmanta` file (for the commands
+    /// that compile): `environment`, `environment_name`, `server_host`, `server_port`,
+    /// `server_ssl`, `server_ca`, `server_ca_file`, `server_token`, or an Inmanta
+    /// `section.option` such as `config.environment`. May be repeated.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +66,11 @@ enum Command {
         /// Write the resources to this JSON file.
         #[arg(short = 'j', long = "json", required_unless_present = "server", conflicts_with = "server")]
         json: Option<PathBuf>,
+        /// Write the file bodies the resources name (by their `hash`) into this folder, one
+        /// file per hash. By default a folder beside the JSON file, named after it with
+        /// `.files` for its extension (`out.json` → `out.files/`).
+        #[arg(long = "files", requires = "json")]
+        files: Option<PathBuf>,
         /// The version number written into the ids (`,v=N`). By default the number the
         /// project's embedded store gives this model: its latest version when the model did
         /// not change since, the next one when it did, 1 when nothing was deployed yet.
@@ -189,14 +200,14 @@ fn main() -> ExitCode {
     };
     let mut stderr = StandardStream::stderr(choice);
     match cli.command {
-        Command::Compile { project } => print::compile(&project, &mut stderr),
+        Command::Compile { project } => print::compile(&project, &cli.set, &mut stderr),
         Command::Parse { files } => parse(&files, &mut stderr),
         Command::Deploy { project, dry_run, incremental, full: _, parallelism, keep_versions } => {
             let deploy = cairn_agent::DeployOptions { check_all: !incremental, dry_run, parallelism: usize::from(parallelism) };
-            deploy::run(&project, &cairn_server::embedded::EmbeddedOptions { deploy, keep_versions }, &mut stderr)
+            deploy::run(&project, &cli.set, &cairn_server::embedded::EmbeddedOptions { deploy, keep_versions }, &mut stderr)
         }
-        Command::Export { project, json: Some(json), number, .. } => print::export_json(&project, &json, number, &mut stderr),
-        Command::Export { project, remote, environment, release, .. } => remote::export(&project, &remote, environment.as_deref(), release, &mut stderr),
+        Command::Export { project, json: Some(json), files, number, .. } => print::export_json(&project, &cli.set, &json, files.as_deref(), number, &mut stderr),
+        Command::Export { project, remote, environment, release, .. } => remote::export(&project, &cli.set, &remote, environment.as_deref(), release, &mut stderr),
         Command::Versions { remote, environment: Some(environment), json, .. } => remote::versions(&remote, &environment, json, &mut stderr),
         Command::Versions { project, json, .. } => inspect::versions(&project, json, &mut stderr),
         Command::Resources { remote, environment: Some(environment), state, json, .. } => {

@@ -11,10 +11,17 @@ use termcolor::StandardStream;
 
 /// Builds the project (load, install, compile, export); prints the model's output and every
 /// problem. `None` when the project could not be loaded or had errors (already reported).
-pub fn build_reported(root: &Path, stderr: &mut StandardStream) -> Option<Build> {
+pub fn build_reported(root: &Path, overrides: &[String], stderr: &mut StandardStream) -> Option<Build> {
     let modules = cairn_pipeline::shipped_modules();
+    let settings = match cairn_pipeline::settings::project_settings(&RealFs, root, overrides) {
+        Ok(settings) => settings,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return None;
+        }
+    };
     // On the command line the model sees this process's environment (`std::get_env`).
-    let settings = CompileSettings { env_vars: std::env::vars().collect(), ..CompileSettings::default() };
+    let settings = CompileSettings { env_vars: std::env::vars().collect(), settings };
     let build = match cairn_pipeline::build(&RealFs, root, &modules, &settings) {
         Ok(build) => build,
         Err(error) => {
@@ -127,8 +134,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-pub fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
-    match build_reported(root, stderr) {
+pub fn compile(root: &Path, overrides: &[String], stderr: &mut StandardStream) -> ExitCode {
+    match build_reported(root, overrides, stderr) {
         Some(build) => {
             let _ = writeln!(std::io::stdout(), "{}", summary(&build));
             // The process ends now: freeing a large model piece by piece only costs time.
@@ -139,15 +146,27 @@ pub fn compile(root: &Path, stderr: &mut StandardStream) -> ExitCode {
     }
 }
 
-pub fn export_json(root: &Path, out: &Path, version: Option<u64>, stderr: &mut StandardStream) -> ExitCode {
-    let Some(build) = build_reported(root, stderr) else { return ExitCode::FAILURE };
+pub fn export_json(root: &Path, overrides: &[String], out: &Path, files_dir: Option<&Path>, version: Option<u64>, stderr: &mut StandardStream) -> ExitCode {
+    let Some(build) = build_reported(root, overrides, stderr) else { return ExitCode::FAILURE };
     let version = version.unwrap_or_else(|| embedded_version_number(root, &build));
     let resources = build.export.as_ref().map(|e| e.resources.as_slice()).unwrap_or(&[]);
+    let files_dir = files_dir.map(Path::to_path_buf).unwrap_or_else(|| out.with_extension("files"));
+    let bodies = build.export.as_ref().map(|e| &e.files);
+    let written_files = match bodies {
+        Some(bodies) if !bodies.is_empty() => match write_file_bodies(&files_dir, bodies) {
+            Ok(()) => format!(" and {} to {}", if bodies.len() == 1 { "1 file body".to_string() } else { format!("{} file bodies", bodies.len()) }, files_dir.display()),
+            Err(error) => {
+                let _ = writeln!(stderr, "error: cannot write the file bodies to {}: {error}", files_dir.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => String::new(),
+    };
     // `write_version_json` buffers itself (in large chunks): the file needs no `BufWriter`.
     let written = std::fs::File::create(out).and_then(|mut file| cairn_compiler::export::write_version_json(&mut file, resources, version));
     let code = match written {
         Ok(()) => {
-            let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}", summary(&build), out.display());
+            let _ = writeln!(std::io::stdout(), "{}; wrote version {version} to {}{written_files}", summary(&build), out.display());
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -158,4 +177,39 @@ pub fn export_json(root: &Path, out: &Path, version: Option<u64>, stderr: &mut S
     // The process ends now: freeing a large model piece by piece only costs time.
     std::mem::forget(build);
     code
+}
+
+/// Writes each body as `dir/HASH`. The folder is made private (0700) when it is new and its
+/// files are 0600: a body may be a secret. A body already there under its hash is the same
+/// content and is kept; nothing is written through a link.
+fn write_file_bodies(dir: &Path, bodies: &std::collections::BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(dir)?;
+            if !meta.is_dir() {
+                return Err(std::io::Error::other("it exists and is not a folder"));
+            }
+        }
+        Err(error) => return Err(error),
+    }
+    let no_follow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    for (hash, body) in bodies {
+        // Hashes come from the export (hex digests): never a path of their own.
+        if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(std::io::Error::other(format!("`{hash}` is not a file hash")));
+        }
+        let path = dir.join(hash);
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(no_follow).open(&path) {
+            Ok(mut file) => std::io::Write::write_all(&mut file, body)?,
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !std::fs::symlink_metadata(&path)?.is_file() {
+                    return Err(std::io::Error::other(format!("{} exists and is not a regular file", path.display())));
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }

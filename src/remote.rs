@@ -221,9 +221,9 @@ pub fn resources(remote: &Remote, environment: &str, state: Option<&str>, json: 
 
 /// `cairn export --server URL -e ENV [--release]`: compile here, upload the file bodies the
 /// server lacks and the version (streamed), print the version's number.
-pub fn export(project: &Path, remote: &Remote, environment: Option<&str>, release: bool, stderr: &mut StandardStream) -> ExitCode {
+pub fn export(project: &Path, overrides: &[String], remote: &Remote, environment: Option<&str>, release: bool, stderr: &mut StandardStream) -> ExitCode {
     let Some(environment) = environment else { return fail(stderr, "which environment? give -e ENV or set CAIRN_ENVIRONMENT") };
-    let Some(build) = build_reported(project, stderr) else { return ExitCode::FAILURE };
+    let Some(build) = build_reported(project, overrides, stderr) else { return ExitCode::FAILURE };
     let resources = std::sync::Arc::new(build.documents());
     let files = build.files();
     let count = resources.len();

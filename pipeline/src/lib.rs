@@ -4,6 +4,7 @@
 //! export into wire documents. Also the list of the modules shipped inside Cairn.
 
 pub mod fetch;
+pub mod settings;
 
 use cairn_compiler::compile::{compile_loaded, Compilation, Environment, Limits};
 use cairn_compiler::diagnostic::Diagnostic;
@@ -57,7 +58,7 @@ impl Build {
     /// The file bodies the exported resources name, by hash (what a server's file store must
     /// hold before the version is uploaded).
     pub fn files(&self) -> Vec<(String, Vec<u8>)> {
-        Vec::new()
+        self.export.as_ref().map(|export| export.files.iter().map(|(hash, body)| (hash.clone(), body.clone())).collect()).unwrap_or_default()
     }
 
     /// The exported resources as wire documents (none when the build failed).
@@ -107,9 +108,7 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &ModuleSet, settings: &C
 }
 
 /// Turns exported resources into the documents the store and agents use: the exported
-/// fields, plus (until the fs handlers read `permissions` and fetch bodies from the file
-/// store by `hash`) what the handlers still read: `mode`, a copy of `permissions`, and
-/// `content`, the body `hash` names when it is UTF-8 text.
+/// fields exactly (file bodies stay in [`Export::files`], named by `hash`).
 pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
     export
         .resources
@@ -118,7 +117,7 @@ pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
             id: cairn_wire::ResourceId(resource.id.clone()),
             resource_type: resource.resource_type.clone(),
             agent: resource.agent.clone(),
-            attributes: handler_attributes(export, resource),
+            attributes: resource.attributes.iter().map(|(k, v)| (k.to_string(), json_value(v))).collect(),
             requires: resource.requires.iter().map(|r| cairn_wire::ResourceId(r.clone())).collect(),
             hash: resource.hash.clone(),
             undefined: resource.undefined,
@@ -126,23 +125,6 @@ pub fn resource_docs(export: &Export) -> Vec<cairn_wire::ResourceDoc> {
             receive_events: resource.receive_events,
         })
         .collect()
-}
-
-/// The fields of a resource as a document holds them, with the transitional `mode` and
-/// `content` (see [`resource_docs`]).
-fn handler_attributes(export: &Export, resource: &cairn_compiler::export::Resource) -> std::collections::BTreeMap<String, serde_json::Value> {
-    use cairn_compiler::export::JsonValue;
-    let mut attributes: std::collections::BTreeMap<String, serde_json::Value> =
-        resource.attributes.iter().map(|(k, v)| (k.to_string(), json_value(v))).collect();
-    if let Some(permissions) = resource.attribute("permissions") {
-        attributes.entry("mode".to_string()).or_insert_with(|| json_value(permissions));
-    }
-    if let Some(JsonValue::Str(hash)) = resource.attribute("hash") {
-        if let Some(text) = export.files.get(hash).and_then(|body| std::str::from_utf8(body).ok()) {
-            attributes.entry("content".to_string()).or_insert_with(|| serde_json::Value::String(text.to_string()));
-        }
-    }
-    attributes
 }
 
 fn json_value(value: &cairn_compiler::export::JsonValue) -> serde_json::Value {

@@ -18,11 +18,20 @@ pub struct StorePort {
     store: Arc<dyn Store>,
     environment: String,
     runtime: tokio::runtime::Handle,
+    /// File bodies of a version that is not stored (a dry run stores nothing, yet its
+    /// handlers compare the files' content): read before the store.
+    unstored_files: BTreeMap<String, Vec<u8>>,
 }
 
 impl StorePort {
     pub fn new(store: Arc<dyn Store>, environment: &str, runtime: tokio::runtime::Handle) -> Self {
-        StorePort { store, environment: environment.to_string(), runtime }
+        StorePort { store, environment: environment.to_string(), runtime, unstored_files: BTreeMap::new() }
+    }
+
+    /// The port of a dry run: `files` are read from memory, never stored.
+    pub fn with_unstored_files(mut self, files: BTreeMap<String, Vec<u8>>) -> Self {
+        self.unstored_files = files;
+        self
     }
 }
 
@@ -40,6 +49,9 @@ impl DeployPort for StorePort {
     }
 
     fn file(&self, hash: &str) -> Result<Vec<u8>, PortError> {
+        if let Some(body) = self.unstored_files.get(hash) {
+            return Ok(body.clone());
+        }
         match self.runtime.block_on(self.store.file(hash)) {
             Ok(Some(body)) => Ok(body),
             Ok(None) => Err(PortError(format!("the file store has no file with hash {hash}"))),
@@ -212,19 +224,33 @@ impl Embedded {
     }
 
     /// Stores `resources` as a version of `environment` unless the latest version asks for the
-    /// same, deploys it with an in-process agent, and reports orphans: resources an earlier
+    /// same (and the file bodies they name, `files` by hash, that the store lacks), deploys it with an in-process agent, and reports orphans: resources an earlier
     /// version had and this one has not (removed when they had `purge_on_delete`, left in
     /// place otherwise). `on_result` sees every resource as it finishes.
     pub fn deploy(
         &self,
         environment: &str,
         resources: &[ResourceDoc],
+        files: &BTreeMap<String, Vec<u8>>,
         handlers: &HandlerRegistry,
         io: &dyn Io,
         options: &EmbeddedOptions,
         on_result: &mut dyn FnMut(&DeployResult),
     ) -> Result<Deployed, EmbeddedError> {
         let dry_run = options.deploy.dry_run;
+        let mut port = StorePort::new(self.store.clone(), environment, self.runtime.handle().clone());
+        if dry_run {
+            port = port.with_unstored_files(files.clone());
+        } else {
+            // Bodies before the version that names them: a version is never stored whose
+            // files the store lacks.
+            let hashes: Vec<String> = files.keys().cloned().collect();
+            let missing = block(&self.runtime, self.store.missing_files(&hashes))?;
+            for batch in missing.chunks(256) {
+                let bodies: Vec<(String, Vec<u8>)> = batch.iter().filter_map(|hash| files.get(hash).map(|body| (hash.clone(), body.clone()))).collect();
+                block(&self.runtime, self.store.put_files(&bodies))?;
+            }
+        }
         let latest = block(&self.runtime, self.store.versions(environment))?.into_iter().next();
         let digest = cairn_wire::version_digest(resources);
         let (version, stored) = match &latest {
@@ -236,7 +262,6 @@ impl Embedded {
         let orphans = self.orphans(environment, resources)?;
         let mut to_deploy = resources.to_vec();
         to_deploy.extend(orphans.iter().filter_map(|(_, purge)| purge.clone()));
-        let port = StorePort::new(self.store.clone(), environment, self.runtime.handle().clone());
         let report =
             cairn_agent::deploy(&port, version, &to_deploy, handlers, io, &options.deploy, on_result).map_err(EmbeddedError::Port)?;
         let orphans: Vec<Orphan> = orphans.into_iter().map(|(resource, document)| Orphan { resource, purged: document.is_some() }).collect();
