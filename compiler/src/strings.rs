@@ -238,18 +238,20 @@ fn is_dotted_name(text: &str) -> bool {
         })
 }
 
-/// Decodes Python escape sequences (`unicode_escape`): `\n \t \\ \" \' \xhh \uXXXX \UXXXXXXXX
-/// \ooo`, and a backslash-newline joins lines. An unknown escape is kept as written, as
-/// Python does.
+/// Decodes a string literal as Inmanta does: its UTF-8 bytes through Python's
+/// `unicode_escape`. Escapes (`\n \t \\ \" \' \xhh \uXXXX \UXXXXXXXX \ooo`, a backslash-newline
+/// joining lines) are decoded; an unknown escape is kept as written, as Python does; and every
+/// byte of a non-ASCII character becomes the character of that Latin-1 code, so `"Café"` is
+/// `"CafÃ©"` in Inmanta and here alike (`"Caf\u00e9"` is the way to write `é`).
 pub fn unescape(text: &str, offset: usize, file: FileId, errors: &mut Vec<LexError>) -> String {
-    if !text.contains('\\') {
+    if text.is_ascii() && !text.contains('\\') {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         if c != '\\' {
-            out.push(c);
+            push_as_latin1_bytes(&mut out, c);
             continue;
         }
         let Some((_, escaped)) = chars.next() else {
@@ -312,11 +314,22 @@ pub fn unescape(text: &str, offset: usize, file: FileId, errors: &mut Vec<LexErr
             }
             other => {
                 out.push('\\');
-                out.push(other);
+                push_as_latin1_bytes(&mut out, other);
             }
         }
     }
     out
+}
+
+/// `c` as `unicode_escape` reads it: an ASCII character as itself, any other as one
+/// character per byte of its UTF-8 form.
+fn push_as_latin1_bytes(out: &mut String, c: char) {
+    if c.is_ascii() {
+        out.push(c);
+    } else {
+        let mut buffer = [0u8; 4];
+        out.extend(c.encode_utf8(&mut buffer).bytes().map(char::from));
+    }
 }
 
 #[cfg(test)]

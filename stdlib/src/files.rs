@@ -20,11 +20,11 @@ pub fn register(registry: &mut PluginRegistry) {
         let file = resolve(ctx, text(&a[0]), "files")?;
         ctx.host.module_file(&file).map(|t| Value::str(&t)).map_err(|e| about(text(&a[0]), e))
     });
-    // Inmanta's `file` returns a marker that its file handler reads on the agent; Cairn's
-    // export carries the content itself, so `file` returns it as `source` does.
+    // Inmanta's `file` returns a marker naming the file, whose bytes (binary or not) become
+    // the body of the `fs::File` that uses it: a reference the host keeps with the compile.
     registry.register("std::file", path(), |ctx, a| {
         let file = resolve(ctx, text(&a[0]), "files")?;
-        ctx.host.module_file(&file).map(|t| Value::str(&t)).map_err(|e| about(text(&a[0]), e))
+        ctx.host.file_reference(&file).map(|r| Value::str(&r)).map_err(|e| about(text(&a[0]), e))
     });
     registry.register("std::list_files", path(), |ctx, a| {
         let folder = resolve(ctx, text(&a[0]), "files")?;
@@ -126,7 +126,9 @@ mod tests {
     fn sources_and_listings() {
         let mut host = host();
         assert_eq!(host.call("std::source", &[Value::str("web/a.conf")], None), Ok(Value::str("A")));
-        assert_eq!(host.call("std::file", &[Value::str("web/sub/c.conf")], None), Ok(Value::str("C")));
+        let reference = host.call("std::file", &[Value::str("web/sub/c.conf")], None);
+        let expected = format!("{}web/files/sub/c.conf", cairn_compiler::compile::plugins::FILE_REFERENCE_PREFIX);
+        assert_eq!(reference, Ok(Value::str(&expected)), "a reference to the file, not its text");
         assert!(host.call("std::source", &[Value::str("web/none")], None).is_err());
         assert!(host.call("std::source", &[Value::str("/project.txt")], None).is_err());
         let listed = host.call("std::list_files", &[Value::str("web")], None);

@@ -102,6 +102,10 @@ impl PluginHost for FakeHost {
         self.files.get(path).cloned().ok_or_else(|| format!("cannot read {path}"))
     }
 
+    fn file_reference(&mut self, path: &str) -> Result<String, String> {
+        self.files.get(path).map(|_| format!("{}{path}", cairn_compiler::compile::plugins::FILE_REFERENCE_PREFIX)).ok_or_else(|| format!("cannot read {path}"))
+    }
+
     fn module_files(&self, path: &str) -> Result<Vec<String>, String> {
         let prefix = format!("{path}/");
         let names: Vec<String> = self

@@ -31,6 +31,7 @@ fn snapshot_case(name: &str, source: &str) -> String {
 
 mod compile_errors;
 mod deploy;
+mod export;
 mod model_files;
 mod rendering;
 

@@ -9,9 +9,7 @@
 //!
 //! A project that cannot match yet because of work outside the export (the lexer, std's
 //! interface, a language feature) is [`PENDING`], with the reason; its test is ignored, and
-//! runs with `cargo test --test export -- --ignored`. [`ADJUSTED`] projects differ only by a
-//! pending std default, which the test applies to Cairn's output before comparing (and which
-//! does nothing once std has the default).
+//! runs with `cargo test --test export -- --ignored`.
 
 use cairn_compiler::export::write_version_json;
 use cairn_compiler::fs::RealFs;
@@ -20,38 +18,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Projects that cannot match yet, and why.
-const PENDING: &[(&str, &str)] = &[
-    (
-        "fs-file-non-ascii",
-        "the real lexer decodes string literals with Python's unicode_escape (\"Café\" becomes \"CafÃ©\"), which the lexer \
-         being rewritten does not do yet; and std::source(\"/menu.txt\") (a leading `/`: the project's own files/) is not \
-         supported by std::source yet",
-    ),
-    (
-        "fs-via-contexts",
-        "std::OS.python_cmd is not nullable in Cairn's std yet (std 8.4.2: `string? python_cmd = \"python\"`), so \
-         `python_cmd=null` does not compile",
-    ),
-    (
-        "std-remote-agent",
-        "std 8.4.2's interface is not in Cairn's std yet: `bool remote_agent = false` (a dict today), the AgentConfig that \
-         HostConfig's agentConfig makes for remote hosts with an ip (uri from std's host_uri.j2), `ipv_any_address? ip` \
-         (IPv6), nullable `python_cmd`, `remote_user = \"root\"` and `remote_port = 22`, `index Host(name)`",
-    ),
-    (
-        "std-template-module",
-        "std::template is not std 8.4.2's yet (keyword arguments replace the scope, `dict.items()`, the trailing newline \
-         dropped, `/` for the project's own templates/), std::source and std::file do not read the project's own files/ \
-         (`/`), and std::file returns the text instead of a reference, so a binary file (favicon.ico) fails",
-    ),
-];
-
-/// Projects whose hosts have only an `ip`: the `via` mitogen makes from them uses std::Host's
-/// `remote_user` and `remote_port`, whose std 8.4.2 defaults are `"root"` and `22`; Cairn's
-/// std has no defaults for them yet (null). The test gives Cairn's derived contexts those
-/// defaults (see [`std_host_defaults`]) and compares everything else as it is.
-const ADJUSTED: &[&str] = &["apt-package", "fs-directory-tree", "fs-symlink", "install-configure-reload"];
+/// Projects that cannot match yet, and why (none now: each new one says why here, and its
+/// test is marked `#[ignore = "pending: ..."]`).
+const PENDING: &[(&str, &str)] = &[];
 
 /// Projects whose real export fails: fragments Cairn's error must hold (the meaning of the
 /// real message in Cairn's words), and the line of `main.cf` it must point at.
@@ -87,9 +56,6 @@ fn check(name: &str) {
     write_version_json(&mut out, &export.resources, 0).expect("writes");
     let mut got: Value = serde_json::from_slice(&out).expect("Cairn writes JSON");
     normalise(&mut got, &root);
-    if ADJUSTED.contains(&name) {
-        std_host_defaults(&mut got);
-    }
     let expected: Value = read_json(&root.join("expected.json"));
     let differences = compare(&got, &expected);
     assert!(differences.is_empty(), "{name}: Cairn's export differs from Inmanta's:\n{}", differences.join("\n"));
@@ -120,33 +86,6 @@ fn normalise(export: &mut Value, root: &Path) {
         }
     }
     resources.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-}
-
-/// Gives the ssh contexts mitogen derives from a host (recognised by their `ssh_args`) the
-/// std 8.4.2 defaults of `remote_user` (`"root"`: no sudo around it) and `remote_port` (`22`)
-/// where Cairn's std leaves them null. Does nothing to contexts without nulls.
-fn std_host_defaults(value: &mut Value) {
-    fn derived(context: &Value) -> bool {
-        context.get("ssh_args").and_then(Value::as_array).is_some_and(|args| args.iter().any(|a| a == "UserKnownHostsFile=/dev/null"))
-    }
-    match value {
-        Value::Array(items) => items.iter_mut().for_each(std_host_defaults),
-        Value::Object(map) => {
-            if let Some(inner) = map.get("via").filter(|inner| derived(inner) && inner["username"].is_null()) {
-                if map.get("method_name").is_some_and(|m| m == "sudo") {
-                    let mut inner = inner.clone();
-                    inner["username"] = Value::from("root");
-                    *value = inner;
-                    return std_host_defaults(value);
-                }
-            }
-            if derived(&Value::Object(map.clone())) && map.get("port").is_some_and(Value::is_null) {
-                map.insert("port".to_string(), Value::from(22));
-            }
-            map.values_mut().for_each(std_host_defaults);
-        }
-        _ => {}
-    }
 }
 
 /// Every difference between two exports, by resource id and field.
@@ -271,16 +210,16 @@ projects! {
     fs_configfile = "fs-configfile";
     fs_directory_tree = "fs-directory-tree";
     fs_file = "fs-file";
-    fs_file_non_ascii #[ignore = "pending: the lexer's unicode_escape decoding and std::source of project files (see PENDING)"] = "fs-file-non-ascii";
+    fs_file_non_ascii = "fs-file-non-ascii";
     fs_host_without_ip = "fs-host-without-ip";
     fs_jsonfile = "fs-jsonfile";
     fs_purged_directory = "fs-purged-directory";
     fs_purged_directory_live_file = "fs-purged-directory-live-file";
     fs_suffix_content = "fs-suffix-content";
     fs_symlink = "fs-symlink";
-    fs_via_contexts #[ignore = "pending: std::OS.python_cmd is not nullable in Cairn's std (see PENDING)"] = "fs-via-contexts";
+    fs_via_contexts = "fs-via-contexts";
     install_configure_reload = "install-configure-reload";
     std_nullresource = "std-nullresource";
-    std_remote_agent #[ignore = "pending: std 8.4.2's Host, HostConfig and AgentConfig interface (see PENDING)"] = "std-remote-agent";
-    std_template_module #[ignore = "pending: std 8.4.2's std::template, project files and std::file references (see PENDING)"] = "std-template-module";
+    std_remote_agent = "std-remote-agent";
+    std_template_module = "std-template-module";
 }

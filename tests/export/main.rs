@@ -337,14 +337,20 @@ fn agent_config_is_handled_by_the_internal_agent_when_started() {
 }
 
 #[test]
-fn documents_carry_what_the_handlers_still_read() {
+fn documents_carry_the_exported_fields_and_the_bodies_stay_in_the_file_store() {
     let export = exported(SITE);
     let docs = resource_docs(&export);
     let file = docs.iter().find(|d| d.id.0 == "fs::File[web1,path=/etc/app.conf]").expect("the file");
-    assert_eq!(file.attr("mode"), Some(&serde_json::json!(644)), "a copy of permissions");
-    assert_eq!(file.str_attr("content"), Some("x=1"), "the body the hash names");
-    assert_eq!(file.str_attr("hash"), Some("7caf6056913504f0508c65faf2dc3f94ff65bcfd"));
+    let exported = export.resources.iter().find(|r| r.id == file.id.0).expect("exported");
+    let names: Vec<&str> = file.attributes.keys().map(String::as_str).collect();
+    let exported_names: Vec<&str> = exported.attributes.iter().map(|(k, _)| &**k).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    assert_eq!(names, exported_names, "a document holds the exported fields, no more");
+    assert_eq!(file.attr("permissions"), Some(&serde_json::json!(644)));
+    assert_eq!(file.attr("content"), None, "the body is not inline");
+    assert_eq!(file.attr("mode"), None);
+    let hash = file.str_attr("hash").expect("a hash");
+    assert_eq!(hash, "7caf6056913504f0508c65faf2dc3f94ff65bcfd");
+    assert_eq!(export.files.get(hash).map(Vec::as_slice), Some(&b"x=1"[..]), "the body the hash names is in the export's files");
     let directory = docs.iter().find(|d| d.resource_type == "fs::Directory").expect("the directory");
-    assert_eq!(directory.attr("mode"), Some(&serde_json::json!(750)));
-    assert_eq!(directory.attr("content"), None);
+    assert_eq!(directory.attr("permissions"), Some(&serde_json::json!(750)));
 }
