@@ -4,12 +4,13 @@
 # default), the same with --incremental (which trusts the store), and a redeploy that
 # repairs 100 files edited by hand: wall time, resources/s and peak RSS.
 # Targets: first deploy >= 5,000 resources/s, no-change redeploy under 1 s in total.
+#   SKIP_BUILD=1 reuses target/release/cairn as it is.
 # Needs /usr/bin/time (Debian package `time`; installed here if missing and we are root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 if [ ! -x /usr/bin/time ] && [ "$(id -u)" = 0 ]; then apt-get install -y -qq time >/dev/null; fi
-cargo build --release --quiet
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat > "$work/project.yml" <<YML
@@ -17,7 +18,8 @@ name: bench
 YML
 cat > "$work/main.cf" <<CF
 import fs
-h = std::Host(name="localhost", os=std::linux)
+import mitogen
+h = std::Host(name="localhost", os=std::linux, via=mitogen::Local())
 d = fs::Directory(host=h, path="files")
 for i in std::sequence($N):
     fs::File(host=h, path=f"files/f{i}.txt", content=f"file {i}\n", requires=d)

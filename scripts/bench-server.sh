@@ -49,9 +49,11 @@ python3 - "$N" > "$work/project/main.cf" <<'PY'
 import sys
 n = int(sys.argv[1])
 print("import std::testing")
-print(f"for i in std::sequence({n}):")
-print('    std::testing::NullResource(name=f"r{i}", agentname=f"agent{i % 10}", value=f"value of resource {i}")')
-print("end")
+for agent in range(10):
+    count = n // 10 + (1 if agent < n % 10 else 0)
+    print(f"for i in std::sequence({count}):")
+    print(f'    std::testing::NullResource(name=f"r{{i}}", agentname="agent{agent}", value=f"value of resource {{i}} of agent{agent}")')
+    print("end")
 PY
 
 ADMIN="bench-admin-token-$(date +%s%N)"
@@ -67,7 +69,7 @@ run_backend() {
     "$BIN" env create bench >/dev/null
     local start end
     start=$(date +%s%N)
-    "$BIN" export "$work/project" -e bench --release >"$work/$name-version" 2>"$work/$name-export.log"
+    "$BIN" export "$work/project" -e bench --release >"$work/$name-version" 2>"$work/$name-export.log" || { cat "$work/$name-export.log" >&2; exit 1; }
     end=$(date +%s%N)
     local upload_s bytes
     upload_s=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')

@@ -19,8 +19,6 @@ pub(super) const STATEMENTS_PER_COMMAND: usize = 1_000;
 const BYTES_PER_COMMAND: usize = 8 * 1024 * 1024;
 /// Documents per `insert_many` call.
 pub(super) const DOCUMENTS_PER_INSERT: usize = 5_000;
-/// Values per `$in` of a lookup by key.
-pub(super) const KEYS_PER_LOOKUP: usize = 200;
 /// Duplicate key: a unique index refused a write.
 const DUPLICATE_KEY: i32 = 11000;
 /// Another writer changed the document in the meantime (in a transaction: try again).
@@ -221,16 +219,13 @@ pub(super) use in_transaction;
 /// A write error of one statement of a batched command: its index in the statements given
 /// and its code.
 pub(super) struct StatementError {
+    /// Read by the failure message of [`batched_all`] (`Debug`) and by callers that retry.
+    #[allow(dead_code)]
     pub index: usize,
     pub code: i32,
     pub message: String,
 }
 
-impl StatementError {
-    pub(super) fn is_duplicate(&self) -> bool {
-        self.code == DUPLICATE_KEY
-    }
-}
 
 /// Sends statements to `collection` as `update` (or `delete`) commands of at most
 /// [`STATEMENTS_PER_COMMAND`] statements and a few MiB each: one round trip per batch,
@@ -326,11 +321,6 @@ fn approximate_size(value: &Bson) -> usize {
 /// An upsert statement of an `update` command.
 pub(super) fn upsert(filter: Document, update: Document) -> Document {
     doc! { "q": filter, "u": update, "upsert": true }
-}
-
-/// An update statement (no upsert) of an `update` command.
-pub(super) fn update(filter: Document, update: Document) -> Document {
-    doc! { "q": filter, "u": update }
 }
 
 /// Adds `count` to the counter document `id` (field `last`) and returns its new value,

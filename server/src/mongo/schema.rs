@@ -13,12 +13,12 @@ use mongodb::{Database, IndexModel};
 /// Written after its members and documents, deleted before them: a version that is
 /// listed is whole.
 pub(super) const VERSIONS: &str = "versions";
-/// One document per resource of a version: `{environment, version, resource_id, hash}`.
-pub(super) const MEMBERS: &str = "version_members";
-/// Resource documents by desired-state hash, each kept once per environment however many
-/// versions use it: `{environment, hash, refs, json}`, `refs` counting the members that
-/// use it (a document is deleted once no member does).
-pub(super) const DOCUMENTS: &str = "documents";
+/// A version's resources in id order, in chunks: `{environment, version, n, first, last,
+/// resources: [{id, json}]}`, chunk `n` holding the ids `first..=last` (at most
+/// [`super::versions::RESOURCES_PER_CHUNK`] resources and a few MiB each). One document per
+/// thousand resources rather than one per resource: writing and reading a version is a few
+/// dozen documents, whatever the server's cost per document.
+pub(super) const CHUNKS: &str = "version_chunks";
 /// Per environment, `_id: "version:ENV"` (`last`: the last version number given),
 /// `_id: "log:ENV"` (`last`: the last action log sequence number) and `_id: "release:ENV"`
 /// (`version`: the released one). Each has `environment`.
@@ -47,9 +47,9 @@ pub(super) const DRYRUN_RESULTS: &str = "dryrun_results";
 
 /// The collections that hold documents of one environment, by their `environment` field
 /// (what deleting an environment deletes), in the order it deletes them: tokens first, so
-/// that they stop working at once; versions before their members and documents, so that
-/// no version is listed without them; the environment's heads after its versions.
-pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, VERSIONS, MEMBERS, DOCUMENTS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS];
+/// that they stop working at once; versions before their chunks, so that no version is
+/// listed without them; the environment's heads after its versions.
+pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, VERSIONS, CHUNKS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS];
 
 fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
     IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_string()).unique(unique).build()).build()
@@ -61,28 +61,9 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         // One document per version number: the latest version (a descending scan), the
         // listing newest first, pruning's cutoff and single versions by number.
         (VERSIONS, vec![index(doc! { "environment": 1, "version": 1 }, "environment_version", true)]),
-        // A version's resources in id order: whole, or a page as a range on resource_id
-        // after an id. Unique: a version lists an id once. Deleting a version's members.
-        (MEMBERS, vec![index(doc! { "environment": 1, "version": 1, "resource_id": 1 }, "environment_version_resource", true)]),
-        (
-            DOCUMENTS,
-            vec![
-                // A document by hash: the upsert that counts a new member and the lookup
-                // that joins members to their documents. Unique: each kept once.
-                index(doc! { "environment": 1, "hash": 1 }, "environment_hash", true),
-                // The documents no member uses any more (refs <= 0), found without reading
-                // the ones in use: a partial index holds only those.
-                IndexModel::builder()
-                    .keys(doc! { "environment": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .name("unused".to_string())
-                            .partial_filter_expression(doc! { "refs": { "$lte": 0 } })
-                            .build(),
-                    )
-                    .build(),
-            ],
-        ),
+        // A version's chunks in order: whole, or from the chunk that holds an id on (pages
+        // and single resources: a range on `last`). Unique: each chunk once.
+        (CHUNKS, vec![index(doc! { "environment": 1, "version": 1, "n": 1 }, "environment_version_n", true)]),
         // Deleting an environment deletes its heads (the `_id` index serves the rest).
         (HEADS, vec![index(doc! { "environment": 1 }, "environment", false)]),
         (

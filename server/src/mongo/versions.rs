@@ -1,35 +1,37 @@
-//! Versions in the MongoDB store. A version is a document in `versions`, one member per
-//! resource in `version_members`, and the resource documents by hash in `documents`, each
-//! kept once per environment with a count of the members that use it.
+//! Versions in the MongoDB store. A version is a document in `versions` and its resources,
+//! sorted by id, in chunks of up to a thousand (`version_chunks`, each holding the
+//! resources' documents as JSON): a version of 65,000 resources is 65 documents to write
+//! and to read, so its cost does not grow with the server's cost per document.
 //!
-//! A version of 65,000 resources is too large for one transaction, so it is written in an
-//! order that never shows a partial version, and read so that it never returns one:
+//! A version is too large for one transaction, so it is written in an order that never
+//! shows a partial version, and read so that it never returns one:
 //! 1. its number comes from the environment's counter (`heads`, `$inc`, atomic on the
 //!    server: distinct and increasing however many servers create versions at once; never
 //!    given again, even when a creation fails half-way);
-//! 2. its members are inserted (`insert_many`, in batches);
-//! 3. its documents are upserted (batched `update` commands), each counting its new members;
-//! 4. the version document is inserted: only now is the version listed or read.
+//! 2. its chunks are inserted;
+//! 3. the version document is inserted: only now is the version listed or read.
 //!
-//! A reader checks the version document before and after reading members and documents:
-//! it exists before only once everything is written, and still exists after only if no
-//! deletion had begun, because deleting goes the other way round: the version document
-//! first (in a transaction that also checks the release), then each member's count is
-//! taken off its document, then the members, then every document no member counts any
-//! more. A document's count is taken off only by the deletion of a version that counted
-//! it, so a document in use by another version (or by one being created) is never deleted;
-//! a creation that finds its document deleted meanwhile upserts it again before its version
-//! is listed. A crash half-way through either leaves unused members or documents (space),
-//! never a listed version that lacks something.
+//! A reader checks the version document before and after reading chunks: it exists before
+//! only once everything is written, and still exists after only if no deletion had begun,
+//! because deleting goes the other way round: the version document first (in a transaction
+//! that also checks the release), then its chunks. A crash half-way through either leaves
+//! chunks that no version lists (space), never a listed version that lacks something.
 
-use super::ops::{self, batched, batched_all, in_transaction, int, number, string, upsert, Failure, DOCUMENTS_PER_INSERT, KEYS_PER_LOOKUP};
-use super::schema::{DOCUMENTS, HEADS, MEMBERS, VERSIONS};
+use super::ops::{self, in_transaction, int, number, string, Failure};
+use super::schema::{CHUNKS, HEADS, VERSIONS};
 use super::MongoStore;
 use crate::store::{now_ms, StoreError};
 use cairn_wire::{ResourceDoc, ResourceId, VersionInfo};
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The most resources one chunk holds.
+pub(super) const RESOURCES_PER_CHUNK: usize = 1_000;
+/// A chunk is closed once its JSON reaches this size, far below the 16 MiB a document may
+/// be (a resource larger than what remains is a chunk of its own).
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Chunks per insert command.
+const CHUNKS_PER_INSERT: usize = 8;
 
 fn version_head(environment: &str) -> String {
     format!("version:{environment}")
@@ -51,26 +53,34 @@ fn retry_on_duplicate(error: mongodb::error::Error) -> Failure {
 }
 
 pub(super) async fn create(store: &MongoStore, environment: &str, resources: &[ResourceDoc]) -> Result<u64, Failure> {
-    let mut seen = BTreeSet::new();
-    // Each document once, with how many members of this version use it.
-    let mut documents: BTreeMap<&str, (String, i64)> = BTreeMap::new();
-    for resource in resources {
-        if !seen.insert(resource.id.0.as_str()) {
-            return Err(Failure::Store(StoreError::Invalid(format!("the version lists {} twice", resource.id))));
-        }
-        match documents.get_mut(resource.hash.as_str()) {
-            Some((_, count)) => *count += 1,
-            None => {
-                documents.insert(&resource.hash, (ops::to_json(resource)?, 1));
-            }
-        }
+    let mut sorted: Vec<&ResourceDoc> = resources.iter().collect();
+    sorted.sort_by(|a, b| a.id.0.cmp(&b.id.0));
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0].id == pair[1].id) {
+        return Err(Failure::Store(StoreError::Invalid(format!("the version lists {} twice", pair[0].id))));
     }
+    let mut chunks: Vec<Vec<Document>> = Vec::new();
+    let (mut current, mut bytes) = (Vec::new(), 0usize);
+    for resource in sorted {
+        let json = ops::to_json(resource)?;
+        if !current.is_empty() && (current.len() >= RESOURCES_PER_CHUNK || bytes + json.len() > CHUNK_BYTES) {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += json.len() + resource.id.0.len();
+        current.push(doc! { "id": &resource.id.0, "json": json });
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    // The version document lists each chunk's last id: a reader finds the chunk that holds
+    // an id without reading any other.
+    let lasts: Vec<String> = chunks.iter().map(|chunk| chunk.last().and_then(|r| r.get_str("id").ok()).unwrap_or_default().to_string()).collect();
     let digest = cairn_wire::version_digest(resources);
     let created_ms = int(now_ms(), "time")?;
     let version = ops::advance_counter(&store.collection(HEADS), &version_head(environment), environment, 1, None).await?;
-    if let Err(failure) = write_members_and_documents(store, environment, version, resources, &documents).await {
-        // Nothing lists this version; its members would only take space.
-        let _ = store.collection(MEMBERS).delete_many(doc! { "environment": environment, "version": version }).await;
+    if let Err(failure) = write_chunks(store, environment, version, chunks).await {
+        // Nothing lists this version; its chunks would only take space.
+        let _ = store.collection(CHUNKS).delete_many(doc! { "environment": environment, "version": version }).await;
         return Err(failure);
     }
     store
@@ -81,43 +91,27 @@ pub(super) async fn create(store: &MongoStore, environment: &str, resources: &[R
             "created_ms": created_ms,
             "resource_count": resources.len() as i64,
             "digest": digest,
+            "chunk_lasts": lasts,
         })
         .await?;
     Ok(version as u64)
 }
 
-async fn write_members_and_documents(
-    store: &MongoStore,
-    environment: &str,
-    version: i64,
-    resources: &[ResourceDoc],
-    documents: &BTreeMap<&str, (String, i64)>,
-) -> Result<(), Failure> {
-    let members = store.collection(MEMBERS);
-    for chunk in resources.chunks(DOCUMENTS_PER_INSERT) {
-        let batch: Vec<Document> = chunk
-            .iter()
-            .map(|r| doc! { "environment": environment, "version": version, "resource_id": &r.id.0, "hash": &r.hash })
-            .collect();
-        members.insert_many(batch).ordered(false).await?;
-    }
-    let statements: Vec<Document> = documents
-        .iter()
-        .map(|(hash, (json, count))| {
-            upsert(doc! { "environment": environment, "hash": *hash }, doc! { "$inc": { "refs": *count }, "$setOnInsert": { "json": json } })
+async fn write_chunks(store: &MongoStore, environment: &str, version: i64, chunks: Vec<Vec<Document>>) -> Result<(), Failure> {
+    let collection = store.collection(CHUNKS);
+    let documents: Vec<Document> = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(n, resources)| {
+            let first = resources.first().and_then(|r| r.get_str("id").ok()).unwrap_or_default().to_string();
+            let last = resources.last().and_then(|r| r.get_str("id").ok()).unwrap_or_default().to_string();
+            doc! { "environment": environment, "version": version, "n": n as i64, "first": first, "last": last, "resources": resources }
         })
         .collect();
-    let failed = batched(&store.db, "update", DOCUMENTS, statements.clone(), false, None).await?;
-    if failed.is_empty() {
-        return Ok(());
+    for batch in documents.chunks(CHUNKS_PER_INSERT) {
+        collection.insert_many(batch.to_vec()).await?;
     }
-    // Two writers upserting one new document at once: one of the inserts loses to the
-    // unique index. Upserted again, it finds the document and counts.
-    if let Some(other) = failed.iter().find(|e| !e.is_duplicate()) {
-        return Err(Failure::Store(StoreError::Backend(format!("storing documents failed with code {}: {}", other.code, other.message))));
-    }
-    let again: Vec<Document> = failed.iter().map(|e| statements[e.index].clone()).collect();
-    batched_all(&store.db, "update", DOCUMENTS, again, false, None).await
+    Ok(())
 }
 
 pub(super) async fn latest(store: &MongoStore, environment: &str) -> Result<Option<u64>, Failure> {
@@ -151,8 +145,7 @@ async fn exists(store: &MongoStore, environment: &str, version: i64) -> Result<b
 }
 
 /// A version's documents in id order: all, or a page (ids after `after`, at most
-/// `limit`). Members come by a range on the `(environment, version, resource_id)` index,
-/// their documents by hash in batches.
+/// `limit`): the chunks from the one that holds the first id wanted on.
 pub(super) async fn resources(
     store: &MongoStore,
     environment: &str,
@@ -160,65 +153,88 @@ pub(super) async fn resources(
     after: Option<&ResourceId>,
     limit: Option<usize>,
 ) -> Result<Vec<ResourceDoc>, Failure> {
-    let condition = after.map(|after| doc! { "$gt": &after.0 }.into());
-    matching(store, environment, version, condition, limit).await
+    read(store, environment, version, Wanted::After(after.map(|a| a.0.as_str()), limit.unwrap_or(usize::MAX))).await
 }
 
 /// One resource of a version, by its id.
 pub(super) async fn resource(store: &MongoStore, environment: &str, version: u64, id: &ResourceId) -> Result<Option<ResourceDoc>, Failure> {
-    Ok(matching(store, environment, version, Some(id.0.as_str().into()), Some(1)).await?.into_iter().next())
+    Ok(read(store, environment, version, Wanted::One(&id.0)).await?.into_iter().next())
 }
 
-/// The members of a version whose id matches `condition` (all when none), in id order.
-async fn matching(
-    store: &MongoStore,
-    environment: &str,
-    version: u64,
-    condition: Option<mongodb::bson::Bson>,
-    limit: Option<usize>,
-) -> Result<Vec<ResourceDoc>, Failure> {
+enum Wanted<'a> {
+    /// The ids after the first (all when none), at most so many.
+    After(Option<&'a str>, usize),
+    One(&'a str),
+}
+
+/// The last id of each chunk of a version, in order (`None` when the version is not
+/// listed: not yet whole, or deleted).
+async fn chunk_lasts(store: &MongoStore, environment: &str, version: i64) -> Result<Option<Vec<String>>, Failure> {
+    let found = store
+        .collection(VERSIONS)
+        .find_one(doc! { "environment": environment, "version": version })
+        .projection(doc! { "_id": 0, "chunk_lasts": 1 })
+        .await?;
+    let Some(found) = found else { return Ok(None) };
+    let lasts = found
+        .get_array("chunk_lasts")
+        .map_err(|e| Failure::Store(StoreError::Corrupt(format!("version {version} of {environment}: {e}"))))?
+        .iter()
+        .map(|last| last.as_str().map(str::to_string))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| Failure::Store(StoreError::Corrupt(format!("version {version} of {environment}: a chunk id is not text"))))?;
+    Ok(Some(lasts))
+}
+
+async fn read(store: &MongoStore, environment: &str, version: u64, wanted: Wanted<'_>) -> Result<Vec<ResourceDoc>, Failure> {
     let version = int(version, "version")?;
-    if !exists(store, environment, version).await? {
+    let Some(lasts) = chunk_lasts(store, environment, version).await? else { return Ok(Vec::new()) };
+    let (first_chunk, from, limit) = match &wanted {
+        Wanted::After(Some(after), limit) => (lasts.partition_point(|last| last.as_str() <= *after), Some(*after), *limit),
+        Wanted::After(None, limit) => (0, None, *limit),
+        Wanted::One(id) => (lasts.partition_point(|last| last.as_str() < *id), None, 1),
+    };
+    if limit == 0 || first_chunk >= lasts.len() {
         return Ok(Vec::new());
     }
-    let mut filter = doc! { "environment": environment, "version": version };
-    if let Some(condition) = condition {
-        filter.insert("resource_id", condition);
-    }
-    let members_collection = store.collection(MEMBERS);
-    let mut find = members_collection.find(filter).sort(doc! { "resource_id": 1 }).projection(doc! { "_id": 0, "resource_id": 1, "hash": 1 });
-    if let Some(limit) = limit {
-        find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
-    }
-    let mut cursor = find.await?;
-    let mut members = Vec::new();
-    while cursor.advance().await? {
-        let d: Document = cursor.deserialize_current()?;
-        members.push((string(&d, "resource_id")?, string(&d, "hash")?));
-    }
-    let hashes: Vec<&str> = members.iter().map(|(_, h)| h.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
-    let mut json: HashMap<String, String> = HashMap::with_capacity(hashes.len());
-    let documents = store.collection(DOCUMENTS);
-    for chunk in hashes.chunks(KEYS_PER_LOOKUP) {
-        let mut cursor = documents
-            .find(doc! { "environment": environment, "hash": { "$in": chunk } })
-            .projection(doc! { "_id": 0, "hash": 1, "json": 1 })
-            .await?;
-        while cursor.advance().await? {
-            let d: Document = cursor.deserialize_current()?;
-            json.insert(string(&d, "hash")?, string(&d, "json")?);
+    let collection = store.collection(CHUNKS);
+    let mut out = Vec::new();
+    'chunks: for n in first_chunk..lasts.len() {
+        let chunk = collection.find_one(doc! { "environment": environment, "version": version, "n": n as i64 }).await?;
+        let Some(chunk) = chunk else {
+            // Deleted while read (gone, whatever was read of it), or a chunk lost.
+            if exists(store, environment, version).await? {
+                return Err(Failure::Store(StoreError::Corrupt(format!("version {version} of {environment}: chunk {n} is missing"))));
+            }
+            return Ok(Vec::new());
+        };
+        let resources = chunk.get_array("resources").map_err(|e| Failure::Store(StoreError::Corrupt(format!("a chunk of version {version} of {environment}: {e}"))))?;
+        for entry in resources {
+            let Some(entry) = entry.as_document() else {
+                return Err(Failure::Store(StoreError::Corrupt(format!("a chunk of version {version} of {environment} holds a non-document"))));
+            };
+            let id = string(entry, "id")?;
+            if let Wanted::One(one) = &wanted {
+                if id.as_str() != *one {
+                    continue;
+                }
+            }
+            if from.is_some_and(|from| id.as_str() <= from) {
+                continue;
+            }
+            let json = string(entry, "json")?;
+            out.push(serde_json::from_str(&json).map_err(|e| Failure::Store(StoreError::Corrupt(format!("the document of {id}: {e}"))))?);
+            if out.len() >= limit {
+                break 'chunks;
+            }
+        }
+        if matches!(wanted, Wanted::One(_)) {
+            break;
         }
     }
     // Deleted while read: it is gone, whatever was read of it.
     if !exists(store, environment, version).await? {
         return Ok(Vec::new());
-    }
-    let mut out = Vec::with_capacity(members.len());
-    for (id, hash) in &members {
-        let text = json.get(hash).ok_or_else(|| {
-            Failure::Store(StoreError::Corrupt(format!("version {version} of {environment}: the document of {id} (hash {hash}) is missing")))
-        })?;
-        out.push(serde_json::from_str(text).map_err(|e| Failure::Store(StoreError::Corrupt(format!("the document of {id}: {e}"))))?);
     }
     Ok(out)
 }
@@ -313,27 +329,11 @@ pub(super) async fn delete(store: &MongoStore, environment: &str, version: u64) 
     Ok(deleted)
 }
 
-/// After their version documents went: takes each member's count off its document,
-/// deletes the members, then the documents no member counts any more.
+/// After their version documents went: deletes their chunks.
 async fn forget(store: &MongoStore, environment: &str, versions: &[i64]) -> Result<(), Failure> {
     if versions.is_empty() {
         return Ok(());
     }
-    let members = store.collection(MEMBERS);
-    for version in versions {
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        let mut cursor = members.find(doc! { "environment": environment, "version": version }).projection(doc! { "_id": 0, "hash": 1 }).await?;
-        while cursor.advance().await? {
-            let d: Document = cursor.deserialize_current()?;
-            *counts.entry(string(&d, "hash")?).or_default() += 1;
-        }
-        let statements: Vec<Document> = counts
-            .iter()
-            .map(|(hash, count)| ops::update(doc! { "environment": environment, "hash": hash }, doc! { "$inc": { "refs": -count } }))
-            .collect();
-        batched_all(&store.db, "update", DOCUMENTS, statements, false, None).await?;
-        members.delete_many(doc! { "environment": environment, "version": version }).await?;
-    }
-    store.collection(DOCUMENTS).delete_many(doc! { "environment": environment, "refs": { "$lte": 0 } }).await?;
+    store.collection(CHUNKS).delete_many(doc! { "environment": environment, "version": { "$in": versions } }).await?;
     Ok(())
 }
