@@ -755,12 +755,15 @@ fn lease(agent: &str, session_id: &str, epoch: u64, expires_ms: u64) -> Lease {
     Lease { agent: agent.into(), session_id: session_id.into(), epoch, expires_ms }
 }
 
-/// A change as the conformance cases compare it (its time is the store's clock).
-fn change(agent: &str, from: Option<&str>, to: Option<&str>, epoch: u64, reason: ChangeReason) -> (String, Option<String>, Option<String>, u64, ChangeReason) {
+/// A primary change as the cases compare it: agent, from, to, epoch, reason (its time is
+/// the store's clock).
+type ChangeRow = (String, Option<String>, Option<String>, u64, ChangeReason);
+
+fn change(agent: &str, from: Option<&str>, to: Option<&str>, epoch: u64, reason: ChangeReason) -> ChangeRow {
     (agent.into(), from.map(str::to_string), to.map(str::to_string), epoch, reason)
 }
 
-fn changes_of(changes: &[PrimaryChange]) -> Vec<(String, Option<String>, Option<String>, u64, ChangeReason)> {
+fn changes_of(changes: &[PrimaryChange]) -> Vec<ChangeRow> {
     changes.iter().map(|c| (c.agent.clone(), c.from_session.clone(), c.to_session.clone(), c.epoch, c.reason)).collect()
 }
 
