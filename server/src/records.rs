@@ -1,5 +1,6 @@
 //! What the orchestrator stores besides versions and deploy results: environments, tokens,
-//! filters for listing resources, and dry-run reports. Plain data shared by the store
+//! filters for listing resources, dry-run reports, and agents (sessions, the leases that
+//! elect each agent name's primary, primary changes). Plain data shared by the store
 //! backends, the HTTP API and its client.
 
 use cairn_wire::{DeployResult, ResourceState};
@@ -121,9 +122,138 @@ pub struct DryRunRecord {
     pub results: Vec<DeployResult>,
 }
 
+/// An agent process's session with a server: what its hello said, and when it was last
+/// heard from. A session is live while its heartbeats are recent enough (how recent is the
+/// caller's timeout, `--agent-timeout`); one that is not is ended by
+/// [`crate::Store::expire_sessions`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionRecord {
+    /// The session's id (unique in its environment; a UUID the server gives).
+    pub id: String,
+    /// The server holding the session's websocket.
+    pub server: String,
+    /// The agent process: the host it runs on and its process id.
+    pub host: String,
+    pub pid: u32,
+    /// The agent names the process offers to host.
+    pub agents: Vec<String>,
+    /// Milliseconds since the Unix epoch.
+    pub connected_ms: u64,
+    pub last_heartbeat_ms: u64,
+}
+
+/// The lease that makes a session the primary of an agent name: granted to one session at
+/// a time, until `expires_ms` unless renewed. Each grant to another session is a new term
+/// with a greater `epoch` (1 for the first); results carry it, and those of an older epoch
+/// are refused ([`crate::Store::record_fenced`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Lease {
+    pub agent: String,
+    pub session_id: String,
+    pub epoch: u64,
+    /// Milliseconds since the Unix epoch: the lease is live while the time is before this.
+    pub expires_ms: u64,
+}
+
+impl Lease {
+    /// Whether the lease still holds at `now_ms`.
+    pub fn live(&self, now_ms: u64) -> bool {
+        now_ms < self.expires_ms
+    }
+}
+
+/// An agent name of an environment as the election sees it: whether it is paused, which
+/// session is preferred as its primary, its lease (if a session holds it, live or expired)
+/// and the epoch of its last term (0 if it never had a primary).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentRecord {
+    pub agent: String,
+    pub paused: bool,
+    pub preferred: Option<String>,
+    pub lease: Option<Lease>,
+    pub epoch: u64,
+}
+
+/// Why the primary of an agent name changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// Granted while nobody held the lease.
+    Free,
+    /// Granted after the holder's lease expired.
+    Expired,
+    /// Granted by taking it over from a holder whose lease was live (a preferred session).
+    Takeover,
+    /// The holder released it.
+    Released,
+    /// The holder's session ended.
+    SessionEnded,
+    /// The holder's session stopped heartbeating and was expired.
+    SessionExpired,
+    /// The agent name was paused.
+    Paused,
+}
+
+impl ChangeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeReason::Free => "free",
+            ChangeReason::Expired => "expired",
+            ChangeReason::Takeover => "takeover",
+            ChangeReason::Released => "released",
+            ChangeReason::SessionEnded => "session_ended",
+            ChangeReason::SessionExpired => "session_expired",
+            ChangeReason::Paused => "paused",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ChangeReason> {
+        Some(match text {
+            "free" => ChangeReason::Free,
+            "expired" => ChangeReason::Expired,
+            "takeover" => ChangeReason::Takeover,
+            "released" => ChangeReason::Released,
+            "session_ended" => ChangeReason::SessionEnded,
+            "session_expired" => ChangeReason::SessionExpired,
+            "paused" => ChangeReason::Paused,
+            _ => return None,
+        })
+    }
+}
+
+/// One change of an agent name's primary: a grant to another session (`to_session` set,
+/// `epoch` the new term's) or the holder letting go with nobody taking over (`to_session`
+/// none, `epoch` the term that ended).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PrimaryChange {
+    pub agent: String,
+    pub from_session: Option<String>,
+    pub to_session: Option<String>,
+    pub epoch: u64,
+    /// Milliseconds since the Unix epoch (the time the caller gave).
+    pub at_ms: u64,
+    pub reason: ChangeReason,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_reasons_read_back() {
+        for reason in [
+            ChangeReason::Free,
+            ChangeReason::Expired,
+            ChangeReason::Takeover,
+            ChangeReason::Released,
+            ChangeReason::SessionEnded,
+            ChangeReason::SessionExpired,
+            ChangeReason::Paused,
+        ] {
+            assert_eq!(ChangeReason::parse(reason.as_str()), Some(reason));
+            assert_eq!(serde_json::to_value(reason).ok(), Some(serde_json::Value::from(reason.as_str())));
+        }
+    }
 
     #[test]
     fn prefix_ends_bound_exactly_the_ids_with_the_prefix() {

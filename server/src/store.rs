@@ -4,7 +4,7 @@
 //! ([`crate::conformance`]). A write returns only once the backend has it durably: an
 //! acknowledged write survives a crash.
 
-use crate::records::{DryRunRecord, EnvironmentRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
 use std::collections::BTreeMap;
@@ -28,6 +28,10 @@ pub enum StoreError {
     Invalid(String),
     /// Something of that name exists already (an environment, a token id).
     Conflict(String),
+    /// Results (or intents) of an agent's term that is not its current one: refused, and
+    /// nothing of them written. The message says which epoch was refused and which is
+    /// current.
+    Fenced(String),
 }
 
 impl fmt::Display for StoreError {
@@ -38,11 +42,54 @@ impl fmt::Display for StoreError {
             StoreError::NotFound(what) => write!(f, "not found: {what}"),
             StoreError::Invalid(message) => write!(f, "invalid: {message}"),
             StoreError::Conflict(what) => write!(f, "already exists: {what}"),
+            StoreError::Fenced(message) => write!(f, "fenced: {message}"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// The message of a [`StoreError::Fenced`]: which epoch was refused, and which is current.
+pub fn fenced(environment: &str, agent: &str, refused: u64, current: u64) -> StoreError {
+    let current = if current == 0 { "it never had a primary".to_string() } else { format!("its current epoch is {current}") };
+    StoreError::Fenced(format!("agent {agent} of environment {environment}: epoch {refused} refused, {current}"))
+}
+
+/// What a request for the lease gets, given the agent's row as it is.
+pub(crate) enum Grant {
+    /// Nothing changes: paused, or another session's lease is live.
+    Refused,
+    /// The session holds it: a new expiry, the same epoch.
+    Renewed,
+    /// A new term: the next epoch, and a primary change of this reason.
+    New(ChangeReason),
+}
+
+/// The election's rule, the same in every backend (see [`Store::acquire_lease`]): what a
+/// request of `session` gets from the agent name's lease as it is.
+pub(crate) fn decide(holder: Option<&str>, expires_ms: u64, paused: bool, session: &str, now_ms: u64, takeover: bool) -> Grant {
+    if paused {
+        return Grant::Refused;
+    }
+    match holder {
+        Some(holder) if holder == session => Grant::Renewed,
+        None => Grant::New(ChangeReason::Free),
+        Some(_) if expires_ms <= now_ms => Grant::New(ChangeReason::Expired),
+        Some(_) if takeover => Grant::New(ChangeReason::Takeover),
+        Some(_) => Grant::Refused,
+    }
+}
+
+/// Checks that every result (or intent) is of a resource of `agent`: a fenced write covers
+/// only the agent whose epoch it carries.
+pub fn check_agent<'a>(agent: &str, resources: impl IntoIterator<Item = &'a ResourceId>) -> Result<(), StoreError> {
+    for resource in resources {
+        if resource.agent() != agent {
+            return Err(StoreError::Invalid(format!("{resource} belongs to agent {}, not to {agent}", resource.agent())));
+        }
+    }
+    Ok(())
+}
 
 /// Checks that every body has its hash (what `put_files` stores must be what it says).
 pub fn check_file_hashes(files: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
@@ -64,6 +111,7 @@ impl StoreError {
             StoreError::NotFound(what) => StoreError::NotFound(what),
             StoreError::Invalid(message) => StoreError::Invalid(message),
             StoreError::Conflict(what) => StoreError::Conflict(what),
+            StoreError::Fenced(message) => StoreError::Fenced(message),
         }
     }
 }
@@ -113,7 +161,8 @@ pub trait Store: Send + Sync {
     /// Replaces the environment's settings; `NotFound` if there is no such environment.
     async fn set_environment_settings(&self, name: &str, settings: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError>;
     /// Deletes the environment and everything of it (versions, states, logs, facts, dry
-    /// runs, its tokens); false when there was none.
+    /// runs, its tokens, agent sessions, leases and primary changes: an environment made
+    /// again under that name starts its epochs at 1); false when there was none.
     async fn delete_environment(&self, name: &str) -> Result<bool, StoreError>;
 
     // ---------- versions, continued ----------
@@ -180,4 +229,92 @@ pub trait Store: Send + Sync {
     /// Adds results to a dry run (a resource reported again replaces its earlier result);
     /// `NotFound` if there is no such dry run.
     async fn add_dryrun_results(&self, environment: &str, id: &str, results: &[DeployResult]) -> Result<(), StoreError>;
+
+    // ---------- agents: sessions ----------
+
+    /// Registers an agent process's session (its hello). A session of that id in the
+    /// environment is replaced (a hello sent again).
+    async fn register_session(&self, environment: &str, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Notes a heartbeat of a session at `now_ms`; false when the environment has no such
+    /// session (it ended, or was expired: the agent must say hello again).
+    async fn heartbeat(&self, environment: &str, session_id: &str, now_ms: u64) -> Result<bool, StoreError>;
+    /// Ends a session and releases every lease it holds (each a primary change, reason
+    /// `session_ended`), atomically; false when there was no such session.
+    async fn end_session(&self, environment: &str, session_id: &str) -> Result<bool, StoreError>;
+    /// Ends, as [`Store::end_session`] does (reason `session_expired`), every session
+    /// whose last heartbeat is before `before_ms` (the caller passes now minus its timeout);
+    /// returns their ids in order. A session whose heartbeat lands meanwhile is kept.
+    async fn expire_sessions(&self, environment: &str, before_ms: u64) -> Result<Vec<String>, StoreError>;
+    /// The sessions of the environment in id order; with `live_since_ms`, only those whose
+    /// last heartbeat is at or after it (the live ones, when the caller passes now minus
+    /// its timeout).
+    async fn sessions(&self, environment: &str, live_since_ms: Option<u64>) -> Result<Vec<SessionRecord>, StoreError>;
+
+    // ---------- agents: primary election ----------
+
+    /// Asks for the lease of `agent` (its primary) for session `session_id` at `now_ms`,
+    /// to hold until `now_ms + ttl_ms`. Granted atomically, to one session at a time, however
+    /// many servers share the store:
+    /// - when the session holds it already (live or expired, as long as nobody took it
+    ///   meanwhile): renewed, same epoch;
+    /// - when nobody holds it, or its holder's lease expired (`expires_ms <= now_ms`), or
+    ///   `takeover` is set (the caller found this session preferred): granted with the
+    ///   next epoch (epochs of an agent name only grow, whatever is released, expired or
+    ///   restarted; only deleting the environment starts them again), and the change of
+    ///   primary recorded;
+    /// - otherwise (another session's lease is live), and always while the agent name is
+    ///   paused: `None`, and nothing changes.
+    ///
+    /// `NotFound` when the environment has no such session: an ended session gets no lease.
+    async fn acquire_lease(
+        &self,
+        environment: &str,
+        agent: &str,
+        session_id: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+        takeover: bool,
+    ) -> Result<Option<Lease>, StoreError>;
+    /// Releases the lease of `agent` if `session_id` holds it (a primary change, reason
+    /// `released`); the epoch stays, the next grant gets the one after. False when that
+    /// session does not hold it.
+    async fn release_lease(&self, environment: &str, agent: &str, session_id: &str) -> Result<bool, StoreError>;
+    /// Pauses or resumes an agent name. Pausing releases its lease (a primary change,
+    /// reason `paused`, when a session held it), and while paused no session is granted it.
+    async fn set_agent_paused(&self, environment: &str, agent: &str, paused: bool) -> Result<(), StoreError>;
+    /// Sets (or clears) the session preferred as the agent name's primary. The store only
+    /// keeps it: the caller decides when the preferred session takes the lease over.
+    async fn set_preferred(&self, environment: &str, agent: &str, session_id: Option<&str>) -> Result<(), StoreError>;
+    /// Every agent name of the environment the election knows (one that was ever leased,
+    /// paused or given a preference), by name.
+    async fn agents(&self, environment: &str) -> Result<Vec<AgentRecord>, StoreError>;
+    /// The leases sessions hold (live or expired), by agent name.
+    async fn leases(&self, environment: &str) -> Result<Vec<Lease>, StoreError> {
+        Ok(self.agents(environment).await?.into_iter().filter_map(|a| a.lease).collect())
+    }
+    /// Changes of primary, newest first, at most `limit`: of one agent name, in the order
+    /// they were made; or of all, by time (changes of different names to the millisecond;
+    /// each name's in the order they were made).
+    async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError>;
+
+    // ---------- agents: fencing ----------
+
+    /// Records results as [`Store::record`] does, if `epoch` is the current epoch of
+    /// `agent` (checked atomically with the write: no grant to another session can come
+    /// between). Otherwise `Fenced`, and nothing is written; an empty batch only checks.
+    /// Fenced writes of one agent name are serialised by the store: send them in batches,
+    /// not many at once. Results of the current epoch
+    /// are taken even when the lease expired or was released, as long as no other session
+    /// was granted it since. Every result must be of a resource of `agent` (else `Invalid`).
+    async fn record_fenced(&self, environment: &str, agent: &str, epoch: u64, results: &[DeployResult]) -> Result<(), StoreError>;
+    /// Marks resources as being deployed as [`Store::mark_deploying`] does, fenced as
+    /// [`Store::record_fenced`] is.
+    async fn mark_deploying_fenced(
+        &self,
+        environment: &str,
+        agent: &str,
+        epoch: u64,
+        version: u64,
+        resources: &[ResourceId],
+    ) -> Result<(), StoreError>;
 }

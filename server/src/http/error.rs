@@ -57,6 +57,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("not found: {what}")),
             StoreError::Invalid(message) => ApiError::BadRequest(message),
             StoreError::Conflict(what) => ApiError::Conflict(format!("already exists: {what}")),
+            // An agent's results of a term that is over: its epoch is not the current one.
+            StoreError::Fenced(message) => ApiError::Conflict(format!("fenced: {message}")),
             StoreError::Backend(message) | StoreError::Corrupt(message) => ApiError::Unavailable(message),
         }
     }

@@ -10,9 +10,10 @@
 //! The collections and their indexes are in `schema.rs`; the queries live by concept:
 //! versions, their members and documents (`versions.rs`), resource states and action logs
 //! (`states.rs`), file bodies (`files.rs`), environments and tokens (`environments.rs`),
-//! facts and dry runs (`reports.rs`). This file connects and maps the [`Store`] trait
-//! onto them.
+//! facts and dry runs (`reports.rs`), agent sessions, leases and fenced writes
+//! (`agents.rs`). This file connects and maps the [`Store`] trait onto them.
 
+mod agents;
 mod environments;
 mod files;
 mod ops;
@@ -21,7 +22,7 @@ mod schema;
 mod states;
 mod versions;
 
-use crate::records::{DryRunRecord, EnvironmentRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -257,5 +258,77 @@ impl Store for MongoStore {
 
     async fn add_dryrun_results(&self, environment: &str, id: &str, results: &[DeployResult]) -> Result<(), StoreError> {
         self.bounded(reports::add_dryrun_results(self, environment, id, results)).await
+    }
+
+    async fn register_session(&self, environment: &str, session: &SessionRecord) -> Result<(), StoreError> {
+        self.bounded(agents::register(self, environment, session)).await
+    }
+
+    async fn heartbeat(&self, environment: &str, session_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        self.bounded(agents::heartbeat(self, environment, session_id, now_ms)).await
+    }
+
+    async fn end_session(&self, environment: &str, session_id: &str) -> Result<bool, StoreError> {
+        self.bounded(agents::end(self, environment, session_id)).await
+    }
+
+    async fn expire_sessions(&self, environment: &str, before_ms: u64) -> Result<Vec<String>, StoreError> {
+        self.bounded(agents::expire(self, environment, before_ms)).await
+    }
+
+    async fn sessions(&self, environment: &str, live_since_ms: Option<u64>) -> Result<Vec<SessionRecord>, StoreError> {
+        self.bounded(agents::sessions(self, environment, live_since_ms)).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        environment: &str,
+        agent: &str,
+        session_id: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+        takeover: bool,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.bounded(agents::acquire(self, environment, agent, session_id, now_ms, ttl_ms, takeover)).await
+    }
+
+    async fn release_lease(&self, environment: &str, agent: &str, session_id: &str) -> Result<bool, StoreError> {
+        self.bounded(agents::release(self, environment, agent, session_id)).await
+    }
+
+    async fn set_agent_paused(&self, environment: &str, agent: &str, paused: bool) -> Result<(), StoreError> {
+        self.bounded(agents::set_paused(self, environment, agent, paused)).await
+    }
+
+    async fn set_preferred(&self, environment: &str, agent: &str, session_id: Option<&str>) -> Result<(), StoreError> {
+        self.bounded(agents::set_preferred(self, environment, agent, session_id)).await
+    }
+
+    async fn agents(&self, environment: &str) -> Result<Vec<AgentRecord>, StoreError> {
+        self.bounded(agents::agents(self, environment)).await
+    }
+
+    async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.bounded(agents::changes(self, environment, agent, limit)).await
+    }
+
+    async fn record_fenced(&self, environment: &str, agent: &str, epoch: u64, results: &[DeployResult]) -> Result<(), StoreError> {
+        crate::store::check_agent(agent, results.iter().map(|r| &r.resource))?;
+        self.bounded(agents::record_fenced(self, environment, agent, epoch, results)).await
+    }
+
+    async fn mark_deploying_fenced(
+        &self,
+        environment: &str,
+        agent: &str,
+        epoch: u64,
+        version: u64,
+        resources: &[ResourceId],
+    ) -> Result<(), StoreError> {
+        crate::store::check_agent(agent, resources)?;
+        self.bounded(agents::mark_deploying_fenced(self, environment, agent, epoch, version, resources)).await
     }
 }

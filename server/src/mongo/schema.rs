@@ -45,11 +45,26 @@ pub(super) const DRYRUNS: &str = "dryruns";
 /// One document per dry run and resource: `{environment, dryrun, resource_id, result}`.
 pub(super) const DRYRUN_RESULTS: &str = "dryrun_results";
 
+/// Agent sessions: `{environment, id, server, host, pid, agents, connected_ms,
+/// last_heartbeat_ms}`.
+pub(super) const SESSIONS: &str = "agent_sessions";
+/// One document per agent name of an environment, its election: `{environment, agent,
+/// holder (the session holding the lease, or null), epoch (of the last term, 0 before any),
+/// expires_ms, paused, preferred, changes (how many primary changes it had: the sequence
+/// of the next), changed_ms (when the last was), writes (fenced writes: each one writes
+/// this document, so that a grant and a fenced write of one agent conflict)}`. Every grant,
+/// release and fenced write of the agent writes it in a transaction.
+pub(super) const AGENTS: &str = "agents";
+/// One document per change of an agent name's primary: `{environment, agent, seq (the
+/// agent's changes, from 1), from_session, to_session, epoch, at_ms, reason}`.
+pub(super) const PRIMARY_CHANGES: &str = "primary_changes";
+
 /// The collections that hold documents of one environment, by their `environment` field
 /// (what deleting an environment deletes), in the order it deletes them: tokens first, so
-/// that they stop working at once; versions before their chunks, so that no version is
-/// listed without them; the environment's heads after its versions.
-pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, VERSIONS, CHUNKS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS];
+/// that they stop working at once, then sessions (no agent is heard any more); versions
+/// before their chunks, so that no version is listed without them; the environment's heads
+/// after its versions.
+pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, SESSIONS, VERSIONS, CHUNKS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS, AGENTS, PRIMARY_CHANGES];
 
 fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
     IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_string()).unique(unique).build()).build()
@@ -109,6 +124,30 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         // A dry run's results in id order; unique: a resource reported again replaces its
         // result (an upsert on this key).
         (DRYRUN_RESULTS, vec![index(doc! { "environment": 1, "dryrun": 1, "resource_id": 1 }, "environment_dryrun_resource", true)]),
+        // A session by id (register, heartbeat, end, the grant's check that it is there);
+        // an environment's sessions in id order, and those to expire among them. Unique:
+        // a hello sent again replaces its session.
+        (SESSIONS, vec![index(doc! { "environment": 1, "id": 1 }, "environment_id", true)]),
+        (
+            AGENTS,
+            vec![
+                // An agent name's election: grants, releases, pauses, fenced writes; the
+                // listing by name. Unique: one election per name, which is what makes two
+                // first grants of a name race on a duplicate key rather than both win.
+                index(doc! { "environment": 1, "agent": 1 }, "environment_agent", true),
+                // The leases a session holds, released when it ends.
+                index(doc! { "environment": 1, "holder": 1 }, "environment_holder", false),
+            ],
+        ),
+        (
+            PRIMARY_CHANGES,
+            vec![
+                // One agent name's changes newest first. Unique: each change has its place.
+                index(doc! { "environment": 1, "agent": 1, "seq": -1 }, "environment_agent_seq", true),
+                // An environment's changes newest first (each agent's times only grow).
+                index(doc! { "environment": 1, "at_ms": -1, "seq": -1 }, "environment_newest", false),
+            ],
+        ),
     ]
 }
 

@@ -13,6 +13,7 @@ use crate::records::{prefix_end, StatusFilter};
 use crate::store::{now_ms, StoreError};
 use cairn_wire::{Action, DeployResult, ResourceId, ResourceState, ResourceStatus};
 use mongodb::bson::{doc, Bson, Document};
+use mongodb::ClientSession;
 use std::collections::BTreeMap;
 
 fn status_fields() -> Document {
@@ -115,6 +116,20 @@ pub(super) async fn mark_deploying(store: &MongoStore, environment: &str, versio
     if resources.is_empty() {
         return Ok(());
     }
+    let statements = intent_statements(environment, version, resources)?;
+    in_transaction!(store.client, |session| write_intents(store, session, &statements))
+}
+
+/// The writes of [`mark_deploying`], in the caller's transaction.
+pub(super) async fn write_intents(store: &MongoStore, session: &mut ClientSession, statements: &[Document]) -> Result<(), Failure> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    batched_all(&store.db, "update", STATES, statements.to_vec(), true, Some(session)).await
+}
+
+/// The state statements of intents: each state becomes `deploying` in `version`.
+pub(super) fn intent_statements(environment: &str, version: u64, resources: &[ResourceId]) -> Result<Vec<Document>, Failure> {
     let version = int(version, "version")?;
     let now = int(now_ms(), "time")?;
     let statements: Vec<Document> = resources
@@ -129,7 +144,7 @@ pub(super) async fn mark_deploying(store: &MongoStore, environment: &str, versio
             )
         })
         .collect();
-    in_transaction!(store.client, |session| batched_all(&store.db, "update", STATES, statements.clone(), true, Some(session)))
+    Ok(statements)
 }
 
 /// The state statement of a result: its state, version and time; its deployed hash, or
@@ -173,24 +188,38 @@ pub(super) async fn record(store: &MongoStore, environment: &str, results: &[Dep
     if results.is_empty() {
         return Ok(());
     }
-    // A dry run looks; it changes no resource's state.
-    let statements: Vec<Document> =
-        results.iter().filter(|r| r.state != ResourceState::Dry).map(|r| state_statement(environment, r)).collect::<Result<_, _>>()?;
+    let statements = state_statements(environment, results)?;
+    in_transaction!(store.client, |session| write_results(store, session, environment, results, &statements))
+}
+
+/// The state statements of results (a dry run looks; it changes no resource's state).
+pub(super) fn state_statements(environment: &str, results: &[DeployResult]) -> Result<Vec<Document>, Failure> {
+    results.iter().filter(|r| r.state != ResourceState::Dry).map(|r| state_statement(environment, r)).collect()
+}
+
+/// The writes of [`record`] (`statements` from [`state_statements`]), in the caller's
+/// transaction.
+pub(super) async fn write_results(
+    store: &MongoStore,
+    session: &mut ClientSession,
+    environment: &str,
+    results: &[DeployResult],
+    statements: &[Document],
+) -> Result<(), Failure> {
+    if results.is_empty() {
+        return Ok(());
+    }
     let count = results.len() as i64;
-    let heads = store.collection(HEADS);
+    // In the order given: a resource reported twice ends as its last result says.
+    batched_all(&store.db, "update", STATES, statements.to_vec(), true, Some(&mut *session)).await?;
+    // The sequence last, so that concurrent batches hold it as briefly as possible.
+    let first = ops::advance_counter(&store.collection(HEADS), &format!("log:{environment}"), environment, count, Some(&mut *session)).await? - count + 1;
+    let entries: Vec<Document> = results.iter().enumerate().map(|(n, r)| log_entry(environment, first + n as i64, r)).collect::<Result<_, _>>()?;
     let logs = store.collection(LOGS);
-    in_transaction!(store.client, |session| async {
-        // In the order given: a resource reported twice ends as its last result says.
-        batched_all(&store.db, "update", STATES, statements.clone(), true, Some(&mut *session)).await?;
-        // The sequence last, so that concurrent batches hold it as briefly as possible.
-        let first = ops::advance_counter(&heads, &format!("log:{environment}"), environment, count, Some(&mut *session)).await? - count + 1;
-        let entries: Vec<Document> =
-            results.iter().enumerate().map(|(n, r)| log_entry(environment, first + n as i64, r)).collect::<Result<_, _>>()?;
-        for chunk in entries.chunks(DOCUMENTS_PER_INSERT) {
-            logs.insert_many(chunk).session(&mut *session).await?;
-        }
-        Ok::<_, Failure>(())
-    })
+    for chunk in entries.chunks(DOCUMENTS_PER_INSERT) {
+        logs.insert_many(chunk).session(&mut *session).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn logs(store: &MongoStore, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, Failure> {

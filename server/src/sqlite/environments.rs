@@ -20,6 +20,9 @@ const ENVIRONMENT_TABLES: &[&str] = &[
     "facts",
     "dryruns",
     "dryrun_results",
+    "agent_sessions",
+    "agents",
+    "primary_changes",
 ];
 
 fn environment(row: &Row<'_>) -> rusqlite::Result<(String, String, i64, String)> {

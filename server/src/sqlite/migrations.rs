@@ -128,6 +128,44 @@ pub(super) const MIGRATIONS: &[&str] = &[
         result TEXT NOT NULL,
         PRIMARY KEY (environment, dryrun, resource_id)
     );",
+    // Agents: sessions, one row per agent name for its election (the lease: holder, epoch,
+    // expiry; paused; the preferred session) and the record of primary changes.
+    "CREATE TABLE agent_sessions (
+        environment TEXT NOT NULL,
+        id TEXT NOT NULL,
+        server TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        agents TEXT NOT NULL,
+        connected_ms INTEGER NOT NULL,
+        last_heartbeat_ms INTEGER NOT NULL,
+        PRIMARY KEY (environment, id)
+    );
+    CREATE TABLE agents (
+        environment TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        holder TEXT,
+        epoch INTEGER NOT NULL DEFAULT 0,
+        expires_ms INTEGER NOT NULL DEFAULT 0,
+        paused INTEGER NOT NULL DEFAULT 0,
+        preferred TEXT,
+        PRIMARY KEY (environment, agent)
+    );
+    -- The leases a session holds, released when it ends.
+    CREATE INDEX agents_holder ON agents (environment, holder);
+    CREATE TABLE primary_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        environment TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        from_session TEXT,
+        to_session TEXT,
+        epoch INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    -- Changes newest first, of an environment or of one agent name.
+    CREATE INDEX primary_changes_environment ON primary_changes (environment, id);
+    CREATE INDEX primary_changes_agent ON primary_changes (environment, agent, id);",
 ];
 
 /// The migration (index into [`MIGRATIONS`]) that added the agent and type of each state.

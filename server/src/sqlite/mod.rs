@@ -5,8 +5,10 @@
 //! several rows is one SQLite transaction. The queries live by concept: versions and their
 //! documents (`versions.rs`), resource states and action logs (`states.rs`), file bodies
 //! (`files.rs`), environments and tokens (`environments.rs`), facts and dry runs
-//! (`reports.rs`); this file opens the store and maps the [`Store`] trait onto them.
+//! (`reports.rs`), agent sessions, leases and fenced writes (`agents.rs`); this file opens
+//! the store and maps the [`Store`] trait onto them.
 
+mod agents;
 mod environments;
 mod files;
 mod migrations;
@@ -14,7 +16,7 @@ mod reports;
 mod states;
 mod versions;
 
-use crate::records::{DryRunRecord, EnvironmentRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -369,6 +371,94 @@ impl Store for SqliteStore {
         let id = id.to_string();
         let results = results.to_vec();
         self.with(move |c| reports::add_dryrun_results(c, &environment, &id, &results)).await
+    }
+
+    async fn register_session(&self, environment: &str, session: &SessionRecord) -> Result<(), StoreError> {
+        let environment = environment.to_string();
+        let session = session.clone();
+        self.with(move |c| agents::register(c, &environment, &session)).await
+    }
+
+    async fn heartbeat(&self, environment: &str, session_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        let (environment, session) = (environment.to_string(), session_id.to_string());
+        self.with(move |c| agents::heartbeat(c, &environment, &session, now_ms)).await
+    }
+
+    async fn end_session(&self, environment: &str, session_id: &str) -> Result<bool, StoreError> {
+        let (environment, session) = (environment.to_string(), session_id.to_string());
+        self.with(move |c| agents::end(c, &environment, &session)).await
+    }
+
+    async fn expire_sessions(&self, environment: &str, before_ms: u64) -> Result<Vec<String>, StoreError> {
+        let environment = environment.to_string();
+        self.with(move |c| agents::expire(c, &environment, before_ms)).await
+    }
+
+    async fn sessions(&self, environment: &str, live_since_ms: Option<u64>) -> Result<Vec<SessionRecord>, StoreError> {
+        let environment = environment.to_string();
+        self.with(move |c| agents::sessions(c, &environment, live_since_ms)).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        environment: &str,
+        agent: &str,
+        session_id: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+        takeover: bool,
+    ) -> Result<Option<Lease>, StoreError> {
+        let (environment, agent, session) = (environment.to_string(), agent.to_string(), session_id.to_string());
+        self.with(move |c| agents::acquire(c, &environment, &agent, &session, now_ms, ttl_ms, takeover)).await
+    }
+
+    async fn release_lease(&self, environment: &str, agent: &str, session_id: &str) -> Result<bool, StoreError> {
+        let (environment, agent, session) = (environment.to_string(), agent.to_string(), session_id.to_string());
+        self.with(move |c| agents::release(c, &environment, &agent, &session)).await
+    }
+
+    async fn set_agent_paused(&self, environment: &str, agent: &str, paused: bool) -> Result<(), StoreError> {
+        let (environment, agent) = (environment.to_string(), agent.to_string());
+        self.with(move |c| agents::set_paused(c, &environment, &agent, paused)).await
+    }
+
+    async fn set_preferred(&self, environment: &str, agent: &str, session_id: Option<&str>) -> Result<(), StoreError> {
+        let (environment, agent, session) = (environment.to_string(), agent.to_string(), session_id.map(str::to_string));
+        self.with(move |c| agents::set_preferred(c, &environment, &agent, session.as_deref())).await
+    }
+
+    async fn agents(&self, environment: &str) -> Result<Vec<AgentRecord>, StoreError> {
+        let environment = environment.to_string();
+        self.with(move |c| agents::agents(c, &environment)).await
+    }
+
+    async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (environment, agent) = (environment.to_string(), agent.map(str::to_string));
+        self.with(move |c| agents::changes(c, &environment, agent.as_deref(), limit)).await
+    }
+
+    async fn record_fenced(&self, environment: &str, agent: &str, epoch: u64, results: &[DeployResult]) -> Result<(), StoreError> {
+        crate::store::check_agent(agent, results.iter().map(|r| &r.resource))?;
+        let (environment, agent) = (environment.to_string(), agent.to_string());
+        let rows = states::prepare(results)?;
+        self.with(move |c| agents::record_fenced(c, &environment, &agent, epoch, &rows)).await
+    }
+
+    async fn mark_deploying_fenced(
+        &self,
+        environment: &str,
+        agent: &str,
+        epoch: u64,
+        version: u64,
+        resources: &[ResourceId],
+    ) -> Result<(), StoreError> {
+        crate::store::check_agent(agent, resources)?;
+        let (environment, agent) = (environment.to_string(), agent.to_string());
+        let resources = resources.to_vec();
+        self.with(move |c| agents::mark_deploying_fenced(c, &environment, &agent, epoch, version, &resources)).await
     }
 }
 

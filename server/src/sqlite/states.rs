@@ -97,8 +97,14 @@ pub(super) fn count_by_state(connection: &mut Connection, environment: &str) -> 
 }
 
 pub(super) fn mark_deploying(connection: &mut Connection, environment: &str, version: u64, resources: &[ResourceId]) -> Result<(), StoreError> {
-    let version = int(version, "version")?;
     let transaction = connection.transaction().map_err(backend)?;
+    write_intents(&transaction, environment, version, resources)?;
+    transaction.commit().map_err(backend)
+}
+
+/// The writes of [`mark_deploying`], in the caller's transaction.
+pub(super) fn write_intents(transaction: &Connection, environment: &str, version: u64, resources: &[ResourceId]) -> Result<(), StoreError> {
+    let version = int(version, "version")?;
     {
         let mut upsert = transaction
             .prepare(
@@ -113,7 +119,7 @@ pub(super) fn mark_deploying(connection: &mut Connection, environment: &str, ver
             upsert.execute(params![environment, resource.0, version, now, resource.agent(), resource.resource_type()]).map_err(backend)?;
         }
     }
-    transaction.commit().map_err(backend)
+    Ok(())
 }
 
 /// Results with their changes serialised, before the blocking call.
@@ -130,6 +136,12 @@ pub(super) fn prepare(results: &[DeployResult]) -> Result<Vec<(DeployResult, Str
 
 pub(super) fn record(connection: &mut Connection, environment: &str, rows: &[(DeployResult, String)]) -> Result<(), StoreError> {
     let transaction = connection.transaction().map_err(backend)?;
+    write_results(&transaction, environment, rows)?;
+    transaction.commit().map_err(backend)
+}
+
+/// The writes of [`record`], in the caller's transaction.
+pub(super) fn write_results(transaction: &Connection, environment: &str, rows: &[(DeployResult, String)]) -> Result<(), StoreError> {
     {
         let mut upsert = transaction
             .prepare(
@@ -181,7 +193,7 @@ pub(super) fn record(connection: &mut Connection, environment: &str, rows: &[(De
             .map_err(backend)?;
         }
     }
-    transaction.commit().map_err(backend)
+    Ok(())
 }
 
 pub(super) fn logs(connection: &mut Connection, environment: &str, resource: &ResourceId) -> Result<Vec<DeployResult>, StoreError> {

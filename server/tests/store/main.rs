@@ -3,7 +3,7 @@
 //! server (one for the whole binary, started when the first MongoDB test runs, each case in
 //! a database of its own). A few tests only the MongoDB backend needs follow the cases.
 
-use cairn_server::conformance::{cases, doc, CaseFuture};
+use cairn_server::conformance::{cases, doc, session, CaseFuture};
 use cairn_server::testing::Secantus;
 use cairn_server::{MongoStore, SqliteStore, Store};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -57,6 +57,28 @@ fn main() {
     trials.push(Trial::test("mongodb::reconnecting_keeps_everything", || {
         secantus()?;
         block_on(reconnecting_keeps_everything())
+    }));
+    trials.push(Trial::test("mongodb::stores_sharing_a_database_grant_a_lease_once", || {
+        secantus()?;
+        block_on(stores_sharing_a_database_grant_a_lease_once())
+    }));
+    trials.push(Trial::test("mongodb::epochs_survive_reconnecting", || {
+        secantus()?;
+        block_on(async {
+            let first = mongo("epochs").await?;
+            epochs_survive_a_restart(&first, || mongo("epochs")).await
+        })
+    }));
+    trials.push(Trial::test("sqlite::epochs_survive_reopening", || {
+        let dir = std::env::temp_dir().join(format!("cairn-store-epochs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("state.db");
+        let outcome = block_on(async {
+            let first = SqliteStore::open(&path).map_err(|e| e.to_string())?;
+            epochs_survive_a_restart(&first, || async { SqliteStore::open(&path).map_err(|e| e.to_string()) }).await
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        outcome
     }));
     trials.push(
         Trial::test("mongodb::a_version_of_65000_resources", || {
@@ -158,6 +180,63 @@ async fn a_version_of_65000_resources() -> Result<(), String> {
     eprintln!("{count} resources: stored in {created:?}, read back in {elapsed:?}, a page of {} in {paged:?}, deleted in {deleted:?}", page.len());
     if read.len() != resources.len() {
         return Err(format!("{} resources read back", read.len()));
+    }
+    Ok(())
+}
+
+/// Two stores on one database (two servers), each asking for one agent name's lease for
+/// its own session many times at once: exactly one session is granted it, in epoch 1.
+async fn stores_sharing_a_database_grant_a_lease_once() -> Result<(), String> {
+    let (a, b) = (mongo("shared_lease").await?, mongo("shared_lease").await?);
+    for id in ["s1", "s2"] {
+        a.register_session("e", &session(id, &["web"], 1_000)).await.map_err(|e| e.to_string())?;
+    }
+    let ask = |store: MongoStore, id: &'static str| async move {
+        let asks = (0..6).map(|_| store.acquire_lease("e", "web", id, 1_000, 10_000, false));
+        let mut granted = Vec::new();
+        for outcome in futures_util::future::join_all(asks).await {
+            if let Some(lease) = outcome.map_err(|e| e.to_string())? {
+                granted.push(lease);
+            }
+        }
+        Ok::<_, String>(granted)
+    };
+    let (first, second) = tokio::join!(tokio::spawn(ask(a.clone(), "s1")), tokio::spawn(ask(b, "s2")));
+    let mut granted = first.map_err(|e| e.to_string())??;
+    granted.extend(second.map_err(|e| e.to_string())??);
+    let holders: BTreeSet<(String, u64)> = granted.iter().map(|l| (l.session_id.clone(), l.epoch)).collect();
+    if holders.len() != 1 || holders.iter().any(|(_, epoch)| *epoch != 1) {
+        return Err(format!("granted {granted:?}"));
+    }
+    let changes = a.primary_changes("e", None, 10).await.map_err(|e| e.to_string())?;
+    if changes.len() != 1 {
+        return Err(format!("{} primary changes: {changes:?}", changes.len()));
+    }
+    Ok(())
+}
+
+/// A lease's epoch is the store's: a restarted server (a store opened again) grants the
+/// next term after the last one, and refuses the results of the ones before.
+async fn epochs_survive_a_restart<S, F, R>(first: &S, reopen: R) -> Result<(), String>
+where
+    S: Store,
+    F: Future<Output = Result<S, String>>,
+    R: Fn() -> F,
+{
+    let err = |e: cairn_server::StoreError| e.to_string();
+    for id in ["s1", "s2"] {
+        first.register_session("e", &session(id, &["web"], 1_000)).await.map_err(err)?;
+    }
+    first.acquire_lease("e", "web", "s1", 1_000, 1_000, false).await.map_err(err)?.ok_or("no grant")?;
+    first.acquire_lease("e", "web", "s2", 5_000, 1_000, false).await.map_err(err)?.ok_or("no takeover")?;
+    let store = reopen().await?;
+    let third = store.acquire_lease("e", "web", "s1", 9_000, 1_000, false).await.map_err(err)?.ok_or("no grant after reopening")?;
+    if third.epoch != 3 {
+        return Err(format!("after reopening, granted {third:?}"));
+    }
+    let stale = store.record_fenced("e", "web", 2, &[]).await;
+    if !matches!(stale, Err(cairn_server::StoreError::Fenced(_))) {
+        return Err(format!("an older epoch after reopening: {stale:?}"));
     }
     Ok(())
 }
