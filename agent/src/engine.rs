@@ -238,7 +238,7 @@ pub fn deploy(
             }
             results[position] = Some(result);
             if port_error.is_none() && (pending.len() >= 500 || last_flush.elapsed() > Duration::from_millis(200)) {
-                if let Err(error) = port.report(&pending) {
+                if let Err(error) = durable(io).and_then(|()| port.report(&pending)) {
                     port_error = Some(error);
                 }
                 pending.clear();
@@ -249,6 +249,7 @@ pub fn deploy(
     if let Some(error) = port_error {
         return Err(error);
     }
+    durable(io)?;
     port.report(&pending)?;
     Ok(Report { version, results: results.into_iter().flatten().collect() })
 }
@@ -485,4 +486,10 @@ fn cycle_components(remaining: &[u32], dependents: &[Vec<usize>]) -> Vec<Option<
         }
     }
     components
+}
+
+/// Makes the changes behind the results about to be reported durable first: a result the
+/// store keeps must survive a crash of the machine it describes.
+fn durable(io: &dyn Io) -> Result<(), PortError> {
+    io.flush().map_err(|error| PortError(format!("cannot make the changes durable before reporting them: {error}")))
 }

@@ -75,8 +75,15 @@ pub trait Io: Send + Sync {
     /// Creates or replaces a regular file atomically: the content is written aside under an
     /// unpredictable name created exclusively, given `attrs` and flushed before it is renamed
     /// over `path`, so no one ever sees it partial or with other permissions. A symbolic
-    /// link at `path` is replaced, never followed.
+    /// link at `path` is replaced, never followed. The content is durable when this returns;
+    /// the rename is once [`Io::flush`] returned.
     fn write_file(&self, path: &Path, content: &[u8], attrs: &FileAttrs) -> io::Result<()>;
+    /// Makes every change made so far durable (the folders whose entries changed are synced),
+    /// so that what is reported as done survives a crash. The engine calls it before each
+    /// report: one sync per folder and report instead of one per file.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Changes the permission bits of a file or folder, never through a symbolic link.
     fn set_mode(&self, path: &Path, mode: u32) -> io::Result<()>;
     /// Changes owner and group, never through a symbolic link.

@@ -38,6 +38,8 @@ pub struct LocalIo {
     base: PathBuf,
     /// Folders already swept for stale temporary files by this process.
     swept: Mutex<HashSet<PathBuf>>,
+    /// Folders with a rename not yet synced (see [`Io::flush`]).
+    unsynced: Mutex<HashSet<PathBuf>>,
 }
 
 impl Clone for LocalIo {
@@ -48,7 +50,7 @@ impl Clone for LocalIo {
 
 impl LocalIo {
     pub fn new(base: impl Into<PathBuf>) -> Self {
-        LocalIo { base: base.into(), swept: Mutex::new(HashSet::new()) }
+        LocalIo { base: base.into(), swept: Mutex::new(HashSet::new()), unsynced: Mutex::new(HashSet::new()) }
     }
 
     /// Removes the temporary files a killed write left in `folder`, once per folder: only
@@ -120,11 +122,34 @@ fn random_suffix() -> u64 {
     hasher.finish()
 }
 
+/// The folder that holds `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+impl LocalIo {
+    /// Notes that `folder`'s entries changed: [`Io::flush`] syncs it.
+    fn changed_entries_of(&self, folder: &Path) {
+        self.unsynced.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(folder.to_path_buf());
+    }
+}
+
 fn sync_folder(folder: &Path) -> io::Result<()> {
     File::open(folder).and_then(|f| f.sync_all())
 }
 
 impl Io for LocalIo {
+    fn flush(&self) -> io::Result<()> {
+        let folders: Vec<PathBuf> = self.unsynced.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).drain().collect();
+        let mut first_error = None;
+        for folder in &folders {
+            if let Err(error) = sync_folder(folder) {
+                first_error.get_or_insert(at(folder, error));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     fn resolve(&self, path: &str) -> PathBuf {
         let path = Path::new(path);
         if path.is_absolute() {
@@ -200,7 +225,8 @@ impl Io for LocalIo {
             file.sync_all()?;
             drop(file);
             std::fs::rename(&aside, path)?;
-            sync_folder(folder)
+            self.changed_entries_of(folder);
+            Ok::<(), io::Error>(())
         })();
         if let Err(error) = written {
             let _ = std::fs::remove_file(&aside);
@@ -227,7 +253,7 @@ impl Io for LocalIo {
         }
         // Created no wider than asked (the umask can only narrow it), then set exactly.
         match std::fs::DirBuilder::new().mode(mode & 0o777).create(path) {
-            Ok(()) => {}
+            Ok(()) => self.changed_entries_of(parent_of(path)),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             Err(error) => return Err(at(path, error)),
         }
@@ -235,15 +261,21 @@ impl Io for LocalIo {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_file(path).map_err(|e| at(path, e))
+        std::fs::remove_file(path).map_err(|e| at(path, e))?;
+        self.changed_entries_of(parent_of(path));
+        Ok(())
     }
 
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_dir(path).map_err(|e| at(path, e))
+        std::fs::remove_dir(path).map_err(|e| at(path, e))?;
+        self.changed_entries_of(parent_of(path));
+        Ok(())
     }
 
     fn symlink(&self, target: &str, link: &Path) -> io::Result<()> {
-        std::os::unix::fs::symlink(target, link).map_err(|e| at(link, e))
+        std::os::unix::fs::symlink(target, link).map_err(|e| at(link, e))?;
+        self.changed_entries_of(parent_of(link));
+        Ok(())
     }
 
     fn run(&self, command: &str, cwd: Option<&Path>, env: &[(String, String)], timeout: Duration) -> io::Result<CommandOutput> {
