@@ -4,6 +4,7 @@
 //! depends on nothing of Cairn's.
 
 pub mod digest;
+pub mod session;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
