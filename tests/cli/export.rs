@@ -78,3 +78,19 @@ fn compile_settings_come_from_the_inmanta_file_and_the_command_line_wins() {
     let output = cairn(&["compile"], &dir);
     assert!(String::from_utf8_lossy(&output.stderr).contains(".inmanta: line 1"), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn a_file_reference_to_a_project_file_becomes_its_body() {
+    let dir = project(
+        "reference",
+        "import fs\nh = std::Host(name=\"web1\", os=std::linux, ip=\"10.0.0.1\")\nfs::File(host=h, path=\"/etc/a\", content=fs::file(\"/a.bin\"))\nfs::File(host=h, path=\"/etc/b\", content=std::file(\"/a.bin\"))\n",
+    );
+    std::fs::create_dir(dir.join("files")).expect("files/");
+    let body: &[u8] = &[0, 159, 146, 150, 255];
+    std::fs::write(dir.join("files/a.bin"), body).expect("binary file");
+    let output = cairn(&["export", "-j", "out.json"], &dir);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let names: Vec<_> = std::fs::read_dir(dir.join("out.files")).expect("list").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(names.len(), 1, "both plugins refer to the same bytes: {names:?}");
+    assert_eq!(std::fs::read(dir.join("out.files").join(&names[0])).expect("body"), body);
+}
