@@ -76,8 +76,9 @@ pub fn dump(value: &Value, out: &mut String) -> Result<(), Unserializable> {
     Ok(())
 }
 
-/// A JSON string with `ensure_ascii`: everything outside printable ASCII is escaped.
-fn quote(s: &str, out: &mut String) {
+/// A JSON string as Python's `json.dumps` writes it, with `ensure_ascii`: everything outside
+/// printable ASCII is escaped (also what Jinja2's `tojson` writes).
+pub(crate) fn quote(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -8,18 +8,15 @@
 //! `str`), `string`, `tojson` (sorted keys, HTML-safe, refusing the model's proxies as
 //! Inmanta's Jinja2 does), `escape`/`e` (markupsafe's entities), `truncate`, `center`,
 //! `wordcount`, `wordwrap`, `urlencode`, `striptags`, `filesizeformat`, `trim`; the tests
-//! `callable`; the globals `cycler` and `joiner`; and the methods of `str`, `dict` and
-//! `list` (`.upper()`, `.split()`, `.items()`, `'{}'.format(x)`, ...), through minijinja's
-//! unknown-method callback.
+//! `callable`; the globals `cycler` and `joiner`. The methods of `str`, `dict` and `list`
+//! are in `methods.rs`, the printf-style `format` in `printf.rs`.
 
-use super::values::{dict_method, from_jinja, is_pending, python_repr, python_str, InstanceRef, ModelDict, ModelList, NotAValue, Pending};
-use crate::format::{float_repr, python_format, FormatHost};
-use cairn_compiler::compile::plugins::PluginFailure;
-use cairn_compiler::compile::value::{InstanceId, Value};
+use super::values::{python_repr, python_str, InstanceRef, ModelDict, ModelList};
+use crate::format::float_repr;
 use minijinja::value::{Object, ObjectRepr, Rest, Value as Jv, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use super::printf::*;
 
 /// Installs the filters, tests and globals of this module in `env`.
 pub fn install(env: &mut Environment<'static>) {
@@ -49,7 +46,7 @@ pub fn install(env: &mut Environment<'static>) {
 }
 
 /// A filter's arguments bound as Python binds them: positionals, then keywords by name.
-fn bind(filter: &str, args: &[Jv], names: &[&str]) -> Result<Vec<Option<Jv>>, Error> {
+pub(super) fn bind(filter: &str, args: &[Jv], names: &[&str]) -> Result<Vec<Option<Jv>>, Error> {
     let mut bound: Vec<Option<Jv>> = vec![None; names.len()];
     let (positional, keywords) = match args.split_last() {
         Some((last, rest)) if last.is_kwargs() => (rest, Some(last)),
@@ -76,11 +73,11 @@ fn bind(filter: &str, args: &[Jv], names: &[&str]) -> Result<Vec<Option<Jv>>, Er
     Ok(bound)
 }
 
-fn text_of(value: &Option<Jv>, default: &str) -> String {
+pub(super) fn text_of(value: &Option<Jv>, default: &str) -> String {
     value.as_ref().map(python_str).unwrap_or_else(|| default.to_string())
 }
 
-fn int_of(value: &Option<Jv>, default: i64) -> Result<i64, Error> {
+pub(super) fn int_of(value: &Option<Jv>, default: i64) -> Result<i64, Error> {
     match value {
         None => Ok(default),
         Some(v) if v.is_none() => Ok(default),
@@ -88,17 +85,17 @@ fn int_of(value: &Option<Jv>, default: i64) -> Result<i64, Error> {
     }
 }
 
-fn flag_of(value: &Option<Jv>) -> bool {
+pub(super) fn flag_of(value: &Option<Jv>) -> bool {
     value.as_ref().is_some_and(Jv::is_true)
 }
 
-fn invalid(message: impl Into<String>) -> Error {
+pub(super) fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, message.into())
 }
 
 /// `default(value, default_value='', boolean=False)`: only an undefined value (or, with
 /// `boolean`, a false one) is replaced; `None` is a value.
-fn default(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn default(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("default", &args, &["default_value", "boolean"])?;
     if value.is_undefined() || (flag_of(&bound[1]) && !value.is_true()) {
         Ok(bound[0].clone().unwrap_or_else(|| Jv::from("")))
@@ -109,7 +106,7 @@ fn default(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
 
 /// `round(value, precision=0, method='common')`: `common` is Python's `round` (ties to
 /// even on the exact binary value, as `format(x, '.Nf')` rounds), always a float.
-fn round(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn round(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("round", &args, &["precision", "method"])?;
     let precision = int_of(&bound[0], 0)?;
     let method = text_of(&bound[1], "common");
@@ -138,201 +135,8 @@ pub fn python_round(x: f64, digits: i64) -> f64 {
     }
 }
 
-/// Jinja2's `format` filter: `value % args` (or `% kwargs`), printf style.
-fn printf_filter(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
-    let (positional, keywords) = match args.split_last() {
-        Some((last, rest)) if last.is_kwargs() => (rest.to_vec(), Some(last.clone())),
-        _ => (args.0.clone(), None),
-    };
-    if keywords.is_some() && !positional.is_empty() {
-        return Err(invalid("can't handle positional and keyword arguments at the same time"));
-    }
-    printf(&python_str(&value), &positional, keywords.as_ref()).map(Jv::from)
-}
-
-/// Python's `template % values`: `%s %r %d %i %u %f %F %e %E %g %G %x %X %o %c %%`, with
-/// flags (`-+ #0`), width, precision and `%(name)s` keys.
-pub fn printf(template: &str, values: &[Jv], keywords: Option<&Jv>) -> Result<String, Error> {
-    let chars: Vec<char> = template.chars().collect();
-    let mut out = String::new();
-    let mut next = 0;
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] != '%' {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        i += 1;
-        let mut key = None;
-        if chars.get(i) == Some(&'(') {
-            let end = chars[i..].iter().position(|c| *c == ')').ok_or_else(|| invalid("incomplete format key"))?;
-            key = Some(chars[i + 1..i + end].iter().collect::<String>());
-            i += end + 1;
-        }
-        let mut flags = String::new();
-        while let Some(c) = chars.get(i).filter(|c| "-+ #0".contains(**c)) {
-            flags.push(*c);
-            i += 1;
-        }
-        let mut width = String::new();
-        while let Some(c) = chars.get(i).filter(|c| c.is_ascii_digit()) {
-            width.push(*c);
-            i += 1;
-        }
-        let mut precision = None;
-        if chars.get(i) == Some(&'.') {
-            i += 1;
-            let mut digits = String::new();
-            while let Some(c) = chars.get(i).filter(|c| c.is_ascii_digit()) {
-                digits.push(*c);
-                i += 1;
-            }
-            precision = Some(digits.parse::<usize>().unwrap_or(0));
-        }
-        let conversion = *chars.get(i).ok_or_else(|| invalid("incomplete format"))?;
-        i += 1;
-        if conversion == '%' {
-            out.push('%');
-            continue;
-        }
-        let value = match &key {
-            Some(key) => keywords
-                .ok_or_else(|| invalid("format requires a mapping"))?
-                .get_item(&Jv::from(key.as_str()))
-                .ok()
-                .filter(|v| !v.is_undefined())
-                .ok_or_else(|| invalid(format!("KeyError: '{key}'")))?,
-            None => {
-                let value = values.get(next).cloned().ok_or_else(|| invalid("not enough arguments for format string"))?;
-                next += 1;
-                value
-            }
-        };
-        let width = width.parse::<usize>().unwrap_or(0);
-        let left = flags.contains('-');
-        let zero = flags.contains('0') && !left;
-        let sign = if flags.contains('+') {
-            "+"
-        } else if flags.contains(' ') {
-            " "
-        } else {
-            ""
-        };
-        let number = || f64::try_from(value.clone()).map_err(|_| invalid(format!("%{conversion} format: a real number is required, not {}", python_repr(&value))));
-        let body = match conversion {
-            's' => {
-                let text = python_str(&value);
-                match precision {
-                    Some(p) => text.chars().take(p).collect(),
-                    None => text,
-                }
-            }
-            'r' | 'a' => python_repr(&value),
-            'd' | 'i' | 'u' => {
-                let n = number()?.trunc();
-                signed(n < 0.0, sign, &format!("{}", n.abs() as i128))
-            }
-            'x' | 'X' | 'o' => {
-                let n = number()?.trunc() as i128;
-                let digits = match conversion {
-                    'x' => format!("{:x}", n.unsigned_abs()),
-                    'X' => format!("{:X}", n.unsigned_abs()),
-                    _ => format!("{:o}", n.unsigned_abs()),
-                };
-                let prefix = if flags.contains('#') {
-                    match conversion {
-                        'x' => "0x",
-                        'X' => "0X",
-                        _ => "0o",
-                    }
-                } else {
-                    ""
-                };
-                signed(n < 0, sign, &format!("{prefix}{digits}"))
-            }
-            'f' | 'F' => {
-                let n = number()?;
-                let p = precision.unwrap_or(6);
-                signed(n.is_sign_negative() && n != 0.0, sign, &format!("{:.p$}", n.abs()))
-            }
-            'e' | 'E' => {
-                let n = number()?;
-                let text = exponent(n.abs(), precision.unwrap_or(6));
-                let text = if conversion == 'E' { text.to_uppercase() } else { text };
-                signed(n < 0.0, sign, &text)
-            }
-            'g' | 'G' => {
-                let n = number()?;
-                let p = precision.unwrap_or(6).max(1);
-                let magnitude = n.abs();
-                let exp = if magnitude == 0.0 { 0 } else { magnitude.log10().floor() as i32 };
-                let text = if exp < -4 || exp >= p as i32 {
-                    let t = exponent(magnitude, p - 1);
-                    let (mantissa, e) = t.split_once('e').unwrap_or((&t, "+00"));
-                    let mantissa = if mantissa.contains('.') && !flags.contains('#') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
-                    format!("{mantissa}e{e}")
-                } else {
-                    let decimals = usize::try_from(p as i32 - 1 - exp).unwrap_or(0);
-                    let t = format!("{magnitude:.decimals$}");
-                    if t.contains('.') && !flags.contains('#') {
-                        t.trim_end_matches('0').trim_end_matches('.').to_string()
-                    } else {
-                        t
-                    }
-                };
-                let text = if conversion == 'G' { text.to_uppercase() } else { text };
-                signed(n < 0.0, sign, &text)
-            }
-            'c' => match value.as_i64() {
-                Some(code) => char::from_u32(u32::try_from(code).unwrap_or(0xFFFD)).unwrap_or('\u{FFFD}').to_string(),
-                None => python_str(&value).chars().take(1).collect(),
-            },
-            other => return Err(invalid(format!("unsupported format character '{other}'"))),
-        };
-        let length = body.chars().count();
-        if length >= width {
-            out.push_str(&body);
-        } else if left {
-            out.push_str(&body);
-            out.extend(std::iter::repeat_n(' ', width - length));
-        } else if zero && "diufFeEgGxXo".contains(conversion) {
-            let (sign_part, digits) = match body.chars().next() {
-                Some(c @ ('-' | '+' | ' ')) => (c.to_string(), body[1..].to_string()),
-                _ => (String::new(), body.clone()),
-            };
-            out.push_str(&sign_part);
-            out.extend(std::iter::repeat_n('0', width - length));
-            out.push_str(&digits);
-        } else {
-            out.extend(std::iter::repeat_n(' ', width - length));
-            out.push_str(&body);
-        }
-    }
-    if keywords.is_none() && next < values.len() {
-        return Err(invalid("not all arguments converted during string formatting"));
-    }
-    Ok(out)
-}
-
-fn signed(negative: bool, sign: &str, digits: &str) -> String {
-    if negative {
-        format!("-{digits}")
-    } else {
-        format!("{sign}{digits}")
-    }
-}
-
-/// `1.500000e+00`, as Python's `%e` writes it.
-fn exponent(magnitude: f64, precision: usize) -> String {
-    let text = format!("{magnitude:.precision$e}");
-    let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-}
-
 /// Python's `str.splitlines()`.
-fn splitlines(s: &str) -> Vec<&str> {
+pub(super) fn splitlines(s: &str) -> Vec<&str> {
     let mut lines = Vec::new();
     let mut start = 0;
     let bytes: Vec<(usize, char)> = s.char_indices().collect();
@@ -358,7 +162,7 @@ fn splitlines(s: &str) -> Vec<&str> {
 }
 
 /// `indent(s, width=4, first=False, blank=False)`; `width` may be the indentation text.
-fn indent(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn indent(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("indent", &args, &["width", "first", "blank"])?;
     let indention = match &bound[0] {
         None => "    ".to_string(),
@@ -387,7 +191,7 @@ fn indent(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
 }
 
 /// `replace(s, old, new, count=None)`.
-fn replace(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn replace(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("replace", &args, &["old", "new", "count"])?;
     let (old, new) = (text_of(&bound[0], ""), text_of(&bound[1], ""));
     let count = int_of(&bound[2], -1)?;
@@ -395,7 +199,7 @@ fn replace(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
 }
 
 /// Python's `str.replace(old, new, count)`; a negative count replaces every occurrence.
-fn python_replace(s: &str, old: &str, new: &str, count: i64) -> String {
+pub(super) fn python_replace(s: &str, old: &str, new: &str, count: i64) -> String {
     match usize::try_from(count) {
         Ok(n) if old.is_empty() => {
             // An empty `old` inserts `new` between the characters, `n` times.
@@ -427,7 +231,7 @@ fn python_replace(s: &str, old: &str, new: &str, count: i64) -> String {
 }
 
 /// `join(value, d='', attribute=None)`: the items as Python's `str` shows them.
-fn join(state: &State<'_, '_>, value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn join(state: &State<'_, '_>, value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("join", &args, &["d", "attribute"])?;
     let separator = text_of(&bound[0], "");
     let mut parts = Vec::new();
@@ -447,7 +251,7 @@ fn join(state: &State<'_, '_>, value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
 
 /// `item.attribute` (dotted paths and integer parts index lists), as Jinja2's
 /// `make_attrgetter` reads it.
-fn attribute_of(_state: &State<'_, '_>, item: &Jv, attribute: &Jv) -> Result<Jv, Error> {
+pub(super) fn attribute_of(_state: &State<'_, '_>, item: &Jv, attribute: &Jv) -> Result<Jv, Error> {
     let path = python_str(attribute);
     let mut current = item.clone();
     for part in path.split('.') {
@@ -461,7 +265,7 @@ fn attribute_of(_state: &State<'_, '_>, item: &Jv, attribute: &Jv) -> Result<Jv,
 
 /// `tojson(value, indent=None)`: Jinja2's `htmlsafe_json_dumps` with sorted keys. A proxy
 /// of the model is refused exactly as Python's `json` refuses Inmanta's proxies.
-fn tojson(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn tojson(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("tojson", &args, &["indent"])?;
     let indent = match &bound[0] {
         None => None,
@@ -474,7 +278,7 @@ fn tojson(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     Ok(Jv::from_safe_string(safe))
 }
 
-fn write_json(value: &Jv, indent: Option<usize>, depth: usize, out: &mut String) -> Result<(), Error> {
+pub(super) fn write_json(value: &Jv, indent: Option<usize>, depth: usize, out: &mut String) -> Result<(), Error> {
     if let Some(object) = value.as_object() {
         let proxy = if object.downcast_ref::<ModelDict>().is_some() {
             Some("DictProxy")
@@ -513,7 +317,7 @@ fn write_json(value: &Jv, indent: Option<usize>, depth: usize, out: &mut String)
                 });
             }
         }
-        ValueKind::String => json_string(value.as_str().unwrap_or_default(), out),
+        ValueKind::String => crate::json::quote(value.as_str().unwrap_or_default(), out),
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Jv> = value.try_iter()?.collect();
             out.push('[');
@@ -541,7 +345,7 @@ fn write_json(value: &Jv, indent: Option<usize>, depth: usize, out: &mut String)
                     out.push_str(item_separator);
                 }
                 newline(out, depth + 1);
-                json_string(key, out);
+                crate::json::quote(key, out);
                 out.push_str(key_separator);
                 write_json(item, indent, depth + 1, out)?;
             }
@@ -554,30 +358,6 @@ fn write_json(value: &Jv, indent: Option<usize>, depth: usize, out: &mut String)
         _ => return Err(invalid(format!("TypeError: Object of type {} is not JSON serializable", value.kind()))),
     }
     Ok(())
-}
-
-/// A JSON string as Python's `json.dumps` writes it (`ensure_ascii`).
-fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// markupsafe's escaping: `& < > " '` as `&amp; &lt; &gt; &#34; &#39;`.
@@ -597,7 +377,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// `escape`: an already safe string stays as it is.
-fn escape_filter(value: Jv) -> Jv {
+pub(super) fn escape_filter(value: Jv) -> Jv {
     if value.is_safe() {
         value
     } else {
@@ -606,7 +386,7 @@ fn escape_filter(value: Jv) -> Jv {
 }
 
 /// `truncate(s, length=255, killwords=False, end='...', leeway=None)` (leeway 5).
-fn truncate(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn truncate(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("truncate", &args, &["length", "killwords", "end", "leeway"])?;
     let s = python_str(&value);
     let length = usize::try_from(int_of(&bound[0], 255)?).map_err(|_| invalid("length must be positive"))?;
@@ -629,7 +409,7 @@ fn truncate(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
 }
 
 /// `center(value, width=80)`: Python's `str.center`.
-fn center(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn center(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("center", &args, &["width"])?;
     let s = python_str(&value);
     let width = usize::try_from(int_of(&bound[0], 80)?).unwrap_or(0);
@@ -642,13 +422,13 @@ fn center(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     Ok(Jv::from(format!("{}{s}{}", " ".repeat(left), " ".repeat(margin - left))))
 }
 
-fn is_word(c: char) -> bool {
+pub(super) fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
 /// `wordwrap(s, width=79, break_long_words=True, wrapstring=None, break_on_hyphens=True)`,
 /// for the plain cases: words are wrapped at `width`, each paragraph line apart.
-fn wordwrap(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn wordwrap(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("wordwrap", &args, &["width", "break_long_words", "wrapstring", "break_on_hyphens"])?;
     let width = usize::try_from(int_of(&bound[0], 79)?).unwrap_or(79).max(1);
     let break_long = bound[1].as_ref().is_none_or(Jv::is_true);
@@ -691,7 +471,7 @@ fn wordwrap(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
 }
 
 /// `urlencode`: a string quoted as URL text (`/` kept); a dict or list of pairs as a query.
-fn urlencode(value: Jv) -> Result<Jv, Error> {
+pub(super) fn urlencode(value: Jv) -> Result<Jv, Error> {
     let quote = |s: &str, for_query: bool| {
         let mut out = String::new();
         for byte in s.as_bytes() {
@@ -727,7 +507,7 @@ fn urlencode(value: Jv) -> Result<Jv, Error> {
 }
 
 /// `striptags`: tags removed, whitespace collapsed.
-fn striptags(value: Jv) -> Jv {
+pub(super) fn striptags(value: Jv) -> Jv {
     let s = python_str(&value);
     let mut out = String::new();
     let mut in_tag = false;
@@ -746,7 +526,7 @@ fn striptags(value: Jv) -> Jv {
 }
 
 /// `filesizeformat(value, binary=False)`.
-fn filesizeformat(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn filesizeformat(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("filesizeformat", &args, &["binary"])?;
     let bytes = f64::try_from(value.clone()).map_err(|_| invalid("filesizeformat needs a number"))?;
     let binary = flag_of(&bound[0]);
@@ -769,7 +549,7 @@ fn filesizeformat(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
 }
 
 /// `trim(value, chars=None)`: Python's `str.strip`.
-fn trim(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
+pub(super) fn trim(value: Jv, args: Rest<Jv>) -> Result<Jv, Error> {
     let bound = bind("trim", &args, &["chars"])?;
     let s = python_str(&value);
     Ok(Jv::from(match &bound[0] {
@@ -840,273 +620,5 @@ impl Object for Joiner {
             *used = true;
             Ok(Jv::from(""))
         }
-    }
-}
-
-/// Python methods of template values: `str`, `dict` and `list` (minijinja's own objects do
-/// not have them; the model's dicts answer `items()` and friends themselves).
-pub fn unknown_method(_state: &State<'_, '_>, value: &Jv, method: &str, args: &[Jv]) -> Result<Jv, Error> {
-    if is_pending(value) {
-        return Ok(Jv::from_object(Pending));
-    }
-    match value.kind() {
-        ValueKind::String => string_method(value.as_str().unwrap_or_default(), method, args),
-        ValueKind::Map => {
-            let keys: Vec<Jv> = value.try_iter()?.collect();
-            let pairs: Vec<(Jv, Jv)> = keys.into_iter().map(|k| (k.clone(), value.get_item(&k).unwrap_or_default())).collect();
-            dict_method(method, args, || pairs.clone().into_iter())
-        }
-        ValueKind::Seq => {
-            let items: Vec<Jv> = value.try_iter()?.collect();
-            match (method, args) {
-                ("count", [needle]) => Ok(Jv::from(items.iter().filter(|i| *i == needle).count())),
-                ("index", [needle]) => items
-                    .iter()
-                    .position(|i| i == needle)
-                    .map(Jv::from)
-                    .ok_or_else(|| invalid(format!("ValueError: {} is not in list", python_repr(needle)))),
-                _ => Err(Error::from(ErrorKind::UnknownMethod)),
-            }
-        }
-        _ => Err(Error::from(ErrorKind::UnknownMethod)),
-    }
-}
-
-/// The methods of Python's `str` that templates use.
-fn string_method(s: &str, method: &str, args: &[Jv]) -> Result<Jv, Error> {
-    let bound = |names: &[&str]| bind(&format!("str.{method}"), args, names);
-    let strip_set = |chars: &Option<Jv>| -> Option<Vec<char>> { chars.as_ref().filter(|c| !c.is_none()).map(|c| python_str(c).chars().collect()) };
-    let prefixes = |value: &Option<Jv>| -> Vec<String> {
-        match value {
-            Some(v) if v.kind() == ValueKind::Seq => v.try_iter().map(|items| items.map(|i| python_str(&i)).collect()).unwrap_or_default(),
-            Some(v) => vec![python_str(v)],
-            None => Vec::new(),
-        }
-    };
-    Ok(match method {
-        "upper" => Jv::from(s.to_uppercase()),
-        "lower" | "casefold" => Jv::from(s.to_lowercase()),
-        "capitalize" => Jv::from(crate::strings::capitalize(s)),
-        "title" => Jv::from(title(s)),
-        "swapcase" => Jv::from(s.chars().map(|c| if c.is_uppercase() { c.to_lowercase().collect::<String>() } else { c.to_uppercase().collect() }).collect::<String>()),
-        "strip" | "lstrip" | "rstrip" => {
-            let chars = strip_set(&bound(&["chars"])?[0]);
-            let matcher = |c: char| match &chars {
-                Some(set) => set.contains(&c),
-                None => c.is_whitespace(),
-            };
-            Jv::from(match method {
-                "strip" => s.trim_matches(matcher),
-                "lstrip" => s.trim_start_matches(matcher),
-                _ => s.trim_end_matches(matcher),
-            })
-        }
-        "split" | "rsplit" => {
-            let b = bound(&["sep", "maxsplit"])?;
-            let maxsplit = int_of(&b[1], -1)?;
-            let parts = python_split(s, b[0].as_ref().filter(|v| !v.is_none()).map(python_str).as_deref(), maxsplit, method == "rsplit")?;
-            Jv::from(parts.into_iter().map(Jv::from).collect::<Vec<_>>())
-        }
-        "splitlines" => Jv::from(splitlines(s).into_iter().map(Jv::from).collect::<Vec<_>>()),
-        "startswith" | "endswith" => {
-            let b = bound(&["prefix"])?;
-            let candidates = prefixes(&b[0]);
-            let found = candidates.iter().any(|p| if method == "startswith" { s.starts_with(p.as_str()) } else { s.ends_with(p.as_str()) });
-            Jv::from(found)
-        }
-        "replace" => {
-            let b = bound(&["old", "new", "count"])?;
-            Jv::from(python_replace(s, &text_of(&b[0], ""), &text_of(&b[1], ""), int_of(&b[2], -1)?))
-        }
-        "find" | "rfind" | "index" | "rindex" => {
-            let b = bound(&["sub"])?;
-            let sub = text_of(&b[0], "");
-            let found = if method.starts_with('r') { s.rfind(&sub) } else { s.find(&sub) };
-            match found {
-                Some(at) => Jv::from(s[..at].chars().count()),
-                None if method.ends_with("index") => return Err(invalid("ValueError: substring not found")),
-                None => Jv::from(-1),
-            }
-        }
-        "count" => {
-            let sub = text_of(&bound(&["sub"])?[0], "");
-            Jv::from(if sub.is_empty() { s.chars().count() + 1 } else { s.matches(&sub).count() })
-        }
-        "join" => {
-            let b = bound(&["iterable"])?;
-            let items = b[0].as_ref().ok_or_else(|| invalid("str.join() takes exactly one argument"))?;
-            let parts: Vec<String> = items.try_iter()?.map(|i| python_str(&i)).collect();
-            Jv::from(parts.join(s))
-        }
-        "format" => {
-            let (positional, keywords) = match args.split_last() {
-                Some((last, rest)) if last.is_kwargs() => (rest, Some(last)),
-                _ => (args, None),
-            };
-            let mut values = Vec::new();
-            for arg in positional {
-                values.push(model_value(arg)?);
-            }
-            let mut named: Vec<(Rc<str>, Value)> = Vec::new();
-            if let Some(keywords) = keywords {
-                for key in keywords.try_iter()? {
-                    named.push((Rc::from(python_str(&key).as_str()), model_value(&keywords.get_item(&key)?)?));
-                }
-            }
-            let text = python_format(s, &values, &named, &mut TemplateFormat).map_err(|failure| match failure {
-                PluginFailure::Error(message) | PluginFailure::Explained { message, .. } => invalid(message),
-                PluginFailure::Wait(_) => invalid("str.format() cannot read attributes of entities in a template"),
-            })?;
-            Jv::from(text)
-        }
-        "zfill" => {
-            let width = usize::try_from(int_of(&bound(&["width"])?[0], 0)?).unwrap_or(0);
-            let length = s.chars().count();
-            if length >= width {
-                Jv::from(s)
-            } else {
-                let (sign, digits) = match s.chars().next() {
-                    Some(c @ ('-' | '+')) => (c.to_string(), &s[1..]),
-                    _ => (String::new(), s),
-                };
-                Jv::from(format!("{sign}{}{digits}", "0".repeat(width - length)))
-            }
-        }
-        "ljust" | "rjust" | "center" => {
-            let b = bound(&["width", "fillchar"])?;
-            let width = usize::try_from(int_of(&b[0], 0)?).unwrap_or(0);
-            let fill = b[1].as_ref().map(python_str).and_then(|f| f.chars().next()).unwrap_or(' ');
-            let length = s.chars().count();
-            if length >= width {
-                Jv::from(s)
-            } else {
-                let margin = width - length;
-                let left = match method {
-                    "ljust" => 0,
-                    "rjust" => margin,
-                    _ => margin / 2 + (margin & width & 1),
-                };
-                let pad = |n: usize| std::iter::repeat_n(fill, n).collect::<String>();
-                Jv::from(format!("{}{s}{}", pad(left), pad(margin - left)))
-            }
-        }
-        "isdigit" | "isdecimal" | "isnumeric" => Jv::from(!s.is_empty() && s.chars().all(|c| c.is_numeric())),
-        "isalpha" => Jv::from(!s.is_empty() && s.chars().all(char::is_alphabetic)),
-        "isalnum" => Jv::from(!s.is_empty() && s.chars().all(char::is_alphanumeric)),
-        "isspace" => Jv::from(!s.is_empty() && s.chars().all(char::is_whitespace)),
-        "islower" => Jv::from(s.chars().any(char::is_lowercase) && !s.chars().any(char::is_uppercase)),
-        "isupper" => Jv::from(s.chars().any(char::is_uppercase) && !s.chars().any(char::is_lowercase)),
-        "partition" | "rpartition" => {
-            let sep = text_of(&bound(&["sep"])?[0], "");
-            if sep.is_empty() {
-                return Err(invalid("ValueError: empty separator"));
-            }
-            let found = if method == "partition" { s.find(&sep) } else { s.rfind(&sep) };
-            let parts = match found {
-                Some(at) => [&s[..at], sep.as_str(), &s[at + sep.len()..]],
-                None if method == "partition" => [s, "", ""],
-                None => ["", "", s],
-            };
-            Jv::from(parts.iter().map(|p| Jv::from(*p)).collect::<Vec<_>>())
-        }
-        _ => return Err(Error::from(ErrorKind::UnknownMethod)),
-    })
-}
-
-/// Python's `str.title()`: a letter after a non-letter is upper case, the others lower.
-fn title(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut previous_cased = false;
-    for c in s.chars() {
-        if previous_cased {
-            out.extend(c.to_lowercase());
-        } else {
-            out.extend(c.to_uppercase());
-        }
-        previous_cased = c.is_alphabetic();
-    }
-    out
-}
-
-/// Python's `str.split(sep, maxsplit)` and `rsplit`: without `sep`, runs of whitespace
-/// separate and the ends are stripped.
-fn python_split(s: &str, sep: Option<&str>, maxsplit: i64, from_right: bool) -> Result<Vec<String>, Error> {
-    let limit = usize::try_from(maxsplit).ok();
-    match sep {
-        Some("") => Err(invalid("ValueError: empty separator")),
-        Some(sep) => {
-            let parts: Vec<String> = match (limit, from_right) {
-                (Some(n), false) => s.splitn(n + 1, sep).map(str::to_string).collect(),
-                (Some(n), true) => {
-                    let mut parts: Vec<String> = s.rsplitn(n + 1, sep).map(str::to_string).collect();
-                    parts.reverse();
-                    parts
-                }
-                (None, _) => s.split(sep).map(str::to_string).collect(),
-            };
-            Ok(parts)
-        }
-        None => {
-            let words: Vec<&str> = s.split_whitespace().collect();
-            match limit {
-                Some(n) if n < words.len() => {
-                    if from_right {
-                        let trimmed = s.trim_end();
-                        let mut parts: Vec<String> = Vec::new();
-                        let mut rest = trimmed;
-                        for _ in 0..n {
-                            match rest.rfind(char::is_whitespace) {
-                                Some(at) => {
-                                    parts.push(rest[at..].trim_start().to_string());
-                                    rest = rest[..at].trim_end();
-                                }
-                                None => break,
-                            }
-                        }
-                        parts.push(rest.to_string());
-                        parts.reverse();
-                        Ok(parts)
-                    } else {
-                        let mut parts: Vec<String> = Vec::new();
-                        let mut rest = s.trim_start();
-                        for _ in 0..n {
-                            match rest.find(char::is_whitespace) {
-                                Some(at) => {
-                                    parts.push(rest[..at].to_string());
-                                    rest = rest[at..].trim_start();
-                                }
-                                None => break,
-                            }
-                        }
-                        parts.push(rest.to_string());
-                        Ok(parts)
-                    }
-                }
-                _ => Ok(words.into_iter().map(str::to_string).collect()),
-            }
-        }
-    }
-}
-
-/// A template value handed to `str.format`.
-fn model_value(value: &Jv) -> Result<Value, Error> {
-    from_jinja(value).map_err(|why| match why {
-        NotAValue::Pending => invalid("a value of the model is still being read"),
-        NotAValue::Undefined => Error::from(ErrorKind::UndefinedError),
-        NotAValue::Other(what) => invalid(format!("str.format() cannot format {what}")),
-    })
-}
-
-/// What `str.format` in a template can do: print values as Python does; instances' fields
-/// (`{0.name}`) are read in the template itself (`'{}'.format(host.name)`).
-struct TemplateFormat;
-
-impl FormatHost for TemplateFormat {
-    fn attribute(&mut self, _instance: InstanceId, name: &str) -> Result<Value, PluginFailure> {
-        Err(PluginFailure::Error(format!("str.format() in a template cannot read `.{name}` of an entity: read it in the template and pass the value")))
-    }
-
-    fn instance_label(&self, instance: InstanceId) -> String {
-        format!("instance {}", instance.0)
     }
 }

@@ -25,6 +25,8 @@
 //! wording as the hint. If a value the template uses is unknown, the result is unknown.
 
 mod filters;
+mod methods;
+mod printf;
 mod session;
 mod values;
 
@@ -277,7 +279,7 @@ fn build(path: &str, source: &str) -> Result<Compiled, PluginFailure> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_formatter(values::format);
-    env.set_unknown_method_callback(filters::unknown_method);
+    env.set_unknown_method_callback(methods::unknown_method);
     // Other templates come from the session (the render loop reads them through the host).
     env.set_loader(|name| Ok(session::source(name)));
     filters::install(&mut env);

@@ -2,7 +2,8 @@
 //! (waiting, unknowns, relations), plugin filters, std's own template, errors, the cache.
 //! The Jinja2 semantics case by case are in `tests/jinja` (the reference cases).
 
-use super::filters::{printf, python_round};
+use super::filters::python_round;
+use super::printf::printf;
 use super::{dotted_names, jinja_source};
 use crate::testing::FakeHost;
 use cairn_compiler::compile::plugins::PluginFailure;
