@@ -590,14 +590,19 @@ pub fn check_default(errors: &mut Vec<Recovery>, interner: &Interner, dict_symbo
     if plain_dict && value.kind == ExprKind::Null {
         let name = interner.resolve(name.name).to_string();
         errors.push(user_error(SyntaxErrorKind::DictNullDefault(name), value.span));
-    } else if !is_constant(value) {
+    } else if !is_constant(value, 0) {
         errors.push(user_error(SyntaxErrorKind::NonConstantDefault, value.span));
     }
 }
 
 /// Literals, `null`, and lists and dicts of constants (language.md). An expression that
-/// already failed to parse counts as one: it has its own error.
-fn is_constant(expr: &Expr) -> bool {
+/// already failed to parse counts as one: it has its own error; so does one nested deeper
+/// than the nesting limit, which the nesting check reports (and which must not be walked
+/// recursively here: it would overflow the stack).
+fn is_constant(expr: &Expr, depth: usize) -> bool {
+    if depth > crate::nesting::MAX_NESTING {
+        return true;
+    }
     match &expr.kind {
         ExprKind::Int(_)
         | ExprKind::Float(_)
@@ -607,8 +612,8 @@ fn is_constant(expr: &Expr) -> bool {
         | ExprKind::Interpolated(_)
         | ExprKind::Format(_)
         | ExprKind::Error => true,
-        ExprKind::List(items) => items.iter().all(is_constant),
-        ExprKind::Map(pairs) => pairs.iter().all(|(_, value)| is_constant(value)),
+        ExprKind::List(items) => items.iter().all(|item| is_constant(item, depth + 1)),
+        ExprKind::Map(pairs) => pairs.iter().all(|(_, value)| is_constant(value, depth + 1)),
         _ => false,
     }
 }

@@ -289,6 +289,9 @@ fn deep_nesting_is_a_diagnostic_not_a_crash() {
         ("fors", format!("{}y = 1\n{}", "for i in [1]:\n".repeat(10000), "end\n".repeat(10000))),
         ("sum", format!("x = {}\n", vec!["1"; 8000].join(" + "))),
         ("chain", format!("x = a{}\n", ".b".repeat(10000))),
+        // An attribute default is checked for being a constant while it is parsed.
+        ("default", format!("entity A:\n    list x = {}{}\nend\n", "[".repeat(200_000), "]".repeat(200_000))),
+        ("default-dict", format!("entity A:\n    dict x = {}1{}\nend\n", "{\"a\": ".repeat(100_000), "}".repeat(100_000))),
     ];
     for (name, main) in cases {
         let dir = project(&format!("deep-{name}"), &main);
