@@ -4,17 +4,45 @@
 //! and compares every resource and changes what differs (which finds and repairs drift).
 //! A resource whose dependency failed is skipped; a changed resource that sends events makes
 //! its dependents that receive events reload. Results are reported through the agent's
-//! [`DeployPort`] in batches: only deploys that finished are reported, so a killed deploy
-//! resumes where it stopped.
+//! [`DeployPort`] in batches (every 500 results, or once the oldest unreported result is
+//! [`DeployOptions::report_interval`] old, even while nothing else finishes): only deploys
+//! that finished are reported, so a killed or cancelled deploy resumes where it stopped.
+//!
+//! A remote agent deploys only its own resources; those may require other agents' resources
+//! ([`External`], see `external.rs`). Such a dependent waits, holding no worker, until the
+//! server says the dependency is deployed (then it runs) or failed, skipped or undefined (then
+//! it is skipped as for a local dependency). Events do not cross agents: a changed resource of
+//! another agent never makes a dependent here reload (its state says deployed, not changed).
+//! A deploy can be cancelled ([`deploy_with`]): nothing new starts, what runs finishes and is
+//! reported, and the report says it was cut short.
+//!
+//! Layout: the schedule shared by the threads (`schedule.rs`), what happens to one resource
+//! (`resource.rs`), other agents' states and the cancel watcher (`external.rs`), and the
+//! cycle finder (`cycles.rs`).
 
-use crate::handler::{Context, FileSource, Handler, HandlerError, HandlerRegistry};
+mod cycles;
+mod external;
+mod resource;
+mod schedule;
+
+pub use external::External;
+
+use crate::handler::{Context, HandlerRegistry};
 use crate::io::Io;
 use crate::port::{DeployPort, PortError};
 use cairn_wire::{Action, DeployResult, ResourceDoc, ResourceId, ResourceState};
+use external::{is_set, Watch};
+use resource::{Env, Job, PortFiles};
+use schedule::{Blocker, Cause, Schedule, Settled};
 use std::collections::{HashMap, VecDeque};
-use std::sync::mpsc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+/// Results sent to the port in one call, at most: a big version is reported as it goes, not
+/// at the end.
+const BATCH: usize = 500;
 
 #[derive(Clone, Debug)]
 pub struct DeployOptions {
@@ -25,19 +53,26 @@ pub struct DeployOptions {
     pub dry_run: bool,
     /// Resources deployed at the same time, at most.
     pub parallelism: usize,
+    /// How long a finished result may wait to be reported with others. Bounded even when
+    /// nothing else finishes: another agent may be waiting for that state.
+    pub report_interval: Duration,
 }
 
 impl Default for DeployOptions {
     fn default() -> Self {
-        DeployOptions { check_all: false, dry_run: false, parallelism: 8 }
+        DeployOptions { check_all: false, dry_run: false, parallelism: 8, report_interval: Duration::from_millis(200) }
     }
 }
 
-/// Every resource's result, in the order of the version's resources.
+/// Every finished resource's result, in the order of the version's resources.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub version: u64,
     pub results: Vec<DeployResult>,
+    /// Not every resource finished, so some have no result (and were not reported): the
+    /// deploy was cancelled, or resources waited for other agents' states that could no
+    /// longer arrive (the updates ended and there was no cancel flag to end the wait).
+    pub cancelled: bool,
 }
 
 impl Report {
@@ -61,27 +96,9 @@ impl Report {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Blocker {
-    Failed,
-    Undefined,
-}
-
-struct Schedule {
-    ready: VecDeque<usize>,
-    remaining: Vec<u32>,
-    blocked: Vec<Option<(Blocker, usize)>>,
-    events: Vec<bool>,
-    done: usize,
-    busy: usize,
-}
-
 /// Deploys `resources` (version `version`); calls `on_result` for every resource as it
-/// finishes (from the calling thread).
+/// finishes (from the calling thread). All requirements must be in `resources`: this is
+/// [`deploy_with`] without other agents' states and without a cancel flag.
 pub fn deploy(
     port: &dyn DeployPort,
     version: u64,
@@ -91,25 +108,70 @@ pub fn deploy(
     options: &DeployOptions,
     on_result: &mut dyn FnMut(&DeployResult),
 ) -> Result<Report, PortError> {
+    deploy_with(port, version, resources, handlers, io, options, None, None, on_result)
+}
+
+/// [`deploy`], where resources may require other agents' resources (`external`) and the
+/// deploy may be cancelled (`cancel`).
+///
+/// Once `cancel` is true no resource starts; those in flight finish and are reported, and the
+/// call returns the finished ones with [`Report::cancelled`] set. A deploy that only waits
+/// for other agents notices within about 50 ms. A flag already set when the call starts
+/// returns at once, before the port is asked anything; a cancel that comes later leaves the
+/// resources that never started marked as intended (`deploying`) in the store, which is what
+/// an agent killed half-way leaves too: the next deploy reads and compares them.
+///
+/// Without a cancel flag, resources that wait for an external dependency wait as long as
+/// updates may come; once the sender of `external.updates` is dropped they are given up
+/// (no result, `cancelled` set) rather than waited for for ever.
+#[allow(clippy::too_many_arguments)]
+pub fn deploy_with(
+    port: &dyn DeployPort,
+    version: u64,
+    resources: &[ResourceDoc],
+    handlers: &HandlerRegistry,
+    io: &dyn Io,
+    options: &DeployOptions,
+    external: Option<External>,
+    cancel: Option<&AtomicBool>,
+    on_result: &mut dyn FnMut(&DeployResult),
+) -> Result<Report, PortError> {
+    let count = resources.len();
+    if is_set(cancel) {
+        return Ok(Report { version, results: Vec::new(), cancelled: count > 0 });
+    }
+    let (known, updates) = match external {
+        Some(External { states, updates }) => (states, Some(updates)),
+        None => (Default::default(), None),
+    };
     let files = PortFiles(port);
-    let cx = Context { io, files: &files };
-    let cx = &cx;
     let ids: Vec<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
     let statuses = port.statuses(&ids)?;
     drop(ids);
     let index: HashMap<&ResourceId, usize> = resources.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
-    let count = resources.len();
     let mut remaining = vec![0u32; count];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
-    let mut missing: Vec<Option<ResourceId>> = vec![None; count];
+    let mut missing: Vec<Option<&ResourceId>> = vec![None; count];
+    // Other agents' resources that something here requires, numbered in order of first use.
+    let mut externals: Vec<&ResourceId> = Vec::new();
+    let mut external_index: HashMap<&ResourceId, usize> = HashMap::new();
+    let mut waiting: Vec<Vec<usize>> = Vec::new();
+    let mut external_waits = vec![0u32; count];
     for (i, resource) in resources.iter().enumerate() {
         for required in &resource.requires {
-            match index.get(required) {
-                Some(&j) => {
-                    remaining[i] += 1;
-                    dependents[j].push(i);
-                }
-                None => missing[i] = Some(required.clone()),
+            if let Some(&j) = index.get(required) {
+                remaining[i] += 1;
+                dependents[j].push(i);
+            } else if known.contains_key(required) {
+                let number = *external_index.entry(required).or_insert_with(|| {
+                    externals.push(required);
+                    waiting.push(Vec::new());
+                    externals.len() - 1
+                });
+                waiting[number].push(i);
+                external_waits[i] += 1;
+            } else {
+                missing[i] = Some(required);
             }
         }
     }
@@ -124,11 +186,13 @@ pub fn deploy(
     // Resources on a dependency cycle can never start: find them first and fail them; an
     // edge between two members of one cycle is dropped, so each member runs (and fails) once
     // its requirements outside the cycle are done, and its dependents are skipped as usual.
-    let cycles = cycle_components(&remaining, &dependents);
-    let mut blocked: Vec<Option<(Blocker, usize)>> = vec![None; count];
+    // Only local edges can form a cycle here (another agent's resources are waited for, not
+    // followed), so the external waits are added after.
+    let cycles = cycles::cycle_components(&remaining, &dependents);
+    let mut blocked: Vec<Option<Blocker>> = vec![None; count];
     for i in 0..count {
         let Some(component) = cycles[i] else { continue };
-        blocked[i] = Some((Blocker::Failed, i));
+        blocked[i] = Some(Blocker::Cycle);
         let mut kept = Vec::with_capacity(dependents[i].len());
         for &dependent in &dependents[i] {
             if cycles[dependent] == Some(component) {
@@ -139,6 +203,9 @@ pub fn deploy(
         }
         dependents[i] = kept;
     }
+    for (left, external) in remaining.iter_mut().zip(&external_waits) {
+        *left += external;
+    }
     if !options.dry_run {
         // What the store believes deployed is not marked: a kill while repairing drift leaves
         // the resource as drifted as it was (every write is atomic), not in a state that lies.
@@ -148,77 +215,58 @@ pub fn deploy(
         }
     }
     let ready: VecDeque<usize> = (0..count).filter(|i| remaining[*i] == 0).collect();
-    let schedule = Mutex::new(Schedule {
+    let open = waiting.len();
+    let mut schedule = Schedule {
         ready,
         remaining,
         blocked,
         events: vec![false; count],
         done: 0,
         busy: 0,
-    });
+        waiting,
+        open,
+        abandoned: false,
+    };
+    // What the server knew at the start may already settle some.
+    for (number, id) in externals.iter().enumerate() {
+        if let Some(state) = known.get(*id) {
+            schedule.settle(number, *state);
+        }
+    }
+    drop(known);
+    let watched = schedule.open > 0 || cancel.is_some();
+    let schedule = Mutex::new(schedule);
     let wakeup = Condvar::new();
+    let env = Env { resources, externals: &externals, version, handlers, cx: Context { io, files: &files }, options };
+    let watch = Watch { schedule: &schedule, wakeup: &wakeup, count, index: &external_index, cancel };
     let (sender, receiver) = mpsc::channel::<(usize, DeployResult)>();
     let workers = options.parallelism.clamp(1, 64).min(count.max(1));
     let mut results: Vec<Option<DeployResult>> = vec![None; count];
     let mut pending: Vec<DeployResult> = Vec::new();
     let mut port_error = None;
     std::thread::scope(|scope| {
+        if watched {
+            let watch = &watch;
+            scope.spawn(move || external::watch(watch, updates));
+        }
         for _ in 0..workers {
             let sender = sender.clone();
-            let schedule = &schedule;
-            let wakeup = &wakeup;
-            let dependents = &dependents;
-            let missing = &missing;
-            let in_increment = &in_increment;
+            let (schedule, wakeup, env) = (&schedule, &wakeup, &env);
+            let (dependents, missing, in_increment) = (&dependents, &missing, &in_increment);
             scope.spawn(move || loop {
-                let (next, blocker, event) = {
-                    let Ok(mut state) = schedule.lock() else { return };
-                    loop {
-                        if let Some(next) = state.ready.pop_front() {
-                            state.busy += 1;
-                            break (next, state.blocked[next], state.events[next]);
-                        }
-                        if state.done == count {
-                            return;
-                        }
-                        if state.busy == 0 {
-                            // Cannot happen once cycles are cut; should it, fail what waits
-                            // rather than wait for ever.
-                            let stuck: Vec<usize> = (0..count).filter(|i| state.remaining[*i] > 0).collect();
-                            for i in stuck {
-                                state.remaining[i] = 0;
-                                state.blocked[i] = Some((Blocker::Failed, i));
-                                state.ready.push_back(i);
-                            }
-                            continue;
-                        }
-                        state = match wakeup.wait(state) {
-                            Ok(state) => state,
-                            Err(_) => return,
-                        };
-                    }
-                };
+                let Some((next, blocker, event)) = take(schedule, wakeup, count, cancel) else { return };
                 let resource = &resources[next];
-                let outcome = process(resource, resources, version, handlers, cx, options, blocker, event, in_increment[next], missing[next].as_ref());
+                let job = Job { resource, blocker, event, in_increment: in_increment[next], missing: missing[next] };
+                let outcome = resource::process(env, &job);
                 let Ok(mut state) = schedule.lock() else { return };
-                let failed = matches!(outcome.state, ResourceState::Failed | ResourceState::Skipped);
-                let undefined = matches!(outcome.state, ResourceState::Undefined | ResourceState::SkippedForUndefined);
+                let settled = Settled::local(outcome.state);
                 for &dependent in &dependents[next] {
-                    if failed && state.blocked[dependent].is_none() {
-                        state.blocked[dependent] = Some((Blocker::Failed, next));
-                    } else if undefined && state.blocked[dependent].is_none() {
-                        state.blocked[dependent] = Some((Blocker::Undefined, next));
-                    }
+                    // Events go to local dependents only: those of other agents learn a state,
+                    // not a change.
                     if outcome.changed && resource.send_event && resources[dependent].receive_events {
                         state.events[dependent] = true;
                     }
-                    // Only the last requirement to finish queues a dependent (once).
-                    if state.remaining[dependent] > 0 {
-                        state.remaining[dependent] -= 1;
-                        if state.remaining[dependent] == 0 {
-                            state.ready.push_back(dependent);
-                        }
-                    }
+                    state.release(dependent, Cause::Local(next), settled);
                 }
                 state.busy -= 1;
                 state.done += 1;
@@ -230,19 +278,32 @@ pub fn deploy(
             });
         }
         drop(sender);
-        let mut last_flush = Instant::now();
-        for (position, result) in receiver.iter() {
-            on_result(&result);
-            if result.action != Action::Untouched {
-                pending.push(result.clone());
+        // When the oldest unreported result came in.
+        let mut oldest: Option<Instant> = None;
+        loop {
+            let received = match oldest {
+                Some(since) if port_error.is_none() => receiver.recv_timeout(options.report_interval.saturating_sub(since.elapsed())),
+                _ => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
+                Ok((position, result)) => {
+                    on_result(&result);
+                    if result.action != Action::Untouched {
+                        pending.push(result.clone());
+                        oldest.get_or_insert_with(Instant::now);
+                    }
+                    results[position] = Some(result);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
-            results[position] = Some(result);
-            if port_error.is_none() && (pending.len() >= 500 || last_flush.elapsed() > Duration::from_millis(200)) {
+            let due = oldest.is_some_and(|since| pending.len() >= BATCH || since.elapsed() >= options.report_interval);
+            if port_error.is_none() && due {
                 if let Err(error) = durable(io).and_then(|()| port.report(&pending)) {
                     port_error = Some(error);
                 }
                 pending.clear();
-                last_flush = Instant::now();
+                oldest = None;
             }
         }
     });
@@ -251,241 +312,53 @@ pub fn deploy(
     }
     durable(io)?;
     port.report(&pending)?;
-    Ok(Report { version, results: results.into_iter().flatten().collect() })
+    let results: Vec<DeployResult> = results.into_iter().flatten().collect();
+    let cancelled = results.len() < count;
+    Ok(Report { version, results, cancelled })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn process(
-    resource: &ResourceDoc,
-    resources: &[ResourceDoc],
-    version: u64,
-    handlers: &HandlerRegistry,
-    cx: &Context<'_>,
-    options: &DeployOptions,
-    blocker: Option<(Blocker, usize)>,
-    event: bool,
-    in_increment: bool,
-    missing: Option<&ResourceId>,
-) -> DeployResult {
-    let action = if options.dry_run {
-        Action::Dryrun
-    } else if resource.purged() {
-        Action::Purge
-    } else {
-        Action::Deploy
-    };
-    let mut outcome = DeployResult {
-        resource: resource.id.clone(),
-        version,
-        action,
-        state: ResourceState::Deployed,
-        changed: false,
-        changes: Vec::new(),
-        message: String::new(),
-        deployed_hash: None,
-        diff: None,
-        time_ms: 0,
-    };
-    finish(resource, &mut outcome, resources, handlers, cx, options, blocker, event, in_increment, missing);
-    outcome.time_ms = now_ms();
-    if outcome.state == ResourceState::Deployed {
-        outcome.deployed_hash = Some(resource.hash.clone());
-    }
-    outcome
-}
-
-/// Fills in what happened to `resource`.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    resource: &ResourceDoc,
-    outcome: &mut DeployResult,
-    resources: &[ResourceDoc],
-    handlers: &HandlerRegistry,
-    cx: &Context<'_>,
-    options: &DeployOptions,
-    blocker: Option<(Blocker, usize)>,
-    event: bool,
-    in_increment: bool,
-    missing: Option<&ResourceId>,
-) {
-    if resource.undefined {
-        outcome.state = ResourceState::Undefined;
-        outcome.message = "an attribute is not known yet".into();
-        return;
-    }
-    match blocker {
-        Some((Blocker::Failed, cause)) if resources[cause].id == resource.id => {
-            outcome.state = ResourceState::Failed;
-            outcome.message = "its requires form a cycle".into();
-            return;
+/// Waits for the next resource a worker may start: its position, why it will not deploy
+/// (if so) and whether it got an event. `None` when the worker is done: everything finished,
+/// the deploy was cancelled, what is left waits for other agents' states that cannot come,
+/// or a thread panicked holding the schedule.
+fn take(schedule: &Mutex<Schedule>, wakeup: &Condvar, count: usize, cancel: Option<&AtomicBool>) -> Option<(usize, Option<Blocker>, bool)> {
+    let mut state = schedule.lock().ok()?;
+    loop {
+        // Looked at under the lock: the watcher notifies a cancel under it too, so this
+        // worker either sees the flag or is already waiting when the notification comes.
+        if is_set(cancel) {
+            return None;
         }
-        Some((Blocker::Failed, cause)) => {
-            outcome.state = ResourceState::Skipped;
-            outcome.message = format!("its dependency {} did not deploy", resources[cause].id);
-            return;
+        if let Some(next) = state.ready.pop_front() {
+            state.busy += 1;
+            return Some((next, state.blocked[next], state.events[next]));
         }
-        Some((Blocker::Undefined, cause)) => {
-            outcome.state = ResourceState::SkippedForUndefined;
-            outcome.message = format!("its dependency {} has an unknown value", resources[cause].id);
-            return;
+        if state.done == count {
+            return None;
         }
-        None => {}
-    }
-    if let Some(missing) = missing {
-        outcome.state = ResourceState::Failed;
-        outcome.message = format!("requires {missing}, which is not in this version");
-        return;
-    }
-    if !in_increment && !event {
-        outcome.action = Action::Untouched;
-        return;
-    }
-    let Some(handler) = handlers.get(&resource.resource_type) else {
-        outcome.state = ResourceState::Failed;
-        outcome.message = format!("no handler for resource type {}", resource.resource_type);
-        return;
-    };
-    if let Err(error) = run_handler(handler.as_ref(), cx, resource, options, event, in_increment, outcome) {
-        outcome.state = if error.skip { ResourceState::Skipped } else { ResourceState::Failed };
-        outcome.message = error.message;
-    }
-}
-
-fn run_handler(
-    handler: &dyn Handler,
-    cx: &Context<'_>,
-    resource: &ResourceDoc,
-    options: &DeployOptions,
-    event: bool,
-    in_increment: bool,
-    outcome: &mut DeployResult,
-) -> Result<(), HandlerError> {
-    // Everything the handler needs must be valid before anything is touched: a bad mode or
-    // an unknown owner fails the resource with the file as it was.
-    handler.check(cx, resource)?;
-    let current = handler.read(cx, resource)?;
-    let changes = if in_increment { handler.diff(resource, current.as_ref()) } else { Vec::new() };
-    if !changes.is_empty() {
-        outcome.diff = Some(handler.describe(cx, resource, current.as_ref(), &changes));
-    }
-    if options.dry_run {
-        outcome.state = ResourceState::Dry;
-        outcome.changes = changes;
-        // Predicts the reload the real deploy would do.
-        if event && !resource.purged() && outcome.changes.is_empty() && handler.reloads(resource) {
-            outcome.changes.push(cairn_wire::Change {
-                field: "reload".into(),
-                current: serde_json::Value::Bool(false),
-                desired: serde_json::Value::Bool(true),
-            });
-            outcome.diff = Some("reload: a dependency that sends events would change".into());
-        }
-        outcome.changed = !outcome.changes.is_empty();
-        return Ok(());
-    }
-    if !changes.is_empty() {
-        outcome.changes = changes.clone();
-        handler.apply(cx, resource, current.as_ref(), &changes)?;
-    }
-    // A command that just ran needs no reload on top.
-    let mut reloaded = false;
-    if event && !resource.purged() && changes.is_empty() {
-        reloaded = handler.reload(cx, resource)?;
-        if reloaded {
-            outcome.action = Action::Reload;
-        }
-    }
-    outcome.changed = !changes.is_empty() || reloaded;
-    outcome.changes = changes;
-    Ok(())
-}
-
-/// File bodies fetched through the port, for handlers.
-struct PortFiles<'a>(&'a dyn DeployPort);
-
-impl FileSource for PortFiles<'_> {
-    fn file(&self, hash: &str) -> Result<Vec<u8>, HandlerError> {
-        self.0.file(hash).map_err(|e| HandlerError::new(format!("cannot fetch the file with hash {hash}: {e}")))
-    }
-}
-
-/// For every resource on a dependency cycle, the number of its cycle (its strongly
-/// connected component); `None` for the others. Only resources that a topological pass
-/// cannot reach are looked at, so the common acyclic graph costs one linear pass.
-fn cycle_components(remaining: &[u32], dependents: &[Vec<usize>]) -> Vec<Option<u32>> {
-    let count = remaining.len();
-    let mut left = remaining.to_vec();
-    let mut queue: Vec<usize> = (0..count).filter(|i| left[*i] == 0).collect();
-    let mut reached = vec![false; count];
-    while let Some(node) = queue.pop() {
-        reached[node] = true;
-        for &dependent in &dependents[node] {
-            left[dependent] -= 1;
-            if left[dependent] == 0 {
-                queue.push(dependent);
-            }
-        }
-    }
-    let mut components = vec![None; count];
-    if reached.iter().all(|r| *r) {
-        return components;
-    }
-    // Tarjan's algorithm, iterative (graphs may be deep), over the unreached resources.
-    let mut index = vec![u32::MAX; count];
-    let mut low = vec![0u32; count];
-    let mut on_stack = vec![false; count];
-    let mut stack: Vec<usize> = Vec::new();
-    let mut next_index = 0u32;
-    let mut next_component = 0u32;
-    for root in (0..count).filter(|i| !reached[*i]) {
-        if index[root] != u32::MAX {
-            continue;
-        }
-        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
-        while let Some(&mut (node, ref mut edge)) = work.last_mut() {
-            if *edge == 0 && index[node] == u32::MAX {
-                index[node] = next_index;
-                low[node] = next_index;
-                next_index += 1;
-                stack.push(node);
-                on_stack[node] = true;
-            }
-            if let Some(&next) = dependents[node].get(*edge) {
-                *edge += 1;
-                if reached[next] {
-                    continue;
+        if state.busy == 0 {
+            if state.open > 0 {
+                // What is left waits for other agents: the watcher wakes us when their states
+                // arrive or the flag is set; given up only when nothing can arrive any more.
+                if state.abandoned {
+                    drop(state);
+                    wakeup.notify_all();
+                    return None;
                 }
-                if index[next] == u32::MAX {
-                    work.push((next, 0));
-                } else if on_stack[next] {
-                    low[node] = low[node].min(index[next]);
+            } else {
+                // Cannot happen once cycles are cut; should it, fail what waits rather than
+                // wait for ever.
+                let stuck: Vec<usize> = (0..count).filter(|i| state.remaining[*i] > 0).collect();
+                for i in stuck {
+                    state.remaining[i] = 0;
+                    state.blocked[i] = Some(Blocker::Cycle);
+                    state.ready.push_back(i);
                 }
                 continue;
             }
-            work.pop();
-            if let Some(&(parent, _)) = work.last() {
-                low[parent] = low[parent].min(low[node]);
-            }
-            if low[node] == index[node] {
-                let mut members = Vec::new();
-                while let Some(member) = stack.pop() {
-                    on_stack[member] = false;
-                    members.push(member);
-                    if member == node {
-                        break;
-                    }
-                }
-                let self_loop = dependents[node].contains(&node);
-                if members.len() > 1 || self_loop {
-                    for member in members {
-                        components[member] = Some(next_component);
-                    }
-                    next_component += 1;
-                }
-            }
         }
+        state = wakeup.wait(state).ok()?;
     }
-    components
 }
 
 /// Makes the changes behind the results about to be reported durable first: a result the

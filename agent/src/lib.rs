@@ -8,7 +8,7 @@ pub mod handler;
 pub mod io;
 pub mod port;
 
-pub use engine::{deploy, DeployOptions, Report};
+pub use engine::{deploy, deploy_with, DeployOptions, External, Report};
 pub use handler::{Context, Fields, FileSource, Handler, HandlerError, HandlerRegistry, MemoryFiles, NoFiles};
 pub use io::{CommandOutput, FileAttrs, FileKind, FileStat, Io, LocalIo};
 pub use port::{DeployPort, MemoryPort, PortError};

@@ -2,6 +2,8 @@
 //! the in-memory port. Checks ordering, increments, skips, events, cycles and what is
 //! reported, without any store or server.
 
+mod external;
+
 use cairn_agent::{Context, DeployOptions, DeployPort, Fields, Handler, HandlerError, HandlerRegistry, LocalIo, MemoryPort};
 use cairn_wire::{Action, Change, ResourceDoc, ResourceId, ResourceState};
 use serde_json::Value;
