@@ -2,6 +2,7 @@
 //! library crates: the pipeline (load, install, compile, export) and the server's embedded
 //! mode (store the version, deploy it with an in-process agent).
 
+mod agent;
 mod deploy;
 mod inspect;
 mod print;
@@ -88,6 +89,9 @@ enum Command {
     /// Compile the project and make this machine match it, in embedded mode: the version is
     /// stored under `data/deploy` of the project (only when the model changed) and an
     /// in-process agent reads every resource's real state and changes what differs.
+    ///
+    /// With `--server URL -e ENV`, ask that server's agents to deploy the released version
+    /// instead (`--full`: a repair run).
     #[command(after_help = "Exit status: 0 when every resource is as the model says, 1 when the model has errors or a resource failed (or could not be deployed because of an unknown value), 2 on a usage error.")]
     Deploy {
         /// The project folder.
@@ -101,10 +105,17 @@ enum Command {
         /// trusting that the others are still as deployed: faster, but finds no drift.
         #[arg(long, conflicts_with = "full")]
         incremental: bool,
-        /// Check and repair every resource: what a deploy does by default (kept for
-        /// scripts written for older releases).
-        #[arg(long, hide = true)]
+        /// With `--server`: ask for a repair run (every resource read and compared) instead
+        /// of the released version's increment. Locally, what a deploy does by default.
+        #[arg(long)]
         full: bool,
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// With `--server`: the environment whose agents deploy. The project is not
+        /// compiled: the server's released version is deployed. (Not read from
+        /// CAIRN_ENVIRONMENT: a plain `cairn deploy` always deploys here.)
+        #[arg(short = 'e', long, requires = "server")]
+        environment: Option<String>,
         /// How many resources are deployed at the same time, at most.
         #[arg(long, default_value_t = 8, env = "CAIRN_PARALLELISM", value_parser = clap::value_parser!(u16).range(1..=64))]
         parallelism: u16,
@@ -148,6 +159,21 @@ enum Command {
     /// Run the orchestrator server: the HTTP API on a store (MongoDB or SQLite). Stops on
     /// SIGTERM or Ctrl-C after finishing the requests in flight.
     Server(cairn_server::run::ServerArgs),
+    /// Run an agent process that hosts agent names of an environment (`--name`, repeated),
+    /// or change an agent name's election (`pause`, `resume`, `prefer`).
+    Agent(agent::AgentCli),
+    /// List the agent names of an environment: each one's primary and standbys, and the
+    /// latest changes of primary.
+    Agents {
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// The environment.
+        #[arg(short = 'e', long, env = "CAIRN_ENVIRONMENT", required = true)]
+        environment: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage a server's environments.
     Env {
         #[command(subcommand)]
@@ -202,8 +228,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Compile { project } => print::compile(&project, &cli.set, &mut stderr),
         Command::Parse { files } => parse(&files, &mut stderr),
-        Command::Deploy { project, dry_run, incremental, full: _, parallelism, keep_versions } => {
-            let deploy = cairn_agent::DeployOptions { check_all: !incremental, dry_run, parallelism: usize::from(parallelism) };
+        Command::Deploy { remote, environment: Some(environment), full, .. } => agent::deploy(&remote, &environment, full, &mut stderr),
+        Command::Deploy { project, dry_run, incremental, full: _, parallelism, keep_versions, .. } => {
+            let deploy = cairn_agent::DeployOptions { check_all: !incremental, dry_run, parallelism: usize::from(parallelism), ..cairn_agent::DeployOptions::default() };
             deploy::run(&project, &cli.set, &cairn_server::embedded::EmbeddedOptions { deploy, keep_versions }, &mut stderr)
         }
         Command::Export { project, json: Some(json), files, number, .. } => print::export_json(&project, &cli.set, &json, files.as_deref(), number, &mut stderr),
@@ -215,6 +242,8 @@ fn main() -> ExitCode {
         }
         Command::Resources { project, state, json, .. } => inspect::resources(&project, state.as_deref(), json, &mut stderr),
         Command::Server(args) => remote::server(args, &mut stderr),
+        Command::Agent(cli) => agent::agent(cli, &mut stderr),
+        Command::Agents { remote, environment, json } => agent::agents(&remote, &environment, json, &mut stderr),
         Command::Env { command } => remote::env(command, &mut stderr),
         Command::Token { command } => remote::token(command, &mut stderr),
         Command::Status { remote, environment, json } => remote::status(&remote, &environment, json, &mut stderr),

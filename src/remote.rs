@@ -75,7 +75,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| format!("unknown role `{text}` (agent, compiler, api or admin)"))
 }
 
-fn fail(stderr: &mut StandardStream, error: impl std::fmt::Display) -> ExitCode {
+pub fn fail(stderr: &mut StandardStream, error: impl std::fmt::Display) -> ExitCode {
     let _ = writeln!(stderr, "error: {error}");
     ExitCode::FAILURE
 }
@@ -93,12 +93,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
 }
 
 /// Runs `work` against the server and turns its error into one line.
-fn with_client<T>(remote: &Remote, stderr: &mut StandardStream, work: impl AsyncFnOnce(&Client) -> Result<T, ClientError>) -> Result<T, ExitCode> {
+pub fn with_client<T>(remote: &Remote, stderr: &mut StandardStream, work: impl AsyncFnOnce(&Client) -> Result<T, ClientError>) -> Result<T, ExitCode> {
     let outcome = client(remote).and_then(|client| runtime().and_then(|rt| rt.block_on(work(&client))));
     outcome.map_err(|error| fail(stderr, error))
 }
 
-fn print_json(value: &impl serde::Serialize) -> ExitCode {
+pub fn print_json(value: &impl serde::Serialize) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
             let _ = writeln!(std::io::stdout(), "{text}");
@@ -173,7 +173,7 @@ pub fn status(remote: &Remote, environment: &str, json: bool, stderr: &mut Stand
         let _ = writeln!(out, "  agents            none connected");
     }
     for agent in &status.agents {
-        let primary = agent.primary.as_deref().unwrap_or("no primary");
+        let primary = agent.primary.as_ref().map(|p| format!("{} pid {}", p.host, p.pid)).unwrap_or_else(|| "no primary".into());
         let paused = if agent.paused { " (paused)" } else { "" };
         let _ = writeln!(out, "  agent {}: {primary}{paused}, {} standing by", agent.name, agent.standby.len());
     }

@@ -4,7 +4,7 @@
 //! resource version is never held twice in memory.
 
 use crate::http::types::{
-    EnvironmentCreate, EnvironmentList, EnvironmentStatus, FileHashes, MissingFiles, ResourcePage, TokenCreate, TokenCreated, VersionCreated,
+    Accepted, AgentList, AgentStatus, DeployRequest, EnvironmentCreate, PreferRequest, EnvironmentList, EnvironmentStatus, FileHashes, MissingFiles, ResourcePage, TokenCreate, TokenCreated, VersionCreated,
     VersionList,
 };
 use crate::records::EnvironmentRecord;
@@ -143,6 +143,30 @@ impl Client {
             query.push(("after", after.to_string()));
         }
         self.json(self.builder(Method::GET, &format!("/api/v1/environments/{}/resources", encode(environment))).query(&query)).await
+    }
+
+    /// Every agent name, its primary and standbys, and the latest changes of primary.
+    pub async fn agents(&self, environment: &str) -> Result<AgentList, ClientError> {
+        self.json(self.builder(Method::GET, &format!("/api/v1/environments/{}/agents", encode(environment)))).await
+    }
+
+    /// Pauses (or resumes) an agent name.
+    pub async fn pause_agent(&self, environment: &str, agent: &str, paused: bool) -> Result<AgentStatus, ClientError> {
+        let what = if paused { "pause" } else { "resume" };
+        let request = self.builder(Method::POST, &format!("/api/v1/environments/{}/agents/{}/{what}", encode(environment), encode(agent)));
+        self.json(request).await
+    }
+
+    /// Chooses (or clears) the preferred primary of an agent name.
+    pub async fn prefer_agent(&self, environment: &str, agent: &str, choice: &PreferRequest) -> Result<AgentStatus, ClientError> {
+        let request = self.builder(Method::POST, &format!("/api/v1/environments/{}/agents/{}/prefer", encode(environment), encode(agent)));
+        self.json(Self::with_json(request, choice)?).await
+    }
+
+    /// Asks the primaries for a deploy of the released version (`full`: a repair run).
+    pub async fn request_deploy(&self, environment: &str, full: bool) -> Result<Accepted, ClientError> {
+        let request = self.builder(Method::POST, &format!("/api/v1/environments/{}/deploy", encode(environment)));
+        self.json(Self::with_json(request, &DeployRequest { full })?).await
     }
 
     /// Of `hashes`, those the server's file store lacks.

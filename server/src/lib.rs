@@ -1,9 +1,10 @@
-//! The orchestrator. For now: its persistence (the async [`Store`] trait, its backends —
-//! MongoDB for the server, SQLite embedded — and the conformance suite every backend
-//! passes) and the embedded mode, which runs the agent's engine in-process through the
-//! agent port implemented over the store. The HTTP API and agent sessions build on the
-//! same trait.
+//! The orchestrator: its persistence (the async [`Store`] trait, its backends — MongoDB
+//! for the server, SQLite embedded — and the conformance suite every backend passes), the
+//! embedded mode (the agent's engine in-process, through the agent port implemented over
+//! the store), the HTTP API ([`http`]) and the sessions of remote agents ([`agents`]), both
+//! over the same trait.
 
+pub mod agents;
 pub mod client;
 pub mod conformance;
 pub mod embedded;

@@ -264,3 +264,12 @@ mod tests {
         assert_eq!(prefix_end(""), None);
     }
 }
+
+/// Deploy and repair runs asked for (through the API or `cairn deploy --server`), as
+/// counters that only grow: every server sharing the store sees a request as a counter
+/// greater than the one it acted on, and has its primaries run it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunRequests {
+    pub deploys: u64,
+    pub repairs: u64,
+}

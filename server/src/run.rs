@@ -1,13 +1,16 @@
 //! `cairn server`: its configuration (one clap struct, every flag also from the environment)
-//! and its life: open the store, bind, serve until SIGTERM or Ctrl-C, then stop taking
-//! connections, finish the requests in flight and return.
+//! and its life: open the store, start the agent coordinator, bind, serve until SIGTERM or
+//! Ctrl-C, then end the agent sessions (their agents connect again elsewhere or later),
+//! stop taking connections, finish the requests in flight and return.
 
+use crate::agents::{coordinator, Hub};
 use crate::http::{app, auth::Auth, AppState, Limits};
 use crate::store::Store;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
@@ -30,9 +33,20 @@ pub struct ServerArgs {
     /// How log lines are written to stderr.
     #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Seconds an agent process may stay silent before its session ends and a standby takes
+    /// over its agent names (the longest a failover takes).
+    #[arg(long, env = "CAIRN_AGENT_TIMEOUT", default_value_t = 10.0, value_parser = parse_timeout)]
+    pub agent_timeout: f64,
     /// The largest request body accepted by version and file uploads, in bytes.
     #[arg(long, env = "CAIRN_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
     pub max_upload: usize,
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.2..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!("`{text}` is not a number of seconds from 0.2 to 3600")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -93,19 +107,30 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
     let store = open_store(&args).await?;
     let auth = Auth::new(args.admin_token.as_deref(), args.insecure_no_auth);
     let limits = Limits { upload: args.max_upload, ..Limits::default() };
-    let state = AppState::new(store, auth, limits);
+    let server_id = format!("{}:{}", host_name(), std::process::id());
+    let hub = Hub::new(server_id, Duration::from_secs_f64(args.agent_timeout));
+    let state = AppState::new(Arc::clone(&store), auth, limits).with_hub(hub);
+    let coordinator = tokio::spawn(coordinator::run(store, Arc::clone(&state.hub)));
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| StartError(format!("cannot listen on {}: {e}", args.bind)))?;
     let address = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
     tracing::info!(%address, insecure = args.insecure_no_auth, "listening");
     // Printed for scripts that bind port 0 and need to know the port.
     eprintln!("cairn server listening on http://{address}");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| StartError(format!("the server failed: {e}")))?;
+    let hub = Arc::clone(&state.hub);
+    // Agent sessions are long-lived connections: they are ended when the server stops, or the
+    // graceful shutdown would wait for them.
+    let shutdown = async move {
+        shutdown_signal().await;
+        hub.close_all();
+    };
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| StartError(format!("the server failed: {e}")))?;
+    let _ = coordinator.await;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Resolves at SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -118,5 +143,10 @@ async fn shutdown_signal() {
         _ = terminate => {},
         _ = tokio::signal::ctrl_c() => {},
     }
-    tracing::info!("shutting down: finishing the requests in flight");
+    tracing::info!("stopping: finishing the work in flight");
+}
+
+/// This machine's name (for the server id of the sessions it holds), or `localhost`.
+pub fn host_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
 }

@@ -4,7 +4,7 @@
 //! ([`crate::conformance`]). A write returns only once the backend has it durably: an
 //! acknowledged write survives a crash.
 
-use crate::records::{AgentRecord, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
 use std::collections::BTreeMap;
@@ -317,4 +317,12 @@ pub trait Store: Send + Sync {
         version: u64,
         resources: &[ResourceId],
     ) -> Result<(), StoreError>;
+
+    // ---------- agents: run requests ----------
+
+    /// Asks every primary of the environment for a deploy of the released version's
+    /// increment, or (`repair`) for a repair run; returns the counters after the request.
+    async fn request_run(&self, environment: &str, repair: bool) -> Result<RunRequests, StoreError>;
+    /// The counters of run requests (zero when none was made).
+    async fn run_requests(&self, environment: &str) -> Result<RunRequests, StoreError>;
 }

@@ -10,9 +10,11 @@
 //! refuse what a deposed primary still sends (the store's fenced writes).
 //!
 //! Frames are bounded ([`MAX_FRAME_BYTES`]); a frame that is not valid JSON of these shapes
-//! ends that session only.
+//! ends that session only. Work larger than a frame is sent as several `Work` frames, all
+//! but the last with `more` set. File bodies travel as binary frames (see [`file_frame`]),
+//! answering [`AgentMessage::File`].
 
-use crate::{DeployResult, ResourceDoc, ResourceId, ResourceState};
+use crate::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -40,12 +42,16 @@ pub enum AgentMessage {
     /// server's agent timeout is ended and its leases are given to standbys.
     Heartbeat,
     /// About to change these resources (written before the change, so that a crash
-    /// half-way is known), under the lease of `agent` in term `epoch`.
-    Intend { agent: String, epoch: u64, version: u64, resources: Vec<ResourceId> },
+    /// half-way is known), under the lease of `agent` in term `epoch`; answered by an `Ack`
+    /// of `seq`.
+    Intend { agent: String, epoch: u64, seq: u64, version: u64, resources: Vec<ResourceId> },
     /// Deploy results of `agent`'s resources in term `epoch`, answered by an `Ack` of `seq`.
     Results { agent: String, epoch: u64, seq: u64, results: Vec<DeployResult> },
     /// Values handlers found (`std::getfact`): by resource, then by name.
     Facts { agent: String, facts: BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>> },
+    /// The body of a file of the file store by its hex SHA-1: answered by a binary frame
+    /// ([`file_frame`]), or by `FileMissing`.
+    File { hash: String },
     /// The process stops hosting `agent` (shutdown): its lease can go to a standby now.
     Leave { agent: String },
 }
@@ -65,15 +71,62 @@ pub enum ServerMessage {
     /// it, and stop what is in flight.
     Standby { agent: String, paused: bool },
     /// Resources of `agent` to deploy (`repair`: compare every one with the real world even
-    /// when its desired state did not change), with the states of the dependencies that
-    /// belong to other agents as they are now.
-    Work { agent: String, epoch: u64, version: u64, repair: bool, resources: Vec<ResourceDoc>, external: BTreeMap<ResourceId, ResourceState> },
+    /// when its desired state did not change), the last known state of each (`statuses`,
+    /// what the increment is computed from), and the states of the dependencies that belong
+    /// to other agents as they are now. New work of an agent replaces the work in flight.
+    /// With `more`, further `Work` frames of the same work follow (the lists are split so
+    /// that each frame stays below [`MAX_FRAME_BYTES`]).
+    Work {
+        agent: String,
+        epoch: u64,
+        version: u64,
+        repair: bool,
+        resources: Vec<ResourceDoc>,
+        statuses: BTreeMap<ResourceId, ResourceStatus>,
+        external: BTreeMap<ResourceId, ResourceState>,
+        #[serde(default)]
+        more: bool,
+    },
     /// States of other agents' resources that this session's work waits for, pushed in
     /// batches as they change (never polled one by one).
     DependencyStates { states: BTreeMap<ResourceId, ResourceState> },
-    /// The results of `seq` are stored (or were refused: `fenced` when their epoch is no
-    /// longer the agent's).
-    Ack { agent: String, seq: u64, fenced: bool },
+    /// The results (or intent) of `seq` are stored, or were refused: `fenced` when their
+    /// epoch is no longer the agent's, `error` when the store could not keep them (the agent
+    /// sends them again later).
+    Ack {
+        agent: String,
+        seq: u64,
+        fenced: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The file store has no file with this hash.
+    FileMissing { hash: String },
+}
+
+/// Hex SHA-1 digits that start a file frame.
+pub const FILE_HASH_LEN: usize = 40;
+
+/// A binary frame that carries a file body: its 40 hex digits of SHA-1, then the body.
+pub fn file_frame(hash: &str, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(FILE_HASH_LEN + body.len());
+    frame.extend_from_slice(hash.as_bytes());
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// The hash and body of a file frame; `None` when the frame is not one (too short, or not
+/// hex digits first) or when the body does not have the hash it is sent under.
+pub fn read_file_frame(frame: &[u8]) -> Option<(String, &[u8])> {
+    if frame.len() < FILE_HASH_LEN {
+        return None;
+    }
+    let (hash, body) = frame.split_at(FILE_HASH_LEN);
+    let hash = std::str::from_utf8(hash).ok()?;
+    if !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) || crate::digest::sha1_hex(body) != hash {
+        return None;
+    }
+    Some((hash.to_string(), body))
 }
 
 impl AgentMessage {
@@ -158,6 +211,20 @@ mod tests {
         let pushed = ServerMessage::DependencyStates { states };
         assert_eq!(ServerMessage::from_frame(&pushed.to_frame()), Ok(pushed));
         assert_eq!(ServerMessage::from_frame(r#"{"type":"heartbeat"}"#).map_err(|_| ()), Err(()), "an agent message is not a server message");
+        let ack = ServerMessage::Ack { agent: "web1".into(), seq: 3, fenced: true, error: None };
+        assert_eq!(ack.to_frame(), r#"{"type":"ack","agent":"web1","seq":3,"fenced":true}"#);
+    }
+
+    #[test]
+    fn file_frames_carry_bodies_under_their_hash() {
+        let body = b"hello";
+        let hash = crate::digest::sha1_hex(body);
+        let frame = file_frame(&hash, body);
+        assert_eq!(read_file_frame(&frame), Some((hash.clone(), &body[..])));
+        let mut wrong = frame.clone();
+        wrong.push(b'!');
+        assert_eq!(read_file_frame(&wrong), None, "a body that is not its hash's");
+        assert_eq!(read_file_frame(b"short"), None);
     }
 
     #[test]

@@ -373,3 +373,20 @@ pub(super) async fn deleting_an_environment_removes_its_agents(store: &dyn Store
     check(ok(store.leases(kept).await, "leases")? == vec![lease("a", "s2", 2, 14_000)], || "the other environment lost its lease".into())?;
     check(ok(store.primary_changes(kept, None, 10).await, "changes")?.len() == 2, || "the other environment lost its changes".into())
 }
+
+pub(super) async fn run_requests_count_per_environment(store: &dyn Store) -> CaseResult {
+    let (env, other) = ("c-runs", "c-runs-other");
+    let none = ok(store.run_requests(env).await, "run requests")?;
+    check(none == RunRequests::default(), || format!("an environment without requests has {none:?}"))?;
+    let first = ok(store.request_run(env, false).await, "request a deploy")?;
+    check(first == RunRequests { deploys: 1, repairs: 0 }, || format!("after a deploy request: {first:?}"))?;
+    ok(store.request_run(env, true).await, "request a repair")?;
+    let both = ok(store.request_run(env, false).await, "request a deploy")?;
+    check(both == RunRequests { deploys: 2, repairs: 1 }, || format!("after three requests: {both:?}"))?;
+    check(ok(store.run_requests(env).await, "run requests")? == both, || "the counters read back differ".into())?;
+    check(ok(store.run_requests(other).await, "run requests")? == RunRequests::default(), || "requests leaked into another environment".into())?;
+    ok(store.create_environment(&EnvironmentRecord { id: "c-runs-id".into(), name: env.into(), created_ms: 1, settings: BTreeMap::new() }).await, "create")?;
+    ok(store.delete_environment(env).await, "delete")?;
+    let after = ok(store.run_requests(env).await, "run requests")?;
+    check(after == RunRequests::default(), || format!("a deleted environment kept its requests: {after:?}"))
+}

@@ -3,7 +3,7 @@
 //! from an empty store and uses environment names of its own, so cases may share a backend.
 //! A case returns `Err` with what differed; it never panics.
 
-use crate::records::{AgentRecord, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, Role, SessionRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, Role, RunRequests, SessionRecord, StatusFilter, TokenRecord};
 use crate::store::{Store, StoreError};
 use cairn_wire::{Action, Change, DeployResult, ResourceDoc, ResourceId, ResourceState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +78,7 @@ pub fn cases() -> Vec<Case> {
         }),
         ("primary_changes_are_listed_newest_first", |s| Box::pin(primary_changes_are_listed_newest_first(s))),
         ("deleting_an_environment_removes_its_agents", |s| Box::pin(deleting_an_environment_removes_its_agents(s))),
+        ("run_requests_count_per_environment", |s| Box::pin(run_requests_count_per_environment(s))),
     ]
 }
 

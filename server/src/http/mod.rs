@@ -3,10 +3,11 @@
 //! [`app`] builds the router from a state, so tests call it directly and `serve` binds it.
 //!
 //! One file per concept: environments and tokens, versions, resources, files, operations
-//! (deploy, repair, dry runs, facts), status and monitoring; [`auth`] says who is asking,
+//! (deploy, repair, dry runs, facts), agents, status and monitoring; [`auth`] says who is asking,
 //! [`error`] is the one error type, [`extract`] the extractors whose rejections are API
 //! errors.
 
+pub mod agents;
 pub mod auth;
 pub mod environments;
 pub mod error;
@@ -35,7 +36,7 @@ use utoipa_axum::routes;
 #[openapi(
     info(title = "Cairn orchestrator", description = "Environments, versions, resource states, files and operations of a Cairn server."),
     modifiers(&BearerToken),
-    tags((name = "environments"), (name = "tokens"), (name = "versions"), (name = "resources"), (name = "files"), (name = "operations"), (name = "facts"), (name = "monitoring"))
+    tags((name = "environments"), (name = "tokens"), (name = "versions"), (name = "resources"), (name = "files"), (name = "operations"), (name = "facts"), (name = "agents"), (name = "monitoring"))
 )]
 struct ApiDoc;
 
@@ -71,6 +72,10 @@ fn routes(limits: Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(operations::create_dryrun, operations::dryruns))
         .routes(routes!(operations::dryrun))
         .routes(routes!(operations::facts, operations::set_facts))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::pause))
+        .routes(routes!(agents::resume))
+        .routes(routes!(agents::prefer))
         .routes(routes!(status::health))
         .routes(routes!(status::metrics))
         .layer(DefaultBodyLimit::max(limits.body))
@@ -88,6 +93,9 @@ pub fn app(state: AppState) -> Router {
     let (router, document) = routes(state.limits);
     let document = std::sync::Arc::new(document.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     router
+        // The agent session websocket: not an endpoint of the OpenAPI document (its protocol
+        // is `cairn_wire::session`).
+        .route("/api/v1/agents/session", get(crate::agents::session::connect))
         .route("/api/v1/openapi.json", get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*document).clone()) }))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))

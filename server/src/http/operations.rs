@@ -1,7 +1,7 @@
 //! What operators ask of an environment besides versions: deploy and repair runs, dry runs
 //! and their reports, and facts (values handlers report, which the next compile reads).
-//! Agents (which carry these out) connect in a later step; the requests are accepted and
-//! recorded now.
+//! A deploy or repair request is a counter in the store that every server's coordinator
+//! compares with what its primaries last ran ([`crate::agents::coordinator`]).
 
 use super::auth::{Principal, ANY_ROLE};
 use super::environments::existing;
@@ -34,6 +34,8 @@ pub async fn deploy(
         return Err(ApiError::Conflict(format!("environment `{env}` has no released version to deploy")));
     }
     let what = if body.full { "repair" } else { "deploy" };
+    state.store.request_run(&env, body.full).await?;
+    state.hub.kick.notify_one();
     tracing::info!(environment = %env, what, "deploy requested");
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: what.into() })))
 }

@@ -2,6 +2,7 @@
 //! `/metrics` and the size limits. Cheap to clone (`Arc`s), as axum wants its state.
 
 use super::auth::Auth;
+use crate::agents::Hub;
 use crate::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,11 +13,20 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// The agent sessions this server holds.
+    pub hub: Arc<Hub>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: Auth, limits: Limits) -> AppState {
-        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits }
+        let hub = Hub::new(format!("server-{}", std::process::id()), crate::agents::DEFAULT_AGENT_TIMEOUT);
+        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits, hub: Arc::new(hub) }
+    }
+
+    /// The same state with another hub (another agent timeout, a server id of its own).
+    pub fn with_hub(mut self, hub: Hub) -> AppState {
+        self.hub = Arc::new(hub);
+        self
     }
 }
 

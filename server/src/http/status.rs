@@ -22,12 +22,13 @@ pub async fn status(State(state): State<AppState>, principal: Principal, ApiPath
     principal.require(&env, ANY_ROLE)?;
     existing(&state, &env).await?;
     let resources = state.store.count_by_state(&env).await?.into_iter().map(|(s, n)| (s.as_str().to_string(), n)).collect();
+    let agents = super::agents::agent_statuses(&state, &env).await?;
     Ok(Json(EnvironmentStatus {
         latest_version: state.store.latest_version(&env).await?,
         released_version: state.store.released_version(&env).await?,
         environment: env,
         resources,
-        agents: Vec::new(),
+        agents,
     }))
 }
 

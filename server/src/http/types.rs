@@ -215,14 +215,50 @@ pub struct FactsList {
     pub facts: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
 }
 
-/// An agent name as the status shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+/// An agent name as the status and `cairn agents` show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AgentStatus {
     pub name: String,
-    /// The process holding the primary role, if any.
-    pub primary: Option<String>,
-    pub standby: Vec<String>,
+    /// The live session holding the primary role, if any.
+    pub primary: Option<AgentProcess>,
+    /// The other live sessions that offer the name: they take over when the primary goes.
+    pub standby: Vec<AgentProcess>,
     pub paused: bool,
+    /// The session chosen to be the primary whenever it is connected.
+    pub preferred: Option<String>,
+    /// The current (or last) term of a primary.
+    pub epoch: u64,
+}
+
+/// An agent process's session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentProcess {
+    pub session: String,
+    pub host: String,
+    pub pid: u32,
+    /// The server holding its websocket.
+    pub server: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_heartbeat_ms: u64,
+}
+
+/// `cairn agents -e ENV --json`: every agent name, and the latest changes of primary.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentStatus>,
+    /// Newest first, at most 100.
+    pub changes: Vec<crate::records::PrimaryChange>,
+}
+
+/// The session to prefer as an agent name's primary: by id, or by the host it runs on
+/// (when one live session of that host offers the name). Neither clears the preference.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreferRequest {
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// `cairn status -e ENV --json`: scripts and monitoring rely on this shape.

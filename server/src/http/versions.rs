@@ -60,6 +60,7 @@ pub async fn upload(
     let version = state.store.create_version(&env, &body.resources).await?;
     if body.release {
         state.store.release_version(&env, version).await?;
+        state.hub.kick.notify_one();
     }
     state.metrics.versions_uploaded.fetch_add(1, Ordering::Relaxed);
     state.metrics.resources_uploaded.fetch_add(body.resources.len() as u64, Ordering::Relaxed);
@@ -112,6 +113,7 @@ pub async fn release(
     existing(&state, &env).await?;
     summary(&state, &env, version).await?;
     state.store.release_version(&env, version).await?;
+    state.hub.kick.notify_one();
     tracing::info!(environment = %env, version, "version released");
     Ok(Json(summary(&state, &env, version).await?))
 }

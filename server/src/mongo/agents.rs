@@ -28,9 +28,9 @@
 //! lease does (within its time to live). There are never two holders.
 
 use super::ops::{self, in_transaction, int, number, optional_string, string, Failure};
-use super::schema::{AGENTS, PRIMARY_CHANGES, SESSIONS};
+use super::schema::{AGENTS, HEADS, PRIMARY_CHANGES, SESSIONS};
 use super::{states, MongoStore};
-use crate::records::{AgentRecord, ChangeReason, Lease, PrimaryChange, SessionRecord};
+use crate::records::{AgentRecord, ChangeReason, Lease, PrimaryChange, RunRequests, SessionRecord};
 use crate::store::{decide, fenced, now_ms, Grant, StoreError};
 use cairn_wire::{DeployResult, ResourceId};
 use mongodb::bson::{doc, Bson, Document};
@@ -459,4 +459,26 @@ pub(super) async fn mark_deploying_fenced(
         fence(store, session, environment, agent, epoch).await?;
         states::write_intents(store, session, &statements).await
     })
+}
+
+fn run_heads(environment: &str) -> (String, String) {
+    (format!("deploys:{environment}"), format!("repairs:{environment}"))
+}
+
+pub(super) async fn request_run(store: &MongoStore, environment: &str, repair: bool) -> Result<RunRequests, Failure> {
+    let (deploys, repairs) = run_heads(environment);
+    ops::advance_counter(&store.collection(HEADS), if repair { &repairs } else { &deploys }, environment, 1, None).await?;
+    run_requests(store, environment).await
+}
+
+pub(super) async fn run_requests(store: &MongoStore, environment: &str) -> Result<RunRequests, Failure> {
+    let (deploys, repairs) = run_heads(environment);
+    let heads = store.collection(HEADS);
+    let mut counters = [0u64; 2];
+    for (slot, id) in counters.iter_mut().zip([deploys, repairs]) {
+        if let Some(head) = heads.find_one(doc! { "_id": id }).await? {
+            *slot = number(&head, "last")?;
+        }
+    }
+    Ok(RunRequests { deploys: counters[0], repairs: counters[1] })
 }

@@ -22,7 +22,7 @@ mod schema;
 mod states;
 mod versions;
 
-use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord, RunRequests};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -306,6 +306,14 @@ impl Store for MongoStore {
 
     async fn agents(&self, environment: &str) -> Result<Vec<AgentRecord>, StoreError> {
         self.bounded(agents::agents(self, environment)).await
+    }
+
+    async fn request_run(&self, environment: &str, repair: bool) -> Result<RunRequests, StoreError> {
+        self.bounded(agents::request_run(self, environment, repair)).await
+    }
+
+    async fn run_requests(&self, environment: &str) -> Result<RunRequests, StoreError> {
+        self.bounded(agents::run_requests(self, environment)).await
     }
 
     async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {

@@ -10,7 +10,7 @@
 //! the check and the write.
 
 use super::{backend, corrupt_json, int, states, to_json};
-use crate::records::{AgentRecord, ChangeReason, Lease, PrimaryChange, SessionRecord};
+use crate::records::{AgentRecord, ChangeReason, Lease, PrimaryChange, RunRequests, SessionRecord};
 use crate::store::{decide, fenced, now_ms, Grant, StoreError};
 use cairn_wire::{DeployResult, ResourceId};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -321,4 +321,25 @@ pub(super) fn mark_deploying_fenced(
     check_epoch(&transaction, environment, agent, epoch)?;
     states::write_intents(&transaction, environment, version, resources)?;
     transaction.commit().map_err(backend)
+}
+
+pub(super) fn request_run(connection: &mut Connection, environment: &str, repair: bool) -> Result<RunRequests, StoreError> {
+    let (deploys, repairs) = if repair { (0, 1) } else { (1, 0) };
+    connection
+        .execute(
+            "INSERT INTO run_requests (environment, deploys, repairs) VALUES (?1, ?2, ?3)
+             ON CONFLICT (environment) DO UPDATE SET deploys = deploys + excluded.deploys, repairs = repairs + excluded.repairs",
+            params![environment, deploys, repairs],
+        )
+        .map_err(backend)?;
+    run_requests(connection, environment)
+}
+
+pub(super) fn run_requests(connection: &mut Connection, environment: &str) -> Result<RunRequests, StoreError> {
+    let counters: Option<(i64, i64)> = connection
+        .query_row("SELECT deploys, repairs FROM run_requests WHERE environment = ?1", [environment], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+        .map_err(backend)?;
+    let (deploys, repairs) = counters.unwrap_or((0, 0));
+    Ok(RunRequests { deploys: deploys.max(0) as u64, repairs: repairs.max(0) as u64 })
 }

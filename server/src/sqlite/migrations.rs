@@ -166,6 +166,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     -- Changes newest first, of an environment or of one agent name.
     CREATE INDEX primary_changes_environment ON primary_changes (environment, id);
     CREATE INDEX primary_changes_agent ON primary_changes (environment, agent, id);",
+    // Deploy and repair runs asked for: counters per environment that only grow.
+    "CREATE TABLE run_requests (
+        environment TEXT PRIMARY KEY,
+        deploys INTEGER NOT NULL DEFAULT 0,
+        repairs INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// The migration (index into [`MIGRATIONS`]) that added the agent and type of each state.

@@ -16,7 +16,7 @@ mod reports;
 mod states;
 mod versions;
 
-use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -430,6 +430,16 @@ impl Store for SqliteStore {
     async fn agents(&self, environment: &str) -> Result<Vec<AgentRecord>, StoreError> {
         let environment = environment.to_string();
         self.with(move |c| agents::agents(c, &environment)).await
+    }
+
+    async fn request_run(&self, environment: &str, repair: bool) -> Result<RunRequests, StoreError> {
+        let environment = environment.to_string();
+        self.with(move |c| agents::request_run(c, &environment, repair)).await
+    }
+
+    async fn run_requests(&self, environment: &str) -> Result<RunRequests, StoreError> {
+        let environment = environment.to_string();
+        self.with(move |c| agents::run_requests(c, &environment)).await
     }
 
     async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {

@@ -1,0 +1,297 @@
+//! The coordinator: one task per server that, every tick (and early when kicked), for each
+//! environment it holds sessions of:
+//! 1. ends the sessions of any server that stopped heartbeating (their leases go);
+//! 2. elects: renews the leases its sessions hold, asks for free, expired or preferred ones,
+//!    and tells each session, once per change, that it is the primary (with the epoch) or a
+//!    standby (paused or not);
+//! 3. dispatches: sends each primary the work it lacks (the released version's increment on
+//!    a new term or a new release; a deploy or repair run asked for; a repair run when the
+//!    environment's `repair_interval` passed);
+//! 4. polls, on ticks, the states of other agents' resources that work waits for and that
+//!    were not pushed (written through another server).
+//!
+//! Leases last until the holder's last heartbeat plus the timeout (less a tick): a process
+//! that dies or stops is replaced within the timeout, and one that is alive is never.
+
+use super::hub::{send, settled, Dispatched, Hub, Observed, Outgoing, Term, VersionIndex};
+use crate::records::{AgentRecord, Lease};
+use crate::store::{now_ms, Store, StoreError};
+use cairn_wire::session::{ServerMessage, MAX_FRAME_BYTES};
+use cairn_wire::{ResourceDoc, ResourceId, ResourceState, ResourceStatus};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs until the server stops.
+pub async fn run(store: Arc<dyn Store>, hub: Arc<Hub>) {
+    let mut stopping = hub.stopping.subscribe();
+    loop {
+        let ticked = tokio::select! {
+            _ = tokio::time::sleep(hub.tick) => true,
+            _ = hub.kick.notified() => {
+                // Kicks come in bursts (every session of a process says hello at once).
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                false
+            }
+            _ = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => return,
+        };
+        for environment in hub.environments() {
+            if let Err(error) = round(store.as_ref(), &hub, &environment, ticked).await {
+                tracing::warn!(%error, %environment, "agent coordination round failed; trying again at the next");
+            }
+        }
+    }
+}
+
+/// One round for one environment.
+pub async fn round(store: &dyn Store, hub: &Hub, environment: &str, ticked: bool) -> Result<(), StoreError> {
+    let now = now_ms();
+    let timeout_ms = hub.timeout.as_millis() as u64;
+    let expired = store.expire_sessions(environment, now.saturating_sub(timeout_ms)).await?;
+    if !expired.is_empty() {
+        tracing::info!(%environment, sessions = ?expired, "agent sessions expired");
+        let state = hub.lock();
+        for id in &expired {
+            if let Some(session) = state.sessions.get(id) {
+                session.close.notify_one();
+            }
+        }
+    }
+    elect(store, hub, environment, now).await?;
+    dispatch(store, hub, environment, now).await?;
+    if ticked {
+        poll_dependencies(store, hub, environment).await?;
+    }
+    Ok(())
+}
+
+/// The sessions of `environment` this server holds: id, agent names, last heartbeat.
+fn local_sessions(hub: &Hub, environment: &str) -> Vec<(String, Vec<String>, u64)> {
+    hub.lock()
+        .sessions
+        .iter()
+        .filter(|(_, s)| s.environment == environment)
+        .map(|(id, s)| (id.clone(), s.agents.iter().cloned().collect(), s.last_heartbeat_ms))
+        .collect()
+}
+
+async fn elect(store: &dyn Store, hub: &Hub, environment: &str, now: u64) -> Result<(), StoreError> {
+    let sessions = local_sessions(hub, environment);
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let mut records: BTreeMap<String, AgentRecord> = store.agents(environment).await?.into_iter().map(|a| (a.agent.clone(), a)).collect();
+    let timeout_ms = hub.timeout.as_millis() as u64;
+    let tick_ms = hub.tick.as_millis() as u64;
+    for (id, agents, last_heartbeat) in sessions {
+        if now.saturating_sub(last_heartbeat) > timeout_ms {
+            if let Some(session) = hub.lock().sessions.get(&id) {
+                session.close.notify_one();
+            }
+            continue;
+        }
+        for agent in agents {
+            let record = records.get(&agent);
+            let paused = record.is_some_and(|r| r.paused);
+            let holder = record.and_then(|r| r.lease.as_ref());
+            let mine = holder.is_some_and(|l| l.session_id == id);
+            let preferred = record.and_then(|r| r.preferred.as_deref()) == Some(id.as_str());
+            let taken = holder.is_some_and(|l| l.session_id != id && l.live(now));
+            let lease = if paused || (taken && !preferred) {
+                None
+            } else {
+                let ttl = (last_heartbeat + timeout_ms).saturating_sub(tick_ms).saturating_sub(now).max(1);
+                match store.acquire_lease(environment, &agent, &id, now, ttl, preferred && !mine).await {
+                    Ok(lease) => lease,
+                    // The session ended meanwhile.
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(error) => return Err(error),
+                }
+            };
+            if let Some(lease) = &lease {
+                let entry = records.entry(agent.clone()).or_insert_with(|| AgentRecord {
+                    agent: agent.clone(),
+                    paused: false,
+                    preferred: None,
+                    lease: None,
+                    epoch: lease.epoch,
+                });
+                entry.lease = Some(lease.clone());
+            }
+            tell(hub, environment, &id, &agent, lease, paused);
+        }
+    }
+    Ok(())
+}
+
+/// Tells a session what it is for `agent`, when that changed.
+fn tell(hub: &Hub, environment: &str, id: &str, agent: &str, lease: Option<Lease>, paused: bool) {
+    let mut state = hub.lock();
+    let Some(session) = state.sessions.get_mut(id) else { return };
+    match lease {
+        Some(lease) => {
+            session.standby.remove(agent);
+            if session.terms.get(agent).is_none_or(|t| t.epoch != lease.epoch) {
+                tracing::info!(%environment, session = %id, host = %session.host, pid = session.pid, %agent, epoch = lease.epoch, "primary");
+                session.terms.insert(agent.to_string(), Term { epoch: lease.epoch, sent: None, waiting: BTreeMap::new() });
+                send(session, Outgoing::Text(ServerMessage::Primary { agent: agent.to_string(), epoch: lease.epoch }.to_frame()));
+            }
+        }
+        None => {
+            let was_primary = session.terms.remove(agent).is_some();
+            if was_primary || session.standby.get(agent) != Some(&paused) {
+                session.standby.insert(agent.to_string(), paused);
+                send(session, Outgoing::Text(ServerMessage::Standby { agent: agent.to_string(), paused }.to_frame()));
+            }
+        }
+    }
+}
+
+/// A primary's work to send.
+struct Due {
+    session: String,
+    agent: String,
+    epoch: u64,
+    sent: Option<Dispatched>,
+    repair: bool,
+}
+
+async fn dispatch(store: &dyn Store, hub: &Hub, environment: &str, now: u64) -> Result<(), StoreError> {
+    let terms: Vec<(String, String, u64, Option<Dispatched>)> = {
+        let state = hub.lock();
+        state
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.environment == environment)
+            .flat_map(|(id, s)| s.terms.iter().map(move |(agent, term)| (id.clone(), agent.clone(), term.epoch, term.sent)))
+            .collect()
+    };
+    if terms.is_empty() {
+        return Ok(());
+    }
+    let Some(released) = store.released_version(environment).await? else { return Ok(()) };
+    let requests = store.run_requests(environment).await?;
+    let settings = store.environment(environment).await?.map(|e| e.settings).unwrap_or_default();
+    let interval_ms = crate::settings::repair_interval(&settings).saturating_mul(1000);
+    let due: Vec<Due> = terms
+        .into_iter()
+        .filter_map(|(session, agent, epoch, sent)| {
+            let repair = match sent {
+                None => false,
+                Some(d) if d.version != released => false,
+                Some(d) if requests.repairs > d.repairs => true,
+                Some(d) if interval_ms > 0 && now >= d.last_repair_ms.saturating_add(interval_ms) => true,
+                Some(d) if requests.deploys > d.deploys => false,
+                Some(_) => return None,
+            };
+            Some(Due { session, agent, epoch, sent, repair })
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let index = match hub.version(environment, released) {
+        Some(index) => index,
+        None => {
+            let index = Arc::new(VersionIndex::new(store.version_resources(environment, released).await?));
+            hub.cache_version(environment, released, Arc::clone(&index));
+            index
+        }
+    };
+    let statuses = store.resource_statuses(environment).await?;
+    for due in due {
+        let resources = index.by_agent.get(&due.agent).cloned().unwrap_or_default();
+        let own: BTreeMap<ResourceId, ResourceStatus> = resources.iter().filter_map(|r| statuses.get(&r.id).map(|s| (r.id.clone(), s.clone()))).collect();
+        let mut external = BTreeMap::new();
+        let mut waiting = BTreeMap::new();
+        for required in resources.iter().flat_map(|r| r.requires.iter()) {
+            if required.agent() == due.agent || external.contains_key(required) {
+                continue;
+            }
+            let Some(hash) = index.hashes.get(required) else { continue };
+            let state = statuses
+                .get(required)
+                .and_then(|s| settled(s.state, s.deployed_hash.as_deref(), s.version, hash, released))
+                .unwrap_or(ResourceState::Available);
+            if state == ResourceState::Available {
+                waiting.insert(required.clone(), hash.clone());
+            }
+            external.insert(required.clone(), state);
+        }
+        let count = resources.len();
+        let frames = work_frames(&due, released, resources, own, external);
+        let mut state = hub.lock();
+        let Some(session) = state.sessions.get_mut(&due.session) else { continue };
+        let Some(term) = session.terms.get_mut(&due.agent).filter(|t| t.epoch == due.epoch) else { continue };
+        let first = due.sent.is_none();
+        let last_repair_ms = match due.sent {
+            Some(sent) if !due.repair => sent.last_repair_ms,
+            _ => now,
+        };
+        term.sent = Some(Dispatched { version: released, deploys: requests.deploys, repairs: requests.repairs, last_repair_ms });
+        term.waiting = waiting;
+        tracing::info!(%environment, session = %due.session, agent = %due.agent, version = released, resources = count, repair = due.repair, first, "work sent");
+        for frame in frames {
+            send(session, Outgoing::Text(frame));
+        }
+    }
+    Ok(())
+}
+
+/// The frames of one work: all in one when it fits, else split so that each fits (a
+/// resource's state goes with it; the external states with the first frame).
+fn work_frames(
+    due: &Due,
+    version: u64,
+    resources: Vec<ResourceDoc>,
+    statuses: BTreeMap<ResourceId, ResourceStatus>,
+    external: BTreeMap<ResourceId, ResourceState>,
+) -> Vec<String> {
+    let frame = |chunk: &[ResourceDoc], external: &BTreeMap<ResourceId, ResourceState>, more: bool| {
+        let statuses = chunk.iter().filter_map(|r| statuses.get(&r.id).map(|s| (r.id.clone(), s.clone()))).collect();
+        ServerMessage::Work {
+            agent: due.agent.clone(),
+            epoch: due.epoch,
+            version,
+            repair: due.repair,
+            resources: chunk.to_vec(),
+            statuses,
+            external: external.clone(),
+            more,
+        }
+        .to_frame()
+    };
+    let mut size = resources.len().max(1);
+    loop {
+        let chunks: Vec<&[ResourceDoc]> = if resources.is_empty() { vec![&resources[..]] } else { resources.chunks(size).collect() };
+        let last = chunks.len() - 1;
+        let none = BTreeMap::new();
+        let frames: Vec<String> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| frame(chunk, if i == 0 { &external } else { &none }, i < last))
+            .collect();
+        if frames.iter().all(|f| f.len() <= MAX_FRAME_BYTES) || size == 1 {
+            let (fits, too_large): (Vec<String>, Vec<String>) = frames.into_iter().partition(|f| f.len() <= MAX_FRAME_BYTES);
+            if !too_large.is_empty() {
+                tracing::error!(agent = %due.agent, count = too_large.len(), "resources larger than a frame are not sent");
+            }
+            return fits;
+        }
+        size = size.div_ceil(2);
+    }
+}
+
+async fn poll_dependencies(store: &dyn Store, hub: &Hub, environment: &str) -> Result<(), StoreError> {
+    let waiting = {
+        let state = hub.lock();
+        state.sessions.values().filter(|s| s.environment == environment).any(|s| s.terms.values().any(|t| !t.waiting.is_empty()))
+    };
+    if !waiting {
+        return Ok(());
+    }
+    let statuses = store.resource_statuses(environment).await?;
+    let observed: Vec<Observed<'_>> = statuses.values().map(Observed::of_status).collect();
+    hub.publish(environment, &observed);
+    Ok(())
+}
