@@ -205,13 +205,15 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
         }
     };
     let mut stopping = hub.stopping.subscribe();
+    tokio::pin!(writer);
     let reason = tokio::select! {
         reason = reader => {
             // Says why, when the connection still takes it.
             let _ = session.out.try_send(Outgoing::Close(reason.clone()));
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
             reason
         }
-        reason = writer => reason,
+        reason = &mut writer => reason,
         _ = closer.notified() => "ended by the server".to_string(),
         _ = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => "the server stops".to_string(),
     };

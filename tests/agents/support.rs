@@ -1,0 +1,346 @@
+//! Real processes for the agent tests: SecantusDB, `cairn server` processes on a given
+//! store and port, `cairn agent` processes (each with its log in a file, so that a test can
+//! read what it did), signals to them, and plain HTTP/1.1 requests. Every wait is bounded.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN: &str = "agents-test-admin-token-0123456789";
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cairn-agents-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Waits until `done` holds, checking every 50 ms; panics with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {} s", limit.as_secs_f64());
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status} before listening: {}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{what} did not listen on port {port} within 60 s");
+}
+
+fn log_file(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file")
+}
+
+/// A SecantusDB (MongoDB wire protocol) server of the test's own.
+pub struct Secantus {
+    child: Child,
+    pub port: u16,
+}
+
+impl Secantus {
+    pub fn start(dir: &Path) -> Secantus {
+        let venv = std::env::var_os("CAIRN_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"));
+        let binary = venv.join("bin").join("secantusd-py");
+        assert!(binary.exists(), "{} is missing: run `bash scripts/test.sh` (it makes .venv-test), or set CAIRN_TEST_VENV", binary.display());
+        let port = free_port();
+        let storage = dir.join("secantus");
+        std::fs::create_dir_all(&storage).expect("storage");
+        let log = dir.join("secantus.log");
+        let mut child = Command::new(&binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path"])
+            .arg(&storage)
+            .stdout(Stdio::null())
+            .stderr(log_file(&log))
+            .spawn()
+            .expect("secantusd-py starts");
+        wait_for_port(port, "secantusd-py", &mut child, &log);
+        Secantus { child, port }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/cairn_agents", self.port)
+    }
+}
+
+impl Drop for Secantus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `cairn server` process on a store.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    args: Vec<String>,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// A server on `store` (`sqlite:PATH` or a MongoDB URI) with this agent timeout.
+    pub fn start(dir: &Path, name: &str, store: &str, agent_timeout: &str) -> Server {
+        let port = free_port();
+        let args = ["server", "--bind", &format!("127.0.0.1:{port}"), "--store", store, "--admin-token", ADMIN, "--agent-timeout", agent_timeout]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut server = Server { child: None, port, args, log: dir.join(format!("{name}.log")) };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(&self.args)
+            .env_remove("CAIRN_ADMIN_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(log_file(&self.log))
+            .spawn()
+            .expect("cairn server starts");
+        wait_for_port(self.port, "cairn server", &mut child, &self.log);
+        self.child = Some(child);
+    }
+
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// One HTTP/1.1 request with the admin token; the status and the body.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return (0, String::new()) };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return (0, String::new());
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let (head, rest) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+        (status, body)
+    }
+
+    /// A GET whose answer is JSON (`Null` when the server does not answer).
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.request("GET", path, None);
+        if status != 200 {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// How many resources of `env` are in `state`.
+    pub fn count(&self, env: &str, state: &str) -> u64 {
+        self.json(&format!("/api/v1/environments/{env}/status"))["resources"][state].as_u64().unwrap_or(0)
+    }
+
+    /// The pid of the primary of `agent`, if it has one.
+    pub fn primary_pid(&self, env: &str, agent: &str) -> Option<u32> {
+        let list = self.json(&format!("/api/v1/environments/{env}/agents"));
+        let agents = list["agents"].as_array()?;
+        let entry = agents.iter().find(|a| a["name"] == agent)?;
+        entry["primary"]["pid"].as_u64().map(|p| p as u32)
+    }
+
+    /// The action log of a resource.
+    pub fn logs(&self, env: &str, resource: &str) -> Vec<serde_json::Value> {
+        let detail = self.json(&format!("/api/v1/environments/{env}/resource?id={}", encode(resource)));
+        detail["logs"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
+
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        text = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Runs `cairn` to completion.
+pub fn cairn(args: &[&str], dir: &Path, env: &[(&str, String)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command.args(args).current_dir(dir).env("CAIRN_COLOR", "never");
+    for variable in ["CAIRN_SERVER", "CAIRN_TOKEN", "CAIRN_ENVIRONMENT"] {
+        command.env_remove(variable);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("cairn runs")
+}
+
+pub fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// A `cairn agent` process; its log (stderr) goes to a file.
+pub struct Agent {
+    child: Option<Child>,
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn start(dir: &Path, name: &str, server: &Server, token: &str, args: &[&str]) -> Agent {
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["agent", "--server", &server.url(), "--host", name])
+            .args(args)
+            .current_dir(dir)
+            .env("CAIRN_TOKEN", token)
+            .env("CAIRN_LOG_FORMAT", "json")
+            .env_remove("CAIRN_SERVER")
+            .env_remove("CAIRN_ENVIRONMENT")
+            .stdout(Stdio::null())
+            .stderr(log_file(&log))
+            .spawn()
+            .expect("cairn agent starts");
+        Agent { pid: child.id(), child: Some(child), log }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.pid.to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill -{signal} {}", self.pid);
+    }
+
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits (bounded) for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lines of the log whose message is `message`.
+    pub fn logged(&self, message: &str) -> Vec<serde_json::Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|line| line["fields"]["message"] == message)
+            .collect()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // A stopped process cannot die of SIGKILL until it is continued.
+        if self.child.is_some() {
+            let _ = Command::new("kill").args(["-CONT", &self.pid.to_string()]).status();
+        }
+        self.kill_hard();
+    }
+}
+
+/// An environment `prod` on the server with an agent token; the token.
+pub fn environment(server: &Server, work: &Path) -> String {
+    let env = [("CAIRN_SERVER", server.url()), ("CAIRN_TOKEN", ADMIN.to_string())];
+    let created = cairn(&["env", "create", "prod"], work, &env);
+    assert!(created.status.success(), "{}", text(&created));
+    let token = cairn(&["token", "create", "-e", "prod", "--role", "agent"], work, &env);
+    assert!(token.status.success(), "{}", text(&token));
+    String::from_utf8_lossy(&token.stdout).trim().to_string()
+}
+
+/// Compiles `main` as a project and uploads it to `prod`, released.
+pub fn release(server: &Server, work: &Path, main: &str) {
+    let project = work.join("project");
+    std::fs::create_dir_all(&project).expect("project");
+    std::fs::write(project.join("project.yml"), "name: agents\n").expect("project.yml");
+    std::fs::write(project.join("main.cf"), main).expect("main.cf");
+    let env = [("CAIRN_SERVER", server.url()), ("CAIRN_TOKEN", ADMIN.to_string())];
+    let pushed = cairn(&["export", project.to_str().unwrap_or_default(), "-e", "prod", "--release"], work, &env);
+    assert!(pushed.status.success(), "{}", text(&pushed));
+}
+
+/// A model of `count` commands on agent `web`, each sleeping `sleep` seconds and then writing
+/// `out/rI` under `dir` (and not running again once that file exists).
+pub fn slow_model(dir: &Path, count: usize, sleep: f64) -> String {
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).expect("out");
+    let mut main = String::from("import exec\nhost = std::Host(name=\"web\", os=std::linux, ip=\"127.0.0.1\")\n");
+    for i in 0..count {
+        let file = out.join(format!("r{i}"));
+        main.push_str(&format!(
+            "exec::Run(host=host, command=exec::in_shell(\"sleep {sleep}; echo {i} > {path}.part; mv {path}.part {path}\"), creates=\"{path}\")\n",
+            path = file.display()
+        ));
+    }
+    main
+}
+
+/// The resource id of command `i` of [`slow_model`].
+pub fn slow_files(dir: &Path, count: usize) -> Vec<PathBuf> {
+    (0..count).map(|i| dir.join("out").join(format!("r{i}"))).collect()
+}
