@@ -285,3 +285,40 @@ fn a_malformed_frame_ends_that_session_only() {
         drop(good);
     });
 }
+
+#[test]
+fn pause_resume_and_prefer_move_the_primary() {
+    let work = temp_dir("prefer");
+    let server = Server::start(&work, "server", &format!("sqlite:{}", work.join("state.db").display()), "10");
+    let token = environment(&server, &work);
+    let first = Agent::start(&work, "agent-a", &server, &token, &["-e", ENV, "--name", "web"]);
+    wait_until(Duration::from_secs(30), "a primary for web", || server.primary_pid(ENV, "web") == Some(first.pid));
+    let second = Agent::start(&work, "agent-b", &server, &token, &["-e", ENV, "--name", "web"]);
+    let admin = [("CAIRN_SERVER", server.url()), ("CAIRN_TOKEN", ADMIN.to_string())];
+    wait_until(Duration::from_secs(30), "the second process standing by", || {
+        server.json(&format!("/api/v1/environments/{ENV}/agents"))["agents"][0]["standby"].as_array().is_some_and(|s| s.len() == 1)
+    });
+    let preferred = cairn(&["agent", "prefer", "web", "-e", ENV, "--host", "agent-b"], &work, &admin);
+    assert!(preferred.status.success(), "{}", text(&preferred));
+    assert!(text(&preferred).contains("prefers session"), "{}", text(&preferred));
+    wait_until(Duration::from_secs(10), "the preferred process taking over", || server.primary_pid(ENV, "web") == Some(second.pid));
+    let list = server.json(&format!("/api/v1/environments/{ENV}/agents"));
+    assert_eq!(list["changes"][0]["reason"], "takeover", "{list}");
+    assert_eq!(list["agents"][0]["epoch"], 2, "{list}");
+    let paused = cairn(&["agent", "pause", "web", "-e", ENV], &work, &admin);
+    assert!(paused.status.success(), "{}", text(&paused));
+    wait_until(Duration::from_secs(10), "no primary while paused", || server.primary_pid(ENV, "web").is_none());
+    let count = 3;
+    release(&server, &work, &slow_model(&work, count, 0.01));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(server.count(ENV, "deployed"), 0, "a paused agent name deploys nothing");
+    assert!(second.logged("standby").iter().any(|l| l["fields"]["paused"] == true), "{}", second.log_text());
+    let resumed = cairn(&["agent", "resume", "web", "-e", ENV], &work, &admin);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    wait_until(Duration::from_secs(30), "the deploy after the resume", || server.count(ENV, "deployed") == count as u64);
+    assert_eq!(server.primary_pid(ENV, "web"), Some(second.pid), "the preferred process is primary again");
+    let shown = cairn(&["agents", "-e", ENV], &work, &admin);
+    assert!(text(&shown).contains("web: primary agent-b"), "{}", text(&shown));
+    assert!(text(&shown).contains("standby agent-a"), "{}", text(&shown));
+    check_files(&slow_files(&work, count));
+}

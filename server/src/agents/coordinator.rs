@@ -295,3 +295,65 @@ async fn poll_dependencies(store: &dyn Store, hub: &Hub, environment: &str) -> R
     hub.publish(environment, &observed);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(i: usize, padding: usize) -> ResourceDoc {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("value".to_string(), serde_json::Value::String("x".repeat(padding)));
+        ResourceDoc {
+            id: ResourceId(format!("t::R[web,name=r{i:05}]")),
+            resource_type: "t::R".into(),
+            agent: "web".into(),
+            attributes,
+            requires: Vec::new(),
+            hash: format!("h{i}"),
+            undefined: false,
+            send_event: false,
+            receive_events: false,
+        }
+    }
+
+    fn due() -> Due {
+        Due { session: "s".into(), agent: "web".into(), epoch: 3, sent: None, repair: false }
+    }
+
+    #[test]
+    fn work_larger_than_a_frame_is_split_into_frames_that_fit() {
+        let resources: Vec<ResourceDoc> = (0..3_000).map(|i| resource(i, 10_000)).collect();
+        let external = BTreeMap::from([(ResourceId("t::R[db,name=d]".into()), ResourceState::Available)]);
+        let frames = work_frames(&due(), 7, resources.clone(), BTreeMap::new(), external.clone());
+        assert!(frames.len() >= 2, "30 MB of work in {} frames", frames.len());
+        let mut seen = Vec::new();
+        for (i, frame) in frames.iter().enumerate() {
+            assert!(frame.len() <= MAX_FRAME_BYTES);
+            let Ok(ServerMessage::Work { resources, external: sent, more, epoch, version, .. }) = ServerMessage::from_frame(frame) else {
+                panic!("frame {i} is not work")
+            };
+            assert_eq!((epoch, version), (3, 7));
+            assert_eq!(more, i + 1 < frames.len(), "only the last frame ends the work");
+            assert_eq!(sent.is_empty(), i > 0, "the external states go with the first frame");
+            seen.extend(resources.into_iter().map(|r| r.id));
+        }
+        assert_eq!(seen, resources.iter().map(|r| r.id.clone()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn empty_work_is_one_frame() {
+        let frames = work_frames(&due(), 1, Vec::new(), BTreeMap::new(), BTreeMap::new());
+        assert_eq!(frames.len(), 1);
+        assert!(matches!(ServerMessage::from_frame(&frames[0]), Ok(ServerMessage::Work { more: false, .. })));
+    }
+
+    #[test]
+    fn a_dependency_is_settled_by_its_desired_hash_or_a_failure_of_the_version() {
+        assert_eq!(settled(ResourceState::Deployed, Some("h"), 1, "h", 2), Some(ResourceState::Deployed), "deployed as desired");
+        assert_eq!(settled(ResourceState::Deployed, Some("old"), 1, "h", 2), None, "deployed, but an older desired state");
+        assert_eq!(settled(ResourceState::Failed, None, 2, "h", 2), Some(ResourceState::Failed));
+        assert_eq!(settled(ResourceState::Failed, None, 1, "h", 2), None, "a failure of an older version is retried");
+        assert_eq!(settled(ResourceState::Deploying, Some("h"), 2, "h", 2), None);
+        assert_eq!(settled(ResourceState::SkippedForUndefined, None, 2, "h", 2), Some(ResourceState::SkippedForUndefined));
+    }
+}

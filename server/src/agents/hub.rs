@@ -22,7 +22,7 @@ pub enum Outgoing {
 }
 
 /// Frames queued for one session, at most.
-pub const OUTGOING_QUEUE: usize = 1024;
+pub const OUTGOING_QUEUE: usize = 256;
 
 /// A session held by this server.
 pub struct LocalSession {

@@ -146,3 +146,64 @@ async fn dry_runs_facts_and_settings() {
     let (_, facts) = call(&router, "GET", "/api/v1/environments/prod/facts", None).await;
     assert_eq!(facts["facts"]["t::R[a,name=a]"]["serial"], 7);
 }
+
+#[tokio::test]
+async fn agent_names_are_listed_paused_resumed_and_preferred() {
+    use cairn_server::records::{RunRequests, SessionRecord};
+    use cairn_server::Store;
+    let store = Arc::new(SqliteStore::in_memory().expect("store"));
+    let router = app(AppState::new(store.clone(), Auth::new(Some(ADMIN), false), Limits::default()));
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"prod"}"#.into())).await.0, StatusCode::CREATED);
+    let (status, list) = call(&router, "GET", "/api/v1/environments/prod/agents", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["agents"], serde_json::json!([]));
+    let (status, paused) = call(&router, "POST", "/api/v1/environments/prod/agents/web/pause", None).await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(paused["paused"], true);
+    let (_, list) = call(&router, "GET", "/api/v1/environments/prod/agents", None).await;
+    assert_eq!(list["agents"][0]["name"], "web");
+    assert_eq!(list["agents"][0]["paused"], true);
+    let (_, resumed) = call(&router, "POST", "/api/v1/environments/prod/agents/web/resume", None).await;
+    assert_eq!(resumed["paused"], false);
+    // A preference names a live session that offers the name.
+    let (status, error) = call(&router, "POST", "/api/v1/environments/prod/agents/web/prefer", Some(r#"{"host": "h1"}"#.into())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("no live session on host `h1`"), "{error}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let session = |id: &str, host: &str| SessionRecord {
+        id: id.into(),
+        server: "s".into(),
+        host: host.into(),
+        pid: 1,
+        agents: vec!["web".into()],
+        connected_ms: now,
+        last_heartbeat_ms: now,
+    };
+    store.register_session("prod", &session("s1", "h1")).await.expect("register");
+    let (status, preferred) = call(&router, "POST", "/api/v1/environments/prod/agents/web/prefer", Some(r#"{"host": "h1"}"#.into())).await;
+    assert_eq!(status, StatusCode::OK, "{preferred}");
+    assert_eq!(preferred["preferred"], "s1");
+    assert_eq!(preferred["standby"][0]["host"], "h1", "a live session without the lease stands by: {preferred}");
+    store.register_session("prod", &session("s2", "h1")).await.expect("register");
+    let (status, _) = call(&router, "POST", "/api/v1/environments/prod/agents/web/prefer", Some(r#"{"host": "h1"}"#.into())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "two sessions of the host: which one?");
+    let (status, _) = call(&router, "POST", "/api/v1/environments/prod/agents/web/prefer", Some(r#"{"host": "h1", "session": "s2"}"#.into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&router, "POST", "/api/v1/environments/prod/agents/web/prefer", Some(r#"{"sesion": "s2"}"#.into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown fields are refused");
+    let (_, cleared) = call(&router, "POST", "/api/v1/environments/prod/agents/web/prefer", Some("{}".into())).await;
+    assert_eq!(cleared["preferred"], serde_json::Value::Null);
+    let (status, _) = call(&router, "POST", "/api/v1/environments/prod/agents/we%01b/pause", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&router, "POST", "/api/v1/environments/nope/agents/web/pause", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A deploy request is a counter every server's coordinator sees.
+    call(&router, "POST", "/api/v1/environments/prod/versions", upload(vec![doc("a", "1", &[], None)], true)).await;
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/deploy", Some("{}".into())).await.0, StatusCode::ACCEPTED);
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/repair", None).await.0, StatusCode::ACCEPTED);
+    assert_eq!(store.run_requests("prod").await.expect("requests"), RunRequests { deploys: 1, repairs: 1 });
+    // The session endpoint is a websocket.
+    let (status, error) = call(&router, "GET", "/api/v1/agents/session", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("websocket"), "{error}");
+}
