@@ -321,13 +321,7 @@ impl Embedded {
         Ok(gone
             .into_iter()
             .map(|(resource, _)| {
-                let purge = documents.get(&resource).filter(|d| d.bool_attr("purge_on_delete") && !d.purged()).map(|d| {
-                    let mut purge = d.clone();
-                    purge.attributes.insert("purged".into(), serde_json::Value::Bool(true));
-                    purge.requires.clear();
-                    purge.hash = format!("{}-purged", d.hash);
-                    purge
-                });
+                let purge = documents.get(&resource).and_then(ResourceDoc::purge_on_delete);
                 (resource, purge)
             })
             .collect())

@@ -89,6 +89,20 @@ impl ResourceDoc {
     pub fn purged(&self) -> bool {
         self.bool_attr("purged")
     }
+
+    /// What to deploy for this resource once the model no longer has it, when it has
+    /// `purge_on_delete` (and is not a purge already): the same resource, purged, requiring
+    /// nothing, under a hash of its own.
+    pub fn purge_on_delete(&self) -> Option<ResourceDoc> {
+        if !self.bool_attr("purge_on_delete") || self.purged() {
+            return None;
+        }
+        let mut purge = self.clone();
+        purge.attributes.insert("purged".into(), serde_json::Value::Bool(true));
+        purge.requires.clear();
+        purge.hash = format!("{}-purged", self.hash);
+        Some(purge)
+    }
 }
 
 /// The states of a resource (as in Inmanta).

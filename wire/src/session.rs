@@ -37,6 +37,10 @@ pub enum AgentMessage {
         agents: Vec<String>,
         host: String,
         pid: u32,
+        /// The session this process had before its connection broke: it is ended at once
+        /// (its leases go to the new session) instead of when it expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
     },
     /// Sent every `heartbeat_ms` of the welcome; a session silent for longer than the
     /// server's agent timeout is ended and its leases are given to standbys.
@@ -188,7 +192,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip_as_tagged_json() {
-        let hello = AgentMessage::Hello { protocol: PROTOCOL_VERSION, environment: "prod".into(), agents: vec!["web1".into()], host: "h".into(), pid: 7 };
+        let hello = AgentMessage::Hello { protocol: PROTOCOL_VERSION, environment: "prod".into(), agents: vec!["web1".into()], host: "h".into(), pid: 7, previous: None };
         let frame = hello.to_frame();
         assert_eq!(frame, r#"{"type":"hello","protocol":1,"environment":"prod","agents":["web1"],"host":"h","pid":7}"#);
         assert_eq!(AgentMessage::from_frame(&frame), Ok(hello));

@@ -80,6 +80,7 @@ pub async fn session(shared: &Arc<Shared>, url: &str, mut stop: watch::Receiver<
         agents: shared.config.names.clone(),
         host: shared.config.host.clone(),
         pid: std::process::id(),
+        previous: shared.session(),
     };
     if let Err(error) = sink.send(Message::Text(hello.to_frame().into())).await {
         return lost(format!("cannot say hello: {error}"));
@@ -88,6 +89,7 @@ pub async fn session(shared: &Arc<Shared>, url: &str, mut stop: watch::Receiver<
         Ok(Some(Ok(Message::Text(text)))) => match ServerMessage::from_frame(text.as_str()) {
             Ok(ServerMessage::Welcome { session, heartbeat_ms }) => {
                 tracing::info!(%session, environment = %shared.config.environment, agents = ?shared.config.names, "session open");
+                shared.set_session(&session);
                 heartbeat_ms
             }
             Ok(ServerMessage::Refused { reason }) => return Outcome::Refused(reason),

@@ -63,6 +63,8 @@ pub struct Shared {
     runs: Mutex<BTreeMap<String, Run>>,
     /// Set once SIGTERM (or Ctrl-C) came: no new work starts.
     pub stopping: AtomicBool,
+    /// The id of the last session the server gave this process.
+    session: Mutex<Option<String>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,7 +84,16 @@ impl Shared {
             epochs: Mutex::new(BTreeMap::new()),
             runs: Mutex::new(BTreeMap::new()),
             stopping: AtomicBool::new(false),
+            session: Mutex::new(None),
         }
+    }
+
+    pub fn session(&self) -> Option<String> {
+        lock(&self.session).clone()
+    }
+
+    pub fn set_session(&self, id: &str) {
+        *lock(&self.session) = Some(id.to_string());
     }
 
     pub fn next_seq(&self) -> u64 {

@@ -63,6 +63,7 @@ struct Hello {
     agents: Vec<String>,
     host: String,
     pid: u32,
+    previous: Option<String>,
 }
 
 fn valid_agent_name(name: &str) -> bool {
@@ -78,7 +79,7 @@ async fn check_hello(state: &AppState, principal: &Principal, frame: Option<Resu
         None => return Err("the connection closed before a hello".into()),
     };
     let message = AgentMessage::from_frame(text.as_str()).map_err(|e| e.to_string())?;
-    let AgentMessage::Hello { protocol, environment, agents, host, pid } = message else {
+    let AgentMessage::Hello { protocol, environment, agents, host, pid, previous } = message else {
         return Err("the first frame must be a hello".into());
     };
     if protocol != PROTOCOL_VERSION {
@@ -104,7 +105,7 @@ async fn check_hello(state: &AppState, principal: &Principal, frame: Option<Resu
         }
     }
     let agents: BTreeSet<String> = agents.into_iter().collect();
-    Ok(Hello { environment, agents: agents.into_iter().collect(), host, pid })
+    Ok(Hello { environment, agents: agents.into_iter().collect(), host, pid, previous })
 }
 
 async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
@@ -124,6 +125,7 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
         let _ = sink.send(close("the server has no randomness for a session id")).await;
         return;
     };
+    end_previous_session(&state, &hello).await;
     let now = now_ms();
     let record = SessionRecord {
         id: id.clone(),
@@ -224,6 +226,29 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
     }
     tracing::info!(environment = %hello.environment, session = %id, %reason, "agent session closed");
     hub.kick.notify_one();
+}
+
+/// A process that connects again names the session it had: when that session is still
+/// there (the connection broke, or the server holding it died) and is of the same host and
+/// pid, it is ended now, so that its leases go to the new session at once instead of when
+/// they expire.
+async fn end_previous_session(state: &AppState, hello: &Hello) {
+    let Some(previous) = &hello.previous else { return };
+    let earlier = match state.store.sessions(&hello.environment, None).await {
+        Ok(sessions) => sessions.into_iter().find(|s| &s.id == previous && s.host == hello.host && s.pid == hello.pid),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the sessions of a reconnecting agent; its earlier one expires instead");
+            return;
+        }
+    };
+    let Some(session) = earlier else { return };
+    if let Some(local) = state.hub.lock().sessions.get(&session.id) {
+        local.close.notify_one();
+    }
+    match state.store.end_session(&hello.environment, &session.id).await {
+        Ok(_) => tracing::info!(environment = %hello.environment, session = %session.id, "the earlier session of a reconnecting agent ended"),
+        Err(error) => tracing::warn!(%error, "cannot end an earlier session; it expires instead"),
+    }
 }
 
 /// A session's frames, handled in the order they come.

@@ -57,15 +57,26 @@ pub async fn upload(
     existing(&state, &env).await?;
     crate::validate::check_documents(&body.resources).map_err(ApiError::BadRequest)?;
     crate::validate::check_files(&*state.store, &body.resources).await?.map_err(ApiError::BadRequest)?;
-    let version = state.store.create_version(&env, &body.resources).await?;
+    let mut resources = body.resources;
+    resources.extend(purges(&state, &env, &resources).await?);
+    let version = state.store.create_version(&env, &resources).await?;
     if body.release {
         state.store.release_version(&env, version).await?;
         state.hub.kick.notify_one();
     }
     state.metrics.versions_uploaded.fetch_add(1, Ordering::Relaxed);
-    state.metrics.resources_uploaded.fetch_add(body.resources.len() as u64, Ordering::Relaxed);
-    tracing::info!(environment = %env, version, resources = body.resources.len(), released = body.release, "version stored");
-    Ok((StatusCode::CREATED, Json(VersionCreated { version, resources: body.resources.len(), released: body.release })))
+    state.metrics.resources_uploaded.fetch_add(resources.len() as u64, Ordering::Relaxed);
+    tracing::info!(environment = %env, version, resources = resources.len(), released = body.release, "version stored");
+    Ok((StatusCode::CREATED, Json(VersionCreated { version, resources: resources.len(), released: body.release })))
+}
+
+/// The resources of the latest version that `resources` no longer has and that have
+/// `purge_on_delete`, purged: the new version removes them, as Inmanta's server does.
+async fn purges(state: &AppState, env: &str, resources: &[cairn_wire::ResourceDoc]) -> Result<Vec<cairn_wire::ResourceDoc>, ApiError> {
+    let Some(latest) = state.store.latest_version(env).await? else { return Ok(Vec::new()) };
+    let kept: std::collections::HashSet<&cairn_wire::ResourceId> = resources.iter().map(|r| &r.id).collect();
+    let previous = state.store.version_resources(env, latest).await?;
+    Ok(previous.iter().filter(|r| !kept.contains(&r.id)).filter_map(cairn_wire::ResourceDoc::purge_on_delete).collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/environments/{env}/versions", tag = "versions",

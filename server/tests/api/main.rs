@@ -207,3 +207,27 @@ async fn agent_names_are_listed_paused_resumed_and_preferred() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert!(error["error"]["message"].as_str().unwrap_or_default().contains("websocket"), "{error}");
 }
+
+#[tokio::test]
+async fn a_resource_left_out_of_a_version_is_purged_when_it_asks_for_it() {
+    let router = router();
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"prod"}"#.into())).await.0, StatusCode::CREATED);
+    let mut purged = doc("gone", "1", &[], None);
+    purged["attributes"]["purge_on_delete"] = serde_json::json!(true);
+    let mut kept = doc("left", "1", &[], None);
+    kept["attributes"]["purge_on_delete"] = serde_json::json!(false);
+    let (status, _) = call(&router, "POST", "/api/v1/environments/prod/versions", upload(vec![purged, kept, doc("stays", "1", &["gone"], None)], false)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, created) = call(&router, "POST", "/api/v1/environments/prod/versions", upload(vec![doc("stays", "2", &[], None)], false)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["resources"], 2, "the new resource and the purge of the one left out: {created}");
+    let (_, page) = call(&router, "GET", "/api/v1/environments/prod/versions/2?limit=100", None).await;
+    let resources = page["resources"].as_array().cloned().unwrap_or_default();
+    let gone = resources.iter().find(|r| r["id"] == "t::R[a,name=gone]").cloned().unwrap_or_default();
+    assert_eq!(gone["attributes"]["purged"], true, "{page}");
+    assert_eq!(gone["requires"], serde_json::json!([]));
+    assert!(resources.iter().all(|r| r["id"] != "t::R[a,name=left]"), "without purge_on_delete it is left alone: {page}");
+    // The next version does not purge it again.
+    let (_, third) = call(&router, "POST", "/api/v1/environments/prod/versions", upload(vec![doc("stays", "3", &[], None)], false)).await;
+    assert_eq!(third["resources"], 1, "{third}");
+}
