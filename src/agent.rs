@@ -143,7 +143,12 @@ fn run(args: AgentRun, stderr: &mut StandardStream) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(stderr, format!("cannot start the runtime: {error}")),
     };
-    match runtime.block_on(cairn_agent::remote::run(config, handlers, io, cairn_server::run::shutdown_signal())) {
+    let outcome = runtime.block_on(async {
+        // Before the first connection: a SIGTERM at any time is a clean stop.
+        let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        cairn_agent::remote::run(config, handlers, io, cairn_server::run::shutdown_on(terminate)).await.map_err(|e| e.to_string())
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(stderr, error),
     }
@@ -170,7 +175,7 @@ pub fn agents(remote: &Remote, environment: &str, json: bool, stderr: &mut Stand
         for change in list.changes.iter().take(20) {
             let from = change.from_session.as_deref().unwrap_or("nobody");
             let to = change.to_session.as_deref().unwrap_or("nobody");
-            let _ = writeln!(out, "  {}  {}: {from} -> {to}, epoch {} ({:?})", timestamp(change.at_ms), change.agent, change.epoch, change.reason);
+            let _ = writeln!(out, "  {}  {}: {from} -> {to}, epoch {} ({})", timestamp(change.at_ms), change.agent, change.epoch, change.reason.as_str());
         }
     }
     ExitCode::SUCCESS

@@ -104,6 +104,9 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
             return Err(StartError("the admin token must have at least 16 characters".into()));
         }
     }
+    // Before anything listens: a SIGTERM that comes as soon as the port answers is a clean
+    // stop, never the default action's death.
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| StartError(format!("cannot handle SIGTERM: {e}")))?;
     let store = open_store(&args).await?;
     let auth = Auth::new(args.admin_token.as_deref(), args.insecure_no_auth);
     let limits = Limits { upload: args.max_upload, ..Limits::default() };
@@ -120,7 +123,7 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
     // Agent sessions are long-lived connections: they are ended when the server stops, or the
     // graceful shutdown would wait for them.
     let shutdown = async move {
-        shutdown_signal().await;
+        shutdown_on(terminate).await;
         hub.close_all();
     };
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| StartError(format!("the server failed: {e}")))?;
@@ -129,18 +132,10 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Resolves at SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+/// Resolves at the signal `terminate` listens for, or Ctrl-C.
+pub async fn shutdown_on(mut terminate: tokio::signal::unix::Signal) {
     tokio::select! {
-        _ = terminate => {},
+        _ = terminate.recv() => {},
         _ = tokio::signal::ctrl_c() => {},
     }
     tracing::info!("stopping: finishing the work in flight");

@@ -244,3 +244,66 @@ impl Drop for Server {
         self.kill_hard();
     }
 }
+
+/// A `cairn` process a test runs in the background (an agent): its stderr goes to a log
+/// file, signals go to its pid only (and only until it is reaped), every wait is bounded, and
+/// it is killed when dropped.
+pub struct Background {
+    child: Child,
+    exited: Option<std::process::ExitStatus>,
+    pub log: PathBuf,
+}
+
+impl Background {
+    pub fn spawn(args: &[&str], dir: &Path, env: &[(&str, String)], log: PathBuf) -> Background {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        command.args(args).current_dir(dir).env("CAIRN_COLOR", "never");
+        for variable in ["CAIRN_SERVER", "CAIRN_TOKEN", "CAIRN_ENVIRONMENT", "CAIRN_AGENT_HOST", "CAIRN_PARALLELISM", "CAIRN_LOG_FORMAT"] {
+            command.env_remove(variable);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file).spawn().expect("cairn runs");
+        Background { child, exited: None, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -SIGNAL` to this process, unless it has exited and was reaped.
+    pub fn signal(&mut self, signal: &str) {
+        if self.wait(Duration::ZERO).is_none() {
+            let _ = Command::new("kill").args([format!("-{signal}"), self.pid().to_string()]).status();
+        }
+    }
+
+    /// Its exit status once it has exited, waiting at most `timeout`; `None` while it runs.
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if self.exited.is_none() {
+                self.exited = self.child.try_wait().ok().flatten();
+            }
+            if self.exited.is_some() || started.elapsed() >= timeout {
+                return self.exited;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if self.wait(Duration::ZERO).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

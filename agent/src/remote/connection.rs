@@ -47,7 +47,7 @@ fn refused_http(response: &tokio_tungstenite::tungstenite::http::Response<Option
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
         .unwrap_or_else(|| body.chars().take(300).collect());
-    format!("the server refused the session ({}): {message}", response.status())
+    format!("HTTP {}: {message}", response.status())
 }
 
 /// Runs one connection until it ends.
@@ -96,8 +96,10 @@ pub async fn session(shared: &Arc<Shared>, url: &str, mut stop: watch::Receiver<
             Ok(other) => return lost(format!("the server answered the hello with {other:?}")),
             Err(error) => return lost(error.to_string()),
         },
+        // Closed without a refusal: the server could not take the session now (its store is
+        // away, it is stopping); try again.
         Ok(Some(Ok(Message::Close(frame)))) => {
-            return Outcome::Refused(frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "the server closed the session".into()))
+            return lost(frame.map(|f| format!("the server closed the session: {}", f.reason)).unwrap_or_else(|| "the server closed the session".into()))
         }
         Ok(Some(Ok(_))) => return lost("the server answered the hello with an unexpected frame".into()),
         Ok(Some(Err(error))) => return lost(error.to_string()),

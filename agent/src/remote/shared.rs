@@ -38,6 +38,9 @@ pub struct Run {
     pub thread: std::thread::JoinHandle<()>,
 }
 
+/// Where a file body (or why there is none) goes.
+pub type FileWaiter = mpsc::Sender<Result<Vec<u8>, String>>;
+
 /// Frames queued for the connection's writer, at most.
 pub const LINK_QUEUE: usize = 256;
 
@@ -57,7 +60,7 @@ pub struct Shared {
     outbox: Mutex<BTreeMap<u64, Pending>>,
     next_seq: AtomicU64,
     /// Requests for file bodies by hash: who waits for each.
-    files: Mutex<HashMap<String, Vec<mpsc::Sender<Result<Vec<u8>, String>>>>>,
+    files: Mutex<HashMap<String, Vec<FileWaiter>>>,
     /// Agent names this process is the primary of, with the epoch of the term.
     epochs: Mutex<BTreeMap<String, u64>>,
     runs: Mutex<BTreeMap<String, Run>>,

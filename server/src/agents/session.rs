@@ -70,38 +70,58 @@ fn valid_agent_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 255 && !name.chars().any(char::is_control)
 }
 
-/// Checks a hello; `Err` is the reason it is refused.
-async fn check_hello(state: &AppState, principal: &Principal, frame: Option<Result<Message, axum::Error>>) -> Result<Hello, String> {
+/// Why a hello is not answered with a welcome.
+enum NotWelcome {
+    /// Refused: asking again will not help (the agent stops, with the reason).
+    Refused(String),
+    /// Not now (the store is away): the session is closed and the agent tries again.
+    Later(String),
+}
+
+impl From<String> for NotWelcome {
+    fn from(reason: String) -> NotWelcome {
+        NotWelcome::Refused(reason)
+    }
+}
+
+impl From<&str> for NotWelcome {
+    fn from(reason: &str) -> NotWelcome {
+        NotWelcome::Refused(reason.to_string())
+    }
+}
+
+/// Checks a hello.
+async fn check_hello(state: &AppState, principal: &Principal, frame: Option<Result<Message, axum::Error>>) -> Result<Hello, NotWelcome> {
     let text = match frame {
         Some(Ok(Message::Text(text))) => text,
         Some(Ok(_)) => return Err("the first frame must be a hello (a JSON text frame)".into()),
-        Some(Err(error)) => return Err(format!("not a websocket frame: {error}")),
-        None => return Err("the connection closed before a hello".into()),
+        Some(Err(error)) => return Err(format!("not a websocket frame: {error}").into()),
+        None => return Err(NotWelcome::Later("the connection closed before a hello".into())),
     };
     let message = AgentMessage::from_frame(text.as_str()).map_err(|e| e.to_string())?;
     let AgentMessage::Hello { protocol, environment, agents, host, pid, previous } = message else {
         return Err("the first frame must be a hello".into());
     };
     if protocol != PROTOCOL_VERSION {
-        return Err(format!("this server speaks the session protocol {PROTOCOL_VERSION}, not {protocol}: run an agent of the server's release"));
+        return Err(format!("this server speaks the session protocol {PROTOCOL_VERSION}, not {protocol}: run an agent of the server's release").into());
     }
     if agents.is_empty() || agents.len() > MAX_AGENTS {
-        return Err(format!("a hello names 1 to {MAX_AGENTS} agent names, not {}", agents.len()));
+        return Err(format!("a hello names 1 to {MAX_AGENTS} agent names, not {}", agents.len()).into());
     }
     if let Some(bad) = agents.iter().find(|a| !valid_agent_name(a)) {
-        return Err(format!("`{}` is not an agent name (1 to 255 characters, no control characters)", bad.escape_debug()));
+        return Err(format!("`{}` is not an agent name (1 to 255 characters, no control characters)", bad.escape_debug()).into());
     }
     if host.len() > 255 {
         return Err("the host name is longer than 255 bytes".into());
     }
     // The token first: a token of another environment learns nothing of which exist.
-    principal.require(&environment, &[Role::Agent]).map_err(|e| e.message())?;
+    principal.require(&environment, &[Role::Agent]).map_err(|e| NotWelcome::Refused(e.message()))?;
     match state.store.environment(&environment).await {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(format!("no environment `{environment}` on this server")),
+        Ok(None) => return Err(format!("no environment `{environment}` on this server").into()),
         Err(error) => {
             tracing::error!(%error, "store failure during an agent hello");
-            return Err("the store is not available; try again later".into());
+            return Err(NotWelcome::Later("the store is not available; try again later".into()));
         }
     }
     let agents: BTreeSet<String> = agents.into_iter().collect();
@@ -113,9 +133,14 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
     let first = tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await.unwrap_or(None);
     let hello = match check_hello(&state, &principal, first).await {
         Ok(hello) => hello,
-        Err(reason) => {
+        Err(NotWelcome::Refused(reason)) => {
             tracing::info!(%reason, "agent session refused");
             let _ = sink.send(Message::Text(ServerMessage::Refused { reason: reason.clone() }.to_frame().into())).await;
+            let _ = sink.send(close(&reason)).await;
+            return;
+        }
+        Err(NotWelcome::Later(reason)) => {
+            tracing::info!(%reason, "agent session not taken now");
             let _ = sink.send(close(&reason)).await;
             return;
         }
@@ -138,9 +163,8 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
     };
     if let Err(error) = state.store.register_session(&hello.environment, &record).await {
         tracing::error!(%error, "cannot register an agent session");
-        let reason = "the store is not available; try again later".to_string();
-        let _ = sink.send(Message::Text(ServerMessage::Refused { reason: reason.clone() }.to_frame().into())).await;
-        let _ = sink.send(close(&reason)).await;
+        // Not a refusal: the agent connects again later.
+        let _ = sink.send(close("the store is not available; try again later")).await;
         return;
     }
     let (out, mut queue) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
