@@ -282,6 +282,25 @@ fn a_malformed_frame_ends_that_session_only() {
         let list = server.json(&format!("/api/v1/environments/{ENV}/agents"));
         let db = list["agents"].as_array().and_then(|a| a.iter().find(|a| a["name"] == "db").cloned()).unwrap_or_default();
         assert_eq!(db["primary"]["host"], "raw", "{list}");
+        // A standby that writes under the primary's epoch is refused: only the holder of a
+        // term writes in it.
+        let mut rogue = open("db").await;
+        let result = r#"{"resource":"std::testing::NullResource[db,name=x]","version":1,"action":"deploy","state":"deployed","changed":true,"changes":[],"message":"","deployed_hash":"h","diff":null,"time_ms":1}"#;
+        let results = format!(r#"{{"type":"results","agent":"db","epoch":1,"seq":5,"results":[{result}]}}"#);
+        rogue.send(Message::Text(results.into())).await.expect("results");
+        let ack = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match rogue.next().await {
+                    Some(Ok(Message::Text(text))) if text.contains("\"ack\"") => return text.to_string(),
+                    Some(Ok(_)) => continue,
+                    other => panic!("the rogue session ended: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("an acknowledgement");
+        assert!(ack.contains("\"fenced\":true") && ack.contains("\"seq\":5"), "{ack}");
+        assert_eq!(server.count(ENV, "deployed"), 0, "nothing of the rogue results was stored");
         drop(good);
     });
 }

@@ -299,6 +299,14 @@ impl Session {
         self.state.hub.lock().sessions.get(&self.id).is_some_and(|s| s.agents.contains(agent))
     }
 
+    /// Whether this session is the primary of `agent` in term `epoch`, as this server told
+    /// it. Only then are its intents and results written (and then fenced by the store as
+    /// well, for the other servers' grants): a standby, or a process that connected again,
+    /// cannot write under a term it does not hold, even one whose number it knows.
+    fn holds(&self, agent: &str, epoch: u64) -> bool {
+        self.state.hub.lock().sessions.get(&self.id).and_then(|s| s.terms.get(agent)).is_some_and(|t| t.epoch == epoch)
+    }
+
     /// Handles one frame; `Err` ends the session with that reason.
     async fn handle(&self, message: AgentMessage) -> Result<(), String> {
         let store = &self.state.store;
@@ -325,14 +333,22 @@ impl Session {
                 if !self.offers(&agent) {
                     return Err(format!("this session does not offer agent `{agent}`"));
                 }
-                let written = store.mark_deploying_fenced(&self.environment, &agent, epoch, version, &resources).await;
+                let written = if self.holds(&agent, epoch) {
+                    store.mark_deploying_fenced(&self.environment, &agent, epoch, version, &resources).await
+                } else {
+                    Err(StoreError::Fenced(format!("this session is not the primary of `{agent}` in epoch {epoch}")))
+                };
                 self.acknowledge(agent, seq, written)
             }
             AgentMessage::Results { agent, epoch, seq, results } => {
                 if !self.offers(&agent) {
                     return Err(format!("this session does not offer agent `{agent}`"));
                 }
-                let written = store.record_fenced(&self.environment, &agent, epoch, &results).await;
+                let written = if self.holds(&agent, epoch) {
+                    store.record_fenced(&self.environment, &agent, epoch, &results).await
+                } else {
+                    Err(StoreError::Fenced(format!("this session is not the primary of `{agent}` in epoch {epoch}")))
+                };
                 if written.is_ok() {
                     let observed: Vec<Observed<'_>> = results.iter().map(Observed::of_result).collect();
                     self.state.hub.publish(&self.environment, &observed);
