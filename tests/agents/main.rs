@@ -106,8 +106,8 @@ fn a_stopped_primary_is_fenced_when_it_wakes() {
 fn two_servers_on_one_store_elect_one_primary() {
     let work = temp_dir("two-servers");
     let mongo = Secantus::start(&work);
-    let one = Server::start(&work, "server-1", &mongo.uri(), "10");
-    let two = Server::start(&work, "server-2", &mongo.uri(), "10");
+    let one = Server::start(&work, "server-1", &mongo.uri("cairn_agents"), "10");
+    let two = Server::start(&work, "server-2", &mongo.uri("cairn_agents"), "10");
     let token = environment(&one, &work);
     let mut first = Agent::start(&work, "agent-a", &one, &token, &["-e", ENV, "--name", "web", "--name", "db"]);
     let mut second = Agent::start(&work, "agent-b", &two, &token, &["-e", ENV, "--name", "web", "--name", "db"]);

@@ -5,8 +5,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../support/processes.rs"]
+mod processes;
+pub use processes::*;
 
 pub const ADMIN: &str = "agents-test-admin-token-0123456789";
 
@@ -15,10 +19,6 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// Waits until `done` holds, checking every 50 ms; panics with `what` after `limit`.
@@ -31,62 +31,6 @@ pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("{what}: not within {} s", limit.as_secs_f64());
-}
-
-fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(60) {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited with {status} before listening: {}", std::fs::read_to_string(log).unwrap_or_default());
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{what} did not listen on port {port} within 60 s");
-}
-
-fn log_file(path: &Path) -> std::fs::File {
-    std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file")
-}
-
-/// A SecantusDB (MongoDB wire protocol) server of the test's own.
-pub struct Secantus {
-    child: Child,
-    pub port: u16,
-}
-
-impl Secantus {
-    pub fn start(dir: &Path) -> Secantus {
-        let venv = std::env::var_os("CAIRN_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"));
-        let binary = venv.join("bin").join("secantusd-py");
-        assert!(binary.exists(), "{} is missing: run `bash scripts/test.sh` (it makes .venv-test), or set CAIRN_TEST_VENV", binary.display());
-        let port = free_port();
-        let storage = dir.join("secantus");
-        std::fs::create_dir_all(&storage).expect("storage");
-        let log = dir.join("secantus.log");
-        let mut child = Command::new(&binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path"])
-            .arg(&storage)
-            .stdout(Stdio::null())
-            .stderr(log_file(&log))
-            .spawn()
-            .expect("secantusd-py starts");
-        wait_for_port(port, "secantusd-py", &mut child, &log);
-        Secantus { child, port }
-    }
-
-    pub fn uri(&self) -> String {
-        format!("mongodb://127.0.0.1:{}/cairn_agents", self.port)
-    }
-}
-
-impl Drop for Secantus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A `cairn server` process on a store.
@@ -189,19 +133,6 @@ impl Drop for Server {
     }
 }
 
-fn dechunk(mut text: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = text.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        text = rest[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 pub fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -209,23 +140,6 @@ pub fn encode(text: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
-}
-
-/// Runs `cairn` to completion.
-pub fn cairn(args: &[&str], dir: &Path, env: &[(&str, String)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command.args(args).current_dir(dir).env("CAIRN_COLOR", "never");
-    for variable in ["CAIRN_SERVER", "CAIRN_TOKEN", "CAIRN_ENVIRONMENT"] {
-        command.env_remove(variable);
-    }
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("cairn runs")
-}
-
-pub fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 /// A `cairn agent` process; its log (stderr) goes to a file.

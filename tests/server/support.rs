@@ -5,52 +5,18 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../support/processes.rs"]
+mod processes;
+pub use processes::*;
 
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cairn-server-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-pub fn cairn(args: &[&str], dir: &Path, env: &[(&str, String)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command.args(args).current_dir(dir).env("CAIRN_COLOR", "never");
-    for variable in ["CAIRN_SERVER", "CAIRN_TOKEN", "CAIRN_ENVIRONMENT"] {
-        command.env_remove(variable);
-    }
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("cairn runs")
-}
-
-pub fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-fn wait_for_port(port: u16, what: &str, child: &mut Child) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            panic!("{what} exited with {status} before listening: {stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{what} did not listen on port {port} within 30 s");
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -68,46 +34,6 @@ impl Backend {
     }
 }
 
-/// A program of the test virtualenv (SecantusDB, schemathesis), which `scripts/test.sh` makes.
-pub fn venv_binary(name: &str) -> PathBuf {
-    let venv = std::env::var_os("CAIRN_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test"));
-    let binary = venv.join("bin").join(name);
-    assert!(binary.exists(), "{} is missing: run `bash scripts/test.sh` (it makes the test virtualenv .venv-test), or set CAIRN_TEST_VENV", binary.display());
-    binary
-}
-
-/// A SecantusDB (MongoDB wire protocol) server of the test's own.
-pub struct Secantus {
-    child: Child,
-    pub port: u16,
-    _dir: PathBuf,
-}
-
-impl Secantus {
-    pub fn start(dir: &Path) -> Secantus {
-        let binary = venv_binary("secantusd-py");
-        let port = free_port();
-        let storage = dir.join("secantus");
-        std::fs::create_dir_all(&storage).expect("storage");
-        let mut child = Command::new(&binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path"])
-            .arg(&storage)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("secantusd-py starts");
-        wait_for_port(port, "secantusd-py", &mut child);
-        Secantus { child, port, _dir: storage }
-    }
-}
-
-impl Drop for Secantus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A `cairn server` process.
 pub struct Server {
     child: Option<Child>,
@@ -122,7 +48,7 @@ impl Server {
         let dir = temp_dir(&format!("store-{}-{}", backend.name(), free_port()));
         let mongo = (backend == Backend::Mongo).then(|| Secantus::start(&dir));
         let store = match &mongo {
-            Some(mongo) => format!("mongodb://127.0.0.1:{}/cairn_test", mongo.port),
+            Some(mongo) => mongo.uri("cairn_test"),
             None => format!("sqlite:{}", dir.join("state.db").display()),
         };
         let port = free_port();
@@ -144,23 +70,18 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Starts the process (again) with the same arguments and waits until it listens.
+    /// Starts the process (again) with the same arguments and waits until it listens. Its
+    /// log goes to `server.log` in its folder.
     pub fn restart(&mut self) {
+        let log = self._dir.join("server.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args(&self.args)
             .env_remove("CAIRN_ADMIN_TOKEN")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log_file(&log))
             .spawn()
             .expect("cairn server starts");
-        wait_for_port(self.port, "cairn server", &mut child);
-        // Its log goes nowhere after start-up: a full pipe must never block it.
-        if let Some(mut pipe) = child.stderr.take() {
-            std::thread::spawn(move || {
-                let mut sink = [0u8; 4096];
-                while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
-            });
-        }
+        wait_for_port(self.port, "cairn server", &mut child, &log);
         self.child = Some(child);
     }
 
@@ -224,19 +145,6 @@ impl Server {
     pub fn post(&self, path: &str, token: &str, body: &str) -> (u16, String) {
         self.request("POST", path, token, Some(body))
     }
-}
-
-fn dechunk(mut text: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = text.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        text = rest[size..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 impl Drop for Server {
