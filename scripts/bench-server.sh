@@ -8,10 +8,27 @@
 #   bash scripts/bench-server.sh            # N = 65000
 #   N=10000 bash scripts/bench-server.sh
 #   SKIP_BUILD=1 bash scripts/bench-server.sh
+#   ONLY=agents SKIP_BUILD=1 bash scripts/bench-server.sh    # only the agent sections
 #
 # Targets: on SQLite, upload and store at most 2 s and the listing at most 1 s; on
 # SecantusDB, both within 1.5x of the raw driver doing the same inserts and reads.
-# Needs: cargo, python3, and the test virtualenv with SecantusDB (scripts/test.sh makes it).
+#
+# Then the agent sections (scripts/bench_agents.py): release-to-all-deployed of AGENT_N
+# (10,000) null resources over 10 agent names hosted by 2 `cairn agent` processes, without
+# and with requires across agents, on SQLite (targets: 5,000 and 2,000 resources/s) and on
+# SecantusDB (target: within 2x of a plain driver doing the same state writes); and the
+# failover of an agent name's primary in the middle of a deploy of FAILOVER_N (50,000)
+# resources, by `kill -9` (default --agent-timeout 10; target: the standby's first result
+# stored within 10 s, aim 3 s) and by SIGSTOP (--agent-timeout STOP_TIMEOUT, 3 s).
+#
+# ONLY selects sections: upload (the version upload and listing), agents (throughput and
+# failover), throughput, failover; several with commas. Empty: all of them. The work
+# directory (logs, stores) is removed at the end unless the run fails or KEEP_WORK=1.
+# The agent sections also read AGENT_BACKENDS (sqlite,secantus), BENCH_TIMEOUT (120 s, every
+# wait), SECANTUS_TIMEOUT (900 s, a deploy on SecantusDB), STOP_TIMEOUT (3 s) and the poll
+# intervals (see scripts/bench_agents.py).
+# Needs: cargo, python3, and the test virtualenv with SecantusDB and pymongo (scripts/test.sh
+# makes it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,11 +41,34 @@ if [ -z "${SKIP_BUILD:-}" ]; then
 fi
 [ -x "$VENV/bin/secantusd-py" ] || { echo "bench: $VENV/bin/secantusd-py is missing: run bash scripts/test.sh once" >&2; exit 1; }
 
+ONLY="${ONLY:-}"
+# Whether section $1 runs.
+wanted() {
+    [ -z "$ONLY" ] && return 0
+    local item
+    for item in ${ONLY//,/ }; do
+        case "$item" in
+            "$1") return 0 ;;
+            agents) [ "$1" = throughput ] || [ "$1" = failover ] && return 0 ;;
+            upload | throughput | failover) ;;
+            *) echo "bench: unknown section \`$item\` in ONLY (upload, agents, throughput, failover)" >&2; exit 2 ;;
+        esac
+    done
+    return 1
+}
+# Refuses an unknown section before anything runs.
+wanted upload || wanted throughput || wanted failover || true
+
 work="$(mktemp -d)"
 pids=()
 cleanup() {
+    local status=$?
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
+    if [ "$status" -ne 0 ] || [ -n "${KEEP_WORK:-}" ]; then
+        echo "bench: logs and stores kept in $work" >&2
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT
 
@@ -106,14 +146,21 @@ PY
     kill "$server"; wait "$server" 2>/dev/null || true
 }
 
+mport=""
+start_secantus() {
+    mport="$(free_port)"
+    mkdir -p "$work/secantus"
+    "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mport" --storage-path "$work/secantus" >"$work/secantus.log" 2>&1 &
+    pids+=($!)
+    wait_port "$mport"
+}
+
+# The upload section (its lines not indented: the here-documents end at the margin).
+if wanted upload; then
 echo "server benchmark: a version of $N resources ($(nproc) cores)"
 run_backend sqlite "sqlite:$work/state.db"
 
-mport="$(free_port)"
-mkdir -p "$work/secantus"
-"$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mport" --storage-path "$work/secantus" >"$work/secantus.log" 2>&1 &
-pids+=($!)
-wait_port "$mport"
+start_secantus
 run_backend secantus "mongodb://127.0.0.1:$mport/cairn_bench"
 
 # The same documents through a plain driver: the store's own speed.
@@ -144,3 +191,19 @@ awk -v a="$s_up" -v b="$r_up" -v c="$s_list" -v d="$r_list" 'BEGIN {
     printf "SecantusDB through Cairn vs the raw driver: upload %.2fx, listing %.2fx (target: at most 1.5x each)\n", a / b, c / d }'
 read -r q_up q_list < "$work/sqlite-figures"
 echo "SQLite targets: upload <= 2 s (was $q_up s), listing <= 1 s (was $q_list s)"
+fi
+
+# The agent sections: a helper that starts its own servers and agent processes (SecantusDB is
+# the one above, or one started here).
+sections=()
+wanted throughput && sections+=(throughput)
+wanted failover && sections+=(failover)
+if [ "${#sections[@]}" -gt 0 ]; then
+    agent_args=(--bin "$BIN" --work "$work" --sections "$(IFS=,; echo "${sections[*]}")")
+    if wanted throughput && [[ ",${AGENT_BACKENDS:-secantus}," == *,secantus,* ]]; then
+        [ -n "$mport" ] || start_secantus
+        agent_args+=(--mongo-port "$mport")
+    fi
+    echo "agent benchmarks ($(nproc) cores)"
+    "$VENV/bin/python" "$ROOT/scripts/bench_agents.py" "${agent_args[@]}"
+fi

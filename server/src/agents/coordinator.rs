@@ -128,6 +128,10 @@ async fn elect(store: &dyn Store, hub: &Hub, environment: &str, now: u64) -> Res
 fn tell(hub: &Hub, environment: &str, id: &str, agent: &str, lease: Option<Lease>, paused: bool) {
     let mut state = hub.lock();
     let Some(session) = state.sessions.get_mut(id) else { return };
+    // Left meanwhile: the lease it was just given is released by the leave.
+    if !session.agents.contains(agent) {
+        return;
+    }
     match lease {
         Some(lease) => {
             session.standby.remove(agent);

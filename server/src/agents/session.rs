@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, Notify};
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames of a session read and not yet handled, at most (the reader waits beyond).
+const QUEUED_FRAMES: usize = 64;
 /// Agent names one process may host, at most.
 const MAX_AGENTS: usize = 10_000;
 
@@ -207,6 +209,7 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
             }
         }
     };
+    let (writes, mut queued) = mpsc::channel::<AgentMessage>(QUEUED_FRAMES);
     let reader = async {
         loop {
             let next = match tokio::time::timeout(hub.timeout, stream.next()).await {
@@ -225,14 +228,37 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
                 Ok(message) => message,
                 Err(error) => return error.to_string(),
             };
-            if let Err(reason) = session.handle(message).await {
+            // Heartbeats are taken at once: they must never wait behind the store writes of
+            // the results before them (a slow store would expire a live session).
+            let handled = match message {
+                AgentMessage::Heartbeat => session.handle(message).await,
+                other => match writes.send(other).await {
+                    Ok(()) => Ok(()),
+                    Err(_) => Err("the session's writer stopped".to_string()),
+                },
+            };
+            if let Err(reason) = handled {
                 return reason;
             }
         }
     };
+    // Intents, results and the rest, written in the order they came.
+    let writer_of_frames = async {
+        while let Some(message) = queued.recv().await {
+            if let Err(reason) = session.handle(message).await {
+                return reason;
+            }
+        }
+        "the session ended".to_string()
+    };
     let mut stopping = hub.stopping.subscribe();
     tokio::pin!(writer);
     let reason = tokio::select! {
+        reason = writer_of_frames => {
+            let _ = session.out.try_send(Outgoing::Close(reason.clone()));
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+            reason
+        }
         reason = reader => {
             // Says why, when the connection still takes it.
             let _ = session.out.try_send(Outgoing::Close(reason.clone()));
