@@ -204,8 +204,7 @@ async fn dispatch(store: &dyn Store, hub: &Hub, environment: &str, now: u64) -> 
     };
     let statuses = store.resource_statuses(environment).await?;
     for due in due {
-        let resources = index.by_agent.get(&due.agent).cloned().unwrap_or_default();
-        let own: BTreeMap<ResourceId, ResourceStatus> = resources.iter().filter_map(|r| statuses.get(&r.id).map(|s| (r.id.clone(), s.clone()))).collect();
+        let resources: &[ResourceDoc] = index.by_agent.get(&due.agent).map(Vec::as_slice).unwrap_or_default();
         let mut external = BTreeMap::new();
         let mut waiting = BTreeMap::new();
         for required in resources.iter().flat_map(|r| r.requires.iter()) {
@@ -223,7 +222,7 @@ async fn dispatch(store: &dyn Store, hub: &Hub, environment: &str, now: u64) -> 
             external.insert(required.clone(), state);
         }
         let count = resources.len();
-        let frames = work_frames(&due, released, resources, own, external);
+        let frames = work_frames(&due, released, resources, &statuses, &external);
         let mut state = hub.lock();
         let Some(session) = state.sessions.get_mut(&due.session) else { continue };
         let Some(term) = session.terms.get_mut(&due.agent).filter(|t| t.epoch == due.epoch) else { continue };
@@ -242,48 +241,69 @@ async fn dispatch(store: &dyn Store, hub: &Hub, environment: &str, now: u64) -> 
     Ok(())
 }
 
-/// The frames of one work: all in one when it fits, else split so that each fits (a
-/// resource's state goes with it; the external states with the first frame).
+/// The frames of one work: as few as fit in [`MAX_FRAME_BYTES`] each, every resource with
+/// its state in the same frame, the external states in the first. Each document is
+/// serialised once and frames are cut by size (a version of 50,000 resources is written in
+/// one pass); a resource larger than a frame on its own is not sent (and logged).
 fn work_frames(
     due: &Due,
     version: u64,
-    resources: Vec<ResourceDoc>,
-    statuses: BTreeMap<ResourceId, ResourceStatus>,
-    external: BTreeMap<ResourceId, ResourceState>,
+    resources: &[ResourceDoc],
+    statuses: &BTreeMap<ResourceId, ResourceStatus>,
+    external: &BTreeMap<ResourceId, ResourceState>,
 ) -> Vec<String> {
-    let frame = |chunk: &[ResourceDoc], external: &BTreeMap<ResourceId, ResourceState>, more: bool| {
-        let statuses = chunk.iter().filter_map(|r| statuses.get(&r.id).map(|s| (r.id.clone(), s.clone()))).collect();
-        ServerMessage::Work {
-            agent: due.agent.clone(),
-            epoch: due.epoch,
-            version,
-            repair: due.repair,
-            resources: chunk.to_vec(),
-            statuses,
-            external: external.clone(),
-            more,
-        }
-        .to_frame()
+    let head = format!(
+        r#"{{"type":"work","agent":{},"epoch":{},"version":{version},"repair":{},"resources":["#,
+        json(&due.agent),
+        due.epoch,
+        due.repair
+    );
+    let external = json(external);
+    // What every frame has besides its resources and states: the head, the keys, the
+    // external states (first frame only) and `more`.
+    let overhead = head.len() + external.len() + 64;
+    let mut frames = Vec::new();
+    let (mut documents, mut states) = (String::new(), String::new());
+    let mut skipped = 0usize;
+    let finish = |documents: &str, states: &str, external: &str, more: bool| {
+        format!(r#"{head}{documents}],"statuses":{{{states}}},"external":{external},"more":{more}}}"#)
     };
-    let mut size = resources.len().max(1);
-    loop {
-        let chunks: Vec<&[ResourceDoc]> = if resources.is_empty() { vec![&resources[..]] } else { resources.chunks(size).collect() };
-        let last = chunks.len() - 1;
-        let none = BTreeMap::new();
-        let frames: Vec<String> = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, chunk)| frame(chunk, if i == 0 { &external } else { &none }, i < last))
-            .collect();
-        if frames.iter().all(|f| f.len() <= MAX_FRAME_BYTES) || size == 1 {
-            let (fits, too_large): (Vec<String>, Vec<String>) = frames.into_iter().partition(|f| f.len() <= MAX_FRAME_BYTES);
-            if !too_large.is_empty() {
-                tracing::error!(agent = %due.agent, count = too_large.len(), "resources larger than a frame are not sent");
-            }
-            return fits;
+    for resource in resources {
+        let document = json(resource);
+        let state = statuses.get(&resource.id).map(|s| format!("{}:{}", json(&resource.id), json(s)));
+        let size = document.len() + state.as_ref().map_or(0, String::len) + 2;
+        if overhead + size > MAX_FRAME_BYTES {
+            skipped += 1;
+            continue;
         }
-        size = size.div_ceil(2);
+        if overhead + documents.len() + states.len() + size > MAX_FRAME_BYTES {
+            let first = frames.is_empty();
+            frames.push(finish(&documents, &states, if first { &external } else { "{}" }, true));
+            documents.clear();
+            states.clear();
+        }
+        if !documents.is_empty() {
+            documents.push(',');
+        }
+        documents.push_str(&document);
+        if let Some(state) = state {
+            if !states.is_empty() {
+                states.push(',');
+            }
+            states.push_str(&state);
+        }
     }
+    let first = frames.is_empty();
+    frames.push(finish(&documents, &states, if first { &external } else { "{}" }, false));
+    if skipped > 0 {
+        tracing::error!(agent = %due.agent, count = skipped, "resources larger than a frame are not sent");
+    }
+    frames
+}
+
+/// A value of the protocol as JSON (cannot fail: every map key is a string).
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 async fn poll_dependencies(store: &dyn Store, hub: &Hub, environment: &str) -> Result<(), StoreError> {
@@ -328,14 +348,19 @@ mod tests {
     fn work_larger_than_a_frame_is_split_into_frames_that_fit() {
         let resources: Vec<ResourceDoc> = (0..3_000).map(|i| resource(i, 10_000)).collect();
         let external = BTreeMap::from([(ResourceId("t::R[db,name=d]".into()), ResourceState::Available)]);
-        let frames = work_frames(&due(), 7, resources.clone(), BTreeMap::new(), external.clone());
+        let statuses: BTreeMap<ResourceId, ResourceStatus> = resources
+            .iter()
+            .map(|r| (r.id.clone(), ResourceStatus { resource: r.id.clone(), state: ResourceState::Deployed, deployed_hash: Some("old".into()), version: 1 }))
+            .collect();
+        let frames = work_frames(&due(), 7, &resources, &statuses, &external);
         assert!(frames.len() >= 2, "30 MB of work in {} frames", frames.len());
         let mut seen = Vec::new();
         for (i, frame) in frames.iter().enumerate() {
             assert!(frame.len() <= MAX_FRAME_BYTES);
-            let Ok(ServerMessage::Work { resources, external: sent, more, epoch, version, .. }) = ServerMessage::from_frame(frame) else {
+            let Ok(ServerMessage::Work { resources, statuses: states, external: sent, more, epoch, version, .. }) = ServerMessage::from_frame(frame) else {
                 panic!("frame {i} is not work")
             };
+            assert!(resources.iter().all(|r| states.contains_key(&r.id)) && states.len() == resources.len(), "each state goes with its resource");
             assert_eq!((epoch, version), (3, 7));
             assert_eq!(more, i + 1 < frames.len(), "only the last frame ends the work");
             assert_eq!(sent.is_empty(), i > 0, "the external states go with the first frame");
@@ -346,7 +371,7 @@ mod tests {
 
     #[test]
     fn empty_work_is_one_frame() {
-        let frames = work_frames(&due(), 1, Vec::new(), BTreeMap::new(), BTreeMap::new());
+        let frames = work_frames(&due(), 1, &[], &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(frames.len(), 1);
         assert!(matches!(ServerMessage::from_frame(&frames[0]), Ok(ServerMessage::Work { more: false, .. })));
     }

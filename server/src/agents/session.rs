@@ -210,11 +210,14 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
         }
     };
     let (writes, mut queued) = mpsc::channel::<AgentMessage>(QUEUED_FRAMES);
-    let reader = async {
+    let (session_of_reader, stream, timeout) = (&session, &mut stream, hub.timeout);
+    // Owns the sending end of the queue: when it ends, the queue ends after what it holds.
+    let reader = async move {
+        let session = session_of_reader;
         loop {
-            let next = match tokio::time::timeout(hub.timeout, stream.next()).await {
+            let next = match tokio::time::timeout(timeout, stream.next()).await {
                 Ok(next) => next,
-                Err(_) => return format!("no heartbeat for {} s", hub.timeout.as_secs_f64()),
+                Err(_) => return format!("no heartbeat for {} s", timeout.as_secs_f64()),
             };
             let text = match next {
                 None => return "the agent closed the connection".to_string(),
@@ -253,14 +256,17 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
     };
     let mut stopping = hub.stopping.subscribe();
     tokio::pin!(writer);
+    tokio::pin!(writer_of_frames);
     let reason = tokio::select! {
-        reason = writer_of_frames => {
+        reason = &mut writer_of_frames => {
             let _ = session.out.try_send(Outgoing::Close(reason.clone()));
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
             reason
         }
         reason = reader => {
-            // Says why, when the connection still takes it.
+            // What was read is handled (a leave before the close releases its names), then
+            // the session says why it ends, when the connection still takes it.
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer_of_frames).await;
             let _ = session.out.try_send(Outgoing::Close(reason.clone()));
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
             reason
