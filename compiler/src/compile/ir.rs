@@ -77,6 +77,9 @@ pub enum IrKind {
     Global { ns: NsId, index: u32 },
     /// A comprehension variable, by position on the comprehension stack.
     CompVar(u32),
+    /// A name other than `self` read in a typedef constraint (by its written name): an error
+    /// when the constraint is evaluated, as in Inmanta (a typedef never used is accepted).
+    ConstraintVariable(Rc<str>),
     Attr { base: Box<IrExpr>, name: Symbol },
     Subscript { base: Box<IrExpr>, key: Box<IrExpr> },
     IndexLookup { entity: EntityId, args: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },

@@ -76,6 +76,8 @@ pub enum ErrorKind {
     PythonPlugin { plugin: String, module: String },
     Duplicate { what: Definition, name: String },
     InheritanceCycle(String),
+    /// `entity` lists `parent` more than once after `extends`.
+    DuplicateParent { entity: String, parent: String },
     InvalidTypedefBase(String),
     /// The regex crate's own explanation.
     InvalidRegex(String),
@@ -104,8 +106,12 @@ pub enum ErrorKind {
     RelationRedefined { entity: String, relation: String, parent: String },
     TypedefCycle(String),
     TypedefWithoutSelf(String),
+    /// A typedef constraint reads this variable (only `self` is visible there).
+    ConstraintVariable(String),
     ConditionalParents,
     DuplicateArgument(String),
+    /// A plugin call gives this keyword twice.
+    DuplicateKeyword(String),
     NotBoolean { context: Context, found: Found },
     Unresolved(Waiting),
     /// The key as shown in the language (`"name"`, `3`).
@@ -146,6 +152,8 @@ pub enum Related {
     /// Another index, with this key, finds the instance here.
     OtherIndexFindsThis(String),
     DefaultComesFromHere,
+    /// The value whose typedef constraint failed to evaluate.
+    ConstraintCheckedHere,
     /// The implementation (by name) in which a runaway chain's constructor runs.
     ChainImplementation(String),
     /// The first instance of a runaway chain.
@@ -256,6 +264,9 @@ impl CompileError {
             ),
             ErrorKind::Duplicate { what, name } => d("duplicate", format!("{what} `{name}` is defined twice"), "second definition"),
             ErrorKind::InheritanceCycle(name) => d("cycle", format!("entity `{name}` inherits from itself"), "in this cycle"),
+            ErrorKind::DuplicateParent { entity, parent } => {
+                d("duplicate", format!("entity `{entity}` lists parent `{parent}` twice"), "listed again here")
+            }
             ErrorKind::InvalidTypedefBase(name) => {
                 d("type", format!("a typedef must be based on a primitive type, not `{name}`"), "not a primitive type")
             }
@@ -364,9 +375,16 @@ impl CompileError {
             ErrorKind::DuplicateArgument(name) => {
                 d("duplicate", format!("attribute `{name}` is given twice in this constructor"), "given again here")
             }
+            ErrorKind::DuplicateKeyword(name) => {
+                d("duplicate", format!("keyword argument `{name}` is given twice in this call"), "given again here")
+            }
             ErrorKind::TypedefWithoutSelf(name) => hinted(
                 d("type", format!("the constraint of typedef `{name}` does not use `self`"), "does not read `self`"),
                 "a typedef constraint checks the value through `self`, e.g. `matching self > 0`".to_string(),
+            ),
+            ErrorKind::ConstraintVariable(name) => hinted(
+                d("not-found", format!("a typedef constraint cannot read the variable `{name}`"), "not `self`"),
+                "a constraint sees only `self`, the value checked: write the limit into the constraint itself".to_string(),
             ),
             ErrorKind::TypedefCycle(name) => d("cycle", format!("typedef `{name}` is based on itself"), "in this cycle"),
             ErrorKind::ConditionalParents => hinted(
@@ -466,6 +484,7 @@ impl fmt::Display for Related {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Related::FirstDefinedHere => f.write_str("first defined here"),
+            Related::ConstraintCheckedHere => f.write_str("the value checked against the constraint"),
             Related::OneDefinition => f.write_str("one definition"),
             Related::OtherDefinition => f.write_str("the other definition"),
             Related::InheritedDefinition => f.write_str("inherited definition"),

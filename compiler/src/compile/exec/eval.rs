@@ -33,6 +33,7 @@ impl<'a> Executor<'a> {
                 self.read_var(slot)
             }
             IrKind::CompVar(index) => Ok(self.comp.get(*index as usize).cloned().unwrap_or(Value::Unknown)),
+            IrKind::ConstraintVariable(name) => fail(ErrorKind::ConstraintVariable(name.to_string()), span),
             IrKind::Attr { base, name } => {
                 let base_value = self.eval(base, scope)?;
                 match base_value {

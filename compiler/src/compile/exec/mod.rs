@@ -758,7 +758,8 @@ impl<'a> Executor<'a> {
         let items: Vec<Value> = match &self.slots[list.0 as usize].value {
             SlotValue::List(items) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
             SlotValue::Single(Value::List(items)) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
-            SlotValue::Single(Value::Null | Value::Unknown) | SlotValue::Unset => Vec::new(),
+            SlotValue::Single(Value::Unknown) | SlotValue::Unset => Vec::new(),
+            // A nullable list attribute set to null is no list to walk (as in Inmanta).
             SlotValue::Single(other) => {
                 return fail(
                     ErrorKind::InvalidOperation(Operation::ForOver(self.show_type(other))),

@@ -118,7 +118,7 @@ impl<'a> Executor<'a> {
                         self.memo_pos = saved_memo.1;
                         match result {
                             Ok(result) => result.is_unknown() || result.truthy(),
-                            Err(Halt::Error(error)) => return Err(*error),
+                            Err(Halt::Error(error)) => return Err(error.with_related(span, Related::ConstraintCheckedHere)),
                             // Not a verdict: not remembered.
                             Err(Halt::Wait(_)) => return Ok(true),
                         }
