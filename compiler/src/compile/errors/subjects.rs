@@ -58,6 +58,8 @@ pub enum Expected {
     Type(String),
     /// A typedef and the type it is based on.
     Typedef { name: String, base: String },
+    /// A `list` or `dict` (by name), which holds plain values only.
+    PlainValue(String),
 }
 
 /// Where a type or boolean check happened.
@@ -201,6 +203,7 @@ impl fmt::Display for Expected {
         match self {
             Expected::Type(name) => f.write_str(name),
             Expected::Typedef { name, base } => write!(f, "{name} (based on {base})"),
+            Expected::PlainValue(name) => write!(f, "a {name} of plain values (strings, numbers, booleans, null, lists and dicts)"),
         }
     }
 }
