@@ -171,6 +171,9 @@ pub enum Cause {
     DefaultsOnExisting,
     /// The compiler froze a value for a read before a write that was still to come.
     ForcedFreeze,
+    /// The read that froze the value is in the `when` condition that selects
+    /// `implementation`, which sets `attribute` itself.
+    WhenReadsWhatItSets { implementation: String, attribute: String },
     /// The entities on an inheritance cycle, from the first back to itself.
     InheritanceCycle(Vec<String>),
 }
@@ -230,6 +233,14 @@ impl CompileError {
     pub fn with_cause(mut self, cause: Cause) -> Self {
         self.cause = Some(Box::new(cause));
         self
+    }
+
+    /// Whether the run stops at this error: a write proved a freeze the compiler guessed
+    /// (because the run was stuck) wrong, so what ran after the guess cannot be trusted; left
+    /// running, a model whose `when` condition contradicts its implementation creates
+    /// instances without end. Inmanta stops there too.
+    pub fn ends_run(&self) -> bool {
+        matches!(self.cause.as_deref(), Some(Cause::ForcedFreeze | Cause::WhenReadsWhatItSets { .. }))
     }
 
     pub fn details(&self) -> Details {
@@ -521,7 +532,11 @@ impl fmt::Display for Cause {
                 "a constructor that finds an existing instance through an index sets the arguments and the defaults of the other attributes on it",
             ),
             Cause::ForcedFreeze => f.write_str(
-                "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards",
+                "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards; the compile stops here, as what ran after that guess cannot be trusted",
+            ),
+            Cause::WhenReadsWhatItSets { implementation, attribute } => write!(
+                f,
+                "the `when` condition that selects implementation `{implementation}` reads `{attribute}`, and `{implementation}` sets `{attribute}` itself: when nothing else could run, the compiler decided that `{attribute}` stays unset, ran the implementation, and it set `{attribute}`; the condition contradicts what it selects, so the compile stops here\nset `{attribute}` where it does not depend on its own value (a default, the constructor), or base the condition on another attribute (a boolean)",
             ),
             Cause::InheritanceCycle(entities) => {
                 f.write_str("the cycle: ")?;

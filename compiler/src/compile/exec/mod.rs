@@ -683,6 +683,7 @@ impl<'a> Executor<'a> {
             Ok(false) => {}
             Err(Halt::Wait(wait)) => self.park(id, wait),
             Err(Halt::Error(error)) => {
+                self.halted |= error.ends_run();
                 self.errors.push(*error);
                 self.complete(id);
             }
