@@ -30,6 +30,8 @@ pub struct Block {
     /// The same per statement (by index in `stmts`): a statement's task counts as a pending
     /// writer only of what it may write itself.
     pub stmt_may_write: Vec<Rc<[u32]>>,
+    /// The body of a `for` (its first variable is the loop variable).
+    pub loop_body: bool,
 }
 
 #[derive(Debug)]

@@ -314,6 +314,7 @@ impl Lowerer<'_> {
             Stmt::For { var, iterable, body, span } => {
                 let iterable = self.lower_expr(iterable);
                 let body = self.lower_block(&body.iter().collect::<Vec<_>>(), vec![(var.name, var.span)]);
+                self.blocks[body.index()].loop_body = true;
                 IrStmt::For { iterable, body, span: *span }
             }
             Stmt::If { branches, otherwise, span } => self.lower_if(branches, otherwise, *span),

@@ -156,6 +156,8 @@ pub enum Related {
     ConstraintCheckedHere,
     /// The implementation (by name) in which a runaway chain's constructor runs.
     ChainImplementation(String),
+    /// The `for` loop (by its variable) in which a runaway chain's constructor runs.
+    ChainLoop(String),
     /// The first instance of a runaway chain.
     ChainStartsHere,
     /// The implementation (by name) in which the constructor runs.
@@ -415,9 +417,11 @@ impl CompileError {
             ErrorKind::ReservedName(name) => d("syntax", format!("`{name}` is a reserved name"), "reserved"),
             ErrorKind::RunawayChain { cycle, repeats, depth, limit } => {
                 let title = match cycle.as_slice() {
-                    [step] if step.creator == step.created => format!(
-                        "runaway construction: each `{}` creates another `{}` in implementation `{}`, a chain {repeats} instances deep when the compiler stopped it",
-                        step.creator, step.created, step.implementation
+                    [ChainStep { creator, created, implementation: Some(implementation) }] if creator == created => format!(
+                        "runaway construction: each `{creator}` creates another `{created}` in implementation `{implementation}`, a chain {repeats} instances deep when the compiler stopped it"
+                    ),
+                    [ChainStep { creator, created, implementation: None }] if creator == created => format!(
+                        "runaway construction: a `for` over `{creator}` instances creates another `{created}` for each, which the loop then walks too, a chain {repeats} instances deep when the compiler stopped it"
                     ),
                     steps => {
                         let steps: Vec<String> = steps.iter().map(ToString::to_string).collect();
@@ -430,7 +434,7 @@ impl CompileError {
                 hinted(
                     d("runaway", title, "this constructor would make the chain one too deep"),
                     format!(
-                        "an implementation that creates an instance of its own entity, directly or through other instances, needs a condition that ends the chain (e.g. `if self.level < 3:`); the compiler stops a chain of instances created by implementations of the one before at {limit} deep"
+                        "an implementation that creates an instance of its own entity, directly or through other instances, or a loop that adds to the list it walks, needs a condition that ends the chain (e.g. `if self.level < 3:`); the compiler stops a chain of instances, each created by an implementation of the one before or by a loop over it, at {limit} deep"
                     ),
                 )
             }
@@ -517,6 +521,7 @@ impl fmt::Display for Related {
             Related::OtherIndexFindsThis(key) => write!(f, "index key {key} finds this one"),
             Related::DefaultComesFromHere => f.write_str("the default value comes from here"),
             Related::ChainImplementation(name) => write!(f, "the constructor runs in implementation `{name}`"),
+            Related::ChainLoop(variable) => write!(f, "the constructor runs in this loop, once for each `{variable}`"),
             Related::ChainStartsHere => f.write_str("the chain starts with the instance created here"),
             Related::CreatedInImplementation(name) => write!(f, "in implementation `{name}`"),
         }

@@ -10,7 +10,8 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChainStep {
     pub creator: String,
-    pub implementation: String,
+    /// `None`: the body of a `for` over `creator` instances.
+    pub implementation: Option<String>,
     pub created: String,
 }
 
@@ -309,7 +310,10 @@ impl fmt::Display for AttrShape {
 
 impl fmt::Display for ChainStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` creates `{}` in implementation `{}`", self.creator, self.created, self.implementation)
+        match &self.implementation {
+            Some(implementation) => write!(f, "`{}` creates `{}` in implementation `{}`", self.creator, self.created, implementation),
+            None => write!(f, "a `for` over `{}` creates `{}`", self.creator, self.created),
+        }
     }
 }
 

@@ -75,7 +75,7 @@ impl<'a> Executor<'a> {
             self.init_attributes(existing, entity_id, args, span, true)?;
             return Ok(Value::Instance(existing));
         }
-        let creator = self.implementation_of_scope(scope);
+        let creator = self.creator_of_scope(scope);
         let depth = match creator {
             Some((parent, _)) => self.instances[parent.0 as usize].depth.saturating_add(1),
             None => 0,
@@ -91,13 +91,13 @@ impl<'a> Executor<'a> {
                 ErrorKind::TooManyInstances { entity: entity.full_name.clone(), limit: self.limits.max_instances },
                 span,
             );
-            if let Some((_, implementation)) = creator {
+            if let Some((_, Origin::Implementation(implementation))) = creator {
                 let implementation = &self.model.implementations[implementation.index()];
                 error = error.with_related(implementation.span, Related::CreatedInImplementation(implementation.name.clone()));
             }
             return Err(Halt::from(error));
         }
-        let (created_by, created_in) = creator.map_or((NO_CREATOR, NO_CREATOR), |(parent, implementation)| (parent.0, implementation.0));
+        let (created_by, created_in) = creator.map_or((NO_CREATOR, NO_CREATOR), |(parent, origin)| (parent.0, origin.pack()));
         let instance = InstanceId(self.instances.len() as u32);
         let first_slot = self.slots.len() as u32;
         for (attr, _) in entity.attrs.iter().enumerate() {
@@ -128,7 +128,7 @@ impl<'a> Executor<'a> {
     /// chain of instances created by implementations of the one before (`parent` running
     /// `implementation`). Walks the chain back to its start (once, when the limit is hit) to
     /// name the cycle of steps it repeats and how often the step of this constructor came.
-    fn runaway_chain(&mut self, entity: EntityId, parent: InstanceId, implementation: ImplId, depth: u32, span: Span) -> Halt {
+    fn runaway_chain(&mut self, entity: EntityId, parent: InstanceId, implementation: Origin, depth: u32, span: Span) -> Halt {
         // The parent's implementation cannot complete: its missing values follow from this.
         self.instances[parent.0 as usize].failed = true;
         let first = (self.instances[parent.0 as usize].entity, implementation, entity);
@@ -155,18 +155,30 @@ impl<'a> Executor<'a> {
         let name = |id: EntityId| self.model.entity(id).full_name.clone();
         let cycle = steps
             .iter()
-            .map(|&(creator, implementation, created)| ChainStep {
+            .map(|&(creator, origin, created)| ChainStep {
                 creator: name(creator),
-                implementation: self.model.implementations[implementation.index()].name.clone(),
+                implementation: match origin {
+                    Origin::Implementation(implementation) => Some(self.model.implementations[implementation.index()].name.clone()),
+                    Origin::Loop(_) => None,
+                },
                 created: name(created),
             })
             .collect();
-        let implementation = &self.model.implementations[implementation.index()];
+        let (place, label) = match implementation {
+            Origin::Implementation(implementation) => {
+                let implementation = &self.model.implementations[implementation.index()];
+                (implementation.span, Related::ChainImplementation(implementation.name.clone()))
+            }
+            Origin::Loop(block) => {
+                let (variable, at) = self.blocks[block.index()].vars[0];
+                (at, Related::ChainLoop(self.interner.resolve(variable).to_string()))
+            }
+        };
         let error = CompileError::new(
             ErrorKind::RunawayChain { cycle, repeats, depth, limit: self.limits.max_chain_depth },
             span,
         )
-        .with_related(implementation.span, Related::ChainImplementation(implementation.name.clone()))
+        .with_related(place, label)
         .with_related(self.instances[current.0 as usize].span, Related::ChainStartsHere);
         Halt::from(error)
     }

@@ -141,25 +141,56 @@ pub struct Instance {
     /// The constructor failed: the instance is left out of the final checks.
     failed: bool,
     /// How many instances lie above this one in the chain of "created by an implementation
-    /// of": 0 for an instance created outside any implementation.
+    /// of" (or "by a `for` loop over"): 0 for an instance created outside any implementation
+    /// or loop over instances.
     depth: u32,
-    /// The instance whose implementation created this one ([`NO_CREATOR`] when none) and
-    /// that implementation: the chain a runaway error describes.
+    /// The instance whose implementation (or the `for` loop over which) created this one
+    /// ([`NO_CREATOR`] when none) and the [`Origin`], packed ([`LOOP_ORIGIN`] marks a loop's
+    /// block): the chain a runaway error describes.
     created_by: u32,
     created_in: u32,
 }
 
 /// `Instance::created_by` and `created_in` of an instance created outside implementations.
 const NO_CREATOR: u32 = u32::MAX;
+/// The bit of `Instance::created_in` that marks a loop body's block rather than an
+/// implementation.
+const LOOP_ORIGIN: u32 = 1 << 31;
+
+/// What created an instance in a chain: an implementation of the creator instance, or the
+/// body of a `for` over instances, run for the creator (a loop that extends the list it walks
+/// grows such a chain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Implementation(ImplId),
+    Loop(BlockId),
+}
+
+impl Origin {
+    fn pack(self) -> u32 {
+        match self {
+            Origin::Implementation(id) => id.0,
+            Origin::Loop(block) => block.0 | LOOP_ORIGIN,
+        }
+    }
+
+    fn unpack(packed: u32) -> Origin {
+        if packed & LOOP_ORIGIN != 0 {
+            Origin::Loop(BlockId(packed & !LOOP_ORIGIN))
+        } else {
+            Origin::Implementation(ImplId(packed))
+        }
+    }
+}
 
 impl Instance {
     pub fn slot(&self, attr: u32) -> SlotId {
         SlotId(self.first_slot + attr)
     }
 
-    /// The instance whose implementation created this one, and the implementation.
-    pub fn creator(&self) -> Option<(InstanceId, ImplId)> {
-        (self.created_by != NO_CREATOR).then_some((InstanceId(self.created_by), ImplId(self.created_in)))
+    /// The instance whose implementation (or loop) created this one, and what created it.
+    fn creator(&self) -> Option<(InstanceId, Origin)> {
+        (self.created_by != NO_CREATOR).then_some((InstanceId(self.created_by), Origin::unpack(self.created_in)))
     }
 }
 
@@ -857,6 +888,36 @@ impl<'a> Executor<'a> {
                 return Some(*found);
             }
             current = self.scopes[current.0 as usize].parent?;
+        }
+    }
+
+    /// Who creates an instance constructed in `scope`: the instance of the enclosing
+    /// implementation, or the item of the innermost enclosing `for` over instances, whichever
+    /// lies deeper in its chain (the implementation on a tie), so that neither a recursive
+    /// implementation nor a loop that feeds itself escapes the chain limit.
+    fn creator_of_scope(&self, scope: ScopeId) -> Option<(InstanceId, Origin)> {
+        let mut looped: Option<(InstanceId, Origin)> = None;
+        let mut current = scope;
+        loop {
+            if let Some(&(instance, implementation)) = self.impl_scopes.get(&current) {
+                let own = (instance, Origin::Implementation(implementation));
+                return Some(match looped {
+                    Some(item) if self.instances[item.0 .0 as usize].depth > self.instances[instance.0 as usize].depth => item,
+                    _ => own,
+                });
+            }
+            let entry = &self.scopes[current.0 as usize];
+            if let (None, ScopeVars::Block(block)) = (looped, entry.vars) {
+                if self.blocks[block.index()].loop_body {
+                    if let SlotValue::Single(Value::Instance(item)) = &self.slots[entry.first_var as usize].value {
+                        looped = Some((*item, Origin::Loop(block)));
+                    }
+                }
+            }
+            match entry.parent {
+                Some(parent) => current = parent,
+                None => return looped,
+            }
         }
     }
 
