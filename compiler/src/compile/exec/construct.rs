@@ -7,8 +7,8 @@ use super::*;
 
 impl<'a> Executor<'a> {
     /// Constructs an instance in `scope`; `args` are `(attribute, name span, argument span,
-    /// value)`.
-    pub(super) fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span, scope: ScopeId) -> Eval<Value> {
+    /// value)`; the attributes in `late` are given too, but set later (no default for them).
+    pub(super) fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, late: &[Symbol], span: Span, scope: ScopeId) -> Eval<Value> {
         let entity = self.model.entity(entity_id);
         for (i, (name, name_span, _, _)) in args.iter().enumerate() {
             if args[..i].iter().any(|(n, _, _, _)| n == name) {
@@ -72,7 +72,7 @@ impl<'a> Executor<'a> {
         if let Some((existing, _, _)) = matched {
             // The arguments and the defaults are set on the existing instance: a different
             // value is "set twice".
-            self.init_attributes(existing, entity_id, args, span, true)?;
+            self.init_attributes(existing, entity_id, args, late, span, true)?;
             return Ok(Value::Instance(existing));
         }
         let creator = self.creator_of_scope(scope);
@@ -114,7 +114,7 @@ impl<'a> Executor<'a> {
             created_by,
             created_in,
         });
-        if let Err(halt) = self.init_attributes(instance, entity_id, args, span, false) {
+        if let Err(halt) = self.init_attributes(instance, entity_id, args, late, span, false) {
             // A constructor that failed leaves no instance to complete: its missing attributes
             // would only repeat the error.
             self.instances[instance.0 as usize].failed = true;
@@ -184,9 +184,13 @@ impl<'a> Executor<'a> {
     }
 
     /// Sets the constructor arguments and then the defaults of the attributes not given.
-    pub(super) fn init_attributes(&mut self, instance: InstanceId, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span, existing: bool) -> Eval<()> {
+    pub(super) fn init_attributes(&mut self, instance: InstanceId, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, late: &[Symbol], span: Span, existing: bool) -> Eval<()> {
         // A handful of arguments: a list scan beats hashing.
-        let mut given: Vec<u32> = Vec::with_capacity(args.len());
+        let mut given: Vec<u32> = Vec::with_capacity(args.len() + late.len());
+        for name in late {
+            let (attr, _) = self.attr_of(instance, *name, span)?;
+            given.push(attr);
+        }
         for (name, name_span, arg_span, value) in args {
             let (attr, _) = self.attr_of(instance, name, name_span)?;
             given.push(attr);

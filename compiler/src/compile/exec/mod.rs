@@ -4,7 +4,9 @@
 //! it reads a slot that has no value yet it is parked on that slot and re-run when the slot
 //! changes (side effects already done in an earlier run, constructors and plugin calls, are
 //! replayed from the task's memo, so a re-run never does them twice). Nothing scans: a value
-//! arriving wakes exactly the tasks parked on it.
+//! arriving wakes exactly the tasks parked on it. A constructor does not wait for the value of
+//! a plain attribute argument: it constructs, and a task of its own ([`LateArg`]) sets the
+//! attribute once the value is known, as Inmanta does.
 //!
 //! Lists (relations of upper bound > 1, list attributes) fill gradually; a read that needs the
 //! whole list waits for it to freeze. A list freezes when it reaches its upper bound, or, once
@@ -238,6 +240,24 @@ enum TaskKind {
     Stmt { block: BlockId, index: u32, scope: ScopeId },
     Select { instance: InstanceId, implement: ImplementId },
     ForEach { block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32 },
+    /// A constructor argument whose value was not known when the instance was constructed.
+    LateArg(Rc<LateArg>),
+}
+
+/// A constructor argument set after construction (as Inmanta does): the instance exists as
+/// soon as its index attributes and relations are known, and a plain attribute whose value
+/// arrives later is set by a task of its own. Only pure expressions (no constructor, plugin
+/// call or lookup inside, so nothing to replay) of single-valued, non-index attributes are
+/// deferred this way.
+struct LateArg {
+    instance: InstanceId,
+    attr: u32,
+    value: IrExpr,
+    span: Span,
+    scope: ScopeId,
+    /// What the constructing statement may write: the argument's task counts as a writer of
+    /// the same names.
+    may_write: Rc<[u32]>,
 }
 
 /// A statement (or implementation selection, or gradual loop) to run. Kept to 40 bytes:
@@ -360,6 +380,8 @@ pub struct Executor<'a> {
     output: Vec<String>,
     memo: Vec<Value>,
     memo_pos: usize,
+    /// The task running now.
+    current_task: TaskId,
     plugin_wait: Option<Wait>,
     /// Where the running statement's `self` comes from (resolved only when a plugin asks).
     current_self: CurrentSelf,
@@ -448,6 +470,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         output: Vec::new(),
         memo: Vec::new(),
         memo_pos: 0,
+        current_task: TaskId(0),
         plugin_wait: None,
         current_self: CurrentSelf::None,
         impl_scopes: FxHashMap::default(),
@@ -594,6 +617,7 @@ impl<'a> Executor<'a> {
                 _ => Rc::from([]),
             },
             TaskKind::Select { implement, .. } => self.implement_may_write[implement.index()].clone().unwrap_or_else(|| Rc::from([])),
+            TaskKind::LateArg(ref late) => late.may_write.clone(),
         }
     }
 
@@ -602,6 +626,7 @@ impl<'a> Executor<'a> {
         match *kind {
             TaskKind::Stmt { block, index, .. } | TaskKind::ForEach { block, index, .. } => self.blocks[block.index()].stmts[index as usize].span(),
             TaskKind::Select { instance, .. } => self.instances[instance.0 as usize].span,
+            TaskKind::LateArg(ref late) => late.span,
         }
     }
 
@@ -702,7 +727,12 @@ impl<'a> Executor<'a> {
         self.tasks_run += 1;
         self.memo = task.memo.take().map(|memo| *memo).unwrap_or_default();
         self.memo_pos = 0;
+        self.current_task = id;
         let result = match task.kind {
+            TaskKind::LateArg(ref late) => {
+                let late = late.clone();
+                self.run_late_arg(&late)
+            }
             TaskKind::Stmt { block, index, scope } => self.run_stmt(block, index, scope),
             TaskKind::Select { instance, implement } => self.run_select(instance, implement),
             TaskKind::ForEach { block, index, scope, list, consumed } => self.run_foreach(id, block, index, scope, list, consumed),
@@ -781,6 +811,13 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+        Ok(true)
+    }
+
+    fn run_late_arg(&mut self, late: &LateArg) -> Eval<bool> {
+        self.current_self = CurrentSelf::Scope(late.scope);
+        let value = self.eval(&late.value, late.scope)?;
+        self.set_attr(late.instance, late.attr, value, late.span, false)?;
         Ok(true)
     }
 
