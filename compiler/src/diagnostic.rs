@@ -78,9 +78,10 @@ impl From<&SyntaxError> for Diagnostic {
             }
             _ => None,
         };
-        match open_block {
-            Some(block) => diagnostic.with_secondary(block.span, format!("{} opened here", block.keyword)),
-            None => diagnostic,
+        match (open_block, &error.kind) {
+            (Some(block), _) => diagnostic.with_secondary(block.span, format!("{} opened here", block.keyword)),
+            (None, SyntaxErrorKind::DuplicateKey { first, .. }) => diagnostic.with_secondary(*first, "first given here"),
+            (None, _) => diagnostic,
         }
     }
 }

@@ -131,6 +131,8 @@ pub enum SyntaxErrorKind {
     TypedefConstructor,
     ImplementationForNonEntity,
     NonConstantKey,
+    /// A dict literal gives `key` twice; `first` is where it was given first.
+    DuplicateKey { key: String, first: Span },
     EntityAsAttributeType(String),
     LowercaseEntityRef(String),
     CapitalizedTypedef(String),
@@ -240,6 +242,12 @@ impl SyntaxError {
                 "dict keys must be plain strings",
                 "interpolation is not allowed in a key",
             ),
+            SyntaxErrorKind::DuplicateKey { key, .. } => Details::new(
+                "duplicate",
+                format!("duplicate key {key:?} in dict"),
+                "given again here",
+            )
+            .hint("a dict literal gives each key once"),
             SyntaxErrorKind::ImplementationForNonEntity => {
                 Details::new("syntax", "an implementation is for an entity", "expected an entity name here")
             }

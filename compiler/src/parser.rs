@@ -561,6 +561,22 @@ pub fn map_key(errors: &mut Vec<Recovery>, token: StringToken, span: Span) -> Ma
     }
 }
 
+/// A dict literal: its pairs, each key given once (a key given again is reported at the
+/// second place, and the pair kept, so the rest of the file still compiles).
+pub fn map(errors: &mut Vec<Recovery>, pairs: Vec<(MapKey, Expr)>, span: Span) -> Expr {
+    if pairs.len() > 1 {
+        let mut seen: rustc_hash::FxHashMap<&str, Span> = rustc_hash::FxHashMap::default();
+        for (key, _) in &pairs {
+            if let Some(first) = seen.get(key.value.as_str()) {
+                errors.push(user_error(SyntaxErrorKind::DuplicateKey { key: key.value.clone(), first: *first }, key.span));
+            } else {
+                seen.insert(&key.value, key.span);
+            }
+        }
+    }
+    Expr::new(ExprKind::Map(pairs), span)
+}
+
 pub fn multiplicity(
     errors: &mut Vec<Recovery>,
     lower: Option<i64>,

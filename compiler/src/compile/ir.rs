@@ -30,6 +30,8 @@ pub struct Block {
     /// The same per statement (by index in `stmts`): a statement's task counts as a pending
     /// writer only of what it may write itself.
     pub stmt_may_write: Vec<Rc<[u32]>>,
+    /// The body of a `for` (its first variable is the loop variable).
+    pub loop_body: bool,
 }
 
 #[derive(Debug)]
@@ -77,6 +79,9 @@ pub enum IrKind {
     Global { ns: NsId, index: u32 },
     /// A comprehension variable, by position on the comprehension stack.
     CompVar(u32),
+    /// A name other than `self` read in a typedef constraint (by its written name): an error
+    /// when the constraint is evaluated, as in Inmanta (a typedef never used is accepted).
+    ConstraintVariable(Rc<str>),
     Attr { base: Box<IrExpr>, name: Symbol },
     Subscript { base: Box<IrExpr>, key: Box<IrExpr> },
     IndexLookup { entity: EntityId, args: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },

@@ -56,6 +56,8 @@ struct Lowerer<'a> {
     comp_vars: Vec<Symbol>,
     /// Inside an implementation (or `when`): the entity whose attributes are bare names.
     self_entity: Option<EntityId>,
+    /// Lowering a typedef constraint: names other than `self` are not looked up.
+    in_constraint: bool,
     current: usize,
     self_symbol: Symbol,
     name_ids: FxHashMap<Symbol, u32>,
@@ -110,6 +112,7 @@ pub fn lower(
             frames: Vec::new(),
             comp_vars: Vec::new(),
             self_entity: None,
+            in_constraint: false,
             current: 0,
             self_symbol,
             name_ids: FxHashMap::default(),
@@ -129,10 +132,26 @@ pub fn lower(
             let block = lowerer.lower_top_block(&statements);
             top_blocks.push((index, block));
             for statement in &input.ast.statements {
+                // A relation's annotations are variables of its namespace: each must exist
+                // (Inmanta resolves them; Cairn has no use for their values).
+                if let TopStmt::Relation(relation) = statement {
+                    for annotation in &relation.annotations {
+                        match &annotation.parts[..] {
+                            [name] => {
+                                lowerer.resolve_name(*name);
+                            }
+                            _ => {
+                                lowerer.lower_global(annotation);
+                            }
+                        }
+                    }
+                }
                 if let TopStmt::Typedef(typedef) = statement {
                     if let ast::Constraint::Expr(expr) = &typedef.constraint {
                         if let Some(id) = model_ref.namespaces[index].typedefs.get(&typedef.name.name) {
+                            lowerer.in_constraint = true;
                             let lowered = lowerer.lower_with_self(expr, None);
+                            lowerer.in_constraint = false;
                             if !references_self(&lowered) {
                                 lowerer.error(CompileError::new(
                                     ErrorKind::TypedefWithoutSelf(model_ref.typedefs[id.index()].name.clone()),
@@ -295,6 +314,7 @@ impl Lowerer<'_> {
             Stmt::For { var, iterable, body, span } => {
                 let iterable = self.lower_expr(iterable);
                 let body = self.lower_block(&body.iter().collect::<Vec<_>>(), vec![(var.name, var.span)]);
+                self.blocks[body.index()].loop_body = true;
                 IrStmt::For { iterable, body, span: *span }
             }
             Stmt::If { branches, otherwise, span } => self.lower_if(branches, otherwise, *span),
@@ -372,6 +392,9 @@ impl Lowerer<'_> {
                 let base = IrExpr { kind: IrKind::Var { depth: self_depth, index: 0 }, span: ident.span };
                 return IrKind::Attr { base: Box::new(base), name: ident.name };
             }
+        }
+        if self.in_constraint {
+            return IrKind::ConstraintVariable(Rc::from(self.name(ident.name)));
         }
         if let Some(&index) = self.model.namespaces[self.ns.index()].globals.get(&ident.name) {
             return IrKind::Global { ns: self.ns, index };
@@ -652,6 +675,9 @@ impl Lowerer<'_> {
     }
 
     fn lower_global(&mut self, name: &ast::QualName) -> IrKind {
+        if self.in_constraint {
+            return IrKind::ConstraintVariable(Rc::from(join(&name.parts, self.interner)));
+        }
         match self.model.resolve_namespace(self.ns, name.namespace(), self.interner) {
             Ok(ns) => match self.model.namespaces[ns.index()].globals.get(&name.last().name) {
                 Some(&index) => IrKind::Global { ns, index },
@@ -717,7 +743,13 @@ impl Lowerer<'_> {
         for arg in args {
             match arg {
                 Arg::Positional(value) => positional.push(self.lower_expr(value)),
-                Arg::Named { name, value } => kwargs.push((name.name, self.lower_expr(value))),
+                Arg::Named { name, value } => {
+                    if kwargs.iter().any(|(given, _)| *given == name.name) {
+                        let error = CompileError::new(ErrorKind::DuplicateKeyword(self.name(name.name).to_string()), name.span);
+                        self.error(error);
+                    }
+                    kwargs.push((name.name, self.lower_expr(value)));
+                }
                 Arg::Kwargs(value) => wrapped.push(self.lower_expr(value)),
             }
         }
@@ -847,7 +879,7 @@ fn references_self(expr: &IrExpr) -> bool {
     let any = |items: &[IrExpr]| items.iter().any(references_self);
     match &expr.kind {
         IrKind::Var { index: 0, .. } => true,
-        IrKind::Const(_) | IrKind::Var { .. } | IrKind::Global { .. } | IrKind::CompVar(_) => false,
+        IrKind::Const(_) | IrKind::Var { .. } | IrKind::Global { .. } | IrKind::CompVar(_) | IrKind::ConstraintVariable(_) => false,
         IrKind::Attr { base, .. } | IrKind::Not(base) | IrKind::IsDefined(base) => references_self(base),
         IrKind::Subscript { base, key } => references_self(base) || references_self(key),
         IrKind::IndexLookup { args, wrapped, .. } => args.iter().any(|(_, e)| references_self(e)) || any(wrapped),

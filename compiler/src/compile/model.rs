@@ -530,14 +530,30 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
     for &(id, index, position) in &entity_sources {
         let TopStmt::Entity(entity) = &inputs[index].ast.statements[position] else { continue };
         let ns = NsId(index as u32);
-        let mut parents = Vec::new();
+        let mut parents: Vec<EntityId> = Vec::new();
+        let mut listed_at: Vec<Span> = Vec::new();
         for parent in &entity.parents {
             match model.lookup_entity(ns, parent, interner) {
                 Ok(parent_id) if parent_id == id => errors.push(CompileError::new(
                     ErrorKind::InheritanceCycle(model.entities[id.index()].full_name.clone()),
                     parent.span(),
                 )),
-                Ok(parent_id) => parents.push(parent_id),
+                Ok(parent_id) => match parents.iter().position(|known| *known == parent_id) {
+                    Some(first) => errors.push(
+                        CompileError::new(
+                            ErrorKind::DuplicateParent {
+                                entity: model.entities[id.index()].full_name.clone(),
+                                parent: model.entities[parent_id.index()].full_name.clone(),
+                            },
+                            parent.span(),
+                        )
+                        .with_related(listed_at[first], Related::FirstDefinedHere),
+                    ),
+                    None => {
+                        parents.push(parent_id);
+                        listed_at.push(parent.span());
+                    }
+                },
                 Err(error) => errors.push(error),
             }
         }

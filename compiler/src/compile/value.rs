@@ -30,6 +30,17 @@ impl Value {
         Value::Str(Rc::from(text))
     }
 
+    /// The first instance held in this value, at any depth of lists and dicts (a `list` or
+    /// `dict` attribute holds plain values only, as in Inmanta).
+    pub fn instance_within(&self) -> Option<InstanceId> {
+        match self {
+            Value::Instance(instance) => Some(*instance),
+            Value::List(items) => items.iter().find_map(Value::instance_within),
+            Value::Dict(dict) => dict.values().find_map(Value::instance_within),
+            _ => None,
+        }
+    }
+
     pub fn list(items: Vec<Value>) -> Value {
         Value::List(Rc::new(items))
     }

@@ -76,6 +76,8 @@ pub enum ErrorKind {
     PythonPlugin { plugin: String, module: String },
     Duplicate { what: Definition, name: String },
     InheritanceCycle(String),
+    /// `entity` lists `parent` more than once after `extends`.
+    DuplicateParent { entity: String, parent: String },
     InvalidTypedefBase(String),
     /// The regex crate's own explanation.
     InvalidRegex(String),
@@ -104,8 +106,12 @@ pub enum ErrorKind {
     RelationRedefined { entity: String, relation: String, parent: String },
     TypedefCycle(String),
     TypedefWithoutSelf(String),
+    /// A typedef constraint reads this variable (only `self` is visible there).
+    ConstraintVariable(String),
     ConditionalParents,
     DuplicateArgument(String),
+    /// A plugin call gives this keyword twice.
+    DuplicateKeyword(String),
     NotBoolean { context: Context, found: Found },
     Unresolved(Waiting),
     /// The key as shown in the language (`"name"`, `3`).
@@ -146,8 +152,12 @@ pub enum Related {
     /// Another index, with this key, finds the instance here.
     OtherIndexFindsThis(String),
     DefaultComesFromHere,
+    /// The value whose typedef constraint failed to evaluate.
+    ConstraintCheckedHere,
     /// The implementation (by name) in which a runaway chain's constructor runs.
     ChainImplementation(String),
+    /// The `for` loop (by its variable) in which a runaway chain's constructor runs.
+    ChainLoop(String),
     /// The first instance of a runaway chain.
     ChainStartsHere,
     /// The implementation (by name) in which the constructor runs.
@@ -163,6 +173,9 @@ pub enum Cause {
     DefaultsOnExisting,
     /// The compiler froze a value for a read before a write that was still to come.
     ForcedFreeze,
+    /// The read that froze the value is in the `when` condition that selects
+    /// `implementation`, which sets `attribute` itself.
+    WhenReadsWhatItSets { implementation: String, attribute: String },
     /// The entities on an inheritance cycle, from the first back to itself.
     InheritanceCycle(Vec<String>),
 }
@@ -224,6 +237,14 @@ impl CompileError {
         self
     }
 
+    /// Whether the run stops at this error: a write proved a freeze the compiler guessed
+    /// (because the run was stuck) wrong, so what ran after the guess cannot be trusted; left
+    /// running, a model whose `when` condition contradicts its implementation creates
+    /// instances without end. Inmanta stops there too.
+    pub fn ends_run(&self) -> bool {
+        matches!(self.cause.as_deref(), Some(Cause::ForcedFreeze | Cause::WhenReadsWhatItSets { .. }))
+    }
+
     pub fn details(&self) -> Details {
         let d = |kind: &'static str, title: String, label: &str| Details { kind, title, label: label.to_string(), hint: None };
         let hinted = |details: Details, hint: String| Details { hint: Some(hint), ..details };
@@ -256,6 +277,9 @@ impl CompileError {
             ),
             ErrorKind::Duplicate { what, name } => d("duplicate", format!("{what} `{name}` is defined twice"), "second definition"),
             ErrorKind::InheritanceCycle(name) => d("cycle", format!("entity `{name}` inherits from itself"), "in this cycle"),
+            ErrorKind::DuplicateParent { entity, parent } => {
+                d("duplicate", format!("entity `{entity}` lists parent `{parent}` twice"), "listed again here")
+            }
             ErrorKind::InvalidTypedefBase(name) => {
                 d("type", format!("a typedef must be based on a primitive type, not `{name}`"), "not a primitive type")
             }
@@ -364,9 +388,16 @@ impl CompileError {
             ErrorKind::DuplicateArgument(name) => {
                 d("duplicate", format!("attribute `{name}` is given twice in this constructor"), "given again here")
             }
+            ErrorKind::DuplicateKeyword(name) => {
+                d("duplicate", format!("keyword argument `{name}` is given twice in this call"), "given again here")
+            }
             ErrorKind::TypedefWithoutSelf(name) => hinted(
                 d("type", format!("the constraint of typedef `{name}` does not use `self`"), "does not read `self`"),
                 "a typedef constraint checks the value through `self`, e.g. `matching self > 0`".to_string(),
+            ),
+            ErrorKind::ConstraintVariable(name) => hinted(
+                d("not-found", format!("a typedef constraint cannot read the variable `{name}`"), "not `self`"),
+                "a constraint sees only `self`, the value checked: write the limit into the constraint itself".to_string(),
             ),
             ErrorKind::TypedefCycle(name) => d("cycle", format!("typedef `{name}` is based on itself"), "in this cycle"),
             ErrorKind::ConditionalParents => hinted(
@@ -386,9 +417,11 @@ impl CompileError {
             ErrorKind::ReservedName(name) => d("syntax", format!("`{name}` is a reserved name"), "reserved"),
             ErrorKind::RunawayChain { cycle, repeats, depth, limit } => {
                 let title = match cycle.as_slice() {
-                    [step] if step.creator == step.created => format!(
-                        "runaway construction: each `{}` creates another `{}` in implementation `{}`, a chain {repeats} instances deep when the compiler stopped it",
-                        step.creator, step.created, step.implementation
+                    [ChainStep { creator, created, implementation: Some(implementation) }] if creator == created => format!(
+                        "runaway construction: each `{creator}` creates another `{created}` in implementation `{implementation}`, a chain {repeats} instances deep when the compiler stopped it"
+                    ),
+                    [ChainStep { creator, created, implementation: None }] if creator == created => format!(
+                        "runaway construction: a `for` over `{creator}` instances creates another `{created}` for each, which the loop then walks too, a chain {repeats} instances deep when the compiler stopped it"
                     ),
                     steps => {
                         let steps: Vec<String> = steps.iter().map(ToString::to_string).collect();
@@ -401,7 +434,7 @@ impl CompileError {
                 hinted(
                     d("runaway", title, "this constructor would make the chain one too deep"),
                     format!(
-                        "an implementation that creates an instance of its own entity, directly or through other instances, needs a condition that ends the chain (e.g. `if self.level < 3:`); the compiler stops a chain of instances created by implementations of the one before at {limit} deep"
+                        "an implementation that creates an instance of its own entity, directly or through other instances, or a loop that adds to the list it walks, needs a condition that ends the chain (e.g. `if self.level < 3:`); the compiler stops a chain of instances, each created by an implementation of the one before or by a loop over it, at {limit} deep"
                     ),
                 )
             }
@@ -466,6 +499,7 @@ impl fmt::Display for Related {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Related::FirstDefinedHere => f.write_str("first defined here"),
+            Related::ConstraintCheckedHere => f.write_str("the value checked against the constraint"),
             Related::OneDefinition => f.write_str("one definition"),
             Related::OtherDefinition => f.write_str("the other definition"),
             Related::InheritedDefinition => f.write_str("inherited definition"),
@@ -487,6 +521,7 @@ impl fmt::Display for Related {
             Related::OtherIndexFindsThis(key) => write!(f, "index key {key} finds this one"),
             Related::DefaultComesFromHere => f.write_str("the default value comes from here"),
             Related::ChainImplementation(name) => write!(f, "the constructor runs in implementation `{name}`"),
+            Related::ChainLoop(variable) => write!(f, "the constructor runs in this loop, once for each `{variable}`"),
             Related::ChainStartsHere => f.write_str("the chain starts with the instance created here"),
             Related::CreatedInImplementation(name) => write!(f, "in implementation `{name}`"),
         }
@@ -502,7 +537,11 @@ impl fmt::Display for Cause {
                 "a constructor that finds an existing instance through an index sets the arguments and the defaults of the other attributes on it",
             ),
             Cause::ForcedFreeze => f.write_str(
-                "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards",
+                "the read and this write wait on each other: when nothing else could run, the compiler froze the value for the read, and the write came afterwards; the compile stops here, as what ran after that guess cannot be trusted",
+            ),
+            Cause::WhenReadsWhatItSets { implementation, attribute } => write!(
+                f,
+                "the `when` condition that selects implementation `{implementation}` reads `{attribute}`, and `{implementation}` sets `{attribute}` itself: when nothing else could run, the compiler decided that `{attribute}` stays unset, ran the implementation, and it set `{attribute}`; the condition contradicts what it selects, so the compile stops here\nset `{attribute}` where it does not depend on its own value (a default, the constructor), or base the condition on another attribute (a boolean)",
             ),
             Cause::InheritanceCycle(entities) => {
                 f.write_str("the cycle: ")?;

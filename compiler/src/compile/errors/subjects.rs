@@ -10,7 +10,8 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChainStep {
     pub creator: String,
-    pub implementation: String,
+    /// `None`: the body of a `for` over `creator` instances.
+    pub implementation: Option<String>,
     pub created: String,
 }
 
@@ -58,6 +59,8 @@ pub enum Expected {
     Type(String),
     /// A typedef and the type it is based on.
     Typedef { name: String, base: String },
+    /// A `list` or `dict` (by name), which holds plain values only.
+    PlainValue(String),
 }
 
 /// Where a type or boolean check happened.
@@ -201,6 +204,7 @@ impl fmt::Display for Expected {
         match self {
             Expected::Type(name) => f.write_str(name),
             Expected::Typedef { name, base } => write!(f, "{name} (based on {base})"),
+            Expected::PlainValue(name) => write!(f, "a {name} of plain values (strings, numbers, booleans, null, lists and dicts)"),
         }
     }
 }
@@ -306,7 +310,10 @@ impl fmt::Display for AttrShape {
 
 impl fmt::Display for ChainStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` creates `{}` in implementation `{}`", self.creator, self.created, self.implementation)
+        match &self.implementation {
+            Some(implementation) => write!(f, "`{}` creates `{}` in implementation `{}`", self.creator, self.created, implementation),
+            None => write!(f, "a `for` over `{}` creates `{}`", self.creator, self.created),
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use super::*;
 
 impl<'a> Executor<'a> {
     /// Constructs an instance in `scope`; `args` are `(attribute, name span, argument span,
-    /// value)`.
-    pub(super) fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span, scope: ScopeId) -> Eval<Value> {
+    /// value)`; the attributes in `late` are given too, but set later (no default for them).
+    pub(super) fn construct(&mut self, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, late: &[Symbol], span: Span, scope: ScopeId) -> Eval<Value> {
         let entity = self.model.entity(entity_id);
         for (i, (name, name_span, _, _)) in args.iter().enumerate() {
             if args[..i].iter().any(|(n, _, _, _)| n == name) {
@@ -72,10 +72,10 @@ impl<'a> Executor<'a> {
         if let Some((existing, _, _)) = matched {
             // The arguments and the defaults are set on the existing instance: a different
             // value is "set twice".
-            self.init_attributes(existing, entity_id, args, span, true)?;
+            self.init_attributes(existing, entity_id, args, late, span, true)?;
             return Ok(Value::Instance(existing));
         }
-        let creator = self.implementation_of_scope(scope);
+        let creator = self.creator_of_scope(scope);
         let depth = match creator {
             Some((parent, _)) => self.instances[parent.0 as usize].depth.saturating_add(1),
             None => 0,
@@ -91,13 +91,13 @@ impl<'a> Executor<'a> {
                 ErrorKind::TooManyInstances { entity: entity.full_name.clone(), limit: self.limits.max_instances },
                 span,
             );
-            if let Some((_, implementation)) = creator {
+            if let Some((_, Origin::Implementation(implementation))) = creator {
                 let implementation = &self.model.implementations[implementation.index()];
                 error = error.with_related(implementation.span, Related::CreatedInImplementation(implementation.name.clone()));
             }
             return Err(Halt::from(error));
         }
-        let (created_by, created_in) = creator.map_or((NO_CREATOR, NO_CREATOR), |(parent, implementation)| (parent.0, implementation.0));
+        let (created_by, created_in) = creator.map_or((NO_CREATOR, NO_CREATOR), |(parent, origin)| (parent.0, origin.pack()));
         let instance = InstanceId(self.instances.len() as u32);
         let first_slot = self.slots.len() as u32;
         for (attr, _) in entity.attrs.iter().enumerate() {
@@ -114,7 +114,7 @@ impl<'a> Executor<'a> {
             created_by,
             created_in,
         });
-        if let Err(halt) = self.init_attributes(instance, entity_id, args, span, false) {
+        if let Err(halt) = self.init_attributes(instance, entity_id, args, late, span, false) {
             // A constructor that failed leaves no instance to complete: its missing attributes
             // would only repeat the error.
             self.instances[instance.0 as usize].failed = true;
@@ -128,7 +128,7 @@ impl<'a> Executor<'a> {
     /// chain of instances created by implementations of the one before (`parent` running
     /// `implementation`). Walks the chain back to its start (once, when the limit is hit) to
     /// name the cycle of steps it repeats and how often the step of this constructor came.
-    fn runaway_chain(&mut self, entity: EntityId, parent: InstanceId, implementation: ImplId, depth: u32, span: Span) -> Halt {
+    fn runaway_chain(&mut self, entity: EntityId, parent: InstanceId, implementation: Origin, depth: u32, span: Span) -> Halt {
         // The parent's implementation cannot complete: its missing values follow from this.
         self.instances[parent.0 as usize].failed = true;
         let first = (self.instances[parent.0 as usize].entity, implementation, entity);
@@ -155,26 +155,42 @@ impl<'a> Executor<'a> {
         let name = |id: EntityId| self.model.entity(id).full_name.clone();
         let cycle = steps
             .iter()
-            .map(|&(creator, implementation, created)| ChainStep {
+            .map(|&(creator, origin, created)| ChainStep {
                 creator: name(creator),
-                implementation: self.model.implementations[implementation.index()].name.clone(),
+                implementation: match origin {
+                    Origin::Implementation(implementation) => Some(self.model.implementations[implementation.index()].name.clone()),
+                    Origin::Loop(_) => None,
+                },
                 created: name(created),
             })
             .collect();
-        let implementation = &self.model.implementations[implementation.index()];
+        let (place, label) = match implementation {
+            Origin::Implementation(implementation) => {
+                let implementation = &self.model.implementations[implementation.index()];
+                (implementation.span, Related::ChainImplementation(implementation.name.clone()))
+            }
+            Origin::Loop(block) => {
+                let (variable, at) = self.blocks[block.index()].vars[0];
+                (at, Related::ChainLoop(self.interner.resolve(variable).to_string()))
+            }
+        };
         let error = CompileError::new(
             ErrorKind::RunawayChain { cycle, repeats, depth, limit: self.limits.max_chain_depth },
             span,
         )
-        .with_related(implementation.span, Related::ChainImplementation(implementation.name.clone()))
+        .with_related(place, label)
         .with_related(self.instances[current.0 as usize].span, Related::ChainStartsHere);
         Halt::from(error)
     }
 
     /// Sets the constructor arguments and then the defaults of the attributes not given.
-    pub(super) fn init_attributes(&mut self, instance: InstanceId, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, span: Span, existing: bool) -> Eval<()> {
+    pub(super) fn init_attributes(&mut self, instance: InstanceId, entity_id: EntityId, args: Vec<(Symbol, Span, Span, Value)>, late: &[Symbol], span: Span, existing: bool) -> Eval<()> {
         // A handful of arguments: a list scan beats hashing.
-        let mut given: Vec<u32> = Vec::with_capacity(args.len());
+        let mut given: Vec<u32> = Vec::with_capacity(args.len() + late.len());
+        for name in late {
+            let (attr, _) = self.attr_of(instance, *name, span)?;
+            given.push(attr);
+        }
         for (name, name_span, arg_span, value) in args {
             let (attr, _) = self.attr_of(instance, name, name_span)?;
             given.push(attr);

@@ -3,7 +3,47 @@
 
 use super::*;
 
+/// An expression that neither constructs, calls a plugin nor looks up: evaluating it again
+/// replays nothing.
+fn is_pure(expr: &IrExpr) -> bool {
+    match &expr.kind {
+        IrKind::Const(_) | IrKind::Var { .. } | IrKind::Global { .. } | IrKind::CompVar(_) => true,
+        IrKind::Attr { base, .. } | IrKind::Not(base) | IrKind::IsDefined(base) => is_pure(base),
+        IrKind::Subscript { base, key } => is_pure(base) && is_pure(key),
+        IrKind::And(lhs, rhs) | IrKind::Or(lhs, rhs) | IrKind::Binary { lhs, rhs, .. } => is_pure(lhs) && is_pure(rhs),
+        IrKind::Conditional { cond, then, otherwise } => is_pure(cond) && is_pure(then) && is_pure(otherwise),
+        IrKind::List(items) => items.iter().all(is_pure),
+        IrKind::Dict(pairs) => pairs.iter().all(|(_, value)| is_pure(value)),
+        IrKind::Concat(parts) => parts.iter().all(|part| match part {
+            IrPart::Lit(_) => true,
+            IrPart::Value(value) | IrPart::Format { value, .. } => is_pure(value),
+        }),
+        _ => false,
+    }
+}
+
 impl<'a> Executor<'a> {
+    /// Whether a constructor argument of `entity` whose value is not known yet may be set after
+    /// the instance is constructed (see [`LateArg`]).
+    fn may_set_late(&self, entity: EntityId, name: Symbol, value: &IrExpr) -> bool {
+        let def = self.model.entity(entity);
+        let Some((_, attr)) = def.attr(name) else { return false };
+        matches!(attr.kind, AttrKind::Value { .. })
+            && !attr.is_multi()
+            && !def.indexes.iter().any(|index| self.model.indexes[index.index()].attrs.contains(&name))
+            && is_pure(value)
+    }
+
+    /// Starts a task for each argument set after construction.
+    fn spawn_late_args<'e>(&mut self, instance: InstanceId, args: impl Iterator<Item = &'e (Symbol, Span, IrExpr)>, scope: ScopeId) {
+        let may_write = self.task_may_write(&self.tasks[self.current_task.0 as usize].kind);
+        for (name, name_span, value) in args {
+            let Some((attr, _)) = self.model.entity(self.instances[instance.0 as usize].entity).attr(*name) else { continue };
+            let late = LateArg { instance, attr: attr as u32, value: value.clone(), span: name_span.to(value.span), scope, may_write: may_write.clone() };
+            self.new_task(TaskKind::LateArg(Rc::new(late)));
+        }
+    }
+
     pub(super) fn memoized(&mut self) -> Option<Value> {
         let value = self.memo.get(self.memo_pos).cloned();
         if value.is_some() {
@@ -33,6 +73,7 @@ impl<'a> Executor<'a> {
                 self.read_var(slot)
             }
             IrKind::CompVar(index) => Ok(self.comp.get(*index as usize).cloned().unwrap_or(Value::Unknown)),
+            IrKind::ConstraintVariable(name) => fail(ErrorKind::ConstraintVariable(name.to_string()), span),
             IrKind::Attr { base, name } => {
                 let base_value = self.eval(base, scope)?;
                 match base_value {
@@ -117,8 +158,13 @@ impl<'a> Executor<'a> {
                 // The arguments first, even on a re-run (see `Call`).
                 let (now, later) = args.split_at((*deferred as usize).min(args.len()));
                 let mut values = Vec::with_capacity(args.len());
-                for (name, name_span, arg) in now {
-                    values.push((*name, *name_span, name_span.to(arg.span), self.eval(arg, scope)?));
+                let mut late: Vec<usize> = Vec::new();
+                for (position, (name, name_span, arg)) in now.iter().enumerate() {
+                    match self.eval(arg, scope) {
+                        Ok(value) => values.push((*name, *name_span, name_span.to(arg.span), value)),
+                        Err(Halt::Wait(_)) if wrapped.is_empty() && self.may_set_late(*entity, *name, arg) => late.push(position),
+                        Err(halt) => return Err(halt),
+                    }
                 }
                 for extra in wrapped {
                     match self.eval(extra, scope)? {
@@ -149,8 +195,12 @@ impl<'a> Executor<'a> {
                 let value = match self.memoized() {
                     Some(value) => value,
                     None => {
-                        let value = self.construct(*entity, values, span, scope)?;
+                        let late_names: Vec<Symbol> = late.iter().map(|&position| now[position].0).collect();
+                        let value = self.construct(*entity, values, &late_names, span, scope)?;
                         self.remember(&value);
+                        if let Value::Instance(instance) = value {
+                            self.spawn_late_args(instance, late.iter().map(|&position| &now[position]), scope);
+                        }
                         value
                     }
                 };

@@ -10,7 +10,14 @@ impl<'a> Executor<'a> {
             slot.frozen = true;
         }
         let mut blocked_writers: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+        // Attributes a constructor argument that never got its value was to set: not reported
+        // as "not set" (what the argument waits for is the error; with no other error, the
+        // waiting argument is reported below).
+        let mut late_unset: FxHashSet<(InstanceId, u32)> = FxHashSet::default();
         for (id, task) in self.tasks.iter().enumerate() {
+            if let (false, TaskKind::LateArg(late)) = (task.done, &task.kind) {
+                late_unset.insert((late.instance, late.attr));
+            }
             if !task.done {
                 for &name in self.task_may_write(&task.kind).iter() {
                     blocked_writers.entry(name).or_default().push(id);
@@ -48,7 +55,7 @@ impl<'a> Executor<'a> {
                     _ => None,
                 };
                 let Some(missing) = missing else { continue };
-                if self.failed_slots.contains(&slot_id) {
+                if self.failed_slots.contains(&slot_id) || late_unset.contains(&(instance_id, attr_index as u32)) {
                     continue;
                 }
                 let name = self.interner.resolve(attr.name).to_string();

@@ -4,7 +4,9 @@
 //! it reads a slot that has no value yet it is parked on that slot and re-run when the slot
 //! changes (side effects already done in an earlier run, constructors and plugin calls, are
 //! replayed from the task's memo, so a re-run never does them twice). Nothing scans: a value
-//! arriving wakes exactly the tasks parked on it.
+//! arriving wakes exactly the tasks parked on it. A constructor does not wait for the value of
+//! a plain attribute argument: it constructs, and a task of its own ([`LateArg`]) sets the
+//! attribute once the value is known, as Inmanta does.
 //!
 //! Lists (relations of upper bound > 1, list attributes) fill gradually; a read that needs the
 //! whole list waits for it to freeze. A list freezes when it reaches its upper bound, or, once
@@ -141,25 +143,56 @@ pub struct Instance {
     /// The constructor failed: the instance is left out of the final checks.
     failed: bool,
     /// How many instances lie above this one in the chain of "created by an implementation
-    /// of": 0 for an instance created outside any implementation.
+    /// of" (or "by a `for` loop over"): 0 for an instance created outside any implementation
+    /// or loop over instances.
     depth: u32,
-    /// The instance whose implementation created this one ([`NO_CREATOR`] when none) and
-    /// that implementation: the chain a runaway error describes.
+    /// The instance whose implementation (or the `for` loop over which) created this one
+    /// ([`NO_CREATOR`] when none) and the [`Origin`], packed ([`LOOP_ORIGIN`] marks a loop's
+    /// block): the chain a runaway error describes.
     created_by: u32,
     created_in: u32,
 }
 
 /// `Instance::created_by` and `created_in` of an instance created outside implementations.
 const NO_CREATOR: u32 = u32::MAX;
+/// The bit of `Instance::created_in` that marks a loop body's block rather than an
+/// implementation.
+const LOOP_ORIGIN: u32 = 1 << 31;
+
+/// What created an instance in a chain: an implementation of the creator instance, or the
+/// body of a `for` over instances, run for the creator (a loop that extends the list it walks
+/// grows such a chain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Implementation(ImplId),
+    Loop(BlockId),
+}
+
+impl Origin {
+    fn pack(self) -> u32 {
+        match self {
+            Origin::Implementation(id) => id.0,
+            Origin::Loop(block) => block.0 | LOOP_ORIGIN,
+        }
+    }
+
+    fn unpack(packed: u32) -> Origin {
+        if packed & LOOP_ORIGIN != 0 {
+            Origin::Loop(BlockId(packed & !LOOP_ORIGIN))
+        } else {
+            Origin::Implementation(ImplId(packed))
+        }
+    }
+}
 
 impl Instance {
     pub fn slot(&self, attr: u32) -> SlotId {
         SlotId(self.first_slot + attr)
     }
 
-    /// The instance whose implementation created this one, and the implementation.
-    pub fn creator(&self) -> Option<(InstanceId, ImplId)> {
-        (self.created_by != NO_CREATOR).then_some((InstanceId(self.created_by), ImplId(self.created_in)))
+    /// The instance whose implementation (or loop) created this one, and what created it.
+    fn creator(&self) -> Option<(InstanceId, Origin)> {
+        (self.created_by != NO_CREATOR).then_some((InstanceId(self.created_by), Origin::unpack(self.created_in)))
     }
 }
 
@@ -207,6 +240,24 @@ enum TaskKind {
     Stmt { block: BlockId, index: u32, scope: ScopeId },
     Select { instance: InstanceId, implement: ImplementId },
     ForEach { block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32 },
+    /// A constructor argument whose value was not known when the instance was constructed.
+    LateArg(Rc<LateArg>),
+}
+
+/// A constructor argument set after construction (as Inmanta does): the instance exists as
+/// soon as its index attributes and relations are known, and a plain attribute whose value
+/// arrives later is set by a task of its own. Only pure expressions (no constructor, plugin
+/// call or lookup inside, so nothing to replay) of single-valued, non-index attributes are
+/// deferred this way.
+struct LateArg {
+    instance: InstanceId,
+    attr: u32,
+    value: IrExpr,
+    span: Span,
+    scope: ScopeId,
+    /// What the constructing statement may write: the argument's task counts as a writer of
+    /// the same names.
+    may_write: Rc<[u32]>,
 }
 
 /// A statement (or implementation selection, or gradual loop) to run. Kept to 40 bytes:
@@ -329,6 +380,8 @@ pub struct Executor<'a> {
     output: Vec<String>,
     memo: Vec<Value>,
     memo_pos: usize,
+    /// The task running now.
+    current_task: TaskId,
     plugin_wait: Option<Wait>,
     /// Where the running statement's `self` comes from (resolved only when a plugin asks).
     current_self: CurrentSelf,
@@ -417,6 +470,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         output: Vec::new(),
         memo: Vec::new(),
         memo_pos: 0,
+        current_task: TaskId(0),
         plugin_wait: None,
         current_self: CurrentSelf::None,
         impl_scopes: FxHashMap::default(),
@@ -563,6 +617,7 @@ impl<'a> Executor<'a> {
                 _ => Rc::from([]),
             },
             TaskKind::Select { implement, .. } => self.implement_may_write[implement.index()].clone().unwrap_or_else(|| Rc::from([])),
+            TaskKind::LateArg(ref late) => late.may_write.clone(),
         }
     }
 
@@ -571,6 +626,7 @@ impl<'a> Executor<'a> {
         match *kind {
             TaskKind::Stmt { block, index, .. } | TaskKind::ForEach { block, index, .. } => self.blocks[block.index()].stmts[index as usize].span(),
             TaskKind::Select { instance, .. } => self.instances[instance.0 as usize].span,
+            TaskKind::LateArg(ref late) => late.span,
         }
     }
 
@@ -671,7 +727,12 @@ impl<'a> Executor<'a> {
         self.tasks_run += 1;
         self.memo = task.memo.take().map(|memo| *memo).unwrap_or_default();
         self.memo_pos = 0;
+        self.current_task = id;
         let result = match task.kind {
+            TaskKind::LateArg(ref late) => {
+                let late = late.clone();
+                self.run_late_arg(&late)
+            }
             TaskKind::Stmt { block, index, scope } => self.run_stmt(block, index, scope),
             TaskKind::Select { instance, implement } => self.run_select(instance, implement),
             TaskKind::ForEach { block, index, scope, list, consumed } => self.run_foreach(id, block, index, scope, list, consumed),
@@ -683,6 +744,7 @@ impl<'a> Executor<'a> {
             Ok(false) => {}
             Err(Halt::Wait(wait)) => self.park(id, wait),
             Err(Halt::Error(error)) => {
+                self.halted |= error.ends_run();
                 self.errors.push(*error);
                 self.complete(id);
             }
@@ -752,13 +814,21 @@ impl<'a> Executor<'a> {
         Ok(true)
     }
 
+    fn run_late_arg(&mut self, late: &LateArg) -> Eval<bool> {
+        self.current_self = CurrentSelf::Scope(late.scope);
+        let value = self.eval(&late.value, late.scope)?;
+        self.set_attr(late.instance, late.attr, value, late.span, false)?;
+        Ok(true)
+    }
+
     fn run_foreach(&mut self, id: TaskId, block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32) -> Eval<bool> {
         let IrStmt::For { body, span, .. } = &self.blocks[block.index()].stmts[index as usize] else { return Ok(true) };
         let (body, span) = (*body, *span);
         let items: Vec<Value> = match &self.slots[list.0 as usize].value {
             SlotValue::List(items) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
             SlotValue::Single(Value::List(items)) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
-            SlotValue::Single(Value::Null | Value::Unknown) | SlotValue::Unset => Vec::new(),
+            SlotValue::Single(Value::Unknown) | SlotValue::Unset => Vec::new(),
+            // A nullable list attribute set to null is no list to walk (as in Inmanta).
             SlotValue::Single(other) => {
                 return fail(
                     ErrorKind::InvalidOperation(Operation::ForOver(self.show_type(other))),
@@ -855,6 +925,36 @@ impl<'a> Executor<'a> {
                 return Some(*found);
             }
             current = self.scopes[current.0 as usize].parent?;
+        }
+    }
+
+    /// Who creates an instance constructed in `scope`: the instance of the enclosing
+    /// implementation, or the item of the innermost enclosing `for` over instances, whichever
+    /// lies deeper in its chain (the implementation on a tie), so that neither a recursive
+    /// implementation nor a loop that feeds itself escapes the chain limit.
+    fn creator_of_scope(&self, scope: ScopeId) -> Option<(InstanceId, Origin)> {
+        let mut looped: Option<(InstanceId, Origin)> = None;
+        let mut current = scope;
+        loop {
+            if let Some(&(instance, implementation)) = self.impl_scopes.get(&current) {
+                let own = (instance, Origin::Implementation(implementation));
+                return Some(match looped {
+                    Some(item) if self.instances[item.0 .0 as usize].depth > self.instances[instance.0 as usize].depth => item,
+                    _ => own,
+                });
+            }
+            let entry = &self.scopes[current.0 as usize];
+            if let (None, ScopeVars::Block(block)) = (looped, entry.vars) {
+                if self.blocks[block.index()].loop_body {
+                    if let SlotValue::Single(Value::Instance(item)) = &self.slots[entry.first_var as usize].value {
+                        looped = Some((*item, Origin::Loop(block)));
+                    }
+                }
+            }
+            match entry.parent {
+                Some(parent) => current = parent,
+                None => return looped,
+            }
         }
     }
 

@@ -6,6 +6,16 @@ use super::*;
 /// How many characters of a value a message shows.
 const SHOWN_LIMIT: usize = 120;
 
+/// `dict` and `list` (the untyped list): their values, at any depth, are plain values, never
+/// instances.
+fn holds_plain_values(ty: &Type) -> bool {
+    match ty {
+        Type::Dict => true,
+        Type::List(element) => **element == Type::Any,
+        _ => false,
+    }
+}
+
 impl<'a> Executor<'a> {
     pub(super) fn check_type(&mut self, ty: &Type, value: &Value, span: Span, attribute: Symbol) -> Result<(), CompileError> {
         if self.type_accepts(ty, value, span)? {
@@ -23,6 +33,14 @@ impl<'a> Executor<'a> {
             other => other,
         };
         match (inner, value) {
+            (Type::Dict, Value::Dict(_)) | (Type::List(_), Value::List(_)) if holds_plain_values(inner) => {
+                if let Some(instance) = value.instance_within() {
+                    return Ok(CompileError::new(
+                        ErrorKind::TypeMismatch { expected: Expected::PlainValue(self.model.type_name(inner)), found: self.show_type(&Value::Instance(instance)), context },
+                        span,
+                    ));
+                }
+            }
             (Type::List(element), Value::List(items)) => {
                 for item in items.iter() {
                     if !self.type_accepts(element, item, span)? {
@@ -68,7 +86,8 @@ impl<'a> Executor<'a> {
             (Type::Float, Value::Float(_)) => true,
             (Type::Number, Value::Int(_) | Value::Float(_)) => true,
             (Type::Bool, Value::Bool(_)) => true,
-            (Type::Dict, Value::Dict(_)) => true,
+            (Type::Dict, Value::Dict(_)) => value.instance_within().is_none(),
+            (Type::List(_), Value::List(_)) if holds_plain_values(ty) => value.instance_within().is_none(),
             (Type::List(inner), Value::List(items)) => {
                 for item in items.iter() {
                     if !self.type_accepts(inner, item, span)? {
@@ -118,7 +137,7 @@ impl<'a> Executor<'a> {
                         self.memo_pos = saved_memo.1;
                         match result {
                             Ok(result) => result.is_unknown() || result.truthy(),
-                            Err(Halt::Error(error)) => return Err(*error),
+                            Err(Halt::Error(error)) => return Err(error.with_related(span, Related::ConstraintCheckedHere)),
                             // Not a verdict: not remembered.
                             Err(Halt::Wait(_)) => return Ok(true),
                         }

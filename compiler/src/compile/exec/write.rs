@@ -269,17 +269,41 @@ impl<'a> Executor<'a> {
         self.wake(slot);
     }
 
+    /// A write to a frozen slot. When the compiler froze it itself (a guess made because the
+    /// run was stuck), the error says so (and the run stops, see [`CompileError::ends_run`]);
+    /// such a guess is most often proven wrong by a `when` condition that reads what its own
+    /// implementation sets (`when not (other is defined)` with `self.other = ...`).
     pub(super) fn frozen_error(&self, slot: SlotId, span: Span) -> CompileError {
         let mut error = CompileError::new(ErrorKind::ModifiedAfterFreeze { target: self.describe_slot(slot) }, span);
         if let Some(&reader) = self.frozen_by.get(&slot) {
             error = error.with_related(reader, Related::FrozenByRead);
             if self.forced_freezes.contains(&slot) {
-                error = error.with_cause(Cause::ForcedFreeze);
+                error = error.with_cause(self.self_defeating_when(slot, reader).unwrap_or(Cause::ForcedFreeze));
             }
         } else if let Some(first) = self.slots[slot.0 as usize].set_at() {
             error = error.with_related(first, Related::CompleteAfterThis);
         }
         error
+    }
+
+    /// The `when` condition that froze `slot` with the read at `reader`, when the
+    /// implementation it selects is the one writing the slot now (of the same instance).
+    fn self_defeating_when(&self, slot: SlotId, reader: Span) -> Option<Cause> {
+        let SlotOwner::Attr { instance, attr } = self.slots[slot.0 as usize].owner() else { return None };
+        let CurrentSelf::Scope(scope) = self.current_self else { return None };
+        let (writer, implementation) = self.implementation_of_scope(scope)?;
+        if writer != instance {
+            return None;
+        }
+        let inside = |outer: Span| outer.file == reader.file && outer.start <= reader.start && reader.end <= outer.end;
+        let selects = self.model.implements.iter().any(|implement| {
+            implement.implementations.contains(&implementation) && implement.when.as_ref().is_some_and(|when| inside(when.span))
+        });
+        let entity = self.instances[instance.0 as usize].entity;
+        selects.then(|| Cause::WhenReadsWhatItSets {
+            implementation: self.model.implementations[implementation.index()].name.clone(),
+            attribute: self.interner.resolve(self.model.entity(entity).attrs[attr as usize].name).to_string(),
+        })
     }
 
     pub(super) fn add_relation(&mut self, instance: InstanceId, attr: u32, other: InstanceId, upper: Option<u32>, span: Span) -> Result<(), CompileError> {
