@@ -99,6 +99,10 @@ async fn elect(store: &dyn Store, hub: &Hub, environment: &str, now: u64) -> Res
             let taken = holder.is_some_and(|l| l.session_id != id && l.live(now));
             let lease = if paused || (taken && !preferred) {
                 None
+            } else if let Some(held) = holder.filter(|l| mine && l.expires_ms > now + timeout_ms / 2) {
+                // Renewed when half of it is left, not at every round: one write per name
+                // every few seconds, however short the tick.
+                Some(held.clone())
             } else {
                 let ttl = (last_heartbeat + timeout_ms).saturating_sub(tick_ms).saturating_sub(now).max(1);
                 match store.acquire_lease(environment, &agent, &id, now, ttl, preferred && !mine).await {

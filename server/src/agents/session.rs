@@ -30,7 +30,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames of a session read and not yet handled, at most (the reader waits beyond).
 const QUEUED_FRAMES: usize = 64;
 /// Agent names one process may host, at most.
-const MAX_AGENTS: usize = 10_000;
+const MAX_AGENTS: usize = 1_000;
 
 /// The websocket upgrade. A request that is not a websocket upgrade is a 400 that says so.
 pub async fn connect(
