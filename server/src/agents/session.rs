@@ -113,8 +113,8 @@ async fn check_hello(state: &AppState, principal: &Principal, frame: Option<Resu
     if let Some(bad) = agents.iter().find(|a| !valid_agent_name(a)) {
         return Err(format!("`{}` is not an agent name (1 to 255 characters, no control characters)", bad.escape_debug()).into());
     }
-    if host.len() > 255 {
-        return Err("the host name is longer than 255 bytes".into());
+    if host.len() > 255 || host.chars().any(char::is_control) {
+        return Err("a host name has at most 255 bytes and no control characters".into());
     }
     // The token first: a token of another environment learns nothing of which exist.
     principal.require(&environment, &[Role::Agent]).map_err(|e| NotWelcome::Refused(e.message()))?;
