@@ -676,8 +676,16 @@ impl Lowerer<'_> {
     fn lower_call(&mut self, function: &ast::QualName, args: &[Arg], span: Span) -> IrKind {
         let last = self.name(function.last().name).to_string();
         let candidates: Vec<String> = if function.parts.len() == 1 {
-            let module = self.model.namespaces[self.ns.index()].module.clone();
-            vec![format!("{module}::{last}"), format!("std::{last}")]
+            // The namespace of the call, each enclosing one (as Inmanta looks plugins up), then std.
+            let here = self.model.namespaces[self.ns.index()].name.as_str();
+            let mut names: Vec<String> = std::iter::successors(Some(here), |n| n.rsplit_once("::").map(|(parent, _)| parent))
+                .map(|prefix| format!("{prefix}::{last}"))
+                .collect();
+            let std_name = format!("std::{last}");
+            if !names.contains(&std_name) {
+                names.push(std_name);
+            }
+            names
         } else {
             match self.model.resolve_namespace(self.ns, function.namespace(), self.interner) {
                 Ok(ns) => vec![format!("{}::{last}", self.model.namespaces[ns.index()].name)],
