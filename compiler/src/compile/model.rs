@@ -659,6 +659,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             };
             let left_end = &relation.left;
             match &relation.right {
+                // A reflexive relation (`A.peer -- A.peer`) is one relation, its own inverse.
+                Some((right_name, _)) if left == right && right_name.name == left_end.name.name => {
+                    add(left, left_end.name, right, left_end.multiplicity, Some(left_end.name.name));
+                }
                 Some((right_name, right_mult)) => {
                     add(left, left_end.name, right, left_end.multiplicity, Some(right_name.name));
                     add(right, *right_name, left, *right_mult, Some(left_end.name.name));
@@ -723,7 +727,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             match attr_index.get(&attr.name) {
                 Some(&position) => {
                     let inherited = &attrs[position as usize];
-                    if attr.is_relation() || inherited.is_relation() || !compatible(inherited, &attr) {
+                    // A plain attribute may take the name of an inherited relation (as Inmanta
+                    // allows, e.g. `string requires`): it replaces the relation here.
+                    let replaces_relation = !attr.is_relation() && inherited.is_relation();
+                    if !replaces_relation && (attr.is_relation() || inherited.is_relation() || !compatible(inherited, &attr)) {
                         let parent = model.entities[inherited.declared_in.index()].full_name.clone();
                         let kind = if attr.is_relation() {
                             ErrorKind::RelationRedefined {
