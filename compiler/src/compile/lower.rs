@@ -62,7 +62,8 @@ struct Lowerer<'a> {
     /// Set while lowering the value of a constructor argument that is a relation with an
     /// inverse: `(the inverse, the relation's target entity)`, taken by the constructor it is
     /// (directly, or as an item of a list literal).
-    lhs_hint: Option<(Symbol, EntityId)>,
+    /// The (inverse, target) pairs a constructor being lowered may take its owner as.
+    lhs_hint: Vec<(Symbol, EntityId)>,
 }
 
 /// Lowers everything executable in the model; returns the blocks.
@@ -113,7 +114,7 @@ pub fn lower(
             current: 0,
             self_symbol,
             name_ids: FxHashMap::default(),
-            lhs_hint: None,
+            lhs_hint: Vec::new(),
         };
         for (index, input) in inputs.iter().enumerate() {
             lowerer.ns = NsId(index as u32);
@@ -286,11 +287,13 @@ impl Lowerer<'_> {
         Some(match statement {
             Stmt::Assign { target, value, span } => {
                 let target = self.lower_target(target, true)?;
-                IrStmt::Assign { target, value: self.lower_expr(value), span: *span }
+                let value = self.lower_assigned(&target, value);
+                IrStmt::Assign { target, value, span: *span }
             }
             Stmt::Extend { target, value, span } => {
                 let target = self.lower_target(target, false)?;
-                IrStmt::Extend { target, value: self.lower_expr(value), span: *span }
+                let value = self.lower_assigned(&target, value);
+                IrStmt::Extend { target, value, span: *span }
             }
             Stmt::For { var, iterable, body, span } => {
                 let iterable = self.lower_expr(iterable);
@@ -436,11 +439,11 @@ impl Lowerer<'_> {
         for arg in args {
             match arg {
                 Arg::Named { name, value } => {
-                    let hint = match def.attr(name.name).map(|(_, attr)| &attr.kind) {
-                        Some(AttrKind::Relation { target, inverse: Some(inverse), .. }) => Some((*inverse, *target)),
-                        _ => None,
+                    let hint: Vec<(Symbol, EntityId)> = match def.attr(name.name).map(|(_, attr)| &attr.kind) {
+                        Some(AttrKind::Relation { target, inverse: Some(inverse), .. }) => vec![(*inverse, *target)],
+                        _ => Vec::new(),
                     };
-                    let (value, takes_instance) = self.lower_relation_value(value, hint);
+                    let (value, takes_instance) = self.lower_relation_value(value, &hint);
                     if takes_instance {
                         // Set once the instance exists, by the statement's task: it writes it.
                         self.record().writes.insert(name.name);
@@ -460,11 +463,31 @@ impl Lowerer<'_> {
         (named, wrapped, deferred)
     }
 
+    /// The value of `x.rel = value` or `x.rel += value`: a constructor there (or in a list
+    /// literal) may take `x` as the inverse of `rel` when its index needs it, as in Inmanta.
+    /// `x`'s entity is known when the statement runs, so every relation named `rel` is a
+    /// candidate here; the statement gives the owner only when its relation has that inverse.
+    fn lower_assigned(&mut self, target: &Target, value: &ast::Expr) -> IrExpr {
+        let Target::Attr { name, .. } = target else { return self.lower_expr(value) };
+        if !matches!(value.kind, ExprKind::Construct(_) | ExprKind::List(_) | ExprKind::Conditional { .. }) {
+            return self.lower_expr(value);
+        }
+        let mut hint: Vec<(Symbol, EntityId)> = Vec::new();
+        for entity in &self.model.entities {
+            if let Some((_, AttrDef { kind: AttrKind::Relation { target, inverse: Some(inverse), .. }, .. })) = entity.attr(*name) {
+                if !hint.contains(&(*inverse, *target)) {
+                    hint.push((*inverse, *target));
+                }
+            }
+        }
+        self.lower_relation_value(value, &hint).0
+    }
+
     /// The value of a relation argument: a constructor (or a list literal of them) may take
     /// the new instance as an index attribute (`hint`); true when one does.
-    fn lower_relation_value(&mut self, expr: &ast::Expr, hint: Option<(Symbol, EntityId)>) -> (IrExpr, bool) {
+    fn lower_relation_value(&mut self, expr: &ast::Expr, hint: &[(Symbol, EntityId)]) -> (IrExpr, bool) {
         match &expr.kind {
-            ExprKind::List(items) if hint.is_some() => {
+            ExprKind::List(items) if !hint.is_empty() => {
                 let mut takes = false;
                 let items = items
                     .iter()
@@ -476,10 +499,17 @@ impl Lowerer<'_> {
                     .collect();
                 (IrExpr { kind: IrKind::List(items), span: expr.span }, takes)
             }
-            ExprKind::Construct(_) if hint.is_some() => {
-                self.lhs_hint = hint;
+            ExprKind::Conditional { cond, then, otherwise } if !hint.is_empty() => {
+                let cond = self.lower_expr(cond);
+                let (then, then_takes) = self.lower_relation_value(then, hint);
+                let (otherwise, otherwise_takes) = self.lower_relation_value(otherwise, hint);
+                let kind = IrKind::Conditional { cond: Box::new(cond), then: Box::new(then), otherwise: Box::new(otherwise) };
+                (IrExpr { kind, span: expr.span }, then_takes || otherwise_takes)
+            }
+            ExprKind::Construct(_) if !hint.is_empty() => {
+                self.lhs_hint = hint.to_vec();
                 let lowered = self.lower_expr(expr);
-                self.lhs_hint = None;
+                self.lhs_hint = Vec::new();
                 let takes = matches!(lowered.kind, IrKind::Construct { lhs_inverse: Some(_), .. });
                 (lowered, takes)
             }
@@ -550,12 +580,13 @@ impl Lowerer<'_> {
             ExprKind::Call(call) => self.lower_call(&call.function, &call.args, span),
             ExprKind::Construct(construct) => match self.model.lookup_entity(self.ns, &construct.entity, self.interner) {
                 Ok(entity_id) => {
-                    let hint = self.lhs_hint.take();
+                    let hint = std::mem::take(&mut self.lhs_hint);
                     let (named, wrapped, deferred) = self.lower_construct_args(entity_id, &construct.args);
                     let def = self.model.entity(entity_id);
                     // The index attribute the instance whose relation this is the value of gives.
                     let lhs_inverse = hint
-                        .filter(|(inverse, target)| {
+                        .into_iter()
+                        .find(|(inverse, target)| {
                             self.model.is_subtype(entity_id, *target)
                                 && !named.iter().any(|(n, _, _)| n == inverse)
                                 && def.indexes.iter().any(|index| self.model.indexes[index.index()].attrs.contains(inverse))

@@ -141,8 +141,8 @@ impl<'a> Executor<'a> {
                     }
                 }
                 // The instance whose relation this constructor is the value of.
-                if let (Some(inverse), Some(&owner)) = (lhs_inverse, self.lhs_owners.last()) {
-                    if !values.iter().any(|(name, _, _, _)| name == inverse) {
+                if let (Some(inverse), Some(&(owner, expected))) = (lhs_inverse, self.lhs_owners.last()) {
+                    if expected.is_none_or(|e| e == *inverse) && !values.iter().any(|(name, _, _, _)| name == inverse) {
                         values.push((*inverse, span, span, Value::Instance(owner)));
                     }
                 }
@@ -157,7 +157,7 @@ impl<'a> Executor<'a> {
                 if let (false, Value::Instance(instance)) = (later.is_empty(), &value) {
                     let instance = *instance;
                     for (name, name_span, arg) in later {
-                        self.lhs_owners.push(instance);
+                        self.lhs_owners.push((instance, None));
                         let item = self.eval(arg, scope);
                         self.lhs_owners.pop();
                         let item = item?;
