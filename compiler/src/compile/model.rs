@@ -797,14 +797,16 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                         errors.push(model.entities[entity.index()].attribute_not_found(interner.resolve(attr.name), attr.span, interner));
                     }
                     Some(def) => {
-                        // Inmanta: an index holds neither optional nor list attributes.
+                        // Inmanta: an index holds neither optional relations nor list
+                        // attributes; an optional attribute is fine (`null` is a key value).
                         let reason = match &def.kind {
                             AttrKind::Relation { lower, upper, .. } if *upper != Some(1) => {
                                 Some(IndexReason::Multiplicity { lower: *lower, upper: *upper })
                             }
                             AttrKind::Relation { lower: 0, .. } => Some(IndexReason::OptionalRelation),
-                            AttrKind::Value { ty, .. } if ty.is_nullable() => Some(IndexReason::Optional(model.type_name(ty))),
-                            AttrKind::Value { ty, .. } if ty.is_list() => Some(IndexReason::List(model.type_name(ty))),
+                            AttrKind::Value { ty, .. } if ty.is_list() || matches!(ty, Type::Nullable(inner) if inner.is_list()) => {
+                                Some(IndexReason::List(model.type_name(ty)))
+                            }
                             _ => None,
                         };
                         if let Some(reason) = reason {

@@ -420,7 +420,13 @@ impl<'a> Executor<'a> {
         }
         let mut key = Vec::with_capacity(self.model.indexes[index.index()].attrs.len());
         for name in &self.model.indexes[index.index()].attrs {
-            let value = args.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+            let mut value = args.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+            // As in Inmanta, a lookup casts an int to a `float` attribute's type (not to `number`).
+            if let (Value::Int(i), Some((_, AttrDef { kind: AttrKind::Value { ty, .. }, .. }))) = (&value, def.attr(*name)) {
+                if is_float(ty) {
+                    value = Value::Float(*i as f64);
+                }
+            }
             key.push(KeyPart::of(&value));
         }
         match self.indexes[index.index()].get(&key) {
@@ -715,4 +721,14 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
         '=' => format!("{sign_text}{padding}{body}"),
         _ => format!("{padding}{sign_text}{body}"),
     })
+}
+
+/// Whether a lookup casts an int key for an attribute of type `ty`: `float` or `float?` (as
+/// in Inmanta; not a typedef over `float`, not `number`).
+fn is_float(ty: &Type) -> bool {
+    match ty {
+        Type::Float => true,
+        Type::Nullable(inner) => is_float(inner),
+        _ => false,
+    }
 }
