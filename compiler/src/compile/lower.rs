@@ -706,7 +706,9 @@ impl Lowerer<'_> {
 
     fn lower_call(&mut self, function: &ast::QualName, args: &[Arg], span: Span) -> IrKind {
         let last = self.name(function.last().name).to_string();
-        let candidates: Vec<String> = if function.parts.len() == 1 {
+        let candidates: Vec<String> = if function.parts.len() == 1 && super::plugins::CASTS.contains(&last.as_str()) {
+            vec![format!("{}::{last}", super::plugins::CAST_NAMESPACE)]
+        } else if function.parts.len() == 1 {
             // The namespace of the call, each enclosing one (as Inmanta looks plugins up), then std.
             let here = self.model.namespaces[self.ns.index()].name.as_str();
             let mut names: Vec<String> = std::iter::successors(Some(here), |n| n.rsplit_once("::").map(|(parent, _)| parent))
