@@ -105,7 +105,8 @@ pub enum IrKind {
 pub enum IrPart {
     Lit(Rc<str>),
     Value(IrExpr),
-    Format { value: IrExpr, spec: Rc<str>, conversion: Option<char> },
+    /// `nested` are the values of the spec's nested fields (`{x:{width}}`), in order.
+    Format { value: IrExpr, spec: Rc<str>, conversion: Option<char>, nested: Vec<IrExpr> },
 }
 
 #[derive(Debug, Clone)]

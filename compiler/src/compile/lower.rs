@@ -539,10 +539,11 @@ impl Lowerer<'_> {
                     .iter()
                     .map(|part| match part {
                         FormatPart::Literal(text) => IrPart::Lit(Rc::from(text.as_str())),
-                        FormatPart::Field { reference, conversion, spec, .. } => IrPart::Format {
+                        FormatPart::Field { reference, conversion, spec, nested, .. } => IrPart::Format {
                             value: self.lower_reference(reference),
                             spec: Rc::from(spec.as_str()),
                             conversion: *conversion,
+                            nested: nested.iter().map(|n| self.lower_reference(n)).collect(),
                         },
                     })
                     .collect(),
@@ -903,7 +904,8 @@ fn references_self(expr: &IrExpr) -> bool {
         IrKind::Dict(pairs) => pairs.iter().any(|(_, e)| references_self(e)),
         IrKind::Concat(parts) => parts.iter().any(|part| match part {
             IrPart::Lit(_) => false,
-            IrPart::Value(e) | IrPart::Format { value: e, .. } => references_self(e),
+            IrPart::Value(e) => references_self(e),
+            IrPart::Format { value, nested, .. } => references_self(value) || nested.iter().any(references_self),
         }),
         IrKind::Comprehension { value, clauses, .. } => {
             references_self(value)

@@ -250,11 +250,25 @@ impl<'a> Executor<'a> {
                             }
                             self.render_into(&value, &mut out);
                         }
-                        IrPart::Format { value, spec, conversion } => {
+                        IrPart::Format { value, spec, conversion, nested } => {
                             let value = self.eval(value, scope)?;
                             if value.is_unknown() {
                                 return Ok(Value::Unknown);
                             }
+                            // Nested fields are replaced by their values' text first (Python).
+                            let mut built = None;
+                            if !nested.is_empty() {
+                                let mut texts = Vec::with_capacity(nested.len());
+                                for field in nested {
+                                    let field_value = self.eval(field, scope)?;
+                                    if field_value.is_unknown() {
+                                        return Ok(Value::Unknown);
+                                    }
+                                    texts.push(self.render_value(&field_value));
+                                }
+                                built = Some(fill_nested(spec, &texts));
+                            }
+                            let spec: &str = built.as_deref().unwrap_or(&**spec);
                             let rendered = match conversion {
                                 Some('r') => self.show(&value).replace('"', "'"),
                                 _ => String::new(),
@@ -731,4 +745,19 @@ fn is_float(ty: &Type) -> bool {
         Type::Nullable(inner) => is_float(inner),
         _ => false,
     }
+}
+
+/// A format spec with its nested fields (`{...}`, in order) replaced by `texts`.
+fn fill_nested(spec: &str, texts: &[String]) -> String {
+    let mut out = String::with_capacity(spec.len());
+    let mut rest = spec;
+    let mut texts = texts.iter();
+    while let Some(open) = rest.find('{') {
+        let Some(end) = rest[open..].find('}').map(|n| open + n) else { break };
+        out.push_str(&rest[..open]);
+        out.push_str(texts.next().map(String::as_str).unwrap_or_default());
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
