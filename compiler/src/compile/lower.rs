@@ -750,7 +750,19 @@ impl Lowerer<'_> {
                     None => found,
                 })
             });
-            self.error(CompileError::new(kind, span).with_help(near.map(super::errors::Help::DidYouMean)));
+            let error = CompileError::new(kind, span).with_help(near.map(super::errors::Help::DidYouMean));
+            if python {
+                // A plugin Cairn cannot run is an error only when the call runs (as in
+                // Inmanta, where it exists): not in an implementation no instance selects.
+                let args = args
+                    .iter()
+                    .map(|arg| match arg {
+                        Arg::Positional(value) | Arg::Named { value, .. } | Arg::Kwargs(value) => self.lower_expr(value),
+                    })
+                    .collect();
+                return IrKind::Fail { error: Box::new(error), args };
+            }
+            self.error(error);
             return IrKind::Const(Value::Unknown);
         };
         let mut positional = Vec::new();
@@ -897,6 +909,7 @@ fn references_self(expr: &IrExpr) -> bool {
             references_self(base) || args.iter().any(|(_, e)| references_self(e)) || any(wrapped)
         }
         IrKind::Call { args, kwargs, wrapped, .. } => any(args) || kwargs.iter().any(|(_, e)| references_self(e)) || any(wrapped),
+        IrKind::Fail { args, .. } => any(args),
         IrKind::Construct { args, wrapped, .. } => args.iter().any(|(_, _, e)| references_self(e)) || any(wrapped),
         IrKind::And(a, b) | IrKind::Or(a, b) | IrKind::Binary { lhs: a, rhs: b, .. } => references_self(a) || references_self(b),
         IrKind::Conditional { cond, then, otherwise } => references_self(cond) || references_self(then) || references_self(otherwise),

@@ -187,6 +187,13 @@ pub struct PluginCtx<'a> {
 
 pub type PluginFn = fn(&mut PluginCtx<'_>, &[Value]) -> Result<Value, PluginFailure>;
 
+impl Plugin {
+    /// The name messages show: as a model writes it (`int` for the cast `<cast>::int`).
+    pub fn shown_name(&self) -> &str {
+        self.name.strip_prefix(CAST_NAMESPACE).and_then(|rest| rest.strip_prefix("::")).unwrap_or(&self.name)
+    }
+}
+
 pub struct Plugin {
     /// Full name, e.g. `std::replace`.
     pub name: String,

@@ -167,6 +167,14 @@ impl<'a> Executor<'a> {
                 }
                 Ok(value)
             }
+            IrKind::Fail { error, args } => {
+                for arg in args {
+                    if self.eval(arg, scope)?.is_unknown() {
+                        return Ok(Value::Unknown);
+                    }
+                }
+                Err(Halt::from((**error).clone()))
+            }
             IrKind::Not(inner) => {
                 let value = self.eval(inner, scope)?;
                 if value.is_unknown() {
