@@ -38,7 +38,9 @@ pub enum StringPart {
 #[derive(Clone, Debug, PartialEq)]
 pub enum FormatPart {
     Literal(String),
-    Field { reference: StringRef, conversion: Option<char>, spec: String, span: Span },
+    /// `spec` keeps nested fields (`{x:{width}.{precision}f}`) as written; `nested` are their
+    /// references, in order, whose values replace them when the string is built.
+    Field { reference: StringRef, conversion: Option<char>, spec: String, nested: Vec<StringRef>, span: Span },
 }
 
 /// Decodes a plain (`"..."`, `'...'`) or multi-line string body that starts at byte
@@ -172,10 +174,24 @@ pub fn decode_format(
                 flush(&mut literal, &mut parts);
                 let field = &body[i + 1..close];
                 let field_span = Span::new(file, offset + i, offset + close + 1);
-                let (name_and_conv, spec) = match field.find(':') {
-                    Some(colon) => (&field[..colon], &field[colon + 1..]),
-                    None => (field, ""),
+                let (name_and_conv, spec, spec_start) = match field.find(':') {
+                    Some(colon) => (&field[..colon], &field[colon + 1..], offset + i + 1 + colon + 1),
+                    None => (field, "", offset + close),
                 };
+                // Nested fields of the spec: dotted names only, as for the field itself.
+                let mut nested = Vec::new();
+                let mut from = 0;
+                while let Some(open) = spec[from..].find('{').map(|n| from + n) {
+                    let Some(end) = spec[open..].find('}').map(|n| open + n) else { break };
+                    let inner = &spec[open + 1..end];
+                    let lead = inner.len() - inner.trim_start().len();
+                    if is_dotted_name(inner.trim()) {
+                        nested.push(dotted(inner.trim(), spec_start + open + 1 + lead, file, interner));
+                    } else {
+                        errors.push(LexError { kind: LexErrorKind::FormatBadField(inner.to_string()), span: field_span });
+                    }
+                    from = end + 1;
+                }
                 let (name, conversion) = match name_and_conv.find('!') {
                     Some(bang) => (&name_and_conv[..bang], name_and_conv[bang + 1..].chars().next()),
                     None => (name_and_conv, None),
@@ -184,7 +200,7 @@ pub fn decode_format(
                 let lead = name.len() - name.trim_start().len();
                 if is_dotted_name(trimmed) {
                     let reference = dotted(trimmed, offset + i + 1 + lead, file, interner);
-                    parts.push(FormatPart::Field { reference, conversion, spec: spec.to_string(), span: field_span });
+                    parts.push(FormatPart::Field { reference, conversion, spec: spec.to_string(), nested, span: field_span });
                 } else {
                     errors.push(LexError { kind: LexErrorKind::FormatBadField(field.to_string()), span: field_span });
                 }
@@ -379,6 +395,19 @@ mod tests {
         assert_eq!(spec, ">10");
         let FormatPart::Field { conversion, .. } = &parts[3] else { panic!("field") };
         assert_eq!(*conversion, Some('r'));
+    }
+
+    #[test]
+    fn nested_fields_of_a_spec_are_references() {
+        let mut interner = Interner::new();
+        let mut errors = Vec::new();
+        let token = decode_format("{x:{width}.{p.n}f}", 0, FileId(0), &mut interner, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let StringToken::Format(parts) = token else { panic!("expected format") };
+        let FormatPart::Field { spec, nested, .. } = &parts[0] else { panic!("field") };
+        assert_eq!(spec, "{width}.{p.n}f");
+        assert_eq!(nested.len(), 2);
+        assert_eq!(nested[1].len(), 2);
     }
 
     #[test]

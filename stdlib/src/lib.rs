@@ -3,6 +3,7 @@
 //! descriptor; [`register`] adds the plugins, one module per theme (strings, collections,
 //! instances, environment, files, template, json, network, types).
 
+mod casts;
 mod collections;
 use cairn_wire::digest;
 mod environment;
@@ -73,6 +74,7 @@ fn autostart(ctx: &mut FieldCtx<'_, '_>) -> Result<JsonValue, FieldError> {
 
 /// Registers every std plugin.
 pub fn register(registry: &mut PluginRegistry) {
+    casts::register(registry);
     strings::register(registry);
     collections::register(registry);
     instances::register(registry);

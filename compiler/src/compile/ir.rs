@@ -1,6 +1,7 @@
 //! The executable form of statements and expressions: names resolved to variable slots,
 //! entities, indexes and plugins; produced by `lower.rs`, run by `exec.rs`.
 
+use super::errors::CompileError;
 use super::model::{EntityId, NsId};
 use super::value::Value;
 use crate::ast::BinOp;
@@ -94,6 +95,9 @@ pub enum IrKind {
     /// index attribute this constructor takes from the instance whose relation it is the value
     /// of.
     Construct { entity: EntityId, args: Vec<(Symbol, Span, IrExpr)>, wrapped: Vec<IrExpr>, deferred: u32, lhs_inverse: Option<Symbol> },
+    /// A call that fails when it runs (a plugin Cairn cannot run), once its arguments are
+    /// known (an unknown argument makes the result unknown instead).
+    Fail { error: Box<CompileError>, args: Vec<IrExpr> },
     Not(Box<IrExpr>),
     And(Box<IrExpr>, Box<IrExpr>),
     Or(Box<IrExpr>, Box<IrExpr>),
@@ -110,7 +114,8 @@ pub enum IrKind {
 pub enum IrPart {
     Lit(Rc<str>),
     Value(IrExpr),
-    Format { value: IrExpr, spec: Rc<str>, conversion: Option<char> },
+    /// `nested` are the values of the spec's nested fields (`{x:{width}}`), in order.
+    Format { value: IrExpr, spec: Rc<str>, conversion: Option<char>, nested: Vec<IrExpr> },
 }
 
 #[derive(Debug, Clone)]

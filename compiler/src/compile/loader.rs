@@ -109,12 +109,21 @@ pub fn load(
         if !seen.insert(namespace.clone()) {
             continue;
         }
-        // Importing `a::b` loads module `a`'s root namespace too.
+        // Importing `a::b::c` loads the enclosing namespaces `a` and `a::b` first (as Inmanta
+        // does: their names are visible from `a::b::c` unqualified).
         let module_name = namespace.split("::").next().unwrap_or_default().to_string();
-        if module_name != namespace && !seen.contains(&module_name) {
-            queue.push_front((namespace.clone(), span));
+        let parents = std::iter::successors(namespace.rsplit_once("::").map(|(p, _)| p), |n| n.rsplit_once("::").map(|(p, _)| p));
+        let unseen: Vec<&str> = parents.filter(|p| !seen.contains(*p)).collect();
+        if !unseen.is_empty() {
             seen.remove(&namespace);
-            queue.push_front((module_name.clone(), span));
+            queue.push_front((namespace.clone(), span));
+            // Outermost first: `a`, then `a::b`.
+            // A missing module root is reported at the import; a missing intermediate
+            // namespace file is not (Cairn does not require `model/a/_init.cf` for `a::b`).
+            for parent in unseen {
+                let at = if parent == module_name { span } else { None };
+                queue.push_front((parent.to_string(), at));
+            }
             continue;
         }
         let Some((module, source)) = sources.get(&namespace) else {

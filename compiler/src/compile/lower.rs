@@ -64,7 +64,8 @@ struct Lowerer<'a> {
     /// Set while lowering the value of a constructor argument that is a relation with an
     /// inverse: `(the inverse, the relation's target entity)`, taken by the constructor it is
     /// (directly, or as an item of a list literal).
-    lhs_hint: Option<(Symbol, EntityId)>,
+    /// The (inverse, target) pairs a constructor being lowered may take its owner as.
+    lhs_hint: Vec<(Symbol, EntityId)>,
 }
 
 /// Lowers everything executable in the model; returns the blocks.
@@ -116,7 +117,7 @@ pub fn lower(
             current: 0,
             self_symbol,
             name_ids: FxHashMap::default(),
-            lhs_hint: None,
+            lhs_hint: Vec::new(),
         };
         for (index, input) in inputs.iter().enumerate() {
             lowerer.ns = NsId(index as u32);
@@ -305,11 +306,13 @@ impl Lowerer<'_> {
         Some(match statement {
             Stmt::Assign { target, value, span } => {
                 let target = self.lower_target(target, true)?;
-                IrStmt::Assign { target, value: self.lower_expr(value), span: *span }
+                let value = self.lower_assigned(&target, value);
+                IrStmt::Assign { target, value, span: *span }
             }
             Stmt::Extend { target, value, span } => {
                 let target = self.lower_target(target, false)?;
-                IrStmt::Extend { target, value: self.lower_expr(value), span: *span }
+                let value = self.lower_assigned(&target, value);
+                IrStmt::Extend { target, value, span: *span }
             }
             Stmt::For { var, iterable, body, span } => {
                 let iterable = self.lower_expr(iterable);
@@ -459,11 +462,11 @@ impl Lowerer<'_> {
         for arg in args {
             match arg {
                 Arg::Named { name, value } => {
-                    let hint = match def.attr(name.name).map(|(_, attr)| &attr.kind) {
-                        Some(AttrKind::Relation { target, inverse: Some(inverse), .. }) => Some((*inverse, *target)),
-                        _ => None,
+                    let hint: Vec<(Symbol, EntityId)> = match def.attr(name.name).map(|(_, attr)| &attr.kind) {
+                        Some(AttrKind::Relation { target, inverse: Some(inverse), .. }) => vec![(*inverse, *target)],
+                        _ => Vec::new(),
                     };
-                    let (value, takes_instance) = self.lower_relation_value(value, hint);
+                    let (value, takes_instance) = self.lower_relation_value(value, &hint);
                     if takes_instance {
                         // Set once the instance exists, by the statement's task: it writes it.
                         self.record().writes.insert(name.name);
@@ -483,11 +486,31 @@ impl Lowerer<'_> {
         (named, wrapped, deferred)
     }
 
+    /// The value of `x.rel = value` or `x.rel += value`: a constructor there (or in a list
+    /// literal) may take `x` as the inverse of `rel` when its index needs it, as in Inmanta.
+    /// `x`'s entity is known when the statement runs, so every relation named `rel` is a
+    /// candidate here; the statement gives the owner only when its relation has that inverse.
+    fn lower_assigned(&mut self, target: &Target, value: &ast::Expr) -> IrExpr {
+        let Target::Attr { name, .. } = target else { return self.lower_expr(value) };
+        if !matches!(value.kind, ExprKind::Construct(_) | ExprKind::List(_) | ExprKind::Conditional { .. }) {
+            return self.lower_expr(value);
+        }
+        let mut hint: Vec<(Symbol, EntityId)> = Vec::new();
+        for entity in &self.model.entities {
+            if let Some((_, AttrDef { kind: AttrKind::Relation { target, inverse: Some(inverse), .. }, .. })) = entity.attr(*name) {
+                if !hint.contains(&(*inverse, *target)) {
+                    hint.push((*inverse, *target));
+                }
+            }
+        }
+        self.lower_relation_value(value, &hint).0
+    }
+
     /// The value of a relation argument: a constructor (or a list literal of them) may take
     /// the new instance as an index attribute (`hint`); true when one does.
-    fn lower_relation_value(&mut self, expr: &ast::Expr, hint: Option<(Symbol, EntityId)>) -> (IrExpr, bool) {
+    fn lower_relation_value(&mut self, expr: &ast::Expr, hint: &[(Symbol, EntityId)]) -> (IrExpr, bool) {
         match &expr.kind {
-            ExprKind::List(items) if hint.is_some() => {
+            ExprKind::List(items) if !hint.is_empty() => {
                 let mut takes = false;
                 let items = items
                     .iter()
@@ -499,10 +522,17 @@ impl Lowerer<'_> {
                     .collect();
                 (IrExpr { kind: IrKind::List(items), span: expr.span }, takes)
             }
-            ExprKind::Construct(_) if hint.is_some() => {
-                self.lhs_hint = hint;
+            ExprKind::Conditional { cond, then, otherwise } if !hint.is_empty() => {
+                let cond = self.lower_expr(cond);
+                let (then, then_takes) = self.lower_relation_value(then, hint);
+                let (otherwise, otherwise_takes) = self.lower_relation_value(otherwise, hint);
+                let kind = IrKind::Conditional { cond: Box::new(cond), then: Box::new(then), otherwise: Box::new(otherwise) };
+                (IrExpr { kind, span: expr.span }, then_takes || otherwise_takes)
+            }
+            ExprKind::Construct(_) if !hint.is_empty() => {
+                self.lhs_hint = hint.to_vec();
                 let lowered = self.lower_expr(expr);
-                self.lhs_hint = None;
+                self.lhs_hint = Vec::new();
                 let takes = matches!(lowered.kind, IrKind::Construct { lhs_inverse: Some(_), .. });
                 (lowered, takes)
             }
@@ -532,10 +562,11 @@ impl Lowerer<'_> {
                     .iter()
                     .map(|part| match part {
                         FormatPart::Literal(text) => IrPart::Lit(Rc::from(text.as_str())),
-                        FormatPart::Field { reference, conversion, spec, .. } => IrPart::Format {
+                        FormatPart::Field { reference, conversion, spec, nested, .. } => IrPart::Format {
                             value: self.lower_reference(reference),
                             spec: Rc::from(spec.as_str()),
                             conversion: *conversion,
+                            nested: nested.iter().map(|n| self.lower_reference(n)).collect(),
                         },
                     })
                     .collect(),
@@ -573,12 +604,13 @@ impl Lowerer<'_> {
             ExprKind::Call(call) => self.lower_call(&call.function, &call.args, span),
             ExprKind::Construct(construct) => match self.model.lookup_entity(self.ns, &construct.entity, self.interner) {
                 Ok(entity_id) => {
-                    let hint = self.lhs_hint.take();
+                    let hint = std::mem::take(&mut self.lhs_hint);
                     let (named, wrapped, deferred) = self.lower_construct_args(entity_id, &construct.args);
                     let def = self.model.entity(entity_id);
                     // The index attribute the instance whose relation this is the value of gives.
                     let lhs_inverse = hint
-                        .filter(|(inverse, target)| {
+                        .into_iter()
+                        .find(|(inverse, target)| {
                             self.model.is_subtype(entity_id, *target)
                                 && !named.iter().any(|(n, _, _)| n == inverse)
                                 && def.indexes.iter().any(|index| self.model.indexes[index.index()].attrs.contains(inverse))
@@ -701,9 +733,19 @@ impl Lowerer<'_> {
 
     fn lower_call(&mut self, function: &ast::QualName, args: &[Arg], span: Span) -> IrKind {
         let last = self.name(function.last().name).to_string();
-        let candidates: Vec<String> = if function.parts.len() == 1 {
-            let module = self.model.namespaces[self.ns.index()].module.clone();
-            vec![format!("{module}::{last}"), format!("std::{last}")]
+        let candidates: Vec<String> = if function.parts.len() == 1 && super::plugins::CASTS.contains(&last.as_str()) {
+            vec![format!("{}::{last}", super::plugins::CAST_NAMESPACE)]
+        } else if function.parts.len() == 1 {
+            // The namespace of the call, each enclosing one (as Inmanta looks plugins up), then std.
+            let here = self.model.namespaces[self.ns.index()].name.as_str();
+            let mut names: Vec<String> = std::iter::successors(Some(here), |n| n.rsplit_once("::").map(|(parent, _)| parent))
+                .map(|prefix| format!("{prefix}::{last}"))
+                .collect();
+            let std_name = format!("std::{last}");
+            if !names.contains(&std_name) {
+                names.push(std_name);
+            }
+            names
         } else {
             match self.model.resolve_namespace(self.ns, function.namespace(), self.interner) {
                 Ok(ns) => vec![format!("{}::{last}", self.model.namespaces[ns.index()].name)],
@@ -734,7 +776,19 @@ impl Lowerer<'_> {
                     None => found,
                 })
             });
-            self.error(CompileError::new(kind, span).with_help(near.map(super::errors::Help::DidYouMean)));
+            let error = CompileError::new(kind, span).with_help(near.map(super::errors::Help::DidYouMean));
+            if python {
+                // A plugin Cairn cannot run is an error only when the call runs (as in
+                // Inmanta, where it exists): not in an implementation no instance selects.
+                let args = args
+                    .iter()
+                    .map(|arg| match arg {
+                        Arg::Positional(value) | Arg::Named { value, .. } | Arg::Kwargs(value) => self.lower_expr(value),
+                    })
+                    .collect();
+                return IrKind::Fail { error: Box::new(error), args };
+            }
+            self.error(error);
             return IrKind::Const(Value::Unknown);
         };
         let mut positional = Vec::new();
@@ -887,6 +941,7 @@ fn references_self(expr: &IrExpr) -> bool {
             references_self(base) || args.iter().any(|(_, e)| references_self(e)) || any(wrapped)
         }
         IrKind::Call { args, kwargs, wrapped, .. } => any(args) || kwargs.iter().any(|(_, e)| references_self(e)) || any(wrapped),
+        IrKind::Fail { args, .. } => any(args),
         IrKind::Construct { args, wrapped, .. } => args.iter().any(|(_, _, e)| references_self(e)) || any(wrapped),
         IrKind::And(a, b) | IrKind::Or(a, b) | IrKind::Binary { lhs: a, rhs: b, .. } => references_self(a) || references_self(b),
         IrKind::Conditional { cond, then, otherwise } => references_self(cond) || references_self(then) || references_self(otherwise),
@@ -894,7 +949,8 @@ fn references_self(expr: &IrExpr) -> bool {
         IrKind::Dict(pairs) => pairs.iter().any(|(_, e)| references_self(e)),
         IrKind::Concat(parts) => parts.iter().any(|part| match part {
             IrPart::Lit(_) => false,
-            IrPart::Value(e) | IrPart::Format { value: e, .. } => references_self(e),
+            IrPart::Value(e) => references_self(e),
+            IrPart::Format { value, nested, .. } => references_self(value) || nested.iter().any(references_self),
         }),
         IrKind::Comprehension { value, clauses, .. } => {
             references_self(value)

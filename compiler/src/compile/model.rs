@@ -262,11 +262,30 @@ impl Model {
         Err(CompileError::new(ErrorKind::NotImported(name), span))
     }
 
+    /// The namespaces an unqualified type name is looked up in, as Inmanta does: the
+    /// namespace itself, then each enclosing one that is loaded (`a::b::c`, `a::b`, `a`).
+    pub fn enclosing(&self, from: NsId) -> impl Iterator<Item = NsId> + '_ {
+        let name = self.namespaces[from.index()].name.as_str();
+        let prefixes = std::iter::successors(Some(name), |n| n.rsplit_once("::").map(|(parent, _)| parent));
+        prefixes.filter_map(move |prefix| if prefix == name { Some(from) } else { self.ns_by_name.get(prefix).copied() })
+    }
+
+    /// The namespaces a name is looked up in: the enclosing ones for an unqualified name, the
+    /// one its prefix names otherwise.
+    fn search_path(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<Vec<NsId>, CompileError> {
+        if name.parts.len() == 1 {
+            Ok(self.enclosing(from).collect())
+        } else {
+            Ok(vec![self.resolve_namespace(from, name.namespace(), interner)?])
+        }
+    }
+
     pub fn lookup_entity(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<EntityId, CompileError> {
         let last = name.last();
-        let ns = if name.parts.len() == 1 { from } else { self.resolve_namespace(from, name.namespace(), interner)? };
-        if let Some(id) = self.namespaces[ns.index()].entities.get(&last.name) {
-            return Ok(*id);
+        for ns in self.search_path(from, name, interner)? {
+            if let Some(id) = self.namespaces[ns.index()].entities.get(&last.name) {
+                return Ok(*id);
+            }
         }
         let near = self.near_name(from, name, interner, |ns| ns.entities.keys().copied().collect());
         Err(CompileError::new(ErrorKind::EntityNotFound(join(&name.parts, interner)), name.span()).with_help(near))
@@ -318,13 +337,14 @@ impl Model {
                 return Ok(ty);
             }
         }
-        let ns = if name.parts.len() == 1 { from } else { self.resolve_namespace(from, name.namespace(), interner)? };
-        let namespace = &self.namespaces[ns.index()];
-        if let Some(id) = namespace.typedefs.get(&last.name) {
-            return Ok(Type::Typedef(*id));
-        }
-        if let Some(id) = namespace.entities.get(&last.name) {
-            return Ok(Type::Entity(*id));
+        for ns in self.search_path(from, name, interner)? {
+            let namespace = &self.namespaces[ns.index()];
+            if let Some(id) = namespace.typedefs.get(&last.name) {
+                return Ok(Type::Typedef(*id));
+            }
+            if let Some(id) = namespace.entities.get(&last.name) {
+                return Ok(Type::Entity(*id));
+            }
         }
         let mut near = self.near_name(from, name, interner, |ns| ns.typedefs.keys().chain(ns.entities.keys()).copied().collect());
         if near.is_none() && name.parts.len() == 1 {
@@ -336,9 +356,10 @@ impl Model {
 
     pub fn lookup_implementation(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<ImplId, CompileError> {
         let last = name.last();
-        let ns = if name.parts.len() == 1 { from } else { self.resolve_namespace(from, name.namespace(), interner)? };
-        if let Some(id) = self.namespaces[ns.index()].implementations.get(&last.name) {
-            return Ok(*id);
+        for ns in self.search_path(from, name, interner)? {
+            if let Some(id) = self.namespaces[ns.index()].implementations.get(&last.name) {
+                return Ok(*id);
+            }
         }
         let near = self.near_name(from, name, interner, |ns| ns.implementations.keys().copied().collect());
         Err(CompileError::new(ErrorKind::ImplementationNotFound(join(&name.parts, interner)), name.span()).with_help(near))
@@ -654,6 +675,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             };
             let left_end = &relation.left;
             match &relation.right {
+                // A reflexive relation (`A.peer -- A.peer`) is one relation, its own inverse.
+                Some((right_name, _)) if left == right && right_name.name == left_end.name.name => {
+                    add(left, left_end.name, right, left_end.multiplicity, Some(left_end.name.name));
+                }
                 Some((right_name, right_mult)) => {
                     add(left, left_end.name, right, left_end.multiplicity, Some(right_name.name));
                     add(right, *right_name, left, *right_mult, Some(left_end.name.name));
@@ -718,7 +743,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             match attr_index.get(&attr.name) {
                 Some(&position) => {
                     let inherited = &attrs[position as usize];
-                    if attr.is_relation() || inherited.is_relation() || !compatible(inherited, &attr) {
+                    // A plain attribute may take the name of an inherited relation (as Inmanta
+                    // allows, e.g. `string requires`): it replaces the relation here.
+                    let replaces_relation = !attr.is_relation() && inherited.is_relation();
+                    if !replaces_relation && (attr.is_relation() || inherited.is_relation() || !compatible(inherited, &attr)) {
                         let parent = model.entities[inherited.declared_in.index()].full_name.clone();
                         let kind = if attr.is_relation() {
                             ErrorKind::RelationRedefined {
@@ -785,14 +813,16 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                         errors.push(model.entities[entity.index()].attribute_not_found(interner.resolve(attr.name), attr.span, interner));
                     }
                     Some(def) => {
-                        // Inmanta: an index holds neither optional nor list attributes.
+                        // Inmanta: an index holds neither optional relations nor list
+                        // attributes; an optional attribute is fine (`null` is a key value).
                         let reason = match &def.kind {
                             AttrKind::Relation { lower, upper, .. } if *upper != Some(1) => {
                                 Some(IndexReason::Multiplicity { lower: *lower, upper: *upper })
                             }
                             AttrKind::Relation { lower: 0, .. } => Some(IndexReason::OptionalRelation),
-                            AttrKind::Value { ty, .. } if ty.is_nullable() => Some(IndexReason::Optional(model.type_name(ty))),
-                            AttrKind::Value { ty, .. } if ty.is_list() => Some(IndexReason::List(model.type_name(ty))),
+                            AttrKind::Value { ty, .. } if ty.is_list() || matches!(ty, Type::Nullable(inner) if inner.is_list()) => {
+                                Some(IndexReason::List(model.type_name(ty)))
+                            }
                             _ => None,
                         };
                         if let Some(reason) = reason {

@@ -19,6 +19,15 @@ use std::rc::Rc;
 /// How the text of a file reference starts (see [`PluginHost::file_reference`]).
 pub const FILE_REFERENCE_PREFIX: &str = "imp-module-source:file://";
 
+/// The namespace of the type casts `int(x)`, `float(x)`, `number(x)`, `string(x)` and
+/// `bool(x)`: an unqualified call of a primitive type's name is a cast (as in Inmanta, the
+/// type wins over any plugin of that name), implemented as the plugin `<cast>::int` and so
+/// on (a name no model can write).
+pub const CAST_NAMESPACE: &str = "<cast>";
+
+/// The primitive types that can be called as casts.
+pub const CASTS: [&str; 5] = ["int", "float", "number", "string", "bool"];
+
 /// The type of a plugin parameter; arguments are checked before the call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParamType {
@@ -177,6 +186,13 @@ pub struct PluginCtx<'a> {
 }
 
 pub type PluginFn = fn(&mut PluginCtx<'_>, &[Value]) -> Result<Value, PluginFailure>;
+
+impl Plugin {
+    /// The name messages show: as a model writes it (`int` for the cast `<cast>::int`).
+    pub fn shown_name(&self) -> &str {
+        self.name.strip_prefix(CAST_NAMESPACE).and_then(|rest| rest.strip_prefix("::")).unwrap_or(&self.name)
+    }
+}
 
 pub struct Plugin {
     /// Full name, e.g. `std::replace`.

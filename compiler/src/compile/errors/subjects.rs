@@ -131,8 +131,6 @@ pub enum PluginProblem {
 pub enum IndexReason {
     Multiplicity { lower: u32, upper: Option<u32> },
     OptionalRelation,
-    /// Optional, of this type.
-    Optional(String),
     /// A list, of this type.
     List(String),
 }
@@ -280,7 +278,6 @@ impl fmt::Display for IndexReason {
             IndexReason::Multiplicity { lower, upper: Some(upper) } => write!(f, "it is a relation of multiplicity [{lower}:{upper}]"),
             IndexReason::Multiplicity { lower, upper: None } => write!(f, "it is a relation of multiplicity [{lower}:]"),
             IndexReason::OptionalRelation => f.write_str("it is an optional relation [0:1]"),
-            IndexReason::Optional(ty) => write!(f, "it is optional (`{ty}`)"),
             IndexReason::List(ty) => write!(f, "it is a list (`{ty}`)"),
         }
     }

@@ -187,8 +187,8 @@ impl<'a> Executor<'a> {
                     }
                 }
                 // The instance whose relation this constructor is the value of.
-                if let (Some(inverse), Some(&owner)) = (lhs_inverse, self.lhs_owners.last()) {
-                    if !values.iter().any(|(name, _, _, _)| name == inverse) {
+                if let (Some(inverse), Some(&(owner, expected))) = (lhs_inverse, self.lhs_owners.last()) {
+                    if expected.is_none_or(|e| e == *inverse) && !values.iter().any(|(name, _, _, _)| name == inverse) {
                         values.push((*inverse, span, span, Value::Instance(owner)));
                     }
                 }
@@ -207,7 +207,7 @@ impl<'a> Executor<'a> {
                 if let (false, Value::Instance(instance)) = (later.is_empty(), &value) {
                     let instance = *instance;
                     for (name, name_span, arg) in later {
-                        self.lhs_owners.push(instance);
+                        self.lhs_owners.push((instance, None));
                         let item = self.eval(arg, scope);
                         self.lhs_owners.pop();
                         let item = item?;
@@ -216,6 +216,14 @@ impl<'a> Executor<'a> {
                     }
                 }
                 Ok(value)
+            }
+            IrKind::Fail { error, args } => {
+                for arg in args {
+                    if self.eval(arg, scope)?.is_unknown() {
+                        return Ok(Value::Unknown);
+                    }
+                }
+                Err(Halt::from((**error).clone()))
             }
             IrKind::Not(inner) => {
                 let value = self.eval(inner, scope)?;
@@ -300,11 +308,25 @@ impl<'a> Executor<'a> {
                             }
                             self.render_into(&value, &mut out);
                         }
-                        IrPart::Format { value, spec, conversion } => {
+                        IrPart::Format { value, spec, conversion, nested } => {
                             let value = self.eval(value, scope)?;
                             if value.is_unknown() {
                                 return Ok(Value::Unknown);
                             }
+                            // Nested fields are replaced by their values' text first (Python).
+                            let mut built = None;
+                            if !nested.is_empty() {
+                                let mut texts = Vec::with_capacity(nested.len());
+                                for field in nested {
+                                    let field_value = self.eval(field, scope)?;
+                                    if field_value.is_unknown() {
+                                        return Ok(Value::Unknown);
+                                    }
+                                    texts.push(self.render_value(&field_value));
+                                }
+                                built = Some(fill_nested(spec, &texts));
+                            }
+                            let spec: &str = built.as_deref().unwrap_or(&**spec);
                             let rendered = match conversion {
                                 Some('r') => self.show(&value).replace('"', "'"),
                                 _ => String::new(),
@@ -470,7 +492,13 @@ impl<'a> Executor<'a> {
         }
         let mut key = Vec::with_capacity(self.model.indexes[index.index()].attrs.len());
         for name in &self.model.indexes[index.index()].attrs {
-            let value = args.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+            let mut value = args.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+            // As in Inmanta, a lookup casts an int to a `float` attribute's type (not to `number`).
+            if let (Value::Int(i), Some((_, AttrDef { kind: AttrKind::Value { ty, .. }, .. }))) = (&value, def.attr(*name)) {
+                if is_float(ty) {
+                    value = Value::Float(*i as f64);
+                }
+            }
             key.push(KeyPart::of(&value));
         }
         match self.indexes[index.index()].get(&key) {
@@ -765,4 +793,29 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
         '=' => format!("{sign_text}{padding}{body}"),
         _ => format!("{padding}{sign_text}{body}"),
     })
+}
+
+/// Whether a lookup casts an int key for an attribute of type `ty`: `float` or `float?` (as
+/// in Inmanta; not a typedef over `float`, not `number`).
+fn is_float(ty: &Type) -> bool {
+    match ty {
+        Type::Float => true,
+        Type::Nullable(inner) => is_float(inner),
+        _ => false,
+    }
+}
+
+/// A format spec with its nested fields (`{...}`, in order) replaced by `texts`.
+fn fill_nested(spec: &str, texts: &[String]) -> String {
+    let mut out = String::with_capacity(spec.len());
+    let mut rest = spec;
+    let mut texts = texts.iter();
+    while let Some(open) = rest.find('{') {
+        let Some(end) = rest[open..].find('}').map(|n| open + n) else { break };
+        out.push_str(&rest[..open]);
+        out.push_str(texts.next().map(String::as_str).unwrap_or_default());
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -413,8 +413,10 @@ pub struct Executor<'a> {
     /// What each parked task waits for.
     waits: FxHashMap<TaskId, Wait>,
     /// The instances whose relation arguments are being evaluated, innermost last: a
-    /// constructor there takes the last one as its `lhs_inverse` index attribute.
-    lhs_owners: Vec<InstanceId>,
+    /// constructor there takes the last one as its `lhs_inverse` index attribute. With a
+    /// symbol (`x.rel = ...` statements), only a constructor whose `lhs_inverse` is that
+    /// inverse of `rel` takes it.
+    lhs_owners: Vec<(InstanceId, Option<Symbol>)>,
 }
 
 pub struct ExecInput<'a> {
@@ -758,11 +760,11 @@ impl<'a> Executor<'a> {
         self.current_self = CurrentSelf::Scope(scope);
         match stmt {
             IrStmt::Assign { target, value, span } => {
-                let value = self.eval(value, scope)?;
+                let value = self.eval_assigned(target, value, scope)?;
                 self.assign(target, value, scope, *span, false)?;
             }
             IrStmt::Extend { target, value, span } => {
-                let value = self.eval(value, scope)?;
+                let value = self.eval_assigned(target, value, scope)?;
                 self.assign(target, value, scope, *span, true)?;
             }
             IrStmt::Expr(expr) => {
@@ -819,6 +821,25 @@ impl<'a> Executor<'a> {
         let value = self.eval(&late.value, late.scope)?;
         self.set_attr(late.instance, late.attr, value, late.span, false)?;
         Ok(true)
+    }
+
+    /// The value of an assignment; a constructor in it that may take the assigned instance
+    /// as the inverse of the relation (see `lower_assigned`) is given it.
+    fn eval_assigned(&mut self, target: &Target, value: &IrExpr, scope: ScopeId) -> Eval<Value> {
+        let Target::Attr { base, name, .. } = target else { return self.eval(value, scope) };
+        if !takes_owner(value) {
+            return self.eval(value, scope);
+        }
+        let Value::Instance(owner) = self.eval(base, scope)? else { return self.eval(value, scope) };
+        let entity = self.model.entity(self.instances[owner.0 as usize].entity);
+        let inverse = match entity.attr(*name) {
+            Some((_, AttrDef { kind: AttrKind::Relation { inverse: Some(inverse), .. }, .. })) => *inverse,
+            _ => return self.eval(value, scope),
+        };
+        self.lhs_owners.push((owner, Some(inverse)));
+        let result = self.eval(value, scope);
+        self.lhs_owners.pop();
+        result
     }
 
     fn run_foreach(&mut self, id: TaskId, block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32) -> Eval<bool> {
@@ -983,3 +1004,12 @@ fn old_value(value: &SlotValue) -> Value {
     }
 }
 
+/// Whether a constructor in `value` (or in a list literal) takes its owner as an index attribute.
+fn takes_owner(value: &IrExpr) -> bool {
+    match &value.kind {
+        IrKind::Construct { lhs_inverse, .. } => lhs_inverse.is_some(),
+        IrKind::List(items) => items.iter().any(takes_owner),
+        IrKind::Conditional { then, otherwise, .. } => takes_owner(then) || takes_owner(otherwise),
+        _ => false,
+    }
+}

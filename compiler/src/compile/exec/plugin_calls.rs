@@ -85,13 +85,13 @@ impl<'a> Executor<'a> {
         let keywords = keywords.chain(expanded.iter().map(|(name, value)| (&**name, value.clone())));
         let bound = match bind(def, positional, keywords) {
             Ok(bound) => bound,
-            Err(BindError::Problem(problem)) => return fail(ErrorKind::PluginError { plugin: def.name.clone(), problem }, span),
+            Err(BindError::Problem(problem)) => return fail(ErrorKind::PluginError { plugin: def.shown_name().to_string(), problem }, span),
             Err(BindError::Type { param, expected, value }) => {
                 return fail(
                     ErrorKind::TypeMismatch {
                         expected: Expected::Type(expected),
                         found: self.show_type(&value),
-                        context: Context::PluginArgument { param: param.to_string(), plugin: def.name.clone() },
+                        context: Context::PluginArgument { param: param.to_string(), plugin: def.shown_name().to_string() },
                     },
                     span,
                 )
@@ -111,13 +111,13 @@ impl<'a> Executor<'a> {
             Ok(value) => Ok(value),
             Err(PluginFailure::Wait(_)) => match self.plugin_wait.take() {
                 Some(wait) => Err(Halt::Wait(wait)),
-                None => fail(ErrorKind::PluginError { plugin: def.name.clone(), problem: PluginProblem::WaitedWithoutReason }, span),
+                None => fail(ErrorKind::PluginError { plugin: def.shown_name().to_string(), problem: PluginProblem::WaitedWithoutReason }, span),
             },
             Err(PluginFailure::Error(message)) => {
-                fail(ErrorKind::PluginError { plugin: def.name.clone(), problem: PluginProblem::Failed(message) }, span)
+                fail(ErrorKind::PluginError { plugin: def.shown_name().to_string(), problem: PluginProblem::Failed(message) }, span)
             }
             Err(PluginFailure::Explained { message, hint }) => {
-                fail(ErrorKind::PluginError { plugin: def.name.clone(), problem: PluginProblem::Explained { message, hint } }, span)
+                fail(ErrorKind::PluginError { plugin: def.shown_name().to_string(), problem: PluginProblem::Explained { message, hint } }, span)
             }
         }
     }

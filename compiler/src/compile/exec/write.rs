@@ -108,12 +108,15 @@ impl<'a> Executor<'a> {
                     self.add_relation(instance, attr, other, *upper, span)?;
                     if let Some(inverse) = inverse {
                         let other_entity = self.model.entity(self.instances[other.0 as usize].entity);
-                        if let Some((inverse_index, inverse_def)) = other_entity.attr(*inverse) {
-                            let inverse_upper = match &inverse_def.kind {
-                                AttrKind::Relation { upper, .. } => *upper,
-                                _ => None,
-                            };
-                            self.add_relation(other, inverse_index, instance, inverse_upper, span)?;
+                        match other_entity.attr(*inverse) {
+                            Some((inverse_index, AttrDef { kind: AttrKind::Relation { upper, .. }, .. })) => {
+                                let inverse_upper = *upper;
+                                self.add_relation(other, inverse_index, instance, inverse_upper, span)?;
+                            }
+                            // A plain attribute that took the inverse's name (`string requires`):
+                            // the instance is set into it, as Inmanta does (and fails there).
+                            Some((inverse_index, _)) => self.set_attr(other, inverse_index, Value::Instance(instance), span, false)?,
+                            None => {}
                         }
                     }
                 }
