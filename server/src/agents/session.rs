@@ -130,33 +130,34 @@ async fn check_hello(state: &AppState, principal: &Principal, frame: Option<Resu
     Ok(Hello { environment, agents: agents.into_iter().collect(), host, pid, previous })
 }
 
-async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
-    let (mut sink, mut stream) = socket.split();
-    let first = tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await.unwrap_or(None);
-    let hello = match check_hello(&state, &principal, first).await {
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// The hello phase: checks the hello and registers the session; `None` when the session was
+/// refused or could not be taken now (the agent has been told, and the socket closed).
+async fn open(state: &AppState, principal: &Principal, sink: &mut Sink, first: Option<Result<Message, axum::Error>>) -> Option<(Hello, String)> {
+    let hello = match check_hello(state, principal, first).await {
         Ok(hello) => hello,
         Err(NotWelcome::Refused(reason)) => {
             tracing::info!(%reason, "agent session refused");
             let _ = sink.send(Message::Text(ServerMessage::Refused { reason: reason.clone() }.to_frame().into())).await;
             let _ = sink.send(close(&reason)).await;
-            return;
+            return None;
         }
         Err(NotWelcome::Later(reason)) => {
             tracing::info!(%reason, "agent session not taken now");
             let _ = sink.send(close(&reason)).await;
-            return;
+            return None;
         }
     };
-    let hub = Arc::clone(&state.hub);
     let Ok(id) = new_uuid() else {
         let _ = sink.send(close("the server has no randomness for a session id")).await;
-        return;
+        return None;
     };
-    end_previous_session(&state, &hello).await;
+    end_previous_session(state, &hello).await;
     let now = now_ms();
     let record = SessionRecord {
         id: id.clone(),
-        server: hub.server_id.clone(),
+        server: state.hub.server_id.clone(),
         host: hello.host.clone(),
         pid: hello.pid,
         agents: hello.agents.clone(),
@@ -167,8 +168,17 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
         tracing::error!(%error, "cannot register an agent session");
         // Not a refusal: the agent connects again later.
         let _ = sink.send(close("the store is not available; try again later")).await;
-        return;
+        return None;
     }
+    Some((hello, id))
+}
+
+async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let first = tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await.unwrap_or(None);
+    let Some((hello, id)) = open(&state, &principal, &mut sink, first).await else { return };
+    let hub = Arc::clone(&state.hub);
+    let now = now_ms();
     let (out, mut queue) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
     let closer = Arc::new(Notify::new());
     let heartbeat_ms = (hub.timeout / 4).as_millis().max(50) as u64;
