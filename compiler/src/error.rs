@@ -141,6 +141,8 @@ pub enum SyntaxErrorKind {
     /// A default of the wrong shape: not a dict literal for a `dict` attribute (`dict`), or
     /// for another attribute a dict literal or a list holding a list or dict.
     DefaultShape { dict: bool },
+    /// A `matching /.../` regex that does not compile: the regex library's reason.
+    InvalidRegex(String),
     /// `dict x = null`: the attribute is named.
     DictNullDefault(String),
     /// `index Host()`.
@@ -272,6 +274,9 @@ impl SyntaxError {
                 "not allowed as a default",
             )
             .hint("compute nested values in an implementation"),
+            SyntaxErrorKind::InvalidRegex(reason) => {
+                Details::new("syntax", "invalid regular expression", reason.clone())
+            }
             SyntaxErrorKind::DictNullDefault(name) => Details::new(
                 "syntax",
                 "null can not be assigned to a `dict` attribute",

@@ -383,6 +383,17 @@ pub fn sp(file: FileId, start: u32, end: u32) -> Span {
     Span { file, start, end }
 }
 
+/// A `matching /.../` regex that does not compile is a syntax error, as in Inmanta (which
+/// compiles it while parsing). The model compiles it again (and reports nothing then).
+pub fn check_regex(errors: &mut Vec<Recovery>, pattern: &str, span: Span) {
+    if let Err(error) = regex::Regex::new(&crate::compile::model::python_pattern(pattern)) {
+        // The library's last line is the reason (`error: unclosed group`).
+        let message = error.to_string();
+        let reason = message.lines().last().unwrap_or_default().trim().to_string();
+        errors.push(user_error(SyntaxErrorKind::InvalidRegex(reason), span));
+    }
+}
+
 pub fn user_error(kind: SyntaxErrorKind, span: Span) -> Recovery {
     ErrorRecovery { error: ParseError::User { error: Box::new(SyntaxError { kind, span }) }, dropped_tokens: Vec::new() }
 }
