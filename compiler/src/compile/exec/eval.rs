@@ -688,6 +688,16 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
     if spec.is_empty() {
         return Ok(base);
     }
+    // A float with no fraction is formatted as an int, as it renders (Inmanta: `{v:d}` of
+    // 100.0 is `100`, and `{v:.3}` is an error).
+    let whole;
+    let value = match value {
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            whole = Value::Int(*f as i64);
+            &whole
+        }
+        _ => value,
+    };
     let chars: Vec<char> = spec.chars().collect();
     let mut i = 0;
     let mut fill = ' ';
