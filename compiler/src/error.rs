@@ -432,7 +432,8 @@ pub fn terminal_name(terminal: &str) -> String {
         "CmpOp" => "a comparison".to_string(),
         "Rel" => "`--`".to_string(),
         quoted if quoted.starts_with('"') && quoted.ends_with('"') && quoted.len() >= 2 => {
-            format!("`{}`", &quoted[1..quoted.len() - 1])
+            // `"[ "` is the lookup `[` (`Tok::LIndex`): shown as `[`.
+            format!("`{}`", quoted[1..quoted.len() - 1].trim_end())
         }
         other => other.to_string(),
     }
