@@ -138,6 +138,11 @@ pub enum SyntaxErrorKind {
     CapitalizedTypedef(String),
     /// An attribute default that is not a constant (`string x = y`).
     NonConstantDefault,
+    /// A default of the wrong shape: not a dict literal for a `dict` attribute (`dict`), or
+    /// for another attribute a dict literal or a list holding a list or dict.
+    DefaultShape { dict: bool },
+    /// A `matching /.../` regex that does not compile: the regex library's reason.
+    InvalidRegex(String),
     /// `dict x = null`: the attribute is named.
     DictNullDefault(String),
     /// `index Host()`.
@@ -257,6 +262,21 @@ impl SyntaxError {
                 "not a constant",
             )
             .hint("a default is a literal, `null`, or a list or dict of those; compute other values in an implementation"),
+            SyntaxErrorKind::DefaultShape { dict: true } => Details::new(
+                "syntax",
+                "the default of a `dict` attribute must be a dict literal",
+                "not a dict literal",
+            )
+            .hint("write `{...}`, or `null` for a `dict?` attribute"),
+            SyntaxErrorKind::DefaultShape { dict: false } => Details::new(
+                "syntax",
+                "this default is not allowed: a dict literal is the default of a `dict` attribute only, and a list default holds no lists or dicts",
+                "not allowed as a default",
+            )
+            .hint("compute nested values in an implementation"),
+            SyntaxErrorKind::InvalidRegex(reason) => {
+                Details::new("syntax", "invalid regular expression", reason.clone())
+            }
             SyntaxErrorKind::DictNullDefault(name) => Details::new(
                 "syntax",
                 "null can not be assigned to a `dict` attribute",
@@ -412,7 +432,8 @@ pub fn terminal_name(terminal: &str) -> String {
         "CmpOp" => "a comparison".to_string(),
         "Rel" => "`--`".to_string(),
         quoted if quoted.starts_with('"') && quoted.ends_with('"') && quoted.len() >= 2 => {
-            format!("`{}`", &quoted[1..quoted.len() - 1])
+            // `"[ "` is the lookup `[` (`Tok::LIndex`): shown as `[`.
+            format!("`{}`", quoted[1..quoted.len() - 1].trim_end())
         }
         other => other.to_string(),
     }

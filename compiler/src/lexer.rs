@@ -223,6 +223,10 @@ pub enum Tok {
     Dot,
     Comma,
     LBracket,
+    /// A `[` that continues the reference or lookup before it (`d["k"]`, `string[]`,
+    /// `a.b [0:1]`): right after an identifier or after a lookup's `]`. Every other `[`
+    /// opens a list, so a list may start a statement without an LR conflict.
+    LIndex,
     RBracket,
     LParen,
     RParen,
@@ -328,6 +332,10 @@ pub struct Lexer<'src, 'ctx> {
     after_matching: bool,
     /// The brackets and block keywords so far, in source order.
     marks: Vec<Mark>,
+    /// The previous token may be continued by a lookup `[` (see `Tok::LIndex`).
+    indexable: bool,
+    /// For each open `[`: whether it is a `Tok::LIndex`.
+    brackets: Vec<bool>,
 }
 
 impl<'src, 'ctx> Lexer<'src, 'ctx> {
@@ -346,7 +354,7 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             errors.push(LexError { kind: LexErrorKind::FileTooLarge, span: Span::new(file, cut, cut) });
         }
         let source = &source[..cut];
-        Lexer { raw: Raw::lexer(source), source, file, interner, errors, after_matching: false, marks: Vec::new() }
+        Lexer { raw: Raw::lexer(source), source, file, interner, errors, after_matching: false, marks: Vec::new(), indexable: false, brackets: Vec::new() }
     }
 
     /// The brackets and block keywords of what was lexed, in source order.
@@ -601,6 +609,30 @@ fn unreachable_triple() -> Tok {
     Tok::Comma
 }
 
+impl Lexer<'_, '_> {
+    /// Tells a lookup `[` from a list `[` (`Tok::LIndex`), by the token before it.
+    fn classify_bracket(&mut self, token: Tok) -> Tok {
+        let (token, indexable) = match token {
+            Tok::LBracket if self.indexable => {
+                self.brackets.push(true);
+                (Tok::LIndex, false)
+            }
+            Tok::LBracket => {
+                self.brackets.push(false);
+                (Tok::LBracket, false)
+            }
+            Tok::RBracket => {
+                let index = self.brackets.pop().unwrap_or(false);
+                (Tok::RBracket, index)
+            }
+            Tok::Id(_) | Tok::Cid(_) => (token, true),
+            other => (other, false),
+        };
+        self.indexable = indexable;
+        token
+    }
+}
+
 impl Iterator for Lexer<'_, '_> {
     type Item = Result<SpannedTok, std::convert::Infallible>;
 
@@ -622,6 +654,7 @@ impl Iterator for Lexer<'_, '_> {
                     // slicing `source` again would do for every token.
                     let slice = self.raw.slice();
                     if let Some(token) = self.convert(raw, slice, range.start, range.end) {
+                        let token = self.classify_bracket(token);
                         return Some(Ok(spanned(range.start, token, range.end)));
                     }
                 }

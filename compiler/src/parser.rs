@@ -383,6 +383,17 @@ pub fn sp(file: FileId, start: u32, end: u32) -> Span {
     Span { file, start, end }
 }
 
+/// A `matching /.../` regex that does not compile is a syntax error, as in Inmanta (which
+/// compiles it while parsing). The model compiles it again (and reports nothing then).
+pub fn check_regex(errors: &mut Vec<Recovery>, pattern: &str, span: Span) {
+    if let Err(error) = regex::Regex::new(&crate::compile::model::python_pattern(pattern)) {
+        // The library's last line is the reason (`error: unclosed group`).
+        let message = error.to_string();
+        let reason = message.lines().last().unwrap_or_default().trim().to_string();
+        errors.push(user_error(SyntaxErrorKind::InvalidRegex(reason), span));
+    }
+}
+
 pub fn user_error(kind: SyntaxErrorKind, span: Span) -> Recovery {
     ErrorRecovery { error: ParseError::User { error: Box::new(SyntaxError { kind, span }) }, dropped_tokens: Vec::new() }
 }
@@ -602,10 +613,21 @@ pub fn multiplicity(
 /// Checks an attribute's default as Inmanta's grammar does: it is a constant, and `null`
 /// does not go into a plain `dict` (into other types it is the type checker's business).
 pub fn check_default(errors: &mut Vec<Recovery>, interner: &Interner, dict_symbol: Symbol, ty: &TypeRef, name: Ident, value: &Expr) {
-    let plain_dict = !ty.list && !ty.nullable && ty.base.parts.len() == 1 && ty.base.last().name == dict_symbol;
+    let dict = !ty.list && ty.base.parts.len() == 1 && ty.base.last().name == dict_symbol;
+    let plain_dict = dict && !ty.nullable;
+    // Inmanta's grammar: a `dict` attribute's default is a dict literal (or `null` when
+    // nullable); any other's is a constant or a list of constants that holds no list or dict.
+    let shape_ok = match &value.kind {
+        ExprKind::Map(_) => dict,
+        ExprKind::Null | ExprKind::Error => true,
+        ExprKind::List(items) => !dict && items.iter().all(|item| !matches!(item.kind, ExprKind::List(_) | ExprKind::Map(_))),
+        _ => !dict,
+    };
     if plain_dict && value.kind == ExprKind::Null {
         let name = interner.resolve(name.name).to_string();
         errors.push(user_error(SyntaxErrorKind::DictNullDefault(name), value.span));
+    } else if !shape_ok {
+        errors.push(user_error(SyntaxErrorKind::DefaultShape { dict }, value.span));
     } else if !is_constant(value, 0) {
         errors.push(user_error(SyntaxErrorKind::NonConstantDefault, value.span));
     }

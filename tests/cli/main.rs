@@ -70,6 +70,7 @@ fn compile_parses_main_and_every_module_on_the_modulepath() {
     std::fs::write(dir.join("main.cf"), "import web\nimport web::sub::x\nx = web::Server(name=\"a\")\n").expect("write");
     std::fs::write(dir.join("libs/web/module.yml"), "name: web\nversion: 0.1.0\n").expect("write");
     std::fs::write(dir.join("libs/web/model/_init.cf"), "entity Server:\n    string name\nend\nimplement Server using std::none\n").expect("write");
+    std::fs::write(dir.join("libs/web/model/sub/_init.cf"), "").expect("write");
     std::fs::write(dir.join("libs/web/model/sub/x.cf"), "entity Broken:\n").expect("write");
     let output = cairn(&["compile", "."], &dir);
     let stderr = String::from_utf8_lossy(&output.stderr);

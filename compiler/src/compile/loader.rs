@@ -118,11 +118,10 @@ pub fn load(
             seen.remove(&namespace);
             queue.push_front((namespace.clone(), span));
             // Outermost first: `a`, then `a::b`.
-            // A missing module root is reported at the import; a missing intermediate
-            // namespace file is not (Cairn does not require `model/a/_init.cf` for `a::b`).
+            // A missing module root or intermediate namespace is reported at the import: as
+            // in Inmanta, `a::b::c` needs `model/b/_init.cf` (or `model/b.cf`) too.
             for parent in unseen {
-                let at = if parent == module_name { span } else { None };
-                queue.push_front((parent.to_string(), at));
+                queue.push_front((parent.to_string(), span));
             }
             continue;
         }

@@ -736,16 +736,12 @@ impl Lowerer<'_> {
         let candidates: Vec<String> = if function.parts.len() == 1 && super::plugins::CASTS.contains(&last.as_str()) {
             vec![format!("{}::{last}", super::plugins::CAST_NAMESPACE)]
         } else if function.parts.len() == 1 {
-            // The namespace of the call, each enclosing one (as Inmanta looks plugins up), then std.
+            // The namespace of the call and each enclosing one, as Inmanta looks plugins up:
+            // not std (`upper(x)` is an error outside std; `std::upper(x)` is meant).
             let here = self.model.namespaces[self.ns.index()].name.as_str();
-            let mut names: Vec<String> = std::iter::successors(Some(here), |n| n.rsplit_once("::").map(|(parent, _)| parent))
+            std::iter::successors(Some(here), |n| n.rsplit_once("::").map(|(parent, _)| parent))
                 .map(|prefix| format!("{prefix}::{last}"))
-                .collect();
-            let std_name = format!("std::{last}");
-            if !names.contains(&std_name) {
-                names.push(std_name);
-            }
-            names
+                .collect()
         } else {
             match self.model.resolve_namespace(self.ns, function.namespace(), self.interner) {
                 Ok(ns) => vec![format!("{}::{last}", self.model.namespaces[ns.index()].name)],
@@ -767,7 +763,10 @@ impl Lowerer<'_> {
             // Near plugins of the namespaces the call could mean, written as it was.
             let written = join(&function.parts, self.interner);
             let prefix_of = |c: &String| c.rsplit_once("::").map(|(p, _)| p.to_string()).unwrap_or_default();
-            let near = candidates.iter().find_map(|candidate| {
+            let std_name = format!("std::{last}");
+            let in_std = function.parts.len() == 1 && self.plugins.lookup(&std_name).is_some();
+            let near = if in_std { Some(std_name) } else { None };
+            let near = near.or_else(|| candidates.iter().find_map(|candidate| {
                 let prefix = prefix_of(candidate);
                 let names: Vec<&str> = self.plugins.names_in(&prefix).collect();
                 let found = crate::suggest::closest(&last, names)?;
@@ -775,7 +774,7 @@ impl Lowerer<'_> {
                     Some((written_prefix, _)) => format!("{written_prefix}::{found}"),
                     None => found,
                 })
-            });
+            }));
             let error = CompileError::new(kind, span).with_help(near.map(super::errors::Help::DidYouMean));
             if python {
                 // A plugin Cairn cannot run is an error only when the call runs (as in

@@ -523,12 +523,10 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             Err(error) => errors.push(error),
         }
         model.typedefs[id.index()].constraint = match &typedef.constraint {
-            ast::Constraint::Regex { pattern, span } => match regex::Regex::new(&python_pattern(pattern)) {
+            ast::Constraint::Regex { pattern, .. } => match regex::Regex::new(&python_pattern(pattern)) {
                 Ok(regex) => TypedefConstraint::Regex(regex),
-                Err(error) => {
-                    errors.push(CompileError::new(ErrorKind::InvalidRegex(first_line(&error.to_string())), *span));
-                    TypedefConstraint::None
-                }
+                // The parser reported it (`parser::check_regex`).
+                Err(_) => TypedefConstraint::None,
             },
             ast::Constraint::Expr(_) => TypedefConstraint::Expr(None),
         };
@@ -965,10 +963,6 @@ fn qualified(namespace: &str, name: &str) -> String {
     }
 }
 
-fn first_line(text: &str) -> String {
-    text.lines().last().unwrap_or(text).trim().to_string()
-}
-
 /// Orders entities so parents come before children and fills `ancestors`; reports cycles.
 fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<EntityId> {
     let count = model.entities.len();
@@ -1026,7 +1020,7 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
 /// A Python regular expression (Inmanta's `matching /.../`, pydantic's `constr` regex) as a
 /// pattern for Rust's regex with the same meaning: outside a character class, an unescaped
 /// `$` also matches before a final newline, as Python's does (`(?:\n?\z)`), and `\Z` is
-/// `\z`. The rest of the syntax they share.
+/// `\z`, and the octal escape `\0` is `\x{0}`. The rest of the syntax they share.
 pub fn python_pattern(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut chars = pattern.chars().peekable();
@@ -1035,6 +1029,20 @@ pub fn python_pattern(pattern: &str) -> String {
         match c {
             '\\' => match chars.next() {
                 Some('Z') if !in_class => out.push_str("\\z"),
+                // Python's octal escape `\0`, `\0oo` (Rust's regex reads `\0` as a backreference).
+                Some('0') => {
+                    let mut value = 0u32;
+                    for _ in 0..2 {
+                        match chars.peek().and_then(|d| d.to_digit(8)) {
+                            Some(digit) => {
+                                value = value * 8 + digit;
+                                chars.next();
+                            }
+                            None => break,
+                        }
+                    }
+                    out.push_str(&format!("\\x{{{value:X}}}"));
+                }
                 Some(next) => {
                     out.push('\\');
                     out.push(next);

@@ -79,8 +79,6 @@ pub enum ErrorKind {
     /// `entity` lists `parent` more than once after `extends`.
     DuplicateParent { entity: String, parent: String },
     InvalidTypedefBase(String),
-    /// The regex crate's own explanation.
-    InvalidRegex(String),
     NotConstant,
     EmptyIndex,
     TypeMismatch { expected: Expected, found: Found, context: Context },
@@ -283,7 +281,6 @@ impl CompileError {
             ErrorKind::InvalidTypedefBase(name) => {
                 d("type", format!("a typedef must be based on a primitive type, not `{name}`"), "not a primitive type")
             }
-            ErrorKind::InvalidRegex(message) => d("type", "invalid regular expression".to_string(), message),
             ErrorKind::NotConstant => d("syntax", "a default value must be a constant".to_string(), "not a constant"),
             ErrorKind::EmptyIndex => d("syntax", "an index needs at least one attribute".to_string(), "no attributes"),
             ErrorKind::TypeMismatch { expected, found, context } => {

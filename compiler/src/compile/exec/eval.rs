@@ -688,6 +688,16 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
     if spec.is_empty() {
         return Ok(base);
     }
+    // A float with no fraction is formatted as an int, as it renders (Inmanta: `{v:d}` of
+    // 100.0 is `100`, and `{v:.3}` is an error).
+    let whole;
+    let value = match value {
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            whole = Value::Int(*f as i64);
+            &whole
+        }
+        _ => value,
+    };
     let chars: Vec<char> = spec.chars().collect();
     let mut i = 0;
     let mut fill = ' ';
@@ -743,9 +753,17 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
         (Some('o'), Value::Int(n)) => format!("{:o}", n.abs()),
         (Some('b'), Value::Int(n)) => format!("{:b}", n.abs()),
         (Some('f' | 'F'), v) if v.as_f64().is_some() => format!("{:.*}", precision.unwrap_or(6), v.as_f64().unwrap_or(0.0).abs()),
-        (Some('e'), v) if v.as_f64().is_some() => format!("{:.*e}", precision.unwrap_or(6), v.as_f64().unwrap_or(0.0).abs()),
+        (Some(e @ ('e' | 'E')), v) if v.as_f64().is_some() => {
+            let text = scientific(v.as_f64().unwrap_or(0.0).abs(), precision.unwrap_or(6), false);
+            if e == 'E' { text.to_uppercase() } else { text }
+        }
+        (Some(g @ ('g' | 'G')), v) if v.as_f64().is_some() => {
+            let text = general(v.as_f64().unwrap_or(0.0).abs(), precision.unwrap_or(6), false);
+            if g == 'G' { text.to_uppercase() } else { text }
+        }
+        (None, Value::Int(_)) if precision.is_some() => return Err(Operation::FormatSpec(spec.to_string())),
         (Some('%'), v) if v.as_f64().is_some() => format!("{:.*}%", precision.unwrap_or(6), v.as_f64().unwrap_or(0.0).abs() * 100.0),
-        (None, Value::Float(f)) if precision.is_some() => format!("{:.*}", precision.unwrap_or(6), f.abs()),
+        (None, Value::Float(f)) if precision.is_some() => general(f.abs(), precision.unwrap_or(6), true),
         (None, Value::Float(f)) => format_float(f.abs()),
         (None, Value::Int(n)) => n.abs().to_string(),
         (None | Some('s'), _) => match precision {
@@ -793,6 +811,46 @@ pub(super) fn format_spec(value: &Value, spec: &str, plain: &str, repr: Option<S
         '=' => format!("{sign_text}{padding}{body}"),
         _ => format!("{padding}{sign_text}{body}"),
     })
+}
+
+/// Python's `e` format of a non-negative finite number: `d.ddde+XX`, `precision` digits after
+/// the point, with the trailing zeros (and point) dropped when `strip`.
+fn scientific(f: f64, precision: usize, strip: bool) -> String {
+    if !f.is_finite() {
+        return format_float(f);
+    }
+    let text = format!("{f:.precision$e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let mantissa = if strip && mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exponent.abs())
+}
+
+/// Python's general format of a non-negative number with `precision` significant digits: `g`,
+/// or (`no_type`, a spec without a type letter) the same but switching to scientific
+/// notation from exponent `precision - 1` on and keeping one digit after the point
+/// (`format(3.14159, ".2")` is `3.1`, `format(100.0, ".3")` is `1e+02`).
+fn general(f: f64, precision: usize, no_type: bool) -> String {
+    if !f.is_finite() {
+        return format_float(f);
+    }
+    let p = precision.max(1);
+    // The exponent after rounding to `p` significant digits.
+    let rounded = format!("{f:.prec$e}", prec = p - 1);
+    let exponent: i64 = rounded.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
+    let limit = if no_type { p as i64 - 1 } else { p as i64 };
+    if exponent < -4 || exponent >= limit {
+        return scientific(f, p - 1, true);
+    }
+    let decimals = (p as i64 - 1 - exponent).max(0) as usize;
+    let fixed = format!("{f:.decimals$}");
+    let fixed = if fixed.contains('.') { fixed.trim_end_matches('0').trim_end_matches('.').to_string() } else { fixed };
+    if no_type && !fixed.contains('.') {
+        format!("{fixed}.0")
+    } else {
+        fixed
+    }
 }
 
 /// Whether a lookup casts an int key for an attribute of type `ty`: `float` or `float?` (as
