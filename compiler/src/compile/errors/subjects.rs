@@ -104,7 +104,7 @@ pub enum Operation {
     DivisionByZero,
     ModuloByZero,
     ExtendSingleRelation(String),
-    ExtendAttribute(String),
+    ExtendNonList(String),
     NamedArgumentsOnly,
     FormatSpec(String),
     FormatCode { code: char, type_name: &'static str },
@@ -250,9 +250,7 @@ impl fmt::Display for Operation {
             Operation::DivisionByZero => f.write_str("division by zero"),
             Operation::ModuloByZero => f.write_str("modulo by zero"),
             Operation::ExtendSingleRelation(name) => write!(f, "`+=` needs a list relation: `{name}` holds at most one value"),
-            Operation::ExtendAttribute(name) => {
-                write!(f, "`+=` needs a list relation, and `{name}` is an attribute: assign its whole value once with `=`")
-            }
+            Operation::ExtendNonList(name) => write!(f, "`+=` needs a list, and `{name}` is not one"),
             Operation::NamedArgumentsOnly => f.write_str("constructors and lookups take only named arguments"),
             Operation::FormatSpec(spec) => write!(f, "invalid format spec `{spec}`"),
             Operation::FormatCode { code, type_name } => write!(f, "format code `{code}` does not apply to a {type_name}"),

@@ -124,11 +124,39 @@ impl<'a> Executor<'a> {
             }
             AttrKind::Value { ty, .. } => {
                 let slot_id = self.instances[instance.0 as usize].slot(attr);
-                // `+=` is for list relations only: on an attribute, a list one too, it is an
-                // error, as in Inmanta ("Can not use += on relations with multiplicity 1").
+                if def.is_multi() && extend {
+                    // `+=` on a list attribute: the list fills gradually.
+                    let element_type = match ty {
+                        Type::List(inner) => (**inner).clone(),
+                        Type::Nullable(inner) => match &**inner {
+                            Type::List(element) => (**element).clone(),
+                            _ => Type::Any,
+                        },
+                        _ => Type::Any,
+                    };
+                    let items = match value {
+                        Value::List(items) => items.as_ref().clone(),
+                        Value::Unknown => return Ok(()),
+                        other => vec![other],
+                    };
+                    for item in &items {
+                        self.check_type(&element_type, item, span, def.name)?;
+                    }
+                    let slot = &mut self.slots[slot_id.0 as usize];
+                    if slot.frozen {
+                        return Err(self.frozen_error(slot_id, span));
+                    }
+                    match &mut slot.value {
+                        SlotValue::List(existing) => Rc::make_mut(existing).extend(items),
+                        other => *other = SlotValue::List(Rc::new(items)),
+                    }
+                    slot.mark_first_set_at(span);
+                    self.wake(slot_id);
+                    return Ok(());
+                }
                 if extend {
                     return Err(CompileError::new(
-                        ErrorKind::InvalidOperation(Operation::ExtendAttribute(self.interner.resolve(def.name).to_string())),
+                        ErrorKind::InvalidOperation(Operation::ExtendNonList(self.interner.resolve(def.name).to_string())),
                         span,
                     ));
                 }
