@@ -5,7 +5,7 @@
 //! floats as Python's repr and lists and dicts as Python's repr; `bool` is Python's truth
 //! value (`bool("")` is false, `bool("false")` true, `bool(null)` false).
 
-use crate::format::{float_repr, quote};
+use crate::format::inner_repr;
 use crate::support::error;
 use cairn_compiler::compile::plugins::{Param, ParamType, PluginCtx, PluginFailure, PluginRegistry, CAST_NAMESPACE};
 use cairn_compiler::compile::value::Value;
@@ -112,24 +112,6 @@ fn text(value: &Value, ctx: &PluginCtx<'_>) -> String {
         Value::Str(s) => s.to_string(),
         Value::Bool(true) => "true".to_string(),
         Value::Bool(false) => "false".to_string(),
-        other => repr(other, ctx),
-    }
-}
-
-/// Python's `repr()` of a value inside a list or dict.
-fn repr(value: &Value, ctx: &PluginCtx<'_>) -> String {
-    match value {
-        Value::Null => "null".to_string(),
-        Value::Bool(true) => "True".to_string(),
-        Value::Bool(false) => "False".to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => float_repr(*f),
-        Value::Str(s) => quote(s),
-        Value::List(items) => format!("[{}]", items.iter().map(|v| repr(v, ctx)).collect::<Vec<_>>().join(", ")),
-        Value::Dict(dict) => {
-            format!("{{{}}}", dict.iter().map(|(k, v)| format!("{}: {}", quote(k), repr(v, ctx))).collect::<Vec<_>>().join(", "))
-        }
-        Value::Instance(_) => ctx.host.render(value),
-        Value::Unknown => "Unknown".to_string(),
+        other => inner_repr(other, ctx),
     }
 }

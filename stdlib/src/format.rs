@@ -52,7 +52,7 @@ pub fn python_repr(value: &Value, ctx: &dyn FormatHost) -> String {
 }
 
 /// The repr of a value inside a proxy: the model's values as they are (null is `null`).
-fn inner_repr(value: &Value, ctx: &dyn FormatHost) -> String {
+pub fn inner_repr(value: &Value, ctx: &dyn FormatHost) -> String {
     match value {
         Value::Null => "null".to_string(),
         Value::Bool(true) => "True".to_string(),

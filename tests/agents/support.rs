@@ -2,7 +2,7 @@
 //! store and port, `cairn agent` processes (each with its log in a file, so that a test can
 //! read what it did), signals to them, and plain HTTP/1.1 requests. Every wait is bounded.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,13 +89,7 @@ impl Server {
         if stream.write_all(request.as_bytes()).is_err() {
             return (0, String::new());
         }
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
-        let response = String::from_utf8_lossy(&response).into_owned();
-        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let (head, rest) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
-        (status, body)
+        read_response(&mut stream)
     }
 
     /// A GET whose answer is JSON (`Null` when the server does not answer).

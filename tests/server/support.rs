@@ -2,7 +2,7 @@
 //! in a temporary folder, or on a SecantusDB started for it), plain HTTP/1.1 requests to it,
 //! and the `cairn` binary with an environment. Every wait is bounded.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -129,13 +129,7 @@ impl Server {
         stream.write_all(request.as_bytes()).expect("write");
         // The server may refuse (413) before reading the whole body.
         let _ = stream.write_all(body.as_bytes());
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
-        let response = String::from_utf8_lossy(&response).into_owned();
-        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let (head, rest) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
-        (status, body)
+        read_response(&mut stream)
     }
 
     pub fn get(&self, path: &str, token: &str) -> (u16, String) {

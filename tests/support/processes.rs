@@ -98,6 +98,19 @@ impl Drop for Secantus {
     }
 }
 
+/// Reads an HTTP/1.1 response to its end (the request said `Connection: close`): the status
+/// (0 when there is none) and the body, de-chunked.
+pub fn read_response(stream: &mut TcpStream) -> (u16, String) {
+    use std::io::Read;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, rest) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    (status, body)
+}
+
 /// The body of a chunked HTTP/1.1 response.
 pub fn dechunk(mut text: &str) -> String {
     let mut out = String::new();
