@@ -24,10 +24,10 @@
 //! `max_instances` instances (a runaway that grows wide rather than deep), which halts the
 //! run. Both cost a comparison per new instance.
 //!
-//! This file holds the data (slots, instances, scopes, tasks) and the task loop; the work is
-//! split by concept: `eval` (expressions), `read` and `write` (slots), `construct`, `types`,
-//! `freeze`, `implement` (which implementations an instance runs, and their scopes),
-//! `plugin_calls` and `finish` (the final checks).
+//! This file holds the data (slots, instances, scopes, tasks) and the task loop; the work
+//! is split by concept: `eval` (expressions), `fspec` (f-string format specs), `read` and
+//! `write` (slots), `construct`, `types`, `freeze`, `implement` (which implementations an
+//! instance runs, and their scopes), `plugin_calls` and `finish` (the final checks).
 
 use super::arena::Arena;
 use super::errors::{Cause, ChainStep, CompileError, Context, ErrorKind, Expected, Found, HostError, InstanceRef, Operation, PluginProblem, Related, Subject, Waiting};
@@ -48,6 +48,7 @@ mod construct;
 mod eval;
 mod finish;
 mod freeze;
+mod fspec;
 mod implement;
 mod plugin_calls;
 mod read;
