@@ -1,5 +1,5 @@
 //! The executable form of statements and expressions: names resolved to variable slots,
-//! entities, indexes and plugins; produced by `lower.rs`, run by `exec.rs`.
+//! entities, indexes and plugins; produced by `lower/`, run by `exec/`.
 
 use super::errors::CompileError;
 use super::model::{EntityId, NsId};

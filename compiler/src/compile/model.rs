@@ -1,7 +1,7 @@
 //! The declarations of a compile: namespaces with their imports, typedefs, entities with
 //! their flattened attributes and relations, indexes, implementations and implement
 //! statements. Built from the parsed files; executable code is lowered separately
-//! (`lower.rs`) into the blocks that the declarations point to.
+//! (`lower/`) into the blocks that the declarations point to.
 
 use super::errors::{AttrShape, Cause, CompileError, Conflict, Context, Definition, ErrorKind, Expected, Found, IndexReason, Related};
 use super::ir::{BlockId, IrExpr};

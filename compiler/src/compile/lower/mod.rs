@@ -2,7 +2,8 @@
 //! resolving every name once (variables to scope slots, entities, plugins, namespaces) and
 //! reporting what cannot be resolved. Also computes, for every block, which attribute names
 //! it may write (directly or through the implementations of what it constructs): the
-//! executor's freezing decisions count pending writers per name.
+//! executor's freezing decisions count pending writers per name (`may_write`). Names of
+//! globals and plugin calls are resolved in `calls`.
 
 use super::errors::{CompileError, ErrorKind, Operation};
 use super::ir::{Block, BlockId, IrClause, IrExpr, IrKind, IrPart, IrStmt, Target};
@@ -17,6 +18,9 @@ use crate::strings::{FormatPart, StringPart};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+
+mod calls;
+mod may_write;
 
 struct Frame {
     vars: FxHashMap<Symbol, u32>,
@@ -706,225 +710,6 @@ impl Lowerer<'_> {
         IrExpr { kind, span }
     }
 
-    fn lower_global(&mut self, name: &ast::QualName) -> IrKind {
-        if self.in_constraint {
-            return IrKind::ConstraintVariable(Rc::from(join(&name.parts, self.interner)));
-        }
-        match self.model.resolve_namespace(self.ns, name.namespace(), self.interner) {
-            Ok(ns) => match self.model.namespaces[ns.index()].globals.get(&name.last().name) {
-                Some(&index) => IrKind::Global { ns, index },
-                None => {
-                    let namespace = &self.model.namespaces[ns.index()];
-                    let mut globals: Vec<&str> = namespace.globals.keys().map(|s| self.name(*s)).collect();
-                    globals.sort_unstable();
-                    let prefix = join(name.namespace(), self.interner);
-                    let near = crate::suggest::closest(self.name(name.last().name), globals)
-                        .map(|n| super::errors::Help::DidYouMean(format!("{prefix}::{n}")));
-                    self.error(CompileError::new(ErrorKind::VariableNotFound(join(&name.parts, self.interner)), name.span()).with_help(near));
-                    IrKind::Const(Value::Unknown)
-                }
-            },
-            Err(error) => {
-                self.error(error);
-                IrKind::Const(Value::Unknown)
-            }
-        }
-    }
-
-    fn lower_call(&mut self, function: &ast::QualName, args: &[Arg], span: Span) -> IrKind {
-        let last = self.name(function.last().name).to_string();
-        let candidates: Vec<String> = if function.parts.len() == 1 && super::plugins::CASTS.contains(&last.as_str()) {
-            vec![format!("{}::{last}", super::plugins::CAST_NAMESPACE)]
-        } else if function.parts.len() == 1 {
-            // The namespace of the call and each enclosing one, as Inmanta looks plugins up:
-            // not std (`upper(x)` is an error outside std; `std::upper(x)` is meant).
-            let here = self.model.namespaces[self.ns.index()].name.as_str();
-            std::iter::successors(Some(here), |n| n.rsplit_once("::").map(|(parent, _)| parent))
-                .map(|prefix| format!("{prefix}::{last}"))
-                .collect()
-        } else {
-            match self.model.resolve_namespace(self.ns, function.namespace(), self.interner) {
-                Ok(ns) => vec![format!("{}::{last}", self.model.namespaces[ns.index()].name)],
-                Err(error) => {
-                    self.error(error);
-                    return IrKind::Const(Value::Unknown);
-                }
-            }
-        };
-        let Some(plugin) = candidates.iter().find_map(|c| self.plugins.lookup(c)) else {
-            let full = candidates[0].clone();
-            let module = full.split("::").next().unwrap_or_default().to_string();
-            let python = self.modules.get(&module).is_some_and(|m| m.python_plugins && matches!(m.origin, ModuleOrigin::Folder(_)));
-            let kind = if python {
-                ErrorKind::PythonPlugin { plugin: full, module }
-            } else {
-                ErrorKind::PluginNotFound(join(&function.parts, self.interner))
-            };
-            // Near plugins of the namespaces the call could mean, written as it was.
-            let written = join(&function.parts, self.interner);
-            let prefix_of = |c: &String| c.rsplit_once("::").map(|(p, _)| p.to_string()).unwrap_or_default();
-            let std_name = format!("std::{last}");
-            let in_std = function.parts.len() == 1 && self.plugins.lookup(&std_name).is_some();
-            let near = if in_std { Some(std_name) } else { None };
-            let near = near.or_else(|| candidates.iter().find_map(|candidate| {
-                let prefix = prefix_of(candidate);
-                let names: Vec<&str> = self.plugins.names_in(&prefix).collect();
-                let found = crate::suggest::closest(&last, names)?;
-                Some(match written.rsplit_once("::") {
-                    Some((written_prefix, _)) => format!("{written_prefix}::{found}"),
-                    None => found,
-                })
-            }));
-            let error = CompileError::new(kind, span).with_help(near.map(super::errors::Help::DidYouMean));
-            if python {
-                // A plugin Cairn cannot run is an error only when the call runs (as in
-                // Inmanta, where it exists): not in an implementation no instance selects.
-                let args = args
-                    .iter()
-                    .map(|arg| match arg {
-                        Arg::Positional(value) | Arg::Named { value, .. } | Arg::Kwargs(value) => self.lower_expr(value),
-                    })
-                    .collect();
-                return IrKind::Fail { error: Box::new(error), args };
-            }
-            self.error(error);
-            return IrKind::Const(Value::Unknown);
-        };
-        let mut positional = Vec::new();
-        let mut kwargs = Vec::new();
-        let mut wrapped = Vec::new();
-        for arg in args {
-            match arg {
-                Arg::Positional(value) => positional.push(self.lower_expr(value)),
-                Arg::Named { name, value } => {
-                    if kwargs.iter().any(|(given, _)| *given == name.name) {
-                        let error = CompileError::new(ErrorKind::DuplicateKeyword(self.name(name.name).to_string()), name.span);
-                        self.error(error);
-                    }
-                    kwargs.push((name.name, self.lower_expr(value)));
-                }
-                Arg::Kwargs(value) => wrapped.push(self.lower_expr(value)),
-            }
-        }
-        IrKind::Call { plugin, args: positional, kwargs, wrapped }
-    }
-
-    /// Fills `may_write` of every block: its own attribute writes, the inverse names of the
-    /// relations written, and everything the implementations of constructed entities may
-    /// write, to a fixpoint.
-    fn compute_may_write(&mut self, model: &Model, impl_bodies: &[(usize, BlockId)]) {
-        let mut ids: FxHashMap<Symbol, u32> = FxHashMap::default();
-        let mut inverses: FxHashMap<Symbol, FxHashSet<Symbol>> = FxHashMap::default();
-        for entity in &model.entities {
-            for attr in &entity.attrs {
-                let next = ids.len() as u32;
-                ids.entry(attr.name).or_insert(next);
-                if let AttrKind::Relation { inverse: Some(inverse), .. } = &attr.kind {
-                    inverses.entry(attr.name).or_default().insert(*inverse);
-                }
-            }
-        }
-        let words = ids.len().div_ceil(64).max(1);
-        let count = self.blocks.len();
-        let mark_writes = |info: &StmtInfo, set: &mut [u64]| {
-            for name in &info.writes {
-                let mut mark = |n: &Symbol| {
-                    if let Some(&id) = ids.get(n) {
-                        set[id as usize / 64] |= 1 << (id % 64);
-                    }
-                };
-                mark(name);
-                if let Some(inv) = inverses.get(name) {
-                    inv.iter().for_each(&mut mark);
-                }
-            }
-        };
-        // Direct writes of every statement.
-        let mut stmt_sets: Vec<Vec<Vec<u64>>> = self
-            .info
-            .iter()
-            .map(|info| {
-                info.stmts
-                    .iter()
-                    .map(|stmt| {
-                        let mut set = vec![0u64; words];
-                        mark_writes(stmt, &mut set);
-                        set
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut sets = vec![vec![0u64; words]; count];
-        for (block, info) in self.info.iter().enumerate() {
-            mark_writes(&info.extra, &mut sets[block]);
-        }
-        // Implementation bodies per entity (an entity runs implementations of its ancestors).
-        let mut bodies_of: Vec<Vec<BlockId>> = vec![Vec::new(); model.entities.len()];
-        for &(impl_id, body) in impl_bodies {
-            let target = model.implementations[impl_id].entity;
-            for (entity, list) in bodies_of.iter_mut().enumerate() {
-                if model.is_subtype(EntityId(entity as u32), target) {
-                    list.push(body);
-                }
-            }
-        }
-        let merge = |into: &mut Vec<u64>, from: &[u64]| {
-            for (w, word) in from.iter().enumerate() {
-                into[w] |= word;
-            }
-        };
-        // To a fixpoint: a statement may write what its nested blocks and the implementations
-        // of what it constructs may write; a block what its statements may write.
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for block in 0..count {
-                let mut block_set = sets[block].clone();
-                for (index, stmt) in self.info[block].stmts.iter().enumerate() {
-                    let mut merged = stmt_sets[block][index].clone();
-                    for child in &stmt.children {
-                        merge(&mut merged, &sets[child.index()]);
-                    }
-                    for entity in &stmt.constructs {
-                        for body in &bodies_of[entity.index()] {
-                            merge(&mut merged, &sets[body.index()]);
-                        }
-                    }
-                    merge(&mut block_set, &merged);
-                    if merged != stmt_sets[block][index] {
-                        stmt_sets[block][index] = merged;
-                        changed = true;
-                    }
-                }
-                for entity in &self.info[block].extra.constructs {
-                    for body in &bodies_of[entity.index()] {
-                        merge(&mut block_set, &sets[body.index()]);
-                    }
-                }
-                if block_set != sets[block] {
-                    sets[block] = block_set;
-                    changed = true;
-                }
-            }
-        }
-        let names_of = |set: &[u64]| -> Rc<[u32]> {
-            let mut names = Vec::new();
-            for (w, word) in set.iter().enumerate() {
-                let mut bits = *word;
-                while bits != 0 {
-                    let bit = bits.trailing_zeros();
-                    names.push((w * 64) as u32 + bit);
-                    bits &= bits - 1;
-                }
-            }
-            names.into()
-        };
-        for (block, set) in sets.iter().enumerate() {
-            self.blocks[block].may_write = names_of(set);
-            self.blocks[block].stmt_may_write = stmt_sets[block].iter().map(|set| names_of(set)).collect();
-        }
-        self.name_ids = ids;
-    }
 }
 
 /// Whether a typedef constraint reads `self` (variable 0 of its one-variable scope).
