@@ -12,6 +12,11 @@ use crate::span::{FileId, Span};
 use rustc_hash::FxHashMap;
 use std::rc::Rc;
 
+mod constants;
+mod lookup;
+
+pub use constants::{constant, python_pattern};
+
 macro_rules! id_type {
     ($name:ident) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -244,125 +249,6 @@ impl Model {
             Type::Typedef(id) => self.typedefs[id.index()].name.clone(),
             Type::Entity(id) => self.entities[id.index()].full_name.clone(),
         }
-    }
-
-    /// Resolves the namespace part of a qualified name, as seen from namespace `from`.
-    pub fn resolve_namespace(&self, from: NsId, parts: &[ast::Ident], interner: &Interner) -> Result<NsId, CompileError> {
-        let name = join(parts, interner);
-        let span = parts.first().map(|p| p.span.to(parts[parts.len() - 1].span)).unwrap_or_default();
-        let ns = &self.namespaces[from.index()];
-        if let Some(id) = ns.imports.get(&name) {
-            return Ok(*id);
-        }
-        if name == ns.name || name == "std" {
-            if let Some(id) = self.ns_by_name.get(&name) {
-                return Ok(*id);
-            }
-        }
-        Err(CompileError::new(ErrorKind::NotImported(name), span))
-    }
-
-    /// The namespaces an unqualified type name is looked up in, as Inmanta does: the
-    /// namespace itself, then each enclosing one that is loaded (`a::b::c`, `a::b`, `a`).
-    pub fn enclosing(&self, from: NsId) -> impl Iterator<Item = NsId> + '_ {
-        let name = self.namespaces[from.index()].name.as_str();
-        let prefixes = std::iter::successors(Some(name), |n| n.rsplit_once("::").map(|(parent, _)| parent));
-        prefixes.filter_map(move |prefix| if prefix == name { Some(from) } else { self.ns_by_name.get(prefix).copied() })
-    }
-
-    /// The namespaces a name is looked up in: the enclosing ones for an unqualified name, the
-    /// one its prefix names otherwise.
-    fn search_path(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<Vec<NsId>, CompileError> {
-        if name.parts.len() == 1 {
-            Ok(self.enclosing(from).collect())
-        } else {
-            Ok(vec![self.resolve_namespace(from, name.namespace(), interner)?])
-        }
-    }
-
-    pub fn lookup_entity(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<EntityId, CompileError> {
-        let last = name.last();
-        for ns in self.search_path(from, name, interner)? {
-            if let Some(id) = self.namespaces[ns.index()].entities.get(&last.name) {
-                return Ok(*id);
-            }
-        }
-        let near = self.near_name(from, name, interner, |ns| ns.entities.keys().copied().collect());
-        Err(CompileError::new(ErrorKind::EntityNotFound(join(&name.parts, interner)), name.span()).with_help(near))
-    }
-
-    /// A name near `name` for "did you mean": among the names `of` gives for the namespace
-    /// `name` points into; for an unqualified name also among those of `std` and of the
-    /// imported namespaces (written qualified).
-    fn near_name(
-        &self,
-        from: NsId,
-        name: &QualName,
-        interner: &Interner,
-        of: impl Fn(&Namespace) -> Vec<crate::intern::Symbol>,
-    ) -> Option<super::errors::Help> {
-        let wanted = join(&name.parts, interner);
-        let mut candidates: Vec<String> = Vec::new();
-        if name.parts.len() == 1 {
-            let here = &self.namespaces[from.index()];
-            candidates.extend(of(here).into_iter().map(|s| interner.resolve(s).to_string()));
-            let mut prefixes: Vec<(&String, &NsId)> = here.imports.iter().collect();
-            if let Some(std) = self.ns_by_name.get_key_value("std") {
-                prefixes.push(std);
-            }
-            for (prefix, ns) in prefixes {
-                candidates.extend(of(&self.namespaces[ns.index()]).into_iter().map(|s| format!("{prefix}::{}", interner.resolve(s))));
-            }
-        } else if let Ok(ns) = self.resolve_namespace(from, name.namespace(), interner) {
-            let prefix = join(name.namespace(), interner);
-            candidates.extend(of(&self.namespaces[ns.index()]).into_iter().map(|s| format!("{prefix}::{}", interner.resolve(s))));
-        }
-        candidates.sort();
-        // An unqualified name is compared with candidates by their last part too, so `Hots`
-        // finds `std::Host`.
-        let last = interner.resolve(name.last().name);
-        crate::suggest::closest(&wanted, candidates.iter().map(String::as_str))
-            .or_else(|| {
-                let by_last: Vec<&str> = candidates.iter().map(|c| c.rsplit("::").next().unwrap_or(c)).collect();
-                let found = crate::suggest::closest(last, by_last.iter().copied())?;
-                candidates.iter().find(|c| c.rsplit("::").next() == Some(found.as_str())).cloned()
-            })
-            .map(super::errors::Help::DidYouMean)
-    }
-
-    pub fn lookup_type(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<Type, CompileError> {
-        let last = name.last();
-        if name.parts.len() == 1 {
-            if let Some(ty) = Type::primitive(interner.resolve(last.name)) {
-                return Ok(ty);
-            }
-        }
-        for ns in self.search_path(from, name, interner)? {
-            let namespace = &self.namespaces[ns.index()];
-            if let Some(id) = namespace.typedefs.get(&last.name) {
-                return Ok(Type::Typedef(*id));
-            }
-            if let Some(id) = namespace.entities.get(&last.name) {
-                return Ok(Type::Entity(*id));
-            }
-        }
-        let mut near = self.near_name(from, name, interner, |ns| ns.typedefs.keys().chain(ns.entities.keys()).copied().collect());
-        if near.is_none() && name.parts.len() == 1 {
-            let primitives = ["string", "int", "float", "number", "bool", "dict", "list", "any"];
-            near = crate::suggest::closest(interner.resolve(last.name), primitives).map(super::errors::Help::DidYouMean);
-        }
-        Err(CompileError::new(ErrorKind::TypeNotFound(join(&name.parts, interner)), name.span()).with_help(near))
-    }
-
-    pub fn lookup_implementation(&self, from: NsId, name: &QualName, interner: &Interner) -> Result<ImplId, CompileError> {
-        let last = name.last();
-        for ns in self.search_path(from, name, interner)? {
-            if let Some(id) = self.namespaces[ns.index()].implementations.get(&last.name) {
-                return Ok(*id);
-            }
-        }
-        let near = self.near_name(from, name, interner, |ns| ns.implementations.keys().copied().collect());
-        Err(CompileError::new(ErrorKind::ImplementationNotFound(join(&name.parts, interner)), name.span()).with_help(near))
     }
 }
 
@@ -1015,90 +901,4 @@ fn topological_order(model: &mut Model, errors: &mut Vec<CompileError>) -> Vec<E
         visit(id, model, &mut state, &mut order, &mut path, errors);
     }
     order
-}
-
-/// A Python regular expression (Inmanta's `matching /.../`, pydantic's `constr` regex) as a
-/// pattern for Rust's regex with the same meaning: outside a character class, an unescaped
-/// `$` also matches before a final newline, as Python's does (`(?:\n?\z)`), and `\Z` is
-/// `\z`, and the octal escape `\0` is `\x{0}`. The rest of the syntax they share.
-pub fn python_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 8);
-    let mut chars = pattern.chars().peekable();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('Z') if !in_class => out.push_str("\\z"),
-                // Python's octal escape `\0`, `\0oo` (Rust's regex reads `\0` as a backreference).
-                Some('0') => {
-                    let mut value = 0u32;
-                    for _ in 0..2 {
-                        match chars.peek().and_then(|d| d.to_digit(8)) {
-                            Some(digit) => {
-                                value = value * 8 + digit;
-                                chars.next();
-                            }
-                            None => break,
-                        }
-                    }
-                    out.push_str(&format!("\\x{{{value:X}}}"));
-                }
-                Some(next) => {
-                    out.push('\\');
-                    out.push(next);
-                }
-                None => out.push('\\'),
-            },
-            '[' if !in_class => {
-                in_class = true;
-                out.push(c);
-                // A `]` right after `[` or `[^` is a literal.
-                if chars.peek() == Some(&'^') {
-                    out.push('^');
-                    chars.next();
-                }
-                if chars.peek() == Some(&']') {
-                    out.push_str("\\]");
-                    chars.next();
-                }
-            }
-            ']' if in_class => {
-                in_class = false;
-                out.push(c);
-            }
-            '$' if !in_class => out.push_str("(?:\\n?\\z)"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Evaluates a default value: literals, and lists and dicts of literals.
-pub fn constant(expr: &ast::Expr) -> Option<Value> {
-    Some(match &expr.kind {
-        ExprKind::Int(i) => Value::Int(*i),
-        ExprKind::Float(f) => Value::Float(*f),
-        ExprKind::Bool(b) => Value::Bool(*b),
-        ExprKind::Null => Value::Null,
-        ExprKind::Str(s) => Value::str(s),
-        ExprKind::List(items) => {
-            // As a list literal evaluates: a list element is spliced in (see `exec::eval`).
-            let mut values = Vec::with_capacity(items.len());
-            for item in items {
-                match constant(item)? {
-                    Value::List(inner) => values.extend(inner.iter().cloned()),
-                    value => values.push(value),
-                }
-            }
-            Value::list(values)
-        }
-        ExprKind::Map(pairs) => {
-            let mut dict = Dict::default();
-            for (key, value) in pairs {
-                dict.insert(Rc::from(key.value.as_str()), constant(value)?);
-            }
-            Value::Dict(Rc::new(dict))
-        }
-        _ => return None,
-    })
 }
