@@ -142,7 +142,11 @@ class PluginType:
                 if self.arg in ("std::Entity", value.type):
                     return True
                 return value.isa(str(self.arg))
-            # a typedef (ip::ip, std::hoststring, ...): Cairn checks the value against the model
+            # Inmanta entity names start with a capital, typedef names (ip::ip, std::hoststring) do not.
+            # A typedef's constraint is Cairn's to check: the host only checks it is not a collection.
+            last = str(self.arg).rsplit("::", 1)[-1]
+            if last[:1].isupper():
+                return False
             return not isinstance(value, (list, tuple, dict))
         if k == "pyclass":
             return isinstance(value, self.arg)
