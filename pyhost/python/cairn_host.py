@@ -200,6 +200,8 @@ def frames_of(exc: BaseException) -> list:
         if filename.startswith("<frozen") or absolute.startswith(HERE + os.sep) or absolute.startswith(IMPORTLIB_DIR + os.sep):
             continue
         frames.append(f'  File "{filename}", line {fs.lineno}, in {fs.name}')
+    if isinstance(exc, SyntaxError) and exc.filename:
+        frames.append(f'  File "{exc.filename}", line {exc.lineno}')
     return frames[-MAX_FRAMES:]
 
 

@@ -1,0 +1,169 @@
+"""Integration: hello and calls with the Python of Inmanta's published modules, from PyPI.
+
+The wheels are downloaded with ``pip download --no-deps`` into ``$CAIRN_PYHOST_WHEELS``
+(default ``/tmp/cairn-pyhost-wheels``). The host runs with the first Python of
+``$CAIRN_PYHOST_TEST_PYTHON``, ``/tmp/cairn-pyhost-venv/bin/python``,
+``/tmp/cairn-inmanta-venv/bin/python`` and this Python that imports the modules'
+dependencies (netaddr, PyYAML); a throw-away one is made with
+``python3 -m venv /tmp/cairn-pyhost-venv && /tmp/cairn-pyhost-venv/bin/pip install netaddr PyYAML``.
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from hostlib import UNKNOWN, Host, hello  # noqa: E402
+
+WHEELS = os.environ.get("CAIRN_PYHOST_WHEELS", "/tmp/cairn-pyhost-wheels")
+MODULES = {
+    "ip": "2.0.3",
+    "net": "1.1.3",
+    "yaml": "1.0.0",
+    "ssh": "1.0.5",
+    "rest": "1.0.1",
+    "files": "2.11.1",
+    "kubernetes": "0.0.5",
+    "user": "0.1.23",
+}
+# the third-party packages a module's Python imports
+DEPENDENCIES = {"ip": ["netaddr"], "yaml": ["yaml"], "rest": ["requests", "jq"], "kubernetes": ["kubernetes"]}
+
+
+def wheel(name):
+    found = sorted(glob.glob(os.path.join(WHEELS, f"inmanta_module_{name}-{MODULES[name]}-*.whl")))
+    if found:
+        return found[0]
+    os.makedirs(WHEELS, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", WHEELS, f"inmanta-module-{name}=={MODULES[name]}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=300,
+    )
+    found = sorted(glob.glob(os.path.join(WHEELS, f"inmanta_module_{name}-{MODULES[name]}-*.whl")))
+    return found[0] if found else None
+
+
+def imports(python, names):
+    if not names:
+        return True
+    r = subprocess.run([python, "-I", "-c", "import " + ", ".join(names)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return r.returncode == 0
+
+
+def pick_python():
+    candidates = [os.environ.get("CAIRN_PYHOST_TEST_PYTHON"), "/tmp/cairn-pyhost-venv/bin/python",
+                  "/tmp/cairn-inmanta-venv/bin/python", sys.executable]
+    for c in candidates:
+        if c and os.path.exists(c) and imports(c, ["netaddr", "yaml"]):
+            return c
+    return None
+
+
+class RealModulesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.python = pick_python()
+        if cls.python is None:
+            raise unittest.SkipTest(
+                "no Python with netaddr and PyYAML: python3 -m venv /tmp/cairn-pyhost-venv && "
+                "/tmp/cairn-pyhost-venv/bin/pip install netaddr PyYAML"
+            )
+        cls.wheels = {n: wheel(n) for n in MODULES}
+        if cls.wheels["ip"] is None or cls.wheels["yaml"] is None:
+            raise unittest.SkipTest(f"could not download inmanta-module-ip/yaml wheels into {WHEELS}")
+        cls.project = tempfile.mkdtemp(prefix="cairn-pyhost-real-")
+        site = os.path.join(cls.project, ".env-site")
+        cls.modules = []
+        for name, whl in cls.wheels.items():
+            if whl is None:
+                continue
+            with zipfile.ZipFile(whl) as z:
+                z.extractall(site)
+            pkg = os.path.join(site, "inmanta_plugins", name)
+            if name == "yaml":
+                # yaml as a v1 module: libs/yaml/plugins, with a file in libs/yaml/files
+                lib = os.path.join(cls.project, "libs", "yaml")
+                shutil.copytree(pkg, os.path.join(lib, "plugins"))
+                os.makedirs(os.path.join(lib, "files"))
+                with open(os.path.join(lib, "files", "conf.yml"), "w") as f:
+                    f.write("servers:\n  - name: a\n    port: 80\n")
+                cls.modules.append({"name": name, "kind": "v1", "path": os.path.join(lib, "plugins")})
+            else:
+                cls.modules.append({"name": name, "kind": "v2", "path": pkg})
+        cls.host = Host(cls.project, python=cls.python)
+        cls.ready, _ = cls.host.request(hello(cls.project, cls.modules, {"environment": "e"}))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.host.close()
+        shutil.rmtree(cls.project, ignore_errors=True)
+
+    def ret(self, plugin, *args):
+        answer, _ = self.host.call(plugin, args)
+        self.assertEqual(answer["op"], "return", answer)
+        return answer["value"]
+
+    def test_modules_load(self):
+        errors = self.ready["errors"]
+        for name in MODULES:
+            if self.wheels.get(name) is None:
+                continue
+            with self.subTest(module=name):
+                if name == "files":
+                    # files 2.11.1 needs Python 3.12 syntax, the mitogen and config modules and std's Jinja
+                    if sys.version_info < (3, 12):
+                        self.assertIn("files", errors)
+                    continue
+                if imports(self.python, DEPENDENCIES.get(name, [])):
+                    self.assertNotIn(name, errors, errors.get(name))
+                else:
+                    self.assertIn("No module named", errors[name]["message"])
+        self.assertIn("ip::is_valid_ip", self.ready["plugins"])
+        self.assertEqual(self.ready["plugins"]["ip::network"]["params"][0]["type"], "ip::ip")
+        self.assertIn("yaml::loads", self.ready["plugins"])
+        self.assertEqual(self.ready["plugins"]["yaml::load"]["params"], [
+            {"name": "path", "type": "string", "default": None, "has_default": False, "kind": "positional_or_keyword"}])
+        if "rest" not in errors and "rest" in [m["name"] for m in self.modules]:
+            rest = self.ready["resources"]["rest::RESTCall"]
+            self.assertEqual((rest["agent"], rest["id_attribute"], rest["kind"]), ("agent", "url_id", "resource"))
+            self.assertIn({"name": "url", "mapped": False}, rest["fields"])
+
+    def test_ip(self):
+        self.assertEqual(self.ret("ip::hostname", "www.example.com"), "www")
+        self.assertIs(self.ret("ip::is_valid_ip", "10.0.0.1"), True)
+        self.assertIs(self.ret("ip::is_valid_ip", "nonsense"), False)
+        self.assertEqual(self.ret("ip::network", "10.1.2.3", "24"), "10.1.2.0")
+        self.assertEqual(self.ret("ip::netmask", 24), "255.255.255.0")
+        self.assertEqual(self.ret("ip::ipindex", "10.0.0.0/24", 5), "10.0.0.5")
+        self.assertEqual(self.ret("ip::add", "10.0.0.1", 2), "10.0.0.3")
+        self.assertEqual(self.ret("ip::ipnet", "192.168.1.100/24", "netmask"), "255.255.255.0")
+        self.assertEqual(self.ret("ip::hostname", UNKNOWN), UNKNOWN)
+        answer, _ = self.host.call("ip::hostname", [3])
+        self.assertEqual((answer["op"], answer["kind"]), ("raise", "ValueTypeError"))
+
+    def test_yaml(self):
+        self.assertEqual(self.ret("yaml::loads", "a: [1, 2]\nb: {c: x}\n"), {"a": [1, 2], "b": {"c": "x"}})
+        self.assertEqual(self.ret("yaml::load", "yaml/conf.yml"), {"servers": [{"name": "a", "port": 80}]})
+        answer, _ = self.host.call("yaml::load", ["yaml/missing.yml"])
+        self.assertEqual(answer["op"], "raise")
+        self.assertIn("missing.yml", answer["message"])
+
+    def test_ssh(self):
+        if "ssh::get_public_key" not in self.ready["plugins"] or shutil.which("ssh-keygen") is None:
+            self.skipTest("ssh-keygen not installed")
+        public = self.ret("ssh::get_public_key", "k1")
+        self.assertTrue(public.startswith("ssh-rsa "), public)
+        self.assertTrue(os.path.isfile(os.path.join(self.project, "data", "ssh", "k1")))
+        self.assertEqual(self.ret("ssh::get_public_key", "k1"), public)
+
+
+if __name__ == "__main__":
+    unittest.main()
