@@ -288,6 +288,8 @@ class Host:
         for m in modules:
             name = str(m["name"])
             package = f"{PLUGINS_PACKAGE}.{name}"
+            if not os.path.isdir(MODULES_FINDER.folders[name]):
+                continue  # a module without Python
             try:
                 importlib.import_module(package)
                 for sub in submodule_names(package, MODULES_FINDER.folders[name]):

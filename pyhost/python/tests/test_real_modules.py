@@ -19,7 +19,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hostlib import UNKNOWN, Host, hello  # noqa: E402
+from hostlib import UNKNOWN, Host, Model, hello, ref  # noqa: E402
 
 WHEELS = os.environ.get("CAIRN_PYHOST_WHEELS", "/tmp/cairn-pyhost-wheels")
 MODULES = {
@@ -167,3 +167,65 @@ class RealModulesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RealInmantaInstalledTest(unittest.TestCase):
+    """With the real inmanta-core in the virtualenv, the shim still wins and kubernetes loads."""
+
+    PYTHON = os.environ.get("CAIRN_PYHOST_INMANTA_PYTHON", "/tmp/cairn-inmanta-venv/bin/python")
+
+    def test_shim_wins(self):
+        if not (os.path.exists(self.PYTHON) and imports(self.PYTHON, ["inmanta.plugins"])):
+            self.skipTest(f"no Python with the real inmanta-core at {self.PYTHON}")
+        project = tempfile.mkdtemp(prefix="cairn-pyhost-realinmanta-")
+        try:
+            lib = os.path.join(project, "libs", "probe", "plugins")
+            os.makedirs(lib)
+            with open(os.path.join(lib, "__init__.py"), "w") as f:
+                f.write(
+                    "import inmanta, inmanta.plugins\n"
+                    "from inmanta.plugins import plugin\n"
+                    "@plugin\n"
+                    "def where() -> 'string':\n"
+                    "    return inmanta.plugins.__file__\n"
+                )
+            modules = [{"name": "probe", "kind": "v1", "path": lib}]
+            for name in ("kubernetes", "rest"):
+                whl = wheel(name)
+                if whl is not None:
+                    site = os.path.join(project, "site")
+                    with zipfile.ZipFile(whl) as z:
+                        z.extractall(site)
+                    modules.append({"name": name, "kind": "v2", "path": os.path.join(site, "inmanta_plugins", name)})
+            host = Host(project, python=self.PYTHON)
+            ready, _ = host.request(hello(project, modules))
+            answer, _ = host.call("probe::where")
+            mapped = None
+            if "kubernetes" not in ready["errors"] and len(modules) > 1:
+                model = Model({
+                    1: {"type": "kubernetes::resources::Secret",
+                        "attrs": {"name": "s", "cluster": ref(2, "kubernetes::Cluster"), "namespace": ref(3, "kubernetes::Namespace")}},
+                    2: {"type": "kubernetes::Cluster", "attrs": {"name": "c1"}},
+                    3: {"type": "kubernetes::Namespace", "attrs": {"name": "ns"}},
+                })
+                mapped, _ = host.request({"op": "map", "resource": "kubernetes::resources::Secret", "field": "identifier",
+                                          "instance": ref(1, "kubernetes::resources::Secret")}, model)
+            host.close()
+            if mapped is not None:
+                self.assertEqual(mapped, {"op": "return", "value": "/cluster/c1/namespace/ns/secret/s"})
+            here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            self.assertEqual(answer, {"op": "return", "value": os.path.join(here, "inmanta", "plugins.py")})
+            for m in modules[1:]:
+                if imports(self.PYTHON, DEPENDENCIES.get(m["name"], [])):
+                    self.assertNotIn(m["name"], ready["errors"], ready["errors"].get(m["name"]))
+            if "kubernetes" not in ready["errors"] and len(modules) > 1:
+                self.assertIn("kubernetes::assert_common_cluster", ready["plugins"])
+                secret = ready["resources"]["kubernetes::resources::Secret"]
+                self.assertEqual(secret["kind"], "purgeable")
+                self.assertEqual(
+                    [f["name"] for f in secret["fields"]],
+                    ["send_event", "receive_events", "purged", "purge_on_delete", "name", "labels", "cluster_config",
+                     "namespace", "type", "data"],
+                )
+        finally:
+            shutil.rmtree(project, ignore_errors=True)
