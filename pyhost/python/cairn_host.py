@@ -172,6 +172,10 @@ class PrintWriter(io.TextIOBase):
     def fileno(self) -> int:
         return 1  # now the stderr of the host
 
+    @property
+    def buffer(self) -> "_BinaryPrintWriter":
+        return _BinaryPrintWriter(self)
+
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
@@ -189,6 +193,21 @@ class PrintWriter(io.TextIOBase):
         if self._buffer:
             text, self._buffer = self._buffer, ""
             self._channel.send({"op": "print", "text": text})
+
+
+class _BinaryPrintWriter(io.RawIOBase):
+    """``sys.stdout.buffer``: bytes are decoded (UTF-8, replacing errors) and printed."""
+
+    def __init__(self, text: PrintWriter) -> None:
+        super().__init__()
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._text.write(bytes(data).decode("utf-8", errors="replace"))
+        return len(data)
 
 
 def frames_of(exc: BaseException) -> list:

@@ -27,6 +27,8 @@ from inmanta.execute.util import NoneValue, Unknown
 from inmanta.export import dependency_manager
 from inmanta.plugins import Context, PluginException, deprecated, plugin
 
+print("alpha loaded")
+
 
 @plugin
 def add(a: "int", b: "int" = 1) -> "int":
@@ -155,6 +157,8 @@ def loud(x: "string") -> "string":
 @plugin
 def write_fd1(x: "string") -> "string":
     os.write(1, b"raw bytes on fd 1\\n")
+    import sys
+    sys.stdout.buffer.write(b"via buffer\\n")
     import subprocess
     subprocess.run(["echo", "from a child"])
     print("partial", end="")
@@ -311,7 +315,7 @@ class HostTest(unittest.TestCase):
         write(os.path.join(p, "libs/broken/plugins/__init__.py"), BROKEN)
         write(os.path.join(p, "libs/noshim/plugins/__init__.py"), NOSHIM)
         cls.host = Host(p)
-        modules = [v1(p, "beta"), v1(p, "broken"), v1(p, "alpha"), v1(p, "noshim")]
+        modules = [v1(p, "beta"), v1(p, "broken"), v1(p, "alpha"), v1(p, "noshim"), v1(p, "modelonly")]
         cls.ready, cls.hello_prints = cls.host.request(hello(p, modules, {"environment": "env-1"}))
 
     @classmethod
@@ -370,6 +374,7 @@ class HostTest(unittest.TestCase):
         self.assertEqual(r["dependency_managers"], ["alpha.deps"])
 
     def test_import_errors(self):
+        self.assertEqual(self.hello_prints, ["alpha loaded"])
         errors = self.ready["errors"]
         self.assertEqual(sorted(errors), ["broken", "noshim"])
         self.assertEqual(errors["broken"]["message"], "ModuleNotFoundError: No module named 'no_such_dependency_cairn_test'")
@@ -568,7 +573,7 @@ class HostTest(unittest.TestCase):
         self.assertEqual(prints, ["called with x"])
         answer, prints = self.call("alpha::write_fd1", ["y"])
         self.assertEqual(answer, {"op": "return", "value": "y"})
-        self.assertEqual(prints, ["partial"])
+        self.assertEqual(prints, ["via buffer", "partial"])
         self.assertReturns("alpha::add", [1], 2)  # the protocol is intact
         stderr = "".join(self.host.stderr)
         self.assertIn("raw bytes on fd 1", stderr)
