@@ -418,7 +418,8 @@ class Host:
             if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
                 return raise_answer("ProtocolError", "kwargs must be [name, value] pairs", [])
             kwargs.append((pair[0], decode(pair[1])))
-        result = plugin.invoke(args, kwargs)
+        caller = request.get("namespace")
+        result = plugin.invoke(args, kwargs, caller if isinstance(caller, str) else None)
         return {"op": "return", "value": encode(result)}
 
     def map(self, request: dict) -> dict:

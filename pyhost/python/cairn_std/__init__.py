@@ -22,6 +22,13 @@ def _module_folder(name: str) -> str:
 
 def determine_path(ctx, module_dir: str, path: str) -> str:
     """``MODULE/rel/path`` to the file ``rel/path`` in ``module_dir`` (e.g. files) of MODULE."""
+    if path.startswith("./"):
+        # relative to the module of the calling statement (Context.owner.namespace)
+        owner = getattr(getattr(ctx, "owner", None), "namespace", None)
+        module = owner.get_full_name().split("::")[0] if owner is not None else ""
+        if module not in RUNTIME.modules:
+            raise Exception(f"Unable to determine current module for path {path}, called from {module}")
+        path = module + "/" + path[2:]
     parts = path.split("/")
     if parts[0] == "":
         base = RUNTIME.project or os.getcwd()

@@ -418,7 +418,7 @@ class Plugin:
 
     # calling -------------------------------------------------------------------------------
 
-    def invoke(self, args: list, kwargs: list) -> object:
+    def invoke(self, args: list, kwargs: list, caller_namespace: Optional[str] = None) -> object:
         """Run the plugin on compiler-domain values; returns a compiler-domain value (or Unknown).
 
         Raises ``BindingError``, ``ValueTypeError``, whatever the plugin raises, or ``CairnWait``.
@@ -439,7 +439,7 @@ class Plugin:
                     f" Expected type: {param.type.type_string()}"
                 )
 
-        context = Context(self)
+        context = Context(self, caller_namespace)
 
         def to_plugin(slot: object) -> object:
             if slot is _CONTEXT_SLOT:
@@ -592,9 +592,10 @@ def _no_server(*args: object, **kwargs: object) -> typing.NoReturn:
 class Context:
     """Handed to a plugin whose parameter is annotated with ``Context``."""
 
-    def __init__(self, plugin: Plugin) -> None:
+    def __init__(self, plugin: Plugin, caller_namespace: Optional[str] = None) -> None:
         self.plugin = plugin
-        self.owner = _Owner(plugin.ns)
+        # the namespace of the calling statement when Cairn says it, else the plugin's own
+        self.owner = _Owner(Namespace(caller_namespace) if caller_namespace else plugin.ns)
         self.compiler = _CompilerStub()
 
     def get_environment_id(self) -> str:

@@ -25,9 +25,16 @@ from inmanta.execute import proxy
 from inmanta.execute.proxy import DictProxy, DynamicProxy, SequenceProxy
 from inmanta.execute.util import NoneValue, Unknown
 from inmanta.export import dependency_manager
-from inmanta.plugins import Context, PluginException, deprecated, plugin
+from inmanta.plugins import Context, ModelType, PluginException, deprecated, plugin
 
 print("alpha loaded")
+
+
+@plugin
+def annotated(
+    h: typing.Annotated[DynamicProxy, ModelType["std::Host"]], n: "std::hoststring"
+) -> typing.Annotated[str, ModelType["std::hoststring"]]:
+    return h.name + n
 
 
 @plugin
@@ -136,6 +143,11 @@ def swallow_everything(h: "std::Host") -> "string":
         return h.name
     except BaseException:
         return "swallowed"
+
+
+@plugin
+def attribute_names(h: "std::Host") -> "string[]":
+    return dir(h)
 
 
 @plugin
@@ -372,6 +384,8 @@ class HostTest(unittest.TestCase):
         self.assertEqual([(p["name"], p["kind"]) for p in va],
                          [("first", "positional_or_keyword"), ("rest", "var_positional"), ("opts", "var_keyword")])
         self.assertEqual(r["dependency_managers"], ["alpha.deps"])
+        ann = r["plugins"]["alpha::annotated"]
+        self.assertEqual(([p["type"] for p in ann["params"]], ann["returns"]), (["std::Host", "std::hoststring"], "std::hoststring"))
 
     def test_import_errors(self):
         self.assertEqual(self.hello_prints, ["alpha loaded"])
@@ -520,6 +534,11 @@ class HostTest(unittest.TestCase):
         self.assertIn({"op": "isa", "instance": 5, "entity": "std::Host"}, m.questions)
         self.assertReturns("alpha::read_missing", [ref(1, "std::Host")], "notfound:False", model=m)
         self.assertReturns("alpha::type_name", [ref(2, "net::Iface")], "net::Iface", model=m)
+        self.assertReturns("alpha::annotated", [ref(1, "std::Host"), ".x"], "srv.x", model=m)
+        answer, _ = self.call("alpha::annotated", [ref(1, "std::Host"), ["no"]], model=m)
+        self.assertRaises_(answer, "ValueTypeError", "argument 'n'")
+        self.assertReturns("alpha::attribute_names", [ref(1, "std::Host")], ["ifaces", "name", "parent"], model=m)
+        self.assertIn({"op": "attributes", "instance": 1}, m.questions)
         answer, _ = self.call("alpha::host_info", [ref(4, "std::File")], model=m)
         self.assertRaises_(answer, "ValueTypeError", "argument 'h'")
         answer, _ = self.call("alpha::host_info", ["srv"], model=m)

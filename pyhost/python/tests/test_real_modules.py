@@ -152,6 +152,12 @@ class RealModulesTest(unittest.TestCase):
     def test_yaml(self):
         self.assertEqual(self.ret("yaml::loads", "a: [1, 2]\nb: {c: x}\n"), {"a": [1, 2], "b": {"c": "x"}})
         self.assertEqual(self.ret("yaml::load", "yaml/conf.yml"), {"servers": [{"name": "a", "port": 80}]})
+        # "./" is the module of the calling statement (an optional "namespace" of the call), else the plugin's
+        self.assertEqual(self.ret("yaml::load", "./conf.yml"), {"servers": [{"name": "a", "port": 80}]})
+        answer, _ = self.host.request({"op": "call", "plugin": "yaml::load", "args": ["./conf.yml"], "kwargs": [],
+                                       "namespace": "ip::sub"})
+        self.assertEqual(answer["op"], "raise")
+        self.assertIn("conf.yml", answer["message"])
         answer, _ = self.host.call("yaml::load", ["yaml/missing.yml"])
         self.assertEqual(answer["op"], "raise")
         self.assertIn("missing.yml", answer["message"])

@@ -134,6 +134,12 @@ class DynamicProxy:
         instance = self._get_instance()
         return instance.attributes() if isinstance(instance, Instance) else []
 
+    def __dir__(self) -> list:
+        instance = self._get_instance()
+        if isinstance(instance, Instance):
+            return instance.attributes()
+        return object.__dir__(self)
+
     def is_unknown(self) -> bool:
         return isinstance(self._get_instance(), Unknown)
 
