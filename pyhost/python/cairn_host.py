@@ -436,7 +436,22 @@ class Host:
             return raise_answer("ProtocolError", "map needs an instance ($ref)", [])
         field = str(request.get("field"))
         value = cls.map_field(self.exporter, name, field, DynamicProxy(instance))
-        return {"op": "return", "value": encode(DynamicProxy.unwrap(value))}
+        encoded = encode(value, lenient=True)
+        if contains_unknown_json(encoded):
+            # as Inmanta's exporter: a field that holds an unknown anywhere is unknown as a whole
+            encoded = {"$unknown": True}
+        return {"op": "return", "value": encoded}
+
+
+def contains_unknown_json(value: object) -> bool:
+    if isinstance(value, dict):
+        if value.get("$unknown") is True and len(value) == 1:
+            return True
+        inner = value["$dict"] if len(value) == 1 and isinstance(value.get("$dict"), dict) else value
+        return any(contains_unknown_json(v) for v in inner.values())
+    if isinstance(value, list):
+        return any(contains_unknown_json(v) for v in value)
+    return False
 
 
 def main() -> int:

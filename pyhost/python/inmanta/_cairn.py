@@ -152,8 +152,37 @@ def decode(value: Any) -> object:
     raise ProtocolError(f"not a value: {value!r}")
 
 
-def encode(value: object, _depth: int = 0) -> object:
-    """Plugin or compiler domain to JSON (protocol encoding). Proxies are unwrapped."""
+def _exporter_form(value: object) -> object:
+    """What Inmanta's exporter makes of values JSON does not know (uuid, datetime, enum, ...)."""
+    import datetime
+    import enum
+    import uuid
+
+    from inmanta.util import JSONSerializable
+
+    if isinstance(value, JSONSerializable):
+        return value.json_serialization_step()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(timespec="microseconds")
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, Exception):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    raise HostValueError(f"a value of Python type {type(value).__name__} is not a model value: {value!r}")
+
+
+def encode(value: object, _depth: int = 0, lenient: bool = False) -> object:
+    """Plugin or compiler domain to JSON (protocol encoding). Proxies are unwrapped.
+
+    ``lenient`` (resource fields) also converts what Inmanta's exporter serializes
+    (uuid, datetime, enum names, ...).
+    """
     from inmanta.execute.proxy import DynamicProxy
 
     if _depth > 500:
@@ -165,28 +194,30 @@ def encode(value: object, _depth: int = 0) -> object:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return int(value)
+        return int.__index__(value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise HostValueError(f"{value} is not a value (NaN and infinities are not allowed)")
         return float(value)
     if isinstance(value, str):
-        return str(value)
+        return str.__str__(value)  # the characters, also of a str enum
     if isinstance(value, Unknown):
         return {"$unknown": True}
     if isinstance(value, Instance):
         return {"$ref": value.ref, "$type": value.type}
     if isinstance(value, (list, tuple)):
-        return [encode(v, _depth + 1) for v in value]
+        return [encode(v, _depth + 1, lenient) for v in value]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise HostValueError(f"dict keys should be strings, got {k!r} of type {type(k).__name__}")
-            out[str(k)] = encode(v, _depth + 1)
+            out[str.__str__(k)] = encode(v, _depth + 1, lenient)
         if any(k.startswith("$") for k in out):
             return {"$dict": out}
         return out
+    if lenient:
+        return encode(_exporter_form(value), _depth + 1, lenient)
     raise HostValueError(f"a value of Python type {type(value).__name__} is not a model value: {value!r}")
 
 

@@ -252,6 +252,9 @@ def deep(x: "int") -> "int":
 '''
 
 ALPHA_RES = '''
+import enum
+import uuid
+
 import inmanta.resources
 from inmanta.resources import IgnoreResourceException, ManagedResource, PurgeableResource, Resource, resource
 
@@ -272,6 +275,32 @@ class FileRes(Base):
     @staticmethod
     def get_content(exporter, obj):
         return obj.content.upper()
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Mode(str, enum.Enum):
+    fast = "fast-mode"
+
+
+@resource("alpha::Extra", agent="agent", id_attribute="name")
+class Extra(Resource):
+    fields = ("tags", "colour", "mode", "uid", "labels")
+    map = {
+        "colour": lambda e, o: Colour.RED,
+        "mode": lambda e, o: Mode.fast,
+        "uid": lambda e, o: uuid.UUID(int=1),
+    }
+
+    @staticmethod
+    def get_tags(exporter, obj):
+        return obj.tags
+
+    @staticmethod
+    def get_labels(exporter, obj):
+        return obj.labels
 
 
 @resource("alpha::Svc", agent="agent", id_attribute="name")
@@ -403,7 +432,7 @@ class HostTest(unittest.TestCase):
 
     def test_resources(self):
         res = self.ready["resources"]
-        self.assertEqual(list(res), ["alpha::File", "alpha::Skip", "alpha::Svc"])
+        self.assertEqual(list(res), ["alpha::Extra", "alpha::File", "alpha::Skip", "alpha::Svc"])
         f = res["alpha::File"]
         self.assertEqual(f["module"], "alpha")
         self.assertEqual(f["agent"], "host.name")
@@ -641,6 +670,12 @@ class HostTest(unittest.TestCase):
         self.assertEqual(mp("alpha::Skip", "name", 10), {"op": "ignore"})
         self.assertEqual(mp("alpha::File", "content", 11), {"op": "wait"})
         self.assertEqual(mp("alpha::File", "content", 12), {"op": "return", "value": UNKNOWN})
+        m.instances[13] = {"type": "alpha::Extra", "attrs": {"tags": ["a", UNKNOWN], "labels": {"k": [1, 2], "$x": None}}}
+        self.assertEqual(mp("alpha::Extra", "tags", 13), {"op": "return", "value": UNKNOWN})
+        self.assertEqual(mp("alpha::Extra", "labels", 13), {"op": "return", "value": {"$dict": {"k": [1, 2], "$x": None}}})
+        self.assertEqual(mp("alpha::Extra", "colour", 13), {"op": "return", "value": "RED"})
+        self.assertEqual(mp("alpha::Extra", "mode", 13), {"op": "return", "value": "fast-mode"})
+        self.assertEqual(mp("alpha::Extra", "uid", 13), {"op": "return", "value": "00000000-0000-0000-0000-000000000001"})
         answer = mp("alpha::File", "nosuch", 7)
         self.assertRaises_(answer, "AttributeNotFound", "nosuch")
         answer = mp("alpha::Nope", "x", 7)
