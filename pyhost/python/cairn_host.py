@@ -20,6 +20,7 @@ import importlib.util  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import threading  # noqa: E402
 import traceback  # noqa: E402
 import types  # noqa: E402
 
@@ -121,14 +122,16 @@ class Channel:
     def __init__(self, rfile, wfd: int) -> None:
         self.rfile = rfile
         self.wfd = wfd
+        self.lock = threading.Lock()  # a plugin's threads may print while the main thread asks
 
     def send(self, obj: dict) -> None:
         data = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         raw = (data + "\n").encode("utf-8", errors="replace")
-        view = memoryview(raw)
-        while view:
-            n = os.write(self.wfd, view)
-            view = view[n:]
+        with self.lock:
+            view = memoryview(raw)
+            while view:
+                n = os.write(self.wfd, view)
+                view = view[n:]
 
     def receive(self):
         from inmanta._cairn import ProtocolError

@@ -9,6 +9,7 @@ types of its arguments and return value: Inmanta type strings (``"string"``, ``"
 import dataclasses
 import inspect
 import os
+import shutil
 import types
 import typing
 from collections import abc
@@ -324,6 +325,11 @@ class Plugin:
         globalns = getattr(fn, "__globals__", {})
         for p in signature.parameters.values():
             ann = p.annotation
+            if isinstance(ann, str) and not _looks_like_inmanta_type(ann):
+                try:
+                    ann = eval(ann, dict(globalns))  # a postponed annotation (from __future__ import annotations)
+                except Exception:
+                    pass
             if ann is Context or (isinstance(ann, str) and ann in ("Context", "inmanta.plugins.Context", "plugins.Context")):
                 self.context_param = p.name
                 continue
@@ -427,6 +433,9 @@ class Plugin:
 
         checks, call_args, call_kwargs = self.bind(args, kwargs)
         fq = self.get_full_name()
+        for command in self.opts.get("bin") or ():
+            if shutil.which(command) is None:
+                raise Exception(f"{self.__function_name__} requires {command} to be available in $PATH")
         accept_unknown = self.is_accept_unknowns()
         for param, value in checks:
             if isinstance(value, Unknown):

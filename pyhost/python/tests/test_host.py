@@ -47,6 +47,16 @@ def _greet(name: str, *, punct: str = "!") -> str:
     return f"hello {name}{punct}"
 
 
+@plugin(commands=["cairn-no-such-binary-xyz"])
+def needs_binary() -> "string":
+    return "ran"
+
+
+@plugin(commands=["sh"])
+def has_binary() -> "string":
+    return "ran"
+
+
 @plugin()
 def kind(which: "string") -> "any":
     return {
@@ -173,6 +183,7 @@ def write_fd1(x: "string") -> "string":
     sys.stdout.buffer.write(b"via buffer\\n")
     import subprocess
     subprocess.run(["echo", "from a child"])
+    subprocess.run(["cat"], timeout=10)  # a child's stdin is /dev/null, not the protocol
     print("partial", end="")
     return x
 
@@ -240,6 +251,19 @@ class FileHandler(CRUDHandler):
 
     def read_resource(self, ctx: HandlerContext, resource) -> None:
         raise ResourcePurged()
+'''
+
+ALPHA_FUTURE = '''
+from __future__ import annotations
+
+import typing
+
+from inmanta.plugins import Context, plugin
+
+
+@plugin
+def fut(ctx: Context, a: int, b: typing.Optional[str] = None) -> list[str]:
+    return [str(a), str(b), ctx.get_data_dir()]
 '''
 
 ALPHA_SUB = '''
@@ -351,6 +375,7 @@ class HostTest(unittest.TestCase):
         p = cls.project
         write(os.path.join(p, "libs/alpha/plugins/__init__.py"), ALPHA)
         write(os.path.join(p, "libs/alpha/plugins/sub.py"), ALPHA_SUB)
+        write(os.path.join(p, "libs/alpha/plugins/future.py"), ALPHA_FUTURE)
         write(os.path.join(p, "libs/alpha/plugins/res.py"), ALPHA_RES)
         write(os.path.join(p, "libs/beta/plugins/__init__.py"), BETA)
         write(os.path.join(p, "libs/broken/plugins/__init__.py"), BROKEN)
@@ -610,6 +635,9 @@ class HostTest(unittest.TestCase):
         self.assertEqual(len(tb), 2, tb)
         self.assertRegex(tb[0], r'^  File ".*libs/alpha/plugins/__init__\.py", line \d+, in fail$')
         self.assertRegex(tb[1], r'^  File ".*libs/alpha/plugins/__init__\.py", line \d+, in _deeper$')
+        answer, _ = self.call("alpha::needs_binary")
+        self.assertRaises_(answer, "Exception", "requires cairn-no-such-binary-xyz to be available in $PATH")
+        self.assertReturns("alpha::has_binary", [], "ran")
         answer, _ = self.call("alpha::crash")
         self.assertRaises_(answer, "KeyError", "missing")
         answer, _ = self.call("alpha::nope")
@@ -637,6 +665,14 @@ class HostTest(unittest.TestCase):
     def test_cross_module_and_submodule(self):
         self.assertReturns("beta::twice", [4], 8)
         self.assertReturns("alpha::sub::deep", [4], 40)
+        self.assertEqual(self.ready["plugins"]["alpha::future::fut"], {
+            "params": [
+                {"name": "a", "type": "int", "default": None, "has_default": False, "kind": "positional_or_keyword"},
+                {"name": "b", "type": "string?", "default": None, "has_default": True, "kind": "positional_or_keyword"},
+            ],
+            "returns": "string[]",
+        })
+        self.assertReturns("alpha::future::fut", [1], ["1", "None", os.path.join("data", "alpha::future")])
         self.assertReturns("alpha::old", [4], 4)
 
     # map --------------------------------------------------------------------------------------
