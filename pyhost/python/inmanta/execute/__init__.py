@@ -1,0 +1,1 @@
+"""Execution-time values: proxies and markers."""
