@@ -43,6 +43,30 @@ if [ ! -x "$VENV/bin/secantusd-py" ] || [ ! -x "$VENV/bin/schemathesis" ] || [ "
 fi
 export CAIRN_TEST_VENV="$VENV"
 
+# The published Inmanta modules whose Python the plugin host runs (tests/export/python/), with
+# the libraries their Python imports, but not inmanta-core: Cairn provides Inmanta's Python API
+# itself. Pinned in scripts/python-modules-requirements.txt, installed with --no-deps.
+MODULES_REQUIREMENTS="$PWD/scripts/python-modules-requirements.txt"
+MODULES_VENV="$PWD/.venv-modules"
+MODULES_STAMP="$MODULES_VENV/.requirements-sha1"
+wanted=$(sha1sum "$MODULES_REQUIREMENTS" | cut -d' ' -f1)
+if [ ! -x "$MODULES_VENV/bin/python" ] || [ "$(cat "$MODULES_STAMP" 2>/dev/null)" != "$wanted" ]; then
+    rm -rf "$MODULES_VENV"
+    started=$(date +%s)
+    python3 -m venv "$MODULES_VENV"
+    if ! "$MODULES_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$MODULES_REQUIREMENTS"; then
+        echo "pip could not install $MODULES_REQUIREMENTS into $MODULES_VENV: the plugin host tests need it" >&2
+        rm -rf "$MODULES_VENV"
+        exit 1
+    fi
+    echo "$wanted" > "$MODULES_STAMP"
+    echo "installed the modules virtualenv $MODULES_VENV in $(( $(date +%s) - started )) s"
+fi
+export CAIRN_TEST_MODULES_VENV="$MODULES_VENV"
+
+# The plugin host's own tests (Python, standard library only).
+python3 -m unittest discover -s pyhost/python/tests
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else

@@ -3,7 +3,7 @@
 //! resource that changed, failed, was skipped or left the model (the way Terraform and Puppet
 //! list them), then the counts.
 
-use crate::print::{build_reported, plural, summary};
+use crate::print::{build_reported, CompileArgs, plural, summary};
 use cairn_server::embedded::{Deployed, Embedded, EmbeddedOptions, ProjectLock};
 use cairn_wire::{Action, DeployResult, ResourceState};
 use std::io::Write;
@@ -13,7 +13,7 @@ use termcolor::StandardStream;
 
 static EMPTY: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
 
-pub fn run(root: &Path, overrides: &[String], options: &EmbeddedOptions, stderr: &mut StandardStream) -> ExitCode {
+pub fn run(root: &Path, args: &CompileArgs, options: &EmbeddedOptions, stderr: &mut StandardStream) -> ExitCode {
     // Before compiling: a second deploy of the project waits for nothing and says who runs.
     // (No project, no lock: the build says what is missing, and nothing is created.)
     let _lock = match root.join("project.yml").is_file().then(|| ProjectLock::take(root)) {
@@ -24,7 +24,7 @@ pub fn run(root: &Path, overrides: &[String], options: &EmbeddedOptions, stderr:
         }
         None => None,
     };
-    let Some(build) = build_reported(root, overrides, stderr) else { return ExitCode::FAILURE };
+    let Some(build) = build_reported(root, args, stderr) else { return ExitCode::FAILURE };
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", summary(&build));
     if build.export.is_none() {

@@ -5,6 +5,7 @@
 mod agent;
 mod deploy;
 mod inspect;
+mod modules;
 mod print;
 mod remote;
 
@@ -29,12 +30,8 @@ struct Cli {
     /// When to colour diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "CAIRN_COLOR")]
     color: Color,
-    /// A compile setting, `KEY=VALUE`, over the project's `.inmanta` file (for the commands
-    /// that compile): `environment`, `environment_name`, `server_host`, `server_port`,
-    /// `server_ssl`, `server_ca`, `server_ca_file`, `server_token`, or an Inmanta
-    /// `section.option` such as `config.environment`. May be repeated.
-    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    compile: print::CompileArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +51,18 @@ enum Command {
         /// The project folder (holding project.yml and main.cf).
         #[arg(default_value = ".")]
         project: PathBuf,
+    },
+    /// List the modules the project loads: where each comes from (shipped, a folder on the
+    /// module path, or installed in the virtualenv), and which of their plugins and resource
+    /// types are native and which run in Python (this starts the plugin host when a module
+    /// has Python code).
+    Modules {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        project: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Compile the project and write its resources to a JSON file, in the shape of Inmanta's
     /// `export -j` (ids ending in `,v=N`). Exits 1 if the model has errors.
@@ -226,15 +235,16 @@ fn main() -> ExitCode {
     };
     let mut stderr = StandardStream::stderr(choice);
     match cli.command {
-        Command::Compile { project } => print::compile(&project, &cli.set, &mut stderr),
+        Command::Compile { project } => print::compile(&project, &cli.compile, &mut stderr),
         Command::Parse { files } => parse(&files, &mut stderr),
+        Command::Modules { project, json } => modules::list(&project, &cli.compile, json, &mut stderr),
         Command::Deploy { remote, environment: Some(environment), full, .. } => agent::deploy(&remote, &environment, full, &mut stderr),
         Command::Deploy { project, dry_run, incremental, full: _, parallelism, keep_versions, .. } => {
             let deploy = cairn_agent::DeployOptions { check_all: !incremental, dry_run, parallelism: usize::from(parallelism), ..cairn_agent::DeployOptions::default() };
-            deploy::run(&project, &cli.set, &cairn_server::embedded::EmbeddedOptions { deploy, keep_versions }, &mut stderr)
+            deploy::run(&project, &cli.compile, &cairn_server::embedded::EmbeddedOptions { deploy, keep_versions }, &mut stderr)
         }
-        Command::Export { project, json: Some(json), files, number, .. } => print::export_json(&project, &cli.set, &json, files.as_deref(), number, &mut stderr),
-        Command::Export { project, remote, environment, release, .. } => remote::export(&project, &cli.set, &remote, environment.as_deref(), release, &mut stderr),
+        Command::Export { project, json: Some(json), files, number, .. } => print::export_json(&project, &cli.compile, &json, files.as_deref(), number, &mut stderr),
+        Command::Export { project, remote, environment, release, .. } => remote::export(&project, &cli.compile, &remote, environment.as_deref(), release, &mut stderr),
         Command::Versions { remote, environment: Some(environment), json, .. } => remote::versions(&remote, &environment, json, &mut stderr),
         Command::Versions { project, json, .. } => inspect::versions(&project, json, &mut stderr),
         Command::Resources { remote, environment: Some(environment), state, json, .. } => {

@@ -3,25 +3,70 @@
 
 use cairn_compiler::diagnostic::render;
 use cairn_compiler::fs::RealFs;
-use cairn_pipeline::{Build, CompileSettings};
+use cairn_pipeline::{Build, CompileSettings, PythonSettings};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use termcolor::StandardStream;
 
+/// What every command that compiles takes (global options).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CompileArgs {
+    /// A compile setting, `KEY=VALUE`, over the project's `.inmanta` file (for the commands
+    /// that compile): `environment`, `environment_name`, `server_host`, `server_port`,
+    /// `server_ssl`, `server_ca`, `server_ca_file`, `server_token`, or an Inmanta
+    /// `section.option` such as `config.environment`. May be repeated.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The virtualenv whose Python runs the modules' Python code and whose installed (v2)
+    /// modules are loaded (default: the active `VIRTUAL_ENV`, else the project's `.env`).
+    #[arg(long, global = true, env = "CAIRN_VENV", value_name = "DIR")]
+    pub venv: Option<PathBuf>,
+    /// How long one call of a Python plugin may run, in seconds.
+    #[arg(long, global = true, env = "CAIRN_PLUGIN_TIMEOUT", default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub plugin_timeout: f64,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value <= 86_400.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a number of seconds between 0 and 86400")),
+    }
+}
+
+impl CompileArgs {
+    /// The compile settings of a command-line compile: the project's `.inmanta` with `--set`
+    /// over it, this process's environment (`std::get_env`, and the plugin host's), and the
+    /// virtualenv.
+    pub fn settings(&self, root: &Path) -> Result<CompileSettings, String> {
+        let settings = cairn_pipeline::settings::project_settings(&RealFs, root, &self.set).map_err(|error| error.to_string())?;
+        let venv = self.venv.clone().or_else(|| std::env::var_os("VIRTUAL_ENV").map(PathBuf::from));
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
+        let python = PythonSettings {
+            venv,
+            path: std::env::var_os("PATH"),
+            cache,
+            call_limit: std::time::Duration::from_secs_f64(self.plugin_timeout),
+            // For work on the host itself: its Python code from a folder, not the binary.
+            host_dir: std::env::var_os("CAIRN_PYHOST_DIR").map(PathBuf::from),
+        };
+        Ok(CompileSettings { env_vars: std::env::vars().collect(), settings, python })
+    }
+}
+
 /// Builds the project (load, install, compile, export); prints the model's output and every
 /// problem. `None` when the project could not be loaded or had errors (already reported).
-pub fn build_reported(root: &Path, overrides: &[String], stderr: &mut StandardStream) -> Option<Build> {
+pub fn build_reported(root: &Path, args: &CompileArgs, stderr: &mut StandardStream) -> Option<Build> {
     let modules = cairn_pipeline::shipped_modules();
-    let settings = match cairn_pipeline::settings::project_settings(&RealFs, root, overrides) {
+    let settings = match args.settings(root) {
         Ok(settings) => settings,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
             return None;
         }
     };
-    // On the command line the model sees this process's environment (`std::get_env`).
-    let settings = CompileSettings { env_vars: std::env::vars().collect(), settings };
     let build = match cairn_pipeline::build(&RealFs, root, &modules, &settings) {
         Ok(build) => build,
         Err(error) => {
@@ -134,8 +179,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-pub fn compile(root: &Path, overrides: &[String], stderr: &mut StandardStream) -> ExitCode {
-    match build_reported(root, overrides, stderr) {
+pub fn compile(root: &Path, args: &CompileArgs, stderr: &mut StandardStream) -> ExitCode {
+    match build_reported(root, args, stderr) {
         Some(build) => {
             let _ = writeln!(std::io::stdout(), "{}", summary(&build));
             // The process ends now: freeing a large model piece by piece only costs time.
@@ -146,8 +191,8 @@ pub fn compile(root: &Path, overrides: &[String], stderr: &mut StandardStream) -
     }
 }
 
-pub fn export_json(root: &Path, overrides: &[String], out: &Path, files_dir: Option<&Path>, version: Option<u64>, stderr: &mut StandardStream) -> ExitCode {
-    let Some(build) = build_reported(root, overrides, stderr) else { return ExitCode::FAILURE };
+pub fn export_json(root: &Path, args: &CompileArgs, out: &Path, files_dir: Option<&Path>, version: Option<u64>, stderr: &mut StandardStream) -> ExitCode {
+    let Some(build) = build_reported(root, args, stderr) else { return ExitCode::FAILURE };
     let version = version.unwrap_or_else(|| embedded_version_number(root, &build));
     let resources = build.export.as_ref().map(|e| e.resources.as_slice()).unwrap_or(&[]);
     let files_dir = files_dir.map(Path::to_path_buf).unwrap_or_else(|| out.with_extension("files"));

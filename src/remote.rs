@@ -4,7 +4,7 @@
 //! prints tables for people and `--json` for scripts, and shows a server's error as one line
 //! with its HTTP status.
 
-use crate::print::{build_reported, plural, summary};
+use crate::print::{build_reported, CompileArgs, plural, summary};
 use crate::inspect::timestamp;
 use cairn_server::client::{Client, ClientError};
 use cairn_server::http::types::TokenCreate;
@@ -221,9 +221,9 @@ pub fn resources(remote: &Remote, environment: &str, state: Option<&str>, json: 
 
 /// `cairn export --server URL -e ENV [--release]`: compile here, upload the file bodies the
 /// server lacks and the version (streamed), print the version's number.
-pub fn export(project: &Path, overrides: &[String], remote: &Remote, environment: Option<&str>, release: bool, stderr: &mut StandardStream) -> ExitCode {
+pub fn export(project: &Path, args: &CompileArgs, remote: &Remote, environment: Option<&str>, release: bool, stderr: &mut StandardStream) -> ExitCode {
     let Some(environment) = environment else { return fail(stderr, "which environment? give -e ENV or set CAIRN_ENVIRONMENT") };
-    let Some(build) = build_reported(project, overrides, stderr) else { return ExitCode::FAILURE };
+    let Some(build) = build_reported(project, args, stderr) else { return ExitCode::FAILURE };
     let resources = std::sync::Arc::new(build.documents());
     let files = build.files();
     let count = resources.len();

@@ -14,6 +14,7 @@ pub mod lexer;
 pub mod nesting;
 pub mod parser;
 pub mod project;
+pub mod pyregex;
 pub mod session;
 pub mod source;
 pub mod span;

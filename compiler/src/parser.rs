@@ -386,9 +386,8 @@ pub fn sp(file: FileId, start: u32, end: u32) -> Span {
 /// A `matching /.../` regex that does not compile is a syntax error, as in Inmanta (which
 /// compiles it while parsing). The model compiles it again (and reports nothing then).
 pub fn check_regex(errors: &mut Vec<Recovery>, pattern: &str, span: Span) {
-    if let Err(error) = regex::Regex::new(&crate::compile::model::python_pattern(pattern)) {
+    if let Err(message) = crate::pyregex::PyRegex::new(&crate::compile::model::python_pattern(pattern)) {
         // The library's last line is the reason (`error: unclosed group`).
-        let message = error.to_string();
         let reason = message.lines().last().unwrap_or_default().trim().to_string();
         errors.push(user_error(SyntaxErrorKind::InvalidRegex(reason), span));
     }

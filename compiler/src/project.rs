@@ -195,11 +195,21 @@ pub struct Project {
     pub warnings: Vec<ProjectWarning>,
 }
 
+/// How a module is laid out: a v1 module is a folder on the module path, its Python code in
+/// `plugins/`; a v2 module is a package installed in a virtualenv
+/// (`site-packages/inmanta_plugins/NAME/`), its Python code in the folder itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleKind {
+    V1,
+    V2,
+}
+
 /// One module folder and the `.cf` files of its model, each with its namespace.
 #[derive(Debug, Clone)]
 pub struct ModuleSource {
     pub name: String,
     pub root: PathBuf,
+    pub kind: ModuleKind,
     pub config: Option<ModuleConfig>,
     /// `(namespace, path)`, sorted by namespace.
     pub files: Vec<(String, PathBuf)>,
@@ -207,6 +217,13 @@ pub struct ModuleSource {
 
 impl Project {
     pub fn load(fs: &dyn FileSystem, root: &Path) -> Result<Project, ProjectError> {
+        Project::load_with_packages(fs, root, &[])
+    }
+
+    /// Loads the project, with the v2 modules installed in `packages` too: folders named
+    /// `inmanta_plugins` of a virtualenv's site-packages, each subfolder a module. The module
+    /// path comes first: the first module of a name wins.
+    pub fn load_with_packages(fs: &dyn FileSystem, root: &Path, packages: &[PathBuf]) -> Result<Project, ProjectError> {
         let config_path = root.join("project.yml");
         if !fs.is_file(&config_path) {
             return Err(ProjectError::Missing(config_path));
@@ -230,12 +247,17 @@ impl Project {
                 search.push(download);
             }
         }
-        for dir in search {
+        let search = search.into_iter().map(|dir| (dir, ModuleKind::V1)).chain(packages.iter().map(|dir| (dir.clone(), ModuleKind::V2)));
+        for (dir, kind) in search {
             if !fs.is_dir(&dir) {
                 continue;
             }
             for entry in fs.read_dir(&dir).map_err(|e| ProjectError::Read(dir.clone(), e))? {
-                if let Some(module) = ModuleSource::load(fs, &entry)? {
+                let loaded = match kind {
+                    ModuleKind::V1 => ModuleSource::load(fs, &entry)?,
+                    ModuleKind::V2 => ModuleSource::load_installed(fs, &entry)?,
+                };
+                if let Some(module) = loaded {
                     // The first module of a name on the path wins, as in Inmanta.
                     if !modules.iter().any(|m: &ModuleSource| m.name == module.name) {
                         modules.push(module);
@@ -274,7 +296,33 @@ impl ModuleSource {
             collect_cf(fs, &model, &name, &mut files)?;
         }
         files.sort();
-        Ok(Some(ModuleSource { name, root: root.to_path_buf(), config, files }))
+        Ok(Some(ModuleSource { name, root: root.to_path_buf(), kind: ModuleKind::V1, config, files }))
+    }
+
+    /// Loads a v2 module installed in a virtualenv (`inmanta_plugins/NAME/`, its model in
+    /// `model/`); `None` when the folder has no model.
+    pub fn load_installed(fs: &dyn FileSystem, root: &Path) -> Result<Option<ModuleSource>, ProjectError> {
+        let model = root.join("model");
+        if !fs.is_file(&model.join("_init.cf")) {
+            return Ok(None);
+        }
+        let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut files = Vec::new();
+        collect_cf(fs, &model, &name, &mut files)?;
+        files.sort();
+        Ok(Some(ModuleSource { name, root: root.to_path_buf(), kind: ModuleKind::V2, config: None, files }))
+    }
+
+    /// The folder of the module's Python package (`inmanta_plugins.NAME`), when it has
+    /// Python code: `plugins/` of a v1 module, the module's own folder for a v2 module.
+    pub fn python_package(&self, fs: &dyn FileSystem) -> Option<PathBuf> {
+        let folder = match self.kind {
+            ModuleKind::V1 => self.root.join("plugins"),
+            ModuleKind::V2 => self.root.clone(),
+        };
+        let has_python = fs.is_dir(&folder)
+            && fs.read_dir(&folder).map(|entries| entries.iter().any(|e| e.extension().is_some_and(|x| x == "py"))).unwrap_or(false);
+        has_python.then_some(folder)
     }
 }
 

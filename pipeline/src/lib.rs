@@ -12,7 +12,10 @@ use cairn_compiler::export::{export, Export, ExportInput};
 use cairn_compiler::fs::FileSystem;
 use cairn_compiler::project::{Project, ProjectError};
 pub use cairn_module::ModuleSet;
-use std::path::Path;
+use cairn_compiler::error::Details;
+use cairn_compiler::export::ResourceRegistry;
+use cairn_pyhost::{HostConfig, PythonHost};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The modules compiled into the binary: std, fs, exec, apt, mitogen (std first: fs reuses
@@ -34,8 +37,33 @@ pub fn shipped_modules() -> ModuleSet {
 pub struct CompileSettings {
     /// Compile settings such as the environment id (`std::environment`).
     pub settings: std::collections::BTreeMap<String, String>,
-    /// The environment variables the model may read (`std::get_env`).
+    /// The environment variables the model may read (`std::get_env`); the plugin host gets
+    /// these as its whole environment.
     pub env_vars: std::collections::BTreeMap<String, String>,
+    pub python: PythonSettings,
+}
+
+/// How a module's Python code runs (`docs/plugin-host.md`).
+#[derive(Clone, Debug)]
+pub struct PythonSettings {
+    /// The virtualenv: its `bin/python` runs the host, its installed (v2) modules are
+    /// loaded. `None`: the project's `.env` folder when it has one, else `python3` from
+    /// `path` and no installed modules.
+    pub venv: Option<PathBuf>,
+    /// The `PATH` to find `python3` on when there is no virtualenv.
+    pub path: Option<std::ffi::OsString>,
+    /// Where the host's own code is put (`~/.cache`); `None`: the system's temporary folder.
+    pub cache: Option<PathBuf>,
+    /// How long one plugin call (or one field of a resource) may run.
+    pub call_limit: Duration,
+    /// Run the plugin host from this folder rather than from the binary (work on the host).
+    pub host_dir: Option<PathBuf>,
+}
+
+impl Default for PythonSettings {
+    fn default() -> Self {
+        PythonSettings { venv: None, path: None, cache: None, call_limit: Duration::from_secs(30), host_dir: None }
+    }
 }
 
 /// A compile followed, when it succeeded, by an export.
@@ -48,6 +76,8 @@ pub struct Build {
     pub installed: Vec<(String, String)>,
     pub compile_time: Duration,
     pub export_time: Duration,
+    /// The compile's plugin host (stopped; what it loaded and did stays readable).
+    pub python: PythonHost,
 }
 
 impl Build {
@@ -73,18 +103,28 @@ impl Build {
 /// diagnostics.
 pub fn build(fs: &dyn FileSystem, root: &Path, modules: &ModuleSet, settings: &CompileSettings) -> Result<Build, ProjectError> {
     let started = Instant::now();
-    let mut project = Project::load(fs, root)?;
+    let venv = settings.python.venv.clone().or_else(|| Some(root.join(".env")).filter(|env| env.join("bin").join("python").exists()));
+    let packages = venv.as_deref().map(cairn_pyhost::module_packages).unwrap_or_default();
+    let mut project = Project::load_with_packages(fs, root, &packages)?;
     let mut installed = Vec::new();
     if !project.config.requires.is_empty() {
         installed = fetch::install_missing(&project).map_err(|error| ProjectError::Fetch(error.to_string()))?;
         if !installed.is_empty() {
             // The module path changed on disk: find the new modules' files.
-            project = Project::load(fs, root)?;
+            project = Project::load_with_packages(fs, root, &packages)?;
         }
     }
+    let python = python_host(root, venv.as_deref(), settings);
     let lookup = |key: &str| settings.settings.get(key).cloned();
     let env_vars = |name: &str| settings.env_vars.get(name).cloned();
-    let env = Environment { builtins: &modules.builtins, plugins: &modules.plugins, settings: &lookup, env_vars: &env_vars, limits: Limits::default() };
+    let env = Environment {
+        builtins: &modules.builtins,
+        plugins: &modules.plugins,
+        foreign: Some(&python),
+        settings: &lookup,
+        env_vars: &env_vars,
+        limits: Limits::default(),
+    };
     let compilation = compile_loaded(fs, project, &env);
     let compile_time = started.elapsed();
     let mut diagnostics = compilation.diagnostics.clone();
@@ -92,19 +132,88 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &ModuleSet, settings: &C
     let mut exported = None;
     if compilation.succeeded() {
         if let Some(execution) = &compilation.execution {
+            let registry = registry_with_python(&compilation, &modules.resources, &python, &mut diagnostics);
             let input = ExportInput {
                 model: &compilation.model,
                 execution,
                 interner: &compilation.session.interner,
                 sources: &compilation.session.sources,
-                resources: &modules.resources,
+                resources: registry.as_ref().unwrap_or(&modules.resources),
             };
             let (result, export_diagnostics) = export(&input);
             diagnostics.extend(export_diagnostics);
             exported = Some(result);
         }
     }
-    Ok(Build { compilation, export: exported, diagnostics, installed, compile_time, export_time: export_started.elapsed() })
+    python.stop();
+    Ok(Build { compilation, export: exported, diagnostics, installed, compile_time, export_time: export_started.elapsed(), python })
+}
+
+/// The compile's plugin host (started only when the model reaches Python code).
+fn python_host(root: &Path, venv: Option<&Path>, settings: &CompileSettings) -> PythonHost {
+    let python = cairn_pyhost::find_python(venv, settings.python.path.as_deref())
+        .unwrap_or_else(|| venv.map(|v| v.join("bin").join("python")).unwrap_or_else(|| PathBuf::from("python3")));
+    let mut env = settings.env_vars.clone();
+    // Nothing written into module folders, and the same hash order every run.
+    env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+    env.insert("PYTHONHASHSEED".into(), "0".into());
+    PythonHost::new(HostConfig {
+        python,
+        cache: settings.python.cache.clone().unwrap_or_else(std::env::temp_dir),
+        host_dir: settings.python.host_dir.clone(),
+        project: root.to_path_buf(),
+        env,
+        settings: settings.settings.clone(),
+        call_limit: settings.python.call_limit,
+    })
+}
+
+/// The resource declarations with the Python-declared types added, when some instance is of
+/// a resource entity that no native declaration covers and a module has Python code (`None`:
+/// the native ones suffice, and Python is not started for the export).
+fn registry_with_python(
+    compilation: &Compilation,
+    native: &ResourceRegistry,
+    python: &PythonHost,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<ResourceRegistry> {
+    if python.modules().is_empty() {
+        return None;
+    }
+    let model = &compilation.model;
+    let execution = compilation.execution.as_ref()?;
+    let std_resource = model.entities.iter().position(|e| e.full_name == "std::Resource")?;
+    let mut undeclared_at = None;
+    let mut seen = vec![false; model.entities.len()];
+    for instance in &execution.instances {
+        let entity = instance.entity.index();
+        if std::mem::replace(&mut seen[entity], true) {
+            continue;
+        }
+        let def = &model.entities[entity];
+        let lineage = std::iter::once(entity).chain(def.ancestors.iter().map(|a| a.index()));
+        let is_resource = entity == std_resource || def.ancestors.iter().any(|a| a.index() == std_resource);
+        if is_resource && !lineage.into_iter().any(|e| native.get(&model.entities[e].full_name).is_some()) {
+            undeclared_at = Some(instance.span);
+            break;
+        }
+    }
+    let span = undeclared_at?;
+    match python.ready() {
+        Ok(ready) => {
+            let mut registry = native.clone();
+            cairn_pyhost::register_python_resources(python, ready.resources.into_values(), &mut registry);
+            Some(registry)
+        }
+        Err(failure) => {
+            let mut details = Details::new("plugin", format!("the resource declarations of the modules' Python code are not available: {}", failure.message), "a resource only Python declares");
+            if let Some(note) = failure.note {
+                details = details.hint(note);
+            }
+            diagnostics.push(Diagnostic::from_details(details, span));
+            None
+        }
+    }
 }
 
 /// Turns exported resources into the documents the store and agents use: the exported

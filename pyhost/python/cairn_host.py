@@ -337,6 +337,7 @@ class Host:
                 "agent": opts["agent"],
                 "id_attribute": opts["name"],
                 "fields": [{"name": f, "mapped": cls.is_mapped(f)} for f in cls.fields],
+                "id_mapped": cls.is_mapped(opts["name"]),
                 "kind": cls.kind(),
             }
         _ = PROVIDERS  # handlers are recorded but never run

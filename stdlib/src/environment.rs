@@ -312,7 +312,7 @@ mod compile_tests {
         let builtins = [crate::module().builtin()];
         let settings = |_: &str| None;
         let env_vars = |name: &str| vars.get(name).map(|v| v.to_string());
-        let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars, limits: Limits::default() };
+        let env = Environment { builtins: &builtins, plugins: &plugins, foreign: None, settings: &settings, env_vars: &env_vars, limits: Limits::default() };
         let mut fs = MemFs::new();
         fs.add("/p/project.yml", "name: p\n").add("/p/main.cf", main);
         let compilation = compile_project(&fs, Path::new("/p"), &env).expect("project loads");

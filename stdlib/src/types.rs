@@ -2,6 +2,7 @@
 //! (IP addresses and networks, URLs, e-mail addresses, UUIDs, dates), written natively with
 //! the semantics of the pydantic types Inmanta names.
 
+use cairn_compiler::pyregex::PyRegex;
 use cairn_compiler::compile::plugins::{Param, ParamType, PluginCtx, PluginFailure, PluginRegistry};
 use cairn_compiler::compile::value::{Dict, Value};
 use std::net::{IpAddr, Ipv4Addr};
@@ -187,7 +188,7 @@ fn constrained(type_name: &str, value: &Value, parameters: Option<&Dict>) -> Res
             // `pattern` by pydantic itself (Rust's regex, searching).
             let pattern = match (given.get("regex"), given.get("pattern")) {
                 (Some(Value::Str(p)), _) => Some(python_regex(p)?),
-                (_, Some(Value::Str(p))) => Some(regex::Regex::new(p).map_err(|e| format!("invalid pattern: {e}"))?),
+                (_, Some(Value::Str(p))) => Some(PyRegex::Linear(regex::Regex::new(p).map_err(|e| format!("invalid pattern: {e}"))?)),
                 _ => None,
             };
             let checked: String = match limit("curtail_length") {
@@ -217,10 +218,10 @@ fn constrained(type_name: &str, value: &Value, parameters: Option<&Dict>) -> Res
 
 /// A Python regular expression as `re.match` uses it, for Rust's regex: anchored at the
 /// start, with Python's `$` (see `python_pattern`).
-fn python_regex(pattern: &str) -> Result<regex::Regex, String> {
+fn python_regex(pattern: &str) -> Result<PyRegex, String> {
     // A typedef checks every value with the same pattern: compile it once.
     thread_local! {
-        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> = Default::default();
+        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, PyRegex>> = Default::default();
     }
     if let Some(found) = COMPILED.with(|cache| cache.borrow().get(pattern).cloned()) {
         return Ok(found);
@@ -236,9 +237,9 @@ fn python_regex(pattern: &str) -> Result<regex::Regex, String> {
     Ok(compiled)
 }
 
-fn translate_python_regex(pattern: &str) -> Result<regex::Regex, String> {
+fn translate_python_regex(pattern: &str) -> Result<PyRegex, String> {
     let translated = cairn_compiler::compile::model::python_pattern(pattern);
-    regex::Regex::new(&format!("^(?:{translated})")).map_err(|e| format!("invalid regex: {e}"))
+    PyRegex::new(&format!("^(?:{translated})")).map_err(|e| format!("invalid regex: {e}"))
 }
 
 /// Digits before and after the point of a number as Python's `Decimal(str(value))` has them.

@@ -62,14 +62,14 @@ fn check(name: &str) {
     check_files(name, &root, export, &got);
 }
 
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// N1 (resources sorted by id), N2 (requires sorted), N4 (the project's path as `<project>`);
 /// N3 (keys sorted) holds for every comparison of JSON objects.
-fn normalise(export: &mut Value, root: &Path) {
+pub(crate) fn normalise(export: &mut Value, root: &Path) {
     fn paths(value: &mut Value, project: &str) {
         match value {
             Value::String(text) if text.contains(project) => *text = text.replace(project, "<project>"),
@@ -89,7 +89,7 @@ fn normalise(export: &mut Value, root: &Path) {
 }
 
 /// Every difference between two exports, by resource id and field.
-fn compare(got: &Value, expected: &Value) -> Vec<String> {
+pub(crate) fn compare(got: &Value, expected: &Value) -> Vec<String> {
     let by_id = |export: &Value| -> BTreeMap<String, Value> {
         export
             .as_array()
@@ -122,7 +122,7 @@ fn compare(got: &Value, expected: &Value) -> Vec<String> {
 
 /// The bodies of `expected-files.json` are in Cairn's file store under the same hashes, the
 /// resources name them, and Cairn stores nothing else.
-fn check_files(name: &str, root: &Path, export: &cairn_compiler::export::Export, got: &Value) {
+pub(crate) fn check_files(name: &str, root: &Path, export: &cairn_compiler::export::Export, got: &Value) {
     let path = root.join("expected-files.json");
     let expected = if path.is_file() { read_json(&path) } else { Value::Array(Vec::new()) };
     let mut wanted: BTreeMap<String, Vec<u8>> = BTreeMap::new();

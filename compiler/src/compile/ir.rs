@@ -95,9 +95,13 @@ pub enum IrKind {
     /// index attribute this constructor takes from the instance whose relation it is the value
     /// of.
     Construct { entity: EntityId, args: Vec<(Symbol, Span, IrExpr)>, wrapped: Vec<IrExpr>, deferred: u32, lhs_inverse: Option<Symbol> },
-    /// A call that fails when it runs (a plugin Cairn cannot run), once its arguments are
-    /// known (an unknown argument makes the result unknown instead).
-    Fail { error: Box<CompileError>, args: Vec<IrExpr> },
+    /// A call of a plugin of a module with foreign (Python) code that no native plugin
+    /// covers: run by the embedder's [`ForeignPlugins`](super::plugins::ForeignPlugins) once
+    /// its arguments are known (an unknown argument makes the result unknown). Without one,
+    /// `missing` is the error the call gives when it runs (not where it is written, as in
+    /// Inmanta, where the plugin exists).
+    /// `names` are the full names the call may mean, in lookup order.
+    Foreign { names: Rc<[Rc<str>]>, args: Vec<IrExpr>, kwargs: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr>, missing: Box<CompileError> },
     Not(Box<IrExpr>),
     And(Box<IrExpr>, Box<IrExpr>),
     Or(Box<IrExpr>, Box<IrExpr>),

@@ -7,7 +7,7 @@
 use super::errors::{CompileError, ErrorKind, Help};
 use crate::ast::TopStmt;
 use crate::fs::FileSystem;
-use crate::project::{ModuleSource, Project};
+use crate::project::{ModuleKind, ModuleSource, Project};
 use crate::session::ParseSession;
 use crate::span::{FileId, Span};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -33,6 +33,9 @@ pub struct ModuleInfo {
     pub name: String,
     pub origin: ModuleOrigin,
     pub python_plugins: bool,
+    pub kind: ModuleKind,
+    /// The folder of its Python package, when it has Python code.
+    pub python: Option<PathBuf>,
 }
 
 /// One loaded namespace.
@@ -66,10 +69,12 @@ pub fn load(
 ) -> Loaded {
     let mut loaded = Loaded::default();
     let mut sources: BTreeMap<String, (String, Source)> = BTreeMap::new();
-    // Project modules come first: a project may bring its own version of a shipped module,
-    // except `std`, which is always Cairn's.
+    // Project modules come first: a project may bring its own version of a shipped module in
+    // its module path, except `std`, which is always Cairn's. A shipped module installed in
+    // the virtualenv (v2) is Cairn's too: its native version is the one meant.
     for module in &project.modules {
-        if module.name == "std" || loaded.modules.contains_key(&module.name) {
+        let shipped = builtins.iter().any(|b| b.name == module.name);
+        if module.name == "std" || (shipped && module.kind == ModuleKind::V2) || loaded.modules.contains_key(&module.name) {
             continue;
         }
         loaded.modules.insert(module.name.clone(), module_info(fs, module));
@@ -83,7 +88,7 @@ pub fn load(
         }
         loaded.modules.insert(
             builtin.name.to_string(),
-            ModuleInfo { name: builtin.name.to_string(), origin: ModuleOrigin::Builtin, python_plugins: false },
+            ModuleInfo { name: builtin.name.to_string(), origin: ModuleOrigin::Builtin, python_plugins: false, kind: ModuleKind::V1, python: None },
         );
         for (namespace, file_name, text) in &builtin.files {
             sources.insert(namespace.to_string(), (builtin.name.to_string(), Source::Text(file_name, text)));
@@ -156,13 +161,14 @@ pub fn load(
 }
 
 fn module_info(fs: &dyn FileSystem, module: &ModuleSource) -> ModuleInfo {
-    let plugins = module.root.join("plugins");
-    let python_plugins = fs.is_dir(&plugins)
-        && fs
-            .read_dir(&plugins)
-            .map(|entries| entries.iter().any(|e| e.extension().is_some_and(|x| x == "py")))
-            .unwrap_or(false);
-    ModuleInfo { name: module.name.clone(), origin: ModuleOrigin::Folder(module.root.clone()), python_plugins }
+    let python = module.python_package(fs);
+    ModuleInfo {
+        name: module.name.clone(),
+        origin: ModuleOrigin::Folder(module.root.clone()),
+        python_plugins: python.is_some(),
+        kind: module.kind,
+        python,
+    }
 }
 
 fn enqueue_imports(session: &ParseSession, index: usize, queue: &mut VecDeque<(String, Option<Span>)>) {

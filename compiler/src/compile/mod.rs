@@ -64,6 +64,9 @@ impl Compilation {
 pub struct Environment<'a> {
     pub builtins: &'a [BuiltinModule],
     pub plugins: &'a PluginRegistry,
+    /// Runs the plugins of modules' Python code; without it a call of one is an error when it
+    /// runs, and each module with Python code gets a warning.
+    pub foreign: Option<&'a dyn plugins::ForeignPlugins>,
     pub settings: &'a dyn Fn(&str) -> Option<String>,
     /// Environment variables by name (`std::get_env`): the binary passes the real ones,
     /// tests a map.
@@ -86,7 +89,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
     let mut timings = Timings { parse: started.elapsed(), ..Timings::default() };
     let mut diagnostics = session.diagnostics.clone();
     diagnostics.extend(loaded.errors.iter().map(Diagnostic::from));
-    let warnings = python_plugin_warnings(&loaded);
+    let warnings = if env.foreign.is_some() { Vec::new() } else { python_plugin_warnings(&loaded) };
     if !diagnostics.is_empty() || !session.io_errors.is_empty() {
         sort_and_dedup(&mut diagnostics);
         return Compilation { project, session, loaded, model: Model::default(), blocks: Vec::new(), execution: None, diagnostics, warnings, timings };
@@ -119,6 +122,10 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         sort_and_dedup(&mut diagnostics);
         return Compilation { project, session, loaded, model, blocks, execution: None, diagnostics, warnings, timings };
     }
+    if let Some(foreign) = env.foreign {
+        let with_code: Vec<&loader::ModuleInfo> = loaded.modules.values().filter(|m| m.python.is_some()).collect();
+        foreign.modules_loaded(&with_code);
+    }
     let execute_started = Instant::now();
     let mut module_roots: FxHashMap<String, std::path::PathBuf> = loaded
         .modules
@@ -142,6 +149,7 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         model: &model,
         blocks: &blocks,
         plugins: env.plugins,
+        foreign: env.foreign,
         interner: &session.interner,
         sources: &session.sources,
         name_ids: &name_ids,

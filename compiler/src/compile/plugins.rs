@@ -106,6 +106,38 @@ pub enum PluginFailure {
     Explained { message: String, hint: String },
 }
 
+/// How a plugin that runs outside the compiler (Python, through a plugin host) failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForeignFailure {
+    /// What happened, one line (`ValueError: bad address`).
+    pub message: String,
+    /// Lines shown under the message: the traceback's last frames, or the host's last words.
+    pub note: Option<String>,
+}
+
+/// Plugins that run outside the compiler: a module's Python plugins, run by a plugin host
+/// process. The compiler does no IO, so the embedder supplies this; the executor calls it for
+/// a call into a module with foreign code that no native plugin covers. During a call the
+/// implementation reads instances through `host` (a read that is not known yet makes it
+/// return [`ForeignOutcome::Wait`], and the executor runs the call again later).
+pub trait ForeignPlugins {
+    /// The modules the compile loaded, before anything runs: the ones with foreign code are
+    /// where calls go.
+    fn modules_loaded(&self, modules: &[&super::loader::ModuleInfo]);
+    /// Calls the first plugin of `names` (full names in lookup order: `ip::sub::f`, `ip::f`)
+    /// that exists, with these arguments.
+    fn call(&self, names: &[Rc<str>], args: &[Value], kwargs: &[(Rc<str>, Value)], host: &mut dyn PluginHost) -> ForeignOutcome;
+}
+
+/// The outcome of a call of a [`ForeignPlugins`] plugin.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForeignOutcome {
+    Value(Value),
+    /// It read a value that is not known yet (the host's `attribute` said so).
+    Wait,
+    Failed(ForeignFailure),
+}
+
 /// Opaque handle the executor uses to resume a waiting plugin call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WaitToken(pub u32);

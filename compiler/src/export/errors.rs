@@ -17,9 +17,6 @@ pub enum ExportError {
     /// Resources that require each other: `(id, where the instance was created)`, in the
     /// order of the cycle, the first one being where the error is shown.
     Cycle { members: Vec<(String, Span)> },
-    /// An instance of an entity that inherits `std::Resource`, but that no resource
-    /// declaration covers (neither the entity nor an ancestor): it cannot be exported.
-    NotDeclared { entity: String, module: String, span: Span },
     /// A field of a resource that its module's function could not compute.
     Field { resource_type: String, field: String, cause: String, span: Span },
     /// A dependency manager refused the version: its name, its message, the resource it is
@@ -53,7 +50,6 @@ impl ExportError {
         match self {
             ExportError::DuplicateId { span, .. }
             | ExportError::UnknownId { span, .. }
-            | ExportError::NotDeclared { span, .. }
             | ExportError::Field { span, .. }
             | ExportError::Dependency { span, .. } => *span,
             ExportError::Cycle { members } => members.first().map(|(_, span)| *span).unwrap_or_default(),
@@ -74,14 +70,6 @@ impl ExportError {
                 let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
                 Details::new("type", format!("dependency cycle between resources: {}", ids.join(" -> ")), "invalid operation")
             }
-            ExportError::NotDeclared { entity, module, .. } => Details::new(
-                "not-declared",
-                format!(
-                    "`{entity}` extends `std::Resource`, but no resource type is declared for it or its parents, so it cannot be \
-                     exported: module `{module}` must declare it (or the entity must not be a resource)"
-                ),
-                "an instance of it",
-            ),
             ExportError::Field { resource_type, field, cause, .. } => {
                 Details::new("export", format!("failed to get attribute `{field}` for export on `{resource_type}`: {cause}"), "this resource")
             }
@@ -95,7 +83,7 @@ impl ExportError {
     fn related(&self) -> Vec<(Span, String)> {
         match self {
             ExportError::DuplicateId { first, .. } => vec![(*first, "first resource with this id created here".to_string())],
-            ExportError::UnknownId { .. } | ExportError::NotDeclared { .. } | ExportError::Field { .. } => Vec::new(),
+            ExportError::UnknownId { .. } | ExportError::Field { .. } => Vec::new(),
             ExportError::Dependency { related, .. } => related.clone(),
             ExportError::Cycle { members } => members.iter().skip(1).map(|(id, span)| (*span, format!("{id} is on the cycle"))).collect(),
         }

@@ -170,8 +170,6 @@ struct Exporter<'a> {
     /// For each entity that is a resource (its own declaration or the nearest ancestor's),
     /// its plan.
     plans: Vec<Option<Plan<'a>>>,
-    /// Entities that inherit `std::Resource`, whether or not a declaration covers them.
-    resource_entities: Vec<bool>,
     files: BTreeMap<String, Vec<u8>>,
 }
 
@@ -189,20 +187,12 @@ impl<'a> Exporter<'a> {
                 Common { send_event: index(send_event), receive_events: index(receive_events), requires: index(requires) }
             })
             .collect();
-        let std_resource = model.entities.iter().position(|e| e.full_name == "std::Resource").map(|i| EntityId(i as u32));
-        let resource_entities = model
-            .entities
-            .iter()
-            .enumerate()
-            .map(|(e, entity)| std_resource.is_some_and(|base| e == base.index() || entity.ancestors.contains(&base)))
-            .collect();
         let mut exporter = Exporter {
             world,
             registry,
             errors: Vec::new(),
             common,
             plans: Vec::new(),
-            resource_entities,
             files: BTreeMap::new(),
         };
         // One set of shared field names per declaration.
@@ -271,15 +261,10 @@ impl<'a> Exporter<'a> {
         // them in instance order.
         let mut errors: Vec<(u32, ExportError)> = Vec::new();
         let mut found: Vec<Found> = Vec::new();
-        let mut undeclared: BTreeMap<EntityId, u32> = BTreeMap::new();
         let plans = std::mem::take(&mut self.plans);
         for (index, instance) in instances.iter().enumerate() {
-            let Some(plan) = &plans[instance.entity.index()] else {
-                if self.resource_entities[instance.entity.index()] {
-                    undeclared.entry(instance.entity).or_insert(index as u32);
-                }
-                continue;
-            };
+            // A resource entity that no module declares is not exported, as in Inmanta.
+            let Some(plan) = &plans[instance.entity.index()] else { continue };
             match self.build(InstanceId(index as u32), plan) {
                 Ok(resource) => found.push(Found { instance: index as u32, resource }),
                 Err(Skip::Ignored) => {}
@@ -287,12 +272,6 @@ impl<'a> Exporter<'a> {
             }
         }
         drop(plans);
-        for (entity, index) in undeclared {
-            let def = world.model.entity(entity);
-            let module = world.model.namespaces.get(def.ns.index()).map(|ns| ns.module.clone()).unwrap_or_default();
-            let error = ExportError::NotDeclared { entity: def.full_name.clone(), module, span: instances[index as usize].span };
-            errors.push((index, error));
-        }
         // Sorted by id (the order of the export), then by creation: the first instance with an
         // id is the resource, the others are duplicates. (Positions are sorted, not the
         // resources themselves, which are large.)
@@ -426,6 +405,9 @@ impl<'a> Exporter<'a> {
         let mut resource_id = String::with_capacity(decl.name.len() + agent.len() + decl.id_attribute.len() + key.len() + 4);
         for part in [decl.name.as_str(), "[", &agent, ",", &decl.id_attribute, "=", &key, "]"] {
             resource_id.push_str(part);
+        }
+        if decl.id_field_hidden {
+            attributes.retain(|(name, _)| **name != *decl.id_attribute);
         }
         let common = self.common[instance.entity.index()];
         let send_event = matches!(self.read(id, common.send_event), Some(Val::One(Value::Bool(true))));

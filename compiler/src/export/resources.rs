@@ -74,6 +74,9 @@ pub struct ResourceDecl {
     /// The field whose value identifies the resource on its agent (`path`, `uri`, ...).
     pub id_attribute: String,
     pub fields: Vec<Field>,
+    /// The id attribute's field gives the resource its id but is not exported (a Python
+    /// class that maps its id attribute without listing it among its `fields`).
+    pub id_field_hidden: bool,
 }
 
 /// Fields taken from `std::Resource` and `std::PurgeableResource` when the entity has them.
@@ -88,6 +91,7 @@ impl ResourceDecl {
             agent: AgentSource::Path(agent.to_string()),
             id_attribute: id_attribute.to_string(),
             fields: Vec::new(),
+            id_field_hidden: false,
         };
         for field in std::iter::once(&id_attribute).chain(fields) {
             decl.set(field, FieldSource::Attribute((*field).to_string()));
@@ -188,6 +192,12 @@ impl ResourceRegistry {
                 decl.fields.push(Field { name: (*name).to_string(), source: FieldSource::Attribute((*name).to_string()) });
             }
         }
+        self.decls.insert(decl.name.clone(), decl);
+    }
+
+    /// Registers a resource type exactly as declared: no inherited fields are added (a Python
+    /// `@resource` class lists every field of its bases itself).
+    pub fn register_as_declared(&mut self, decl: ResourceDecl) {
         self.decls.insert(decl.name.clone(), decl);
     }
 

@@ -242,6 +242,13 @@ impl<'a, 'f> FieldCtx<'a, 'f> {
         self.this
     }
 
+    /// Any instance of the model, by number (what a plugin host names in its questions);
+    /// `None` for a number no instance has.
+    pub fn instance(&self, id: InstanceId) -> Option<Obj<'a>> {
+        let world = self.this.world;
+        (id.0 as usize).lt(&world.execution.instances.len()).then(|| world.obj(id))
+    }
+
     /// Adds a body to the file store of the version, under its hash (a field such as
     /// `fs::File.hash` names it).
     pub fn add_file(&mut self, hash: String, body: Vec<u8>) {

@@ -218,13 +218,48 @@ impl<'a> Executor<'a> {
                 }
                 Ok(value)
             }
-            IrKind::Fail { error, args } => {
+            IrKind::Foreign { names, args, kwargs, wrapped, missing } => {
+                let mut positional = Vec::with_capacity(args.len());
                 for arg in args {
-                    if self.eval(arg, scope)?.is_unknown() {
-                        return Ok(Value::Unknown);
+                    positional.push(self.eval(arg, scope)?);
+                }
+                let mut named: Vec<(Rc<str>, Value)> = Vec::with_capacity(kwargs.len());
+                for (name, arg) in kwargs {
+                    named.push((Rc::from(self.interner.resolve(*name)), self.eval(arg, scope)?));
+                }
+                for extra in wrapped {
+                    match self.eval(extra, scope)? {
+                        Value::Dict(dict) => {
+                            for (key, value) in dict.iter() {
+                                if named.iter().any(|(given, _)| given == key) {
+                                    let problem = PluginProblem::MultipleValues(key.to_string());
+                                    return fail(ErrorKind::PluginError { plugin: names[0].to_string(), problem }, span);
+                                }
+                                named.push((key.clone(), value.clone()));
+                            }
+                        }
+                        other => {
+                            return fail(
+                                ErrorKind::TypeMismatch {
+                                    expected: Expected::Type("dict".into()),
+                                    found: self.show_type(&other),
+                                    context: Context::DoubleStar,
+                                },
+                                span,
+                            )
+                        }
                     }
                 }
-                Err(Halt::from((**error).clone()))
+                if positional.iter().chain(named.iter().map(|(_, v)| v)).any(Value::is_unknown) {
+                    return Ok(Value::Unknown);
+                }
+                if let Some(value) = self.memoized() {
+                    return Ok(value);
+                }
+                let Some(foreign) = self.foreign else { return Err(Halt::from((**missing).clone())) };
+                let value = self.call_foreign(foreign, names, &positional, &named, span)?;
+                self.remember(&value);
+                Ok(value)
             }
             IrKind::Not(inner) => {
                 let value = self.eval(inner, scope)?;

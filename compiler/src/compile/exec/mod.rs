@@ -245,6 +245,20 @@ enum TaskKind {
     ForEach { block: BlockId, index: u32, scope: ScopeId, list: SlotId, consumed: u32 },
     /// A constructor argument whose value was not known when the instance was constructed.
     LateArg(Rc<LateArg>),
+    /// A relation assigned from another, element by element ([`RelationCopy`]); `consumed`
+    /// elements of the source are passed on.
+    Copy { copy: Rc<RelationCopy>, consumed: u32 },
+}
+
+/// `x.rel = y.other` between relations with an upper bound above one, done gradually.
+struct RelationCopy {
+    to: InstanceId,
+    attr: u32,
+    /// The source relation's slot.
+    list: SlotId,
+    span: Span,
+    /// What the assigning statement may write: this task writes the same.
+    may_write: Rc<[u32]>,
 }
 
 /// A constructor argument set after construction (as Inmanta does): the instance exists as
@@ -346,6 +360,7 @@ pub struct Executor<'a> {
     model: &'a Model,
     blocks: &'a [Block],
     plugins: &'a PluginRegistry,
+    foreign: Option<&'a dyn crate::compile::plugins::ForeignPlugins>,
     interner: &'a Interner,
     sources: &'a SourceMap,
     name_ids: &'a FxHashMap<Symbol, u32>,
@@ -426,6 +441,8 @@ pub struct ExecInput<'a> {
     pub model: &'a Model,
     pub blocks: &'a [Block],
     pub plugins: &'a PluginRegistry,
+    /// Runs the plugins of modules' Python code (none: such a call is an error when it runs).
+    pub foreign: Option<&'a dyn crate::compile::plugins::ForeignPlugins>,
     pub interner: &'a Interner,
     pub sources: &'a SourceMap,
     pub name_ids: &'a FxHashMap<Symbol, u32>,
@@ -446,6 +463,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         model: input.model,
         blocks: input.blocks,
         plugins: input.plugins,
+        foreign: input.foreign,
         interner: input.interner,
         sources: input.sources,
         name_ids: input.name_ids,
@@ -623,6 +641,7 @@ impl<'a> Executor<'a> {
             },
             TaskKind::Select { implement, .. } => self.implement_may_write[implement.index()].clone().unwrap_or_else(|| Rc::from([])),
             TaskKind::LateArg(ref late) => late.may_write.clone(),
+            TaskKind::Copy { ref copy, .. } => copy.may_write.clone(),
         }
     }
 
@@ -632,6 +651,7 @@ impl<'a> Executor<'a> {
             TaskKind::Stmt { block, index, .. } | TaskKind::ForEach { block, index, .. } => self.blocks[block.index()].stmts[index as usize].span(),
             TaskKind::Select { instance, .. } => self.instances[instance.0 as usize].span,
             TaskKind::LateArg(ref late) => late.span,
+            TaskKind::Copy { ref copy, .. } => copy.span,
         }
     }
 
@@ -741,6 +761,10 @@ impl<'a> Executor<'a> {
             TaskKind::Stmt { block, index, scope } => self.run_stmt(block, index, scope),
             TaskKind::Select { instance, implement } => self.run_select(instance, implement),
             TaskKind::ForEach { block, index, scope, list, consumed } => self.run_foreach(id, block, index, scope, list, consumed),
+            TaskKind::Copy { ref copy, consumed } => {
+                let copy = copy.clone();
+                self.run_copy(id, &copy, consumed)
+            }
         };
         let memo = std::mem::take(&mut self.memo);
         self.tasks[id.0 as usize].memo = if memo.is_empty() { None } else { Some(Box::new(memo)) };
@@ -762,13 +786,13 @@ impl<'a> Executor<'a> {
         let stmt = &blocks[block.index()].stmts[index as usize];
         self.current_self = CurrentSelf::Scope(scope);
         match stmt {
-            IrStmt::Assign { target, value, span } => {
+            IrStmt::Assign { target, value, span } | IrStmt::Extend { target, value, span } => {
+                let extend = matches!(stmt, IrStmt::Extend { .. });
+                if self.copy_gradually(target, value, scope, *span)? {
+                    return Ok(true);
+                }
                 let value = self.eval_assigned(target, value, scope)?;
-                self.assign(target, value, scope, *span, false)?;
-            }
-            IrStmt::Extend { target, value, span } => {
-                let value = self.eval_assigned(target, value, scope)?;
-                self.assign(target, value, scope, *span, true)?;
+                self.assign(target, value, scope, *span, extend)?;
             }
             IrStmt::Expr(expr) => {
                 self.eval(expr, scope)?;
@@ -817,6 +841,51 @@ impl<'a> Executor<'a> {
             }
         }
         Ok(true)
+    }
+
+    /// `x.rel = y.other` (or `+=`) where both are relations with an upper bound above one:
+    /// as in Inmanta, the elements are passed on as they arrive in `y.other` rather than once
+    /// it is complete, so the copy never forces it frozen (`run.requires = self.requires`).
+    /// `Ok(true)` when a [`RelationCopy`] task took the statement over.
+    fn copy_gradually(&mut self, target: &Target, value: &IrExpr, scope: ScopeId, span: Span) -> Eval<bool> {
+        let (Target::Attr { base, name, name_span }, IrKind::Attr { base: from_base, name: from_name }) = (target, &value.kind) else {
+            return Ok(false);
+        };
+        let is_multi_relation = |this: &Self, instance: InstanceId, name: Symbol| {
+            let entity = this.model.entity(this.instances[instance.0 as usize].entity);
+            entity.attr(name).filter(|(_, def)| def.is_relation() && def.is_multi()).map(|(index, _)| index)
+        };
+        let Value::Instance(to) = self.eval(base, scope)? else { return Ok(false) };
+        let Value::Instance(from) = self.eval(from_base, scope)? else { return Ok(false) };
+        let (Some(attr), Some(source)) = (is_multi_relation(self, to, *name), is_multi_relation(self, from, *from_name)) else {
+            return Ok(false);
+        };
+        let may_write = self.task_may_write(&self.tasks[self.current_task.0 as usize].kind);
+        let list = self.instances[from.0 as usize].slot(source);
+        let copy = RelationCopy { to, attr, list, span: name_span.to(span), may_write };
+        self.new_task(TaskKind::Copy { copy: Rc::new(copy), consumed: 0 });
+        Ok(true)
+    }
+
+    fn run_copy(&mut self, id: TaskId, copy: &RelationCopy, consumed: u32) -> Eval<bool> {
+        let items: Vec<Value> = match &self.slots[copy.list.0 as usize].value {
+            SlotValue::List(items) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for item in &items {
+            self.set_attr(copy.to, copy.attr, item.clone(), copy.span, false)?;
+        }
+        if let TaskKind::Copy { consumed: c, .. } = &mut self.tasks[id.0 as usize].kind {
+            *c += items.len() as u32;
+        }
+        if self.slots[copy.list.0 as usize].frozen {
+            Ok(true)
+        } else {
+            self.slots[copy.list.0 as usize].watched = true;
+            self.freeze_waiters.entry(copy.list).or_default().push(id);
+            self.add_freeze_candidate(copy.list);
+            Err(Halt::Wait(Wait::Change(copy.list)))
+        }
     }
 
     fn run_late_arg(&mut self, late: &LateArg) -> Eval<bool> {

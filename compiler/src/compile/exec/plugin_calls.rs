@@ -3,7 +3,7 @@
 //! printing, module files, settings, calling other plugins).
 
 use super::*;
-use crate::compile::plugins::Plugin;
+use crate::compile::plugins::{ForeignOutcome, ForeignPlugins, Plugin};
 
 /// The arguments of one call, bound to the plugin's parameters: the values of its declared
 /// parameters (defaults filled in, checked against their types), then the extra positionals
@@ -118,6 +118,33 @@ impl<'a> Executor<'a> {
             }
             Err(PluginFailure::Explained { message, hint }) => {
                 fail(ErrorKind::PluginError { plugin: def.shown_name().to_string(), problem: PluginProblem::Explained { message, hint } }, span)
+            }
+        }
+    }
+
+    /// A call run by the embedder's foreign plugins (a module's Python code).
+    pub(super) fn call_foreign(
+        &mut self,
+        foreign: &dyn ForeignPlugins,
+        names: &[Rc<str>],
+        positional: &[Value],
+        named: &[(Rc<str>, Value)],
+        span: Span,
+    ) -> Eval<Value> {
+        match foreign.call(names, positional, named, self) {
+            ForeignOutcome::Value(value) => Ok(value),
+            ForeignOutcome::Wait => match self.plugin_wait.take() {
+                Some(wait) => Err(Halt::Wait(wait)),
+                None => fail(ErrorKind::PluginError { plugin: names[0].to_string(), problem: PluginProblem::WaitedWithoutReason }, span),
+            },
+            ForeignOutcome::Failed(failure) => {
+                // The plugin as the host found it, or as written when it found none.
+                let plugin = names[0].to_string();
+                let problem = match failure.note {
+                    Some(hint) => PluginProblem::Explained { message: failure.message, hint },
+                    None => PluginProblem::Failed(failure.message),
+                };
+                fail(ErrorKind::PluginError { plugin, problem }, span)
             }
         }
     }

@@ -121,10 +121,10 @@ impl<'a> Executor<'a> {
                 let verdict = match &typedef.constraint {
                     TypedefConstraint::None | TypedefConstraint::Expr(None) => true,
                     TypedefConstraint::Regex(regex) => match value {
-                        Value::Str(text) => regex.find(text).is_some_and(|m| m.start() == 0),
+                        Value::Str(text) => regex.matches_at_start(text),
                         other => {
                             let text = self.show(other);
-                            regex.find(&text).is_some_and(|m| m.start() == 0)
+                            regex.matches_at_start(&text)
                         }
                     },
                     TypedefConstraint::Expr(Some(expr)) => {

@@ -76,21 +76,24 @@ impl Lowerer<'_> {
             }));
             let error = CompileError::new(kind, span).with_help(near.map(crate::compile::errors::Help::DidYouMean));
             if python {
-                // A plugin Cairn cannot run is an error only when the call runs (as in
-                // Inmanta, where it exists): not in an implementation no instance selects.
-                let args = args
-                    .iter()
-                    .map(|arg| match arg {
-                        Arg::Positional(value) | Arg::Named { value, .. } | Arg::Kwargs(value) => self.lower_expr(value),
-                    })
-                    .collect();
-                return IrKind::Fail { error: Box::new(error), args };
+                // A plugin of the module's Python code: the embedder runs it, or, without a
+                // plugin host, the call is an error when it runs (as in Inmanta, where it
+                // exists): not in an implementation no instance selects.
+                let (args, kwargs, wrapped) = self.lower_call_args(args);
+                let names = candidates.iter().map(|c| Rc::from(c.as_str())).collect();
+                return IrKind::Foreign { names, args, kwargs, wrapped, missing: Box::new(error) };
             }
             self.error(error);
             return IrKind::Const(Value::Unknown);
         };
+        let (positional, kwargs, wrapped) = self.lower_call_args(args);
+        IrKind::Call { plugin, args: positional, kwargs, wrapped }
+    }
+
+    /// A call's arguments: positionals, keywords (each name once), and `**dict` expansions.
+    fn lower_call_args(&mut self, args: &[Arg]) -> (Vec<IrExpr>, Vec<(Symbol, IrExpr)>, Vec<IrExpr>) {
         let mut positional = Vec::new();
-        let mut kwargs = Vec::new();
+        let mut kwargs: Vec<(Symbol, IrExpr)> = Vec::new();
         let mut wrapped = Vec::new();
         for arg in args {
             match arg {
@@ -105,6 +108,6 @@ impl Lowerer<'_> {
                 Arg::Kwargs(value) => wrapped.push(self.lower_expr(value)),
             }
         }
-        IrKind::Call { plugin, args: positional, kwargs, wrapped }
+        (positional, kwargs, wrapped)
     }
 }

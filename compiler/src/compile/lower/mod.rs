@@ -725,7 +725,7 @@ fn references_self(expr: &IrExpr) -> bool {
             references_self(base) || args.iter().any(|(_, e)| references_self(e)) || any(wrapped)
         }
         IrKind::Call { args, kwargs, wrapped, .. } => any(args) || kwargs.iter().any(|(_, e)| references_self(e)) || any(wrapped),
-        IrKind::Fail { args, .. } => any(args),
+        IrKind::Foreign { args, kwargs, wrapped, .. } => any(args) || kwargs.iter().any(|(_, e)| references_self(e)) || any(wrapped),
         IrKind::Construct { args, wrapped, .. } => args.iter().any(|(_, _, e)| references_self(e)) || any(wrapped),
         IrKind::And(a, b) | IrKind::Or(a, b) | IrKind::Binary { lhs: a, rhs: b, .. } => references_self(a) || references_self(b),
         IrKind::Conditional { cond, then, otherwise } => references_self(cond) || references_self(then) || references_self(otherwise),

@@ -108,7 +108,7 @@ pub struct TypedefDef {
 
 #[derive(Debug)]
 pub enum TypedefConstraint {
-    Regex(regex::Regex),
+    Regex(crate::pyregex::PyRegex),
     /// Lowered later; evaluated with `self` bound to the value.
     Expr(Option<IrExpr>),
     None,
@@ -409,7 +409,7 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
             Err(error) => errors.push(error),
         }
         model.typedefs[id.index()].constraint = match &typedef.constraint {
-            ast::Constraint::Regex { pattern, .. } => match regex::Regex::new(&python_pattern(pattern)) {
+            ast::Constraint::Regex { pattern, .. } => match crate::pyregex::PyRegex::new(&python_pattern(pattern)) {
                 Ok(regex) => TypedefConstraint::Regex(regex),
                 // The parser reported it (`parser::check_regex`).
                 Err(_) => TypedefConstraint::None,
