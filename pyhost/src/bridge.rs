@@ -55,9 +55,29 @@ pub struct PyModule {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PluginInfo {
     pub name: String,
-    /// `name: type` of each parameter, for listings.
-    pub params: Vec<String>,
+    pub params: Vec<ParamInfo>,
     pub returns: Option<String>,
+}
+
+/// A plugin parameter as the host described it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamInfo {
+    pub name: String,
+    /// Its annotation as an Inmanta type (`string`, `ip::cidr_v10?`), if any.
+    pub ty: Option<String>,
+    /// Python's parameter kind (`positional_or_keyword`, `keyword_only`, `var_positional`, ...).
+    pub kind: String,
+}
+
+impl ParamInfo {
+    /// A model typedef the host cannot check itself: a namespaced name whose last part is not
+    /// an entity's (entities are capitalised), maybe nullable or a list.
+    fn typedef(&self) -> Option<&str> {
+        let ty = self.ty.as_deref()?;
+        let bare = ty.trim_end_matches('?').trim_end_matches("[]");
+        let (_, last) = bare.rsplit_once("::")?;
+        last.chars().next().is_some_and(|c| !c.is_uppercase()).then_some(ty)
+    }
 }
 
 /// A resource type declared in Python.
@@ -419,11 +439,8 @@ fn parse_ready(message: &Json) -> Result<Ready, HostFailure> {
                 params
                     .iter()
                     .map(|p| {
-                        let name = p.get("name").and_then(Json::as_str).unwrap_or("?");
-                        match p.get("type").and_then(Json::as_str) {
-                            Some(ty) => format!("{name}: {ty}"),
-                            None => name.to_string(),
-                        }
+                        let text = |key: &str| p.get(key).and_then(Json::as_str).map(str::to_string);
+                        ParamInfo { name: text("name").unwrap_or_default(), ty: text("type"), kind: text("kind").unwrap_or_default() }
                     })
                     .collect()
             })
@@ -551,6 +568,11 @@ impl ForeignPlugins for PythonHost {
             }
             return ForeignOutcome::Failed(ForeignFailure { message: format!("could not find plugin `{wanted}` in the module's Python code"), note: None });
         };
+        if let Some(info) = ready.plugins.get(&**name) {
+            if let Some(failure) = check_typedef_arguments(info, args, kwargs, host) {
+                return failure;
+            }
+        }
         let mut answers = CompileAnswers { host, known: KnownInstances::default() };
         for value in args.iter().chain(kwargs.iter().map(|(_, v)| v)) {
             answers.known.add_within(value);
@@ -570,6 +592,32 @@ impl ForeignPlugins for PythonHost {
             Final::Failed(failure) => ForeignOutcome::Failed(failure),
         }
     }
+}
+
+/// Checks the arguments whose parameters name typedefs of the model (the host checks the
+/// other annotations itself), as Inmanta does before it calls the plugin.
+fn check_typedef_arguments(info: &PluginInfo, args: &[Value], kwargs: &[(Rc<str>, Value)], host: &mut dyn PluginHost) -> Option<ForeignOutcome> {
+    let positional = info.params.iter().filter(|p| p.kind == "positional_only" || p.kind == "positional_or_keyword");
+    let by_position = positional.zip(args.iter());
+    let by_name = kwargs.iter().filter_map(|(name, value)| Some((info.params.iter().find(|p| p.name == **name)?, value)));
+    for (param, value) in by_position.chain(by_name) {
+        let Some(typedef) = param.typedef() else { continue };
+        match host.conforms_to_typedef(typedef, value) {
+            Ok(Some(false)) => {
+                let shown = host.render(value);
+                return Some(ForeignOutcome::Failed(ForeignFailure {
+                    message: format!("invalid value {shown:?} for parameter `{}`: does not match the constraint of `{typedef}`", param.name),
+                    note: None,
+                }));
+            }
+            Ok(_) => {}
+            Err(PluginFailure::Wait(_)) => return Some(ForeignOutcome::Wait),
+            Err(PluginFailure::Error(message) | PluginFailure::Explained { message, .. }) => {
+                return Some(ForeignOutcome::Failed(ForeignFailure { message, note: None }))
+            }
+        }
+    }
+    None
 }
 
 impl Drop for Inner {

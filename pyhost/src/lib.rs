@@ -14,7 +14,7 @@ mod install;
 mod process;
 mod resources;
 
-pub use bridge::{HostConfig, HostStats, PluginInfo, PyModule, PythonHost, Ready, ResourceInfo, PROTOCOL};
+pub use bridge::{HostConfig, HostStats, ParamInfo, PluginInfo, PyModule, PythonHost, Ready, ResourceInfo, PROTOCOL};
 pub use install::{content_hash, install};
 pub use resources::register_python_resources;
 

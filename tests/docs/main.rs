@@ -63,7 +63,7 @@ fn run_block(code: &str) -> Result<(), Failed> {
     let builtins = [cairn_std::module().builtin()];
     let settings = |_: &str| None;
     let env_vars = |_: &str| None;
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars, limits: Limits::default() };
+    let env = Environment { builtins: &builtins, plugins: &plugins, foreign: None, settings: &settings, env_vars: &env_vars, limits: Limits::default() };
     let mut fs = MemFs::new();
     fs.add("/docs/project.yml", "name: docs\nmodulepath: libs\n");
     for (path, text) in files {

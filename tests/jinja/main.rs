@@ -93,7 +93,7 @@ fn run(case: &Json, name: &str) -> Result<String, Vec<String>> {
     let builtins = [cairn_std::module().builtin()];
     let settings = |_: &str| None;
     let env_vars = |_: &str| None;
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars, limits: Limits::default() };
+    let env = Environment { builtins: &builtins, plugins: &plugins, foreign: None, settings: &settings, env_vars: &env_vars, limits: Limits::default() };
     let template = case.get("template").and_then(Json::as_str).unwrap_or_default();
     let mut fs = MemFs::new();
     fs.add("/p/project.yml", "name: jinjacases\n").add(format!("/p/templates/{name}.j2"), template).add("/p/main.cf", main_cf(case, name));

@@ -71,7 +71,7 @@ fn run_compile_case(path: &Path) -> Result<(), Failed> {
     let main_path = if path.is_dir() { path.join("main.cf") } else { path.to_path_buf() };
     let main_text = std::fs::read_to_string(&main_path).map_err(|e| format!("cannot read {}: {e}", main_path.display()))?;
     let limits = case_limits(&main_text)?;
-    let env = Environment { builtins: &builtins, plugins: &plugins, settings: &settings, env_vars: &env_vars, limits };
+    let env = Environment { builtins: &builtins, plugins: &plugins, foreign: None, settings: &settings, env_vars: &env_vars, limits };
     let (main_text, compilation) = if path.is_dir() {
         let compilation = compile_project(&RealFs, path, &env).map_err(|e| e.to_string())?;
         (main_text, compilation)

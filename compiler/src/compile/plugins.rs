@@ -198,6 +198,14 @@ pub trait PluginHost {
     fn calling_module(&self) -> Option<String> {
         None
     }
+    /// Whether `value` conforms to the typedef `name` (a full name, `ip::cidr_v10`, maybe
+    /// with `?` or `[]` after it), its constraint evaluated as the model's would be; `Ok(None)`
+    /// when the model has no such typedef. For plugins whose parameters name typedefs (a
+    /// foreign plugin's annotations).
+    fn conforms_to_typedef(&mut self, name: &str, value: &Value) -> Result<Option<bool>, PluginFailure> {
+        let _ = (name, value);
+        Ok(None)
+    }
     /// Calls the plugin `name` (full name, `std::upper`) with positional arguments, bound and
     /// checked as a call in the model would be (so templates can use plugins as filters).
     fn call_plugin(&mut self, name: &str, args: Vec<Value>) -> Result<Value, PluginFailure> {

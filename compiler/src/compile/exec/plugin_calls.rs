@@ -305,6 +305,35 @@ impl PluginHost for Executor<'_> {
         (def.func)(&mut ctx, &bound.args)
     }
 
+    fn conforms_to_typedef(&mut self, name: &str, value: &Value) -> Result<Option<bool>, PluginFailure> {
+        if let Some(inner) = name.strip_suffix('?') {
+            if matches!(value, Value::Null) {
+                return Ok(Some(true));
+            }
+            return self.conforms_to_typedef(inner, value);
+        }
+        if let Some(inner) = name.strip_suffix("[]") {
+            let Value::List(items) = value else { return Ok(Some(false)) };
+            for item in items.iter() {
+                match self.conforms_to_typedef(inner, item)? {
+                    Some(true) => {}
+                    other => return Ok(other),
+                }
+            }
+            return Ok(Some(true));
+        }
+        let Some((namespace, short)) = name.rsplit_once("::") else { return Ok(None) };
+        let Some(symbol) = self.interner.get(short) else { return Ok(None) };
+        let model = self.model;
+        let Some(typedef) = model.namespaces.iter().find(|ns| ns.name == namespace).and_then(|ns| ns.typedefs.get(&symbol)) else {
+            return Ok(None);
+        };
+        match self.type_accepts(&Type::Typedef(*typedef), value, Span::default()) {
+            Ok(verdict) => Ok(Some(verdict)),
+            Err(error) => Err(PluginFailure::Error(error.details().title)),
+        }
+    }
+
     fn render(&self, value: &Value) -> String {
         self.render_value(value)
     }
