@@ -151,8 +151,7 @@ pub fn build(fs: &dyn FileSystem, root: &Path, modules: &ModuleSet, settings: &C
 
 /// The compile's plugin host (started only when the model reaches Python code).
 fn python_host(root: &Path, venv: Option<&Path>, settings: &CompileSettings) -> PythonHost {
-    let python = cairn_pyhost::find_python(venv, settings.python.path.as_deref())
-        .unwrap_or_else(|| venv.map(|v| v.join("bin").join("python")).unwrap_or_else(|| PathBuf::from("python3")));
+    let python = cairn_pyhost::find_python(venv, settings.python.path.as_deref());
     let mut env = settings.env_vars.clone();
     // Nothing written into module folders, and the same hash order every run.
     env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());

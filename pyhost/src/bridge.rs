@@ -27,8 +27,9 @@ const READY_LIMIT: Duration = Duration::from_secs(120);
 /// What a compile tells its host.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    /// The interpreter (a virtualenv's `bin/python`, or `python3`).
-    pub python: PathBuf,
+    /// The interpreter (a virtualenv's `bin/python`, or `python3` from `PATH`); `None` when
+    /// there is none.
+    pub python: Option<PathBuf>,
     /// Where the host's own code is put (`~/.cache`).
     pub cache: PathBuf,
     /// Run the host from this folder instead of the code embedded in the binary (for work on
@@ -233,8 +234,14 @@ impl Inner {
             Some(dir) => dir.join(crate::install::ENTRY),
             None => crate::install::install(&self.config.cache).map_err(|message| self.give_up(message))?,
         };
+        let Some(python) = self.config.python.clone() else {
+            return Err(self.give_up(FailureText {
+                message: "there is no Python interpreter to run the module's Python code: no virtualenv, and no python3 on PATH".into(),
+                note: Some("install python3, or name a virtualenv with --venv (CAIRN_VENV)".into()),
+            }));
+        };
         let command = HostCommand {
-            python: self.config.python.clone(),
+            python,
             script,
             cwd: self.config.project.clone(),
             env: self.config.env.clone(),
