@@ -33,6 +33,7 @@ mod compile_errors;
 mod deploy;
 mod export;
 mod model_files;
+mod modules;
 mod rendering;
 
 #[test]
