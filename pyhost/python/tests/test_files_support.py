@@ -163,6 +163,10 @@ class FilesSupportTest(unittest.TestCase):
 FAKE_STD = textwrap.dedent('''
     from inmanta.module import Project
     from inmanta.plugins import plugin
+    from inmanta.execute.util import Unknown
+
+    def is_unknown(value):
+        return isinstance(value, Unknown)
 
     WHICH = "installed std"
 
@@ -173,13 +177,23 @@ FAKE_STD = textwrap.dedent('''
 
 USER = textwrap.dedent('''
     import inmanta_plugins.std
-    from inmanta.plugins import plugin
+    from inmanta.plugins import Context, plugin
 
     @plugin
     def which() -> "list":
         std = inmanta_plugins.std
         return [getattr(std, "WHICH", "cairn_std"), hasattr(std, "get_file_content")]
+
+    @plugin
+    def fact(ctx: Context, resource: "any", default: "any" = None) -> "any":
+        value = inmanta_plugins.std.getfact(ctx, resource, "ip", default)
+        return ["unknown" if inmanta_plugins.std.is_unknown(value) else value]
     ''')
+
+FACTS = Model({
+    1: {"type": "m::Res", "isa": ["std::Resource"], "attrs": {}},
+    2: {"type": "m::Plain", "attrs": {}},
+})
 
 
 class StdFromVirtualenvTest(unittest.TestCase):
@@ -210,6 +224,14 @@ class StdFromVirtualenvTest(unittest.TestCase):
         try:
             ready, _ = host.request(hello(self.project, [v1(self.project, "user")]))
             answer, _ = host.call("user::which")
+            facts = [host.call("user::fact", [ref(1, "m::Res")], model=FACTS)[0],
+                     host.call("user::fact", [ref(1, "m::Res"), "10.0.0.1"], model=FACTS)[0],
+                     host.call("user::fact", [ref(2, "m::Plain")], model=FACTS)[0]]
+            # as Cairn's native std::getfact: unknown, the default, an error for a non-resource
+            self.assertEqual(facts[0], {"op": "return", "value": ["unknown"]})
+            self.assertEqual(facts[1], {"op": "return", "value": ["10.0.0.1"]})
+            self.assertEqual(facts[2]["op"], "raise")
+            self.assertIn("Facts can only be retrieved from resources.", facts[2]["message"])
             return ready, answer, "".join(host.stderr)
         finally:
             host.close()
@@ -306,6 +328,14 @@ class PublishedFilesTest(unittest.TestCase):
         model = ExportModel({1: {"type": "files::JsonFile", "isa": ["files::JsonFileABC"], "attrs": {"discovered_values": None},
                                  "relations": ["discovered_values"]}})
         self.assertEqual(self.map("files::JsonFile", "discovered_values", model), {"op": "return", "value": []})
+
+    def test_get_json_fact(self):
+        model = Model({1: {"type": "files::TextFile", "isa": ["std::Resource", "std::PurgeableResource"], "attrs": {}}})
+        answer, _ = self.host.call("files::json::get_json_fact", [ref(1, "files::TextFile"), "config"], model=model)
+        self.assertEqual(answer, {"op": "return", "value": {"$unknown": True}})
+        answer, _ = self.host.call("files::json::get_json_fact", [ref(1, "files::TextFile"), "config"],
+                                   [("default_value", {"a": 1})], model=model)
+        self.assertEqual(answer, {"op": "return", "value": {"a": 1}})
 
 
 if __name__ == "__main__":
