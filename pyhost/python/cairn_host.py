@@ -62,7 +62,7 @@ class ModulesFinder(importlib.abc.MetaPathFinder):
         if folder is None:
             if parts[1] != "std":
                 return None  # not named by hello: the virtualenv's site-packages (inmanta_plugins.__path__)
-            folder = FALLBACK_STD
+            return std_spec(fullname)
         init = os.path.join(folder, "__init__.py")
         if os.path.isfile(init):
             return importlib.util.spec_from_file_location(fullname, init, submodule_search_locations=[folder])
@@ -74,6 +74,96 @@ class ModulesFinder(importlib.abc.MetaPathFinder):
 
 
 MODULES_FINDER = ModulesFinder()
+
+
+def installed_std() -> "str | None":
+    """The folder of the std module installed in the virtualenv (``inmanta_plugins/std``), if any."""
+    package = sys.modules.get(PLUGINS_PACKAGE)
+    for location in list(getattr(package, "__path__", None) or []):
+        folder = os.path.join(location, "std")
+        if os.path.isfile(os.path.join(folder, "__init__.py")):
+            return folder
+    return None
+
+
+def std_spec(fullname: str):
+    """``inmanta_plugins.std`` when Cairn's std is native (std is never in hello).
+
+    Modules use std's Python helpers (``get_file_content``, ``getfact``, ``is_unknown``, the
+    Jinja proxies): the std installed in the virtualenv is imported against the shim, so they
+    behave as std's own. Without one, or if it fails to import, ``cairn_std`` stands in. What
+    std registers (plugins) is not reported to Cairn, whose std is native.
+    """
+    real = installed_std()
+    loader = StdLoader(real)
+    folder = real if real is not None else FALLBACK_STD
+    spec = importlib.machinery.ModuleSpec(fullname, loader, origin=os.path.join(folder, "__init__.py"), is_package=True)
+    spec.submodule_search_locations = [folder]
+    spec.has_location = True
+    return spec
+
+
+class StdLoader(importlib.abc.Loader):
+    def __init__(self, real: "str | None") -> None:
+        self.real = real
+
+    def create_module(self, spec):
+        return None
+
+    @staticmethod
+    def _run(module, folder: str) -> None:
+        init = os.path.join(folder, "__init__.py")
+        with open(init, "rb") as f:
+            code = compile(f.read(), init, "exec", dont_inherit=True)
+        module.__file__ = init
+        module.__path__ = [folder]
+        module.__spec__.submodule_search_locations = [folder]
+        module.__spec__.origin = init
+        exec(code, module.__dict__)
+
+    def exec_module(self, module) -> None:
+        if self.real is not None:
+            try:
+                self._run(module, self.real)
+                # std's getfact asks an Inmanta server for resource ids and facts: Cairn's instead
+                # (as its native std::getfact), for modules that call it from Python
+                import cairn_std
+
+                module.getfact = cairn_std.getfact
+                return
+            except Exception as e:  # noqa: B902 (any failure: fall back to Cairn's stand-in)
+                sys.stderr.write(
+                    f"cairn plugin host: std's Python ({self.real}) failed to import ({type(e).__name__}: {e}); "
+                    "using Cairn's stand-in\n"
+                )
+                forget_registrations(module.__name__)
+                keep = {k: module.__dict__[k] for k in ("__name__", "__loader__", "__package__", "__spec__", "__builtins__")
+                        if k in module.__dict__}
+                module.__dict__.clear()
+                module.__dict__.update(keep)
+        self._run(module, FALLBACK_STD)
+
+
+def forget_registrations(package: str) -> None:
+    """Drops the plugins, resources and dependency managers of a Python package, and its submodules."""
+    from inmanta import export
+    from inmanta.plugins import PluginMeta
+    from inmanta.resources import resource
+
+    def ours(module: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    for fq, p in list(PluginMeta.get_functions().items()):
+        if ours(p.python_module):
+            PluginMeta.remove(fq)
+    for rname, (cls, _o) in list(resource._resources.items()):
+        if ours(str(cls.__module__)):
+            del resource._resources[rname]
+    export.DEPENDENCY_MANAGERS[:] = [
+        (n, f) for n, f in export.DEPENDENCY_MANAGERS if not ours(str(getattr(f, "__module__", "")))
+    ]
+    for mod in [m for m in sys.modules if ours(m) and m != package]:
+        del sys.modules[mod]
 
 
 def install_import_machinery() -> None:
@@ -325,11 +415,20 @@ class Host:
         for name in errors:
             self._forget(name)
 
+        def reported(python_module: str) -> bool:
+            # what a module hello did not name registers (std's Python, imported for its helpers:
+            # Cairn's std is native) is not Cairn's to call
+            parts = python_module.split(".")
+            return len(parts) < 2 or parts[0] != PLUGINS_PACKAGE or parts[1] in MODULES_FINDER.folders
+
         plugins = {}
         for fq, p in sorted(PluginMeta.get_functions().items()):
-            plugins[fq] = p.describe()
+            if reported(str(p.python_module)):
+                plugins[fq] = p.describe()
         resources = {}
         for rname, (cls, opts) in sorted(resource._resources.items()):
+            if not reported(str(cls.__module__)):
+                continue
             pymod = str(cls.__module__).split(".")
             module = pymod[1] if len(pymod) > 1 and pymod[0] == PLUGINS_PACKAGE else rname.split("::")[0]
             resources[rname] = {
@@ -347,31 +446,14 @@ class Host:
             "python": platform.python_version(),
             "plugins": plugins,
             "resources": resources,
-            "dependency_managers": [n for n, _f in DEPENDENCY_MANAGERS],
+            "dependency_managers": [n for n, f in DEPENDENCY_MANAGERS if reported(str(getattr(f, "__module__", "")))],
             "errors": {k: errors[k] for k in sorted(errors)},
         }
 
     def _forget(self, name: str) -> None:
-        from inmanta import export
-        from inmanta.plugins import PluginMeta
-        from inmanta.resources import resource
-
         package = f"{PLUGINS_PACKAGE}.{name}"
-
-        def ours(module: str) -> bool:
-            return module == package or module.startswith(package + ".")
-
-        for fq, p in list(PluginMeta.get_functions().items()):
-            if ours(p.python_module):
-                PluginMeta.remove(fq)
-        for rname, (cls, _o) in list(resource._resources.items()):
-            if ours(str(cls.__module__)):
-                del resource._resources[rname]
-        export.DEPENDENCY_MANAGERS[:] = [
-            (n, f) for n, f in export.DEPENDENCY_MANAGERS if not ours(str(getattr(f, "__module__", "")))
-        ]
-        for mod in [m for m in sys.modules if ours(m)]:
-            del sys.modules[mod]
+        forget_registrations(package)
+        sys.modules.pop(package, None)
 
     def run(self, request: dict, body) -> dict:
         from inmanta._cairn import CairnWait, HostValueError, ProtocolError
@@ -439,7 +521,11 @@ class Host:
         if not isinstance(instance, Instance):
             return raise_answer("ProtocolError", "map needs an instance ($ref)", [])
         field = str(request.get("field"))
-        value = cls.map_field(self.exporter, name, field, DynamicProxy(instance))
+        self.runtime.exporting = True
+        try:
+            value = cls.map_field(self.exporter, name, field, DynamicProxy(instance))
+        finally:
+            self.runtime.exporting = False
         encoded = encode(value, lenient=True)
         if contains_unknown_json(encoded):
             # as Inmanta's exporter: a field that holds an unknown anywhere is unknown as a whole

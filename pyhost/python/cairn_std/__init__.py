@@ -9,7 +9,7 @@ import os
 
 from inmanta._cairn import RUNTIME
 
-__all__ = ["determine_path", "get_file_content", "FileMarker"]
+__all__ = ["determine_path", "get_file_content", "FileMarker", "getfact", "is_unknown"]
 
 
 def _module_folder(name: str) -> str:
@@ -54,3 +54,24 @@ class FileMarker(str):
         obj = str.__new__(cls, "imp-module-source:file://" + filename)
         obj.filename = filename
         return obj
+
+
+def getfact(context, resource, fact_name: str, default_value=None):
+    """As Cairn's native ``std::getfact``: facts come from agents after a deploy, so a compile
+    never knows one; the result is ``default_value`` when given, else unknown."""
+    from inmanta._cairn import Instance
+    from inmanta.execute.proxy import DynamicProxy
+    from inmanta.execute.util import Unknown
+
+    instance = resource._get_instance() if isinstance(resource, DynamicProxy) else resource
+    if not isinstance(instance, Instance) or not instance.isa("std::Resource"):
+        raise Exception("Facts can only be retrieved from resources.")
+    if default_value is not None:
+        return default_value
+    return Unknown(source=resource)
+
+
+def is_unknown(value) -> bool:
+    from inmanta.execute.util import Unknown
+
+    return isinstance(value, Unknown)

@@ -5,6 +5,8 @@ channel (``RUNTIME.channel``) before any module is imported.
 """
 
 import math
+import os
+import re
 from typing import Any, Callable, Optional
 
 from inmanta.execute.util import NoneValue, Unknown
@@ -37,6 +39,10 @@ class Runtime:
         self.cache: dict = {}
         # set when a wait reply was turned into CairnWait during the running request
         self.waited = False
+        # a ``map`` request (the export) is running
+        self.exporting = False
+        # (entity full name, relation name) of relations without upper bound 1, from the model files
+        self._many_relations: Optional[dict] = None
 
     def question(self, q: dict) -> dict:
         if self.ask is None or not self.in_call:
@@ -64,6 +70,83 @@ class Runtime:
 
 
 RUNTIME = Runtime()
+
+
+# ``A.x [0:] -- B.y [1]`` or ``A.x [0:1] -- B``, optionally with annotations before ``--``
+_RELATION = re.compile(
+    r"^[ \t]*(?P<le>[A-Za-z_][\w:]*)\.(?P<la>[A-Za-z_]\w*)[ \t]*\[(?P<l1>\d+)(?P<c1>:(?P<u1>\d*))?\][^\n]*?--[ \t]*"
+    r"(?P<re>[A-Za-z_][\w:]*)(?:\.(?P<ra>[A-Za-z_]\w*)[ \t]*\[(?P<l2>\d+)(?P<c2>:(?P<u2>\d*))?\])?",
+    re.MULTILINE,
+)
+
+
+def _is_many(colon: Optional[str], lower: str, upper: Optional[str]) -> bool:
+    if not colon:
+        return int(lower) > 1  # [n]: exactly n
+    return not upper or int(upper) > 1
+
+
+def _model_files() -> list:
+    """(namespace of the file, path) for the .cf files of the project and of every module."""
+    import sys
+
+    found = []
+    seen = set()
+
+    def walk(top: str, module: str) -> None:
+        top = os.path.abspath(top)
+        if top in seen or not os.path.isdir(top):
+            return
+        seen.add(top)
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, top)
+            parts = [] if rel == "." else rel.split(os.sep)
+            for f in sorted(filenames):
+                if not f.endswith(".cf"):
+                    continue
+                stem = f[:-3]
+                ns = [module, *parts] + ([] if stem == "_init" else [stem])
+                found.append(("::".join(ns), os.path.join(dirpath, f)))
+
+    for name, (kind, folder) in RUNTIME.modules.items():
+        walk(os.path.join(os.path.dirname(folder) if kind == "v1" else folder, "model"), name)
+    package = sys.modules.get("inmanta_plugins")
+    for location in list(getattr(package, "__path__", None) or []):
+        try:
+            names = sorted(os.listdir(location))
+        except OSError:
+            continue
+        for name in names:
+            if name.isidentifier() and name not in RUNTIME.modules:
+                walk(os.path.join(location, name, "model"), name)
+    main = os.path.join(RUNTIME.project or os.getcwd(), "main.cf")
+    if os.path.isfile(main):
+        found.append(("__config__", main))
+    return found
+
+
+def many_relations() -> dict:
+    """relation name -> entity full names that declare it without upper bound 1 (read once)."""
+    if RUNTIME._many_relations is None:
+        table: dict = {}
+
+        def full(name: str, ns: str) -> str:
+            return name if "::" in name else f"{ns}::{name}"
+
+        for ns, path in _model_files():
+            try:
+                with open(path, encoding="utf-8") as fd:
+                    text = fd.read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for m in _RELATION.finditer(text):
+                if _is_many(m.group("c1"), m.group("l1"), m.group("u1")):
+                    table.setdefault(m.group("la"), set()).add(full(m.group("le"), ns))
+                if m.group("ra") and _is_many(m.group("c2"), m.group("l2"), m.group("u2")):
+                    table.setdefault(m.group("ra"), set()).add(full(m.group("re"), ns))
+        RUNTIME._many_relations = table
+    return RUNTIME._many_relations
 
 
 class Instance:
@@ -111,7 +194,22 @@ class Instance:
             if ekind == "NotFound":
                 raise NotFoundException(None, attr, message)
             raise RuntimeException(None, message)
+        if value is None and RUNTIME.exporting and self._empty_many_relation(attr):
+            return []
         return value
+
+    def _empty_many_relation(self, attr: str) -> bool:
+        """Cairn's export answers an empty relation of upper bound > 1 as null: it is an empty list.
+
+        Inmanta reads such a relation as an empty list; which relations are multi-valued is
+        learnt from the modules' model files (the protocol does not say).
+        """
+        owners = many_relations().get(attr)
+        if not owners:
+            return False
+        if attr in self.attributes():
+            return False  # a plain attribute of the same name: null is its value
+        return any(owner == self.type or self.isa(owner) for owner in sorted(owners))
 
     def isa(self, entity: str) -> bool:
         key = ("isa", self.ref, entity)

@@ -11,6 +11,8 @@ from typing import Optional
 
 from inmanta._cairn import Instance
 from inmanta.ast import NotFoundException, RuntimeException, UnsetException
+from inmanta.ast.attribute import Attribute, RelationAttribute
+from inmanta.ast.entity import Entity
 from inmanta.execute.util import NoneValue, Unknown
 from inmanta.util import JSONSerializable
 
@@ -127,7 +129,7 @@ class DynamicProxy:
     def _type(self) -> "EntityTypeRef":
         instance = self._get_instance()
         if isinstance(instance, Instance):
-            return EntityTypeRef(instance.type)
+            return EntityTypeRef(instance.type, instance)
         return EntityTypeRef(type(instance).__name__)
 
     def _attributes(self) -> list:
@@ -166,18 +168,49 @@ class DynamicProxy:
         return repr(self)
 
 
-class EntityTypeRef:
-    """The entity of an instance, as far as the host knows it (its full name)."""
+class EntityTypeRef(Entity):
+    """The entity of an instance, as far as the host can learn it from Cairn.
 
-    def __init__(self, name: str) -> None:
-        self.name = name.rsplit("::", 1)[-1]
+    Its full name is known; its parents are asked one by one (``isa``): the ancestors can be
+    tested with ``in`` but not listed, and a list made of them holds one stand-in that equals
+    every ancestor's name. Attribute names are the instance's (``attributes``); whether one is a
+    relation is told from its value (an instance, or a list of instances).
+    """
+
+    def __init__(self, name: str, instance: Optional[Instance] = None) -> None:
+        Entity.__init__(self, name.rsplit("::", 1)[-1])
         self._full_name = name
+        self._instance = instance
 
     def get_full_name(self) -> str:
         return self._full_name
 
     def type_string(self) -> str:
         return self._full_name
+
+    def get_all_parent_names(self) -> "AncestorNames":
+        return AncestorNames(self._full_name, self._instance)
+
+    def get_all_attribute_names(self) -> list:
+        return self._instance.attributes() if self._instance is not None else []
+
+    def get_attribute(self, name: str) -> Optional[Attribute]:
+        if self._instance is None:
+            return None
+        try:
+            value = self._instance.get_attribute(name)
+        except NotFoundException:
+            return None
+        is_relation = isinstance(value, Instance) or (
+            isinstance(value, list) and bool(value) and all(isinstance(v, Instance) for v in value)
+        )
+        if is_relation:
+            return RelationAttribute(self, None, name)
+        return Attribute(self, None, name)
+
+    def is_subclass(self, other: object) -> bool:
+        name = other.get_full_name() if hasattr(other, "get_full_name") else str(other)
+        return name in self.get_all_parent_names()
 
     def __str__(self) -> str:
         return self._full_name
@@ -189,6 +222,48 @@ class EntityTypeRef:
 
     def __hash__(self) -> int:
         return hash(self._full_name)
+
+
+class AncestorNames:
+    """The names of an entity's ancestors (not its own): ``in`` asks Cairn (``isa``)."""
+
+    def __init__(self, own: str, instance: Optional[Instance]) -> None:
+        self._own = own
+        self._instance = instance
+
+    def __contains__(self, name: object) -> bool:
+        if self._instance is None or not isinstance(name, str) or name == self._own:
+            return False
+        return self._instance.isa(name)
+
+    def __iter__(self):
+        if self._instance is not None:
+            yield AncestorName(self)
+
+    def __len__(self) -> int:
+        return 1 if self._instance is not None else 0
+
+    def __repr__(self) -> str:
+        return f"<ancestors of {self._own}>"
+
+
+class AncestorName(str):
+    """Stands for every ancestor name at once in a list: equal to a name the entity inherits."""
+
+    def __new__(cls, names: AncestorNames) -> "AncestorName":
+        obj = str.__new__(cls, repr(names))
+        obj._names = names
+        return obj
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AncestorName):
+            return other._names is self._names
+        return other in self._names
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
 
 
 class SequenceProxy(DynamicProxy, JSONSerializable):
