@@ -19,6 +19,8 @@ impl Answers for ExportAnswers<'_, '_, '_> {
         let Some(obj) = self.ctx.instance(InstanceId(instance)) else { return Answer::NotFound(format!("there is no instance {instance}")) };
         match obj.get(name) {
             Attr::Missing => Answer::NotFound(format!("`{}` has no attribute or relation `{name}`", obj.entity())),
+            // An empty relation with an upper bound above one is an empty list, not null.
+            Attr::Unset if obj.is_list(name) == Some(true) => Answer::Value(Value::list(Vec::new())),
             Attr::Unset => Answer::Value(Value::Null),
             Attr::One(value) => Answer::Value(value.clone()),
             Attr::Many(items) => Answer::Value(Value::list(items.to_vec())),

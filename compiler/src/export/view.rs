@@ -165,6 +165,13 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Whether `name` is a list slot (a relation with an upper bound above one, or a list
+    /// attribute); `None` when the entity has no such attribute.
+    pub fn is_list(self, name: &str) -> Option<bool> {
+        let entity = self.world.model.entity(self.world.entity_of(self.id));
+        self.world.interner.get(name).and_then(|symbol| entity.attr(symbol)).map(|(_, attr)| attr.is_multi())
+    }
+
     /// The instance a single-valued relation points at, if it is set.
     pub fn relation(self, name: &str) -> Option<Obj<'a>> {
         self.instance(self.get(name))

@@ -355,10 +355,18 @@ class Plugin:
         for every value given, in order. Raises ``BindingError`` as Python would (a TypeError).
         """
         fq = self.get_full_name()
-        positional = [p for p in self.params if p.kind in ("positional_only", "positional_or_keyword")]
-        kwonly = {p.name: p for p in self.params if p.kind == "keyword_only"}
-        var_pos = next((p for p in self.params if p.kind == "var_positional"), None)
-        var_kw = next((p for p in self.params if p.kind == "var_keyword"), None)
+        shape = self.__dict__.get("_shape")
+        if shape is None:
+            # What binding needs of the signature, worked out once per plugin.
+            shape = (
+                [p for p in self.params if p.kind in ("positional_only", "positional_or_keyword")],
+                {p.name: p for p in self.params if p.kind == "keyword_only"},
+                next((p for p in self.params if p.kind == "var_positional"), None),
+                next((p for p in self.params if p.kind == "var_keyword"), None),
+                list(inspect.signature(self.function).parameters.values()),
+            )
+            self.__dict__["_shape"] = shape
+        positional, kwonly, var_pos, var_kw, order = shape
         if var_pos is None and len(args) > len(positional):
             raise BindingError(f"{fq}() takes {len(positional)} positional arguments but {len(args)} were given")
         checks: list = []
@@ -392,7 +400,6 @@ class Plugin:
 
         call_args: list = []
         call_kwargs: dict = {}
-        order = list(inspect.signature(self.function).parameters.values())
         for p in order:
             if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
                 continue
