@@ -43,6 +43,10 @@ pub struct AgentRun {
     /// How log lines are written to stderr.
     #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t = cairn_server::run::LogFormat::Text)]
     pub log_format: cairn_server::run::LogFormat,
+    /// Exit when the process that started this one is gone (the server starts its
+    /// server-side agents with it, so a server killed with SIGKILL leaves none behind).
+    #[arg(long, hide = true)]
+    pub exit_with_parent: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,6 +130,19 @@ fn describe(status: &AgentStatus) -> String {
 
 fn run(args: AgentRun, stderr: &mut StandardStream) -> ExitCode {
     cairn_server::run::init_logging(args.log_format);
+    if args.exit_with_parent {
+        let parent = rustix::process::getppid();
+        let watcher = std::thread::Builder::new().name("parent-watch".into()).spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if rustix::process::getppid() != parent {
+                eprintln!("cairn agent: the server that started this agent is gone: exiting");
+                std::process::exit(0);
+            }
+        });
+        if let Err(error) = watcher {
+            return fail(stderr, format!("cannot watch the parent process: {error}"));
+        }
+    }
     let Some(server) = args.remote.server.clone() else { return fail(stderr, "which server? give --server URL or set CAIRN_SERVER") };
     let Some(environment) = args.environment.clone() else { return fail(stderr, "which environment? give -e ENV or set CAIRN_ENVIRONMENT") };
     let config = cairn_agent::remote::RemoteConfig {

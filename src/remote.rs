@@ -47,6 +47,73 @@ pub enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Say where an agent name runs: `local:` (on the server's machine), `ssh://USER@HOST:PORT`
+    /// (agentless, over SSH from the server; needs --key and --known-hosts, paths on the
+    /// server) or an API endpoint `https://...`. With --autostart the server starts and
+    /// supervises an agent process for it.
+    SetAgent {
+        env: String,
+        name: String,
+        target: String,
+        /// The private key for an SSH target (a path on the server).
+        #[arg(long)]
+        key: Option<String>,
+        /// The known-hosts file the target's host key must be in (a path on the server).
+        #[arg(long)]
+        known_hosts: Option<String>,
+        /// Run commands and file changes through `sudo -n` on the SSH target.
+        #[arg(long)]
+        sudo: bool,
+        /// The server runs an agent process for this name.
+        #[arg(long)]
+        autostart: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove an agent name from the agent map (a server-side agent for it is stopped).
+    UnsetAgent {
+        env: String,
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show the agent map of an environment.
+    AgentMap {
+        env: String,
+        #[command(flatten)]
+        remote: Remote,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_agent_map(map: &cairn_server::http::agent_map::AgentMapBody, json: bool) -> ExitCode {
+    if json {
+        return print_json(map);
+    }
+    let mut out = std::io::stdout();
+    if map.agents.is_empty() {
+        let _ = writeln!(out, "the agent map is empty");
+    }
+    for (name, entry) in &map.agents {
+        let mut options = Vec::new();
+        if let Some(key) = &entry.key {
+            options.push(format!("key {key}"));
+        }
+        if let Some(known_hosts) = &entry.known_hosts {
+            options.push(format!("known hosts {known_hosts}"));
+        }
+        if entry.sudo {
+            options.push("sudo".to_string());
+        }
+        if entry.autostart {
+            options.push("autostart".to_string());
+        }
+        let options = if options.is_empty() { String::new() } else { format!(" ({})", options.join(", ")) };
+        let _ = writeln!(out, "{name} -> {}{options}", entry.target);
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +196,22 @@ pub fn env(command: EnvCommand, stderr: &mut StandardStream) -> ExitCode {
             }
             let _ = writeln!(std::io::stdout(), "created environment {} ({})", record.name, record.id);
             ExitCode::SUCCESS
+        }
+        EnvCommand::SetAgent { env, name, target, key, known_hosts, sudo, autostart, remote } => {
+            let entry = cairn_server::agent_map::AgentMapEntry { target, key, known_hosts, sudo, autostart };
+            if let Err(error) = entry.check() {
+                return fail(stderr, error);
+            }
+            let Ok(map) = with_client(&remote, stderr, async |c| c.set_agent_target(&env, &name, Some(&entry)).await) else { return ExitCode::FAILURE };
+            print_agent_map(&map, false)
+        }
+        EnvCommand::UnsetAgent { env, name, remote } => {
+            let Ok(map) = with_client(&remote, stderr, async |c| c.set_agent_target(&env, &name, None).await) else { return ExitCode::FAILURE };
+            print_agent_map(&map, false)
+        }
+        EnvCommand::AgentMap { env, remote, json } => {
+            let Ok(map) = with_client(&remote, stderr, async |c| c.agent_map(&env).await) else { return ExitCode::FAILURE };
+            print_agent_map(&map, json)
         }
         EnvCommand::List { remote, json } => {
             let Ok(environments) = with_client(&remote, stderr, async |c| c.environments().await) else { return ExitCode::FAILURE };

@@ -163,6 +163,25 @@ impl Client {
         self.json(Self::with_json(request, choice)?).await
     }
 
+    /// The environment's agent map.
+    pub async fn agent_map(&self, environment: &str) -> Result<crate::http::agent_map::AgentMapBody, ClientError> {
+        self.json(self.builder(Method::GET, &format!("/api/v1/environments/{}/agent-map", encode(environment)))).await
+    }
+
+    /// Sets (or, with `None`, removes) an agent's entry of the agent map.
+    pub async fn set_agent_target(
+        &self,
+        environment: &str,
+        agent: &str,
+        entry: Option<&crate::agent_map::AgentMapEntry>,
+    ) -> Result<crate::http::agent_map::AgentMapBody, ClientError> {
+        let path = format!("/api/v1/environments/{}/agent-map/{}", encode(environment), encode(agent));
+        match entry {
+            Some(entry) => self.json(Self::with_json(self.builder(Method::PUT, &path), entry)?).await,
+            None => self.json(self.builder(Method::DELETE, &path)).await,
+        }
+    }
+
     /// Asks the primaries for a deploy of the released version (`full`: a repair run).
     pub async fn request_deploy(&self, environment: &str, full: bool) -> Result<Accepted, ClientError> {
         let request = self.builder(Method::POST, &format!("/api/v1/environments/{}/deploy", encode(environment)));

@@ -4,6 +4,7 @@
 //! the store), the HTTP API ([`http`]) and the sessions of remote agents ([`agents`]), both
 //! over the same trait.
 
+pub mod agent_map;
 pub mod agents;
 pub mod client;
 pub mod conformance;

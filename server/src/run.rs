@@ -37,6 +37,9 @@ pub struct ServerArgs {
     /// over its agent names (the longest a failover takes).
     #[arg(long, env = "CAIRN_AGENT_TIMEOUT", default_value_t = 10.0, value_parser = parse_timeout)]
     pub agent_timeout: f64,
+    /// Do not start the server-side agents of the agent maps (`autostart` entries).
+    #[arg(long)]
+    pub no_autostart: bool,
     /// The largest request body accepted by version and file uploads, in bytes.
     #[arg(long, env = "CAIRN_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
     pub max_upload: usize,
@@ -119,11 +122,33 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
     tracing::info!(%address, insecure = args.insecure_no_auth, "listening");
     // Printed for scripts that bind port 0 and need to know the port.
     eprintln!("cairn server listening on http://{address}");
+    // Server-side agents reach this server on its own address (loopback when it listens on
+    // every address).
+    let (stop_agents, agents_stopped) = tokio::sync::oneshot::channel::<()>();
+    let supervisor = match (args.no_autostart, std::env::current_exe()) {
+        (false, Ok(program)) => {
+            let host = if address.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { address.ip() };
+            let launcher = crate::agents::autostart::Launcher { program, server_url: format!("http://{}", std::net::SocketAddr::new(host, address.port())) };
+            Some(tokio::spawn(crate::agents::autostart::run(Arc::clone(&state.store), launcher, async move {
+                let _ = agents_stopped.await;
+            })))
+        }
+        (false, Err(error)) => {
+            tracing::warn!(%error, "cannot find this program: server-side agents are not started");
+            None
+        }
+        (true, _) => None,
+    };
     let hub = Arc::clone(&state.hub);
     // Agent sessions are long-lived connections: they are ended when the server stops, or the
     // graceful shutdown would wait for them.
     let shutdown = async move {
         shutdown_on(terminate).await;
+        // The server-side agents first, while they can still finish and say they leave.
+        let _ = stop_agents.send(());
+        if let Some(supervisor) = supervisor {
+            let _ = supervisor.await;
+        }
         hub.close_all();
     };
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| StartError(format!("the server failed: {e}")))?;

@@ -13,6 +13,7 @@ const SETTINGS: &[Setting] = &[
     ("repo_branch", "the branch to compile", |v| v.as_str().is_some_and(|s| !s.is_empty() && s.len() < 256)),
     ("poll_interval", "seconds between polls of the repository (0 turns polling off)", |v| v.as_u64().is_some()),
     ("credentials", "the name of credentials in the server's configuration", |v| v.as_str().is_some_and(|s| s.len() < 256)),
+    ("agent_map", "agent name to target and options (`cairn env set-agent`)", |v| crate::agent_map::check_value(v).is_ok()),
 ];
 
 /// Checks every setting's name and value.
@@ -22,6 +23,9 @@ pub fn check(settings: &BTreeMap<String, serde_json::Value>) -> Result<(), Strin
             None => {
                 let known: Vec<&str> = SETTINGS.iter().map(|(n, _, _)| *n).collect();
                 return Err(format!("unknown setting `{name}` (known: {})", known.join(", ")));
+            }
+            Some((known, _, _)) if *known == crate::agent_map::SETTING => {
+                crate::agent_map::check_value(value).map_err(|e| format!("invalid `{name}`: {e}"))?
             }
             Some((_, meaning, valid)) if !valid(value) => return Err(format!("invalid value {value} for `{name}`: {meaning}")),
             Some(_) => {}

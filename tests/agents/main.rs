@@ -341,3 +341,55 @@ fn pause_resume_and_prefer_move_the_primary() {
     assert!(text(&shown).contains("standby agent-a"), "{}", text(&shown));
     check_files(&slow_files(&work, count));
 }
+
+#[test]
+fn the_server_starts_supervises_and_stops_the_agents_of_its_agent_map() {
+    let work = temp_dir("autostart");
+    let server = Server::start(&work, "server", &format!("sqlite:{}", work.join("state.db").display()), "3");
+    let _ = environment(&server, &work);
+    let env = [("CAIRN_SERVER", server.url()), ("CAIRN_TOKEN", support::ADMIN.to_string())];
+    // A bad target is refused with a message, before anything is stored.
+    let refused = cairn(&["env", "set-agent", ENV, "web", "ssh://deploy@10.0.0.9:22"], &work, &env);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("an SSH target needs a key file"), "{}", text(&refused));
+    let set = cairn(&["env", "set-agent", ENV, "web", "local:", "--autostart"], &work, &env);
+    assert!(set.status.success(), "{}", text(&set));
+    assert_eq!(String::from_utf8_lossy(&set.stdout).trim(), "web -> local: (autostart)");
+    let shown = cairn(&["env", "agent-map", ENV, "--json"], &work, &env);
+    let map: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert_eq!(map["agents"]["web"]["target"], "local:");
+    // The server's own agent process becomes the primary of `web` and deploys.
+    let first = wait_until(Duration::from_secs(30), "a server-side primary for web", || server.primary_pid(ENV, "web").is_some());
+    eprintln!("server-side agent primary after {first:?}");
+    let count = 3;
+    release(&server, &work, &slow_model(&work, count, 0.0));
+    wait_until(Duration::from_secs(60), "every command deployed", || server.count(ENV, "deployed") == count as u64);
+    check_files(&slow_files(&work, count));
+    // Killed, it is started again (a new process, and a new primary).
+    let pid = server.primary_pid(ENV, "web").expect("a primary");
+    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    wait_until(Duration::from_secs(40), "a new server-side primary", || server.primary_pid(ENV, "web").is_some_and(|p| p != pid));
+    // Removed from the map, its process is stopped and leaves.
+    let unset = cairn(&["env", "unset-agent", ENV, "web"], &work, &env);
+    assert!(unset.status.success(), "{}", text(&unset));
+    assert_eq!(String::from_utf8_lossy(&unset.stdout).trim(), "the agent map is empty");
+    wait_until(Duration::from_secs(30), "no primary for web", || server.primary_pid(ENV, "web").is_none());
+    let missing = cairn(&["env", "unset-agent", ENV, "web"], &work, &env);
+    assert!(!missing.status.success() && text(&missing).contains("not in the agent map"), "{}", text(&missing));
+}
+
+#[test]
+fn a_server_killed_with_sigkill_leaves_no_server_side_agent_behind() {
+    let work = temp_dir("orphans");
+    let mut server = Server::start(&work, "server", &format!("sqlite:{}", work.join("state.db").display()), "3");
+    let _ = environment(&server, &work);
+    let env = [("CAIRN_SERVER", server.url()), ("CAIRN_TOKEN", support::ADMIN.to_string())];
+    let set = cairn(&["env", "set-agent", ENV, "db", "local:", "--autostart"], &work, &env);
+    assert!(set.status.success(), "{}", text(&set));
+    wait_until(Duration::from_secs(30), "a server-side primary for db", || server.primary_pid(ENV, "db").is_some());
+    let pid = server.primary_pid(ENV, "db").expect("a primary");
+    server.kill_hard();
+    let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+    wait_until(Duration::from_secs(10), "the orphaned agent exiting", || !alive());
+}

@@ -3,8 +3,10 @@
 //! coordinator that elects a primary per agent name through the store's leases and sends
 //! each primary its work and the states of other agents' resources it waits for
 //! ([`coordinator`]). Servers share nothing but the store: several may serve one
-//! environment, each holding the sessions that connected to it.
+//! environment, each holding the sessions that connected to it. The server-side agents of the
+//! environments' agent maps are started and supervised by [`autostart`].
 
+pub mod autostart;
 pub mod coordinator;
 pub mod hub;
 pub mod session;

@@ -7,6 +7,7 @@
 //! [`error`] is the one error type, [`extract`] the extractors whose rejections are API
 //! errors.
 
+pub mod agent_map;
 pub mod agents;
 pub mod auth;
 pub mod environments;
@@ -76,6 +77,8 @@ fn routes(limits: Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::pause))
         .routes(routes!(agents::resume))
         .routes(routes!(agents::prefer))
+        .routes(routes!(agent_map::get))
+        .routes(routes!(agent_map::set, agent_map::unset))
         .routes(routes!(status::health))
         .routes(routes!(status::metrics))
         .layer(DefaultBodyLimit::max(limits.body))

@@ -15,12 +15,15 @@ pub struct AppState {
     pub limits: Limits,
     /// The agent sessions this server holds.
     pub hub: Arc<Hub>,
+    /// Held while a setting is read, changed and written back (the agent map), so that
+    /// changes through this server never lose each other.
+    pub settings_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: Auth, limits: Limits) -> AppState {
         let hub = Hub::new(format!("server-{}", std::process::id()), crate::agents::DEFAULT_AGENT_TIMEOUT);
-        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits, hub: Arc::new(hub) }
+        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits, hub: Arc::new(hub), settings_lock: Arc::default() }
     }
 
     /// The same state with another hub (another agent timeout, a server id of its own).
