@@ -14,6 +14,22 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /var/lib/apt/list
     apt-get update -qq || echo "warning: apt-get update failed; the apt test will report it" >&2
 fi
 
+# The SSH and PowerDNS tests run Debian's real servers (see ../shared/spec/test-servers.md):
+# installed here when missing and we are root; the service starts of the packages fail
+# without systemd, which is harmless (the tests start their own on loopback ports).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=()
+    [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+    [ -x /usr/sbin/pdns_server ] || missing+=(pdns-server pdns-backend-sqlite3)
+    command -v sqlite3 >/dev/null || missing+=(sqlite3)
+    command -v dig >/dev/null || missing+=(dnsutils)
+    if [ ${#missing[@]} -gt 0 ]; then
+        ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+            || echo "warning: apt-get could not install ${missing[*]}; the SSH and PowerDNS tests will report it" >&2
+    fi
+fi
+
 # The tests run real servers from a virtualenv: SecantusDB (the MongoDB-wire server the store
 # and server tests start) and schemathesis (API property tests), both pinned in
 # scripts/test-requirements.txt. Remade when the requirements changed.

@@ -37,7 +37,8 @@ pub struct Launcher {
 
 impl Launcher {
     /// The command line of the agent process for `name` in `environment`.
-    pub fn command(&self, environment: &str, name: &str, entry: &AgentMapEntry) -> Result<Command, String> {
+    /// `secrets` are the environment's secret settings, handed over as environment variables.
+    pub fn command(&self, environment: &str, name: &str, entry: &AgentMapEntry, secrets: &[(&'static str, String)]) -> Result<Command, String> {
         let mut command = Command::new(&self.program);
         command.args(["agent", "--server", &self.server_url, "-e", environment, "--name", name, "--exit-with-parent"]);
         match entry.check()? {
@@ -57,13 +58,16 @@ impl Launcher {
         }
         // The agent's own environment: nothing of the server's secrets but the token.
         command.env_remove("CAIRN_ADMIN_TOKEN").env_remove("CAIRN_TOKEN").env("CAIRN_LOG_FORMAT", "json");
+        for (variable, value) in secrets {
+            command.env(variable, value);
+        }
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
         Ok(command)
     }
 }
 
 struct Running {
-    entry: AgentMapEntry,
+    wanted: Wanted,
     child: Option<Child>,
     /// When it may be started (again).
     next_start: Instant,
@@ -89,7 +93,7 @@ pub async fn run(store: Arc<dyn Store>, launcher: Launcher, stop: impl std::futu
             }
         };
         // Gone or changed: stop.
-        let stale: Vec<(String, String)> = running.iter().filter(|(key, r)| wanted.get(*key) != Some(&r.entry)).map(|(key, _)| key.clone()).collect();
+        let stale: Vec<(String, String)> = running.iter().filter(|(key, r)| wanted.get(*key) != Some(&r.wanted)).map(|(key, _)| key.clone()).collect();
         for key in stale {
             if let Some(mut gone) = running.remove(&key) {
                 if let Some(child) = gone.child.as_mut() {
@@ -98,9 +102,9 @@ pub async fn run(store: Arc<dyn Store>, launcher: Launcher, stop: impl std::futu
                 }
             }
         }
-        for (key, entry) in wanted {
+        for (key, want) in wanted {
             let slot = running.entry(key.clone()).or_insert_with(|| Running {
-                entry: entry.clone(),
+                wanted: want.clone(),
                 child: None,
                 next_start: Instant::now(),
                 backoff: Duration::from_secs(1),
@@ -137,7 +141,8 @@ pub async fn run(store: Arc<dyn Store>, launcher: Launcher, stop: impl std::futu
                     continue;
                 }
             };
-            let spawned = launcher.command(&key.0, &key.1, &entry).and_then(|mut command| command.env("CAIRN_TOKEN", token).spawn().map_err(|e| e.to_string()));
+            let entry = &want.entry;
+            let spawned = launcher.command(&key.0, &key.1, entry, &want.secrets).and_then(|mut command| command.env("CAIRN_TOKEN", token).spawn().map_err(|e| e.to_string()));
             match spawned {
                 Ok(child) => {
                     tracing::info!(environment = %key.0, agent = %key.1, target = %entry.target, pid = child.id(), "started a server-side agent");
@@ -161,16 +166,27 @@ pub async fn run(store: Arc<dyn Store>, launcher: Launcher, stop: impl std::futu
 }
 
 /// The autostart entries of every environment, by (environment, agent name).
-async fn wanted(store: &dyn Store) -> Result<BTreeMap<(String, String), AgentMapEntry>, String> {
+async fn wanted(store: &dyn Store) -> Result<BTreeMap<(String, String), Wanted>, String> {
     let mut wanted = BTreeMap::new();
     for environment in store.environments().await.map_err(|e| e.to_string())? {
+        let secrets: Vec<(&'static str, String)> = crate::settings::SECRETS
+            .iter()
+            .filter_map(|(setting, variable)| Some((*variable, environment.settings.get(*setting)?.as_str()?.to_string())))
+            .collect();
         for (name, entry) in from_settings(&environment.settings) {
             if entry.autostart && entry.check().is_ok() {
-                wanted.insert((environment.name.clone(), name), entry);
+                wanted.insert((environment.name.clone(), name), Wanted { entry, secrets: secrets.clone() });
             }
         }
     }
     Ok(wanted)
+}
+
+/// An agent process as the map and the settings want it (a change of either restarts it).
+#[derive(Clone, PartialEq)]
+struct Wanted {
+    entry: AgentMapEntry,
+    secrets: Vec<(&'static str, String)>,
 }
 
 /// The agent token of an environment, minted when there is none or it gets old.

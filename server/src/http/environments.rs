@@ -40,6 +40,9 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     if let Some(own) = &principal.environment {
         environments.retain(|e| &e.name == own);
     }
+    for environment in &mut environments {
+        environment.settings = crate::settings::redacted(&environment.settings);
+    }
     Ok(Json(EnvironmentList { environments }))
 }
 
@@ -67,7 +70,13 @@ pub async fn create(
     security(("token" = [])))]
 pub async fn get(State(state): State<AppState>, principal: Principal, ApiPath(env): ApiPath<String>) -> Result<Json<EnvironmentRecord>, ApiError> {
     principal.require(&env, ANY_ROLE)?;
-    Ok(Json(existing(&state, &env).await?))
+    Ok(Json(shown(existing(&state, &env).await?)))
+}
+
+/// An environment as the API shows it: its secrets redacted.
+fn shown(mut record: EnvironmentRecord) -> EnvironmentRecord {
+    record.settings = crate::settings::redacted(&record.settings);
+    record
 }
 
 #[utoipa::path(delete, path = "/api/v1/environments/{env}", tag = "environments",
@@ -96,10 +105,12 @@ pub async fn set_settings(
     ApiJson(body): ApiJson<SettingsUpdate>,
 ) -> Result<Json<EnvironmentRecord>, ApiError> {
     principal.require(&env, &[Role::Admin])?;
-    existing(&state, &env).await?;
-    crate::settings::check(&body.settings).map_err(ApiError::BadRequest)?;
-    state.store.set_environment_settings(&env, &body.settings).await?;
-    Ok(Json(existing(&state, &env).await?))
+    let _guard = state.settings_lock.lock().await;
+    let stored = existing(&state, &env).await?;
+    let settings = crate::settings::keep_secrets(body.settings, &stored.settings);
+    crate::settings::check(&settings).map_err(ApiError::BadRequest)?;
+    state.store.set_environment_settings(&env, &settings).await?;
+    Ok(Json(shown(existing(&state, &env).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenCreate,

@@ -231,3 +231,29 @@ async fn a_resource_left_out_of_a_version_is_purged_when_it_asks_for_it() {
     let (_, third) = call(&router, "POST", "/api/v1/environments/prod/versions", upload(vec![doc("stays", "3", &[], None)], false)).await;
     assert_eq!(third["resources"], 1, "{third}");
 }
+
+#[tokio::test]
+async fn secret_settings_are_never_shown_and_survive_a_write_back() {
+    let router = router();
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"dns"}"#.into())).await.0, StatusCode::CREATED);
+    let body = r#"{"settings": {"pdns_api_key": "s3cr3t-key", "repair_interval": 30}}"#;
+    let (status, set) = call(&router, "PUT", "/api/v1/environments/dns/settings", Some(body.into())).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["settings"]["pdns_api_key"], "<secret>");
+    let (_, read) = call(&router, "GET", "/api/v1/environments/dns", None).await;
+    assert_eq!(read["settings"]["pdns_api_key"], "<secret>");
+    let (_, list) = call(&router, "GET", "/api/v1/environments", None).await;
+    assert!(!list.to_string().contains("s3cr3t"), "{list}");
+    // Written back as read, with another change: the secret stays.
+    let back = r#"{"settings": {"pdns_api_key": "<secret>", "repair_interval": 60}}"#;
+    assert_eq!(call(&router, "PUT", "/api/v1/environments/dns/settings", Some(back.into())).await.0, StatusCode::OK);
+    let (status, map) = call(&router, "PUT", "/api/v1/environments/dns/agent-map/local", Some(r#"{"target": "local:"}"#.into())).await;
+    assert_eq!(status, StatusCode::OK, "{map}");
+    assert_eq!(map["agents"]["local"]["target"], "local:");
+    let (status, bad) = call(&router, "PUT", "/api/v1/environments/dns/agent-map/x", Some(r#"{"target": "ssh://u@h:22", "key": "rel"}"#.into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    let (_, read) = call(&router, "GET", "/api/v1/environments/dns", None).await;
+    assert_eq!(read["settings"]["repair_interval"], 60);
+    assert_eq!(read["settings"]["pdns_api_key"], "<secret>", "the agent map change kept the secret too");
+    assert!(read["settings"]["agent_map"]["local"].is_object(), "{read}");
+}
