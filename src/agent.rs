@@ -43,6 +43,20 @@ pub struct AgentRun {
     /// How log lines are written to stderr.
     #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t = cairn_server::run::LogFormat::Text)]
     pub log_format: cairn_server::run::LogFormat,
+    /// Act on this host over SSH instead of on the local machine (agentless): every
+    /// resource of the names hosted here is read and changed through `ssh://USER@HOST:PORT`.
+    #[arg(long, value_name = "ssh://USER@HOST:PORT", requires_all = ["ssh_key", "known_hosts"])]
+    pub ssh: Option<String>,
+    /// The private key for --ssh (key authentication only).
+    #[arg(long, value_name = "FILE", requires = "ssh")]
+    pub ssh_key: Option<std::path::PathBuf>,
+    /// The known-hosts file the --ssh target's host key must be in (checked strictly: an
+    /// unknown or changed key fails every resource, and nothing is sent).
+    #[arg(long, value_name = "FILE", requires = "ssh")]
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// Run commands and file changes on the --ssh target through `sudo -n`.
+    #[arg(long, requires = "ssh")]
+    pub sudo: bool,
     /// Exit when the process that started this one is gone (the server starts its
     /// server-side agents with it, so a server killed with SIGKILL leaves none behind).
     #[arg(long, hide = true)]
@@ -155,7 +169,19 @@ fn run(args: AgentRun, stderr: &mut StandardStream) -> ExitCode {
         report_interval: std::time::Duration::from_millis(20),
     };
     let handlers = Arc::new(cairn_pipeline::shipped_modules().handlers);
-    let io: Arc<dyn cairn_agent::Io> = Arc::new(cairn_agent::LocalIo::new(std::env::current_dir().unwrap_or_else(|_| "/".into())));
+    let io: Arc<dyn cairn_agent::Io> = match (&args.ssh, &args.ssh_key, &args.known_hosts) {
+        (Some(url), Some(key), Some(known_hosts)) => {
+            let target = match cairn_agent::SshTarget::from_url(url, key.clone(), known_hosts.clone(), args.sudo) {
+                Ok(target) => target,
+                Err(error) => return fail(stderr, format!("--ssh {url}: {error}")),
+            };
+            match cairn_agent::SshIo::new(target) {
+                Ok(io) => Arc::new(io),
+                Err(error) => return fail(stderr, format!("--ssh {url}: {error}")),
+            }
+        }
+        _ => Arc::new(cairn_agent::LocalIo::new(std::env::current_dir().unwrap_or_else(|_| "/".into()))),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(stderr, format!("cannot start the runtime: {error}")),

@@ -47,6 +47,16 @@ pub enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change settings of an environment: `KEY=VALUE` (the value as JSON when it is JSON,
+    /// else as text), `KEY=` to remove one. Secrets such as `pdns_api_key` are stored but never
+    /// shown again.
+    Set {
+        env: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Say where an agent name runs: `local:` (on the server's machine), `ssh://USER@HOST:PORT`
     /// (agentless, over SSH from the server; needs --key and --known-hosts, paths on the
     /// server) or an API endpoint `https://...`. With --autostart the server starts and
@@ -195,6 +205,31 @@ pub fn env(command: EnvCommand, stderr: &mut StandardStream) -> ExitCode {
                 return print_json(&record);
             }
             let _ = writeln!(std::io::stdout(), "created environment {} ({})", record.name, record.id);
+            ExitCode::SUCCESS
+        }
+        EnvCommand::Set { env, settings, remote } => {
+            let mut changes = Vec::new();
+            for item in &settings {
+                let Some((key, value)) = item.split_once('=') else { return fail(stderr, format!("`{item}` is not KEY=VALUE")) };
+                let value = if value.is_empty() { None } else { Some(serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))) };
+                changes.push((key.to_string(), value));
+            }
+            let Ok(record) = with_client(&remote, stderr, async |c| {
+                let mut current = c.environment(&env).await?.settings;
+                for (key, value) in &changes {
+                    match value {
+                        Some(value) => current.insert(key.clone(), value.clone()),
+                        None => current.remove(key),
+                    };
+                }
+                c.set_settings(&env, &current).await
+            }) else {
+                return ExitCode::FAILURE;
+            };
+            let mut out = std::io::stdout();
+            for (key, value) in &record.settings {
+                let _ = writeln!(out, "{key} = {value}");
+            }
             ExitCode::SUCCESS
         }
         EnvCommand::SetAgent { env, name, target, key, known_hosts, sudo, autostart, remote } => {

@@ -163,6 +163,17 @@ impl Client {
         self.json(Self::with_json(request, choice)?).await
     }
 
+    pub async fn environment(&self, environment: &str) -> Result<EnvironmentRecord, ClientError> {
+        self.json(self.builder(Method::GET, &format!("/api/v1/environments/{}", encode(environment)))).await
+    }
+
+    /// Replaces the environment's settings (secrets given as the API shows them are kept).
+    pub async fn set_settings(&self, environment: &str, settings: &std::collections::BTreeMap<String, serde_json::Value>) -> Result<EnvironmentRecord, ClientError> {
+        let request = self.builder(Method::PUT, &format!("/api/v1/environments/{}/settings", encode(environment)));
+        let body = crate::http::types::SettingsUpdate { settings: settings.clone() };
+        self.json(Self::with_json(request, &body)?).await
+    }
+
     /// The environment's agent map.
     pub async fn agent_map(&self, environment: &str) -> Result<crate::http::agent_map::AgentMapBody, ClientError> {
         self.json(self.builder(Method::GET, &format!("/api/v1/environments/{}/agent-map", encode(environment)))).await
