@@ -1,7 +1,8 @@
 //! The handlers of `pdns::Zone` and `pdns::Record`, over the PowerDNS API ([`crate::api`]).
 //!
 //! A zone is read with `GET /api/v1/servers/SERVER/zones/ZONE` (404: absent) and compared on
-//! `kind`, `nameservers` (the apex NS record set), `masters` and `soa_edit_api`; it is
+//! `kind`, `nameservers` (the apex NS record set) and its `ttl`, `masters` and
+//! `soa_edit_api`; it is
 //! created with `POST .../zones` (201), changed with `PUT .../zones/ZONE` (kind, masters,
 //! soa_edit_api) and a `PATCH` of its apex NS record set, and purged with `DELETE` (204). Its
 //! serial is its fact `serial`.
@@ -145,6 +146,10 @@ impl ZoneHandler {
         }
         nameservers.sort();
         nameservers.dedup();
+        // The TTL of the apex NS set, when the zone has one.
+        if !nameservers.is_empty() {
+            fields.insert("ttl".into(), Value::from(Self::ttl(desired)));
+        }
         fields.insert("nameservers".into(), strings(nameservers));
         fields.insert("masters".into(), strings(string_list(desired.attr("masters"))));
         fields.insert("soa_edit_api".into(), Value::from(desired.str_attr("soa_edit_api").unwrap_or("DEFAULT")));
@@ -158,7 +163,7 @@ impl ZoneHandler {
 
 impl Handler for ZoneHandler {
     fn fields(&self) -> &[&str] {
-        &["kind", "nameservers", "masters", "soa_edit_api"]
+        &["kind", "nameservers", "ttl", "masters", "soa_edit_api"]
     }
 
     fn check(&self, _cx: &Context<'_>, desired: &ResourceDoc) -> Result<(), HandlerError> {
@@ -174,7 +179,11 @@ impl Handler for ZoneHandler {
         let Some(found) = zone.get(&self.api, &query)? else { return Ok(None) };
         let mut fields = Fields::new();
         fields.insert("kind".into(), found.get("kind").cloned().unwrap_or(Value::Null));
-        let nameservers = rrset(&found, &zone.name, "NS").map(contents).unwrap_or_default();
+        let ns = rrset(&found, &zone.name, "NS");
+        let nameservers = ns.map(contents).unwrap_or_default();
+        if !nameservers.is_empty() {
+            fields.insert("ttl".into(), ns.and_then(|set| set.get("ttl")).cloned().unwrap_or(Value::Null));
+        }
         fields.insert("nameservers".into(), strings(nameservers.iter().map(|n| n.to_ascii_lowercase()).collect()));
         fields.insert("masters".into(), strings(string_list(found.get("masters"))));
         fields.insert("soa_edit_api".into(), found.get("soa_edit_api").cloned().unwrap_or(Value::from("")));
@@ -233,7 +242,7 @@ impl Handler for ZoneHandler {
                 return Err(api.unexpected(&format!("changing the zone {}", zone.name), &zone.endpoint, &reply));
             }
         }
-        if changed("nameservers") {
+        if changed("nameservers") || changed("ttl") {
             let nameservers = string_list(want.get("nameservers"));
             let rrset = if nameservers.is_empty() {
                 json!({ "name": zone.name, "type": "NS", "changetype": "DELETE" })

@@ -392,6 +392,52 @@ pdns::Record(zone=zone, name="www", type="A", records=["192.0.2.12"], purged=tru
 }
 
 #[test]
+fn zone_settings_change_alone() {
+    let server = Pdns::start();
+    let set = modules(server.keys());
+    let port = MemoryPort::new();
+    let model = |kind: &str, soa: &str, ttl: u32, ns: &str| {
+        format!(
+            r#"
+import pdns
+zone = pdns::Zone(name="example.net", api="{}", kind="{kind}", soa_edit_api="{soa}", ttl={ttl}, nameservers=[{ns}])
+pdns::Record(zone=zone, name="www", type="A", records=["192.0.2.80"], ttl=60)
+secondary = pdns::Zone(name="secondary.example", api="{}", kind="Slave", masters=["192.0.2.53", "192.0.2.54"])
+"#,
+            server.api, server.api
+        )
+    };
+    let zone_id = format!("pdns::Zone[{},name=example.net.]", server.api);
+    let first = run(&server, &port, &set, &docs(&set, &model("Native", "DEFAULT", 3600, r#""ns1.example.net""#)), full());
+    first.all_ok();
+    let secondary = server.zone("secondary.example.").expect("the secondary zone");
+    assert_eq!(secondary["kind"], "Slave");
+    assert_eq!(secondary["masters"], json!(["192.0.2.53", "192.0.2.54"]));
+
+    let changed = run(&server, &port, &set, &docs(&set, &model("Master", "INCREASE", 3600, r#""ns1.example.net""#)), full());
+    changed.all_ok();
+    assert_eq!(changed.changed(), vec![zone_id.as_str()], "{:#?}", changed.results);
+    let fields: Vec<&str> = changed.of(&zone_id).changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, vec!["kind", "soa_edit_api"]);
+    let zone = server.zone("example.net.").expect("zone");
+    assert_eq!((zone["kind"].as_str(), zone["soa_edit_api"].as_str()), (Some("Master"), Some("INCREASE")));
+
+    // The zone's TTL: the apex NS set follows; a record with its own TTL does not.
+    let ttl = run(&server, &port, &set, &docs(&set, &model("Master", "INCREASE", 900, r#""ns1.example.net", "ns2.example.net""#)), full());
+    ttl.all_ok();
+    assert_eq!(ttl.changed(), vec![zone_id.as_str()]);
+    assert_eq!(server.rrset("example.net.", "example.net.", "NS"), Some((900, vec!["ns1.example.net.".into(), "ns2.example.net.".into()])));
+    assert_eq!(server.rrset("example.net.", "www.example.net.", "A"), Some((60, vec!["192.0.2.80".into()])));
+
+    // No nameservers: the apex NS set goes.
+    let none = run(&server, &port, &set, &docs(&set, &model("Master", "INCREASE", 900, "")), full());
+    none.all_ok();
+    assert_eq!(server.rrset("example.net.", "example.net.", "NS"), None);
+    let again = run(&server, &port, &set, &docs(&set, &model("Master", "INCREASE", 900, "")), full());
+    assert_eq!(again.changed(), Vec::<&str>::new(), "{:#?}", again.results);
+}
+
+#[test]
 fn dry_run_changes_nothing() {
     let server = Pdns::start();
     let set = modules(server.keys());
