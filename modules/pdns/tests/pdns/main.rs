@@ -546,4 +546,10 @@ fn an_unreachable_endpoint_fails_with_the_reason() {
     let zone = report.results.iter().find(|r| r.resource.0.starts_with("pdns::Zone")).expect("zone");
     assert_eq!(zone.state, ResourceState::Failed);
     assert!(zone.message.contains("cannot connect"), "{}", zone.message);
+
+    // https: refused with the reason, nothing sent.
+    let tls = docs(&set, &site("https://127.0.0.1:8443", "192.0.2.10", ""));
+    let report = deploy(&port, 2, &tls, &set.handlers, &io, &full(), &mut |_| {}).expect("deploy");
+    let zone = report.results.iter().find(|r| r.resource.0.starts_with("pdns::Zone")).expect("zone");
+    assert!(zone.message.contains("https endpoints are not supported yet"), "{}", zone.message);
 }
