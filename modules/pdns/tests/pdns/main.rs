@@ -279,6 +279,13 @@ zone = pdns::Zone(name="example.org", api="127.0.0.1:8081")
 }
 
 #[test]
+fn shipped_with_cairn() {
+    let resources = docs(&cairn_pipeline::shipped_modules(), &site("http://127.0.0.1:8081", "192.0.2.10", ""));
+    assert_eq!(resources.len(), 7);
+    assert!(resources.iter().any(|r| r.id.0 == "pdns::Zone[http://127.0.0.1:8081,name=example.org.]"));
+}
+
+#[test]
 fn deploy_redeploy_drift_and_purge() {
     let server = Pdns::start();
     let set = modules(server.keys());
