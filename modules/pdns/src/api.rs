@@ -7,8 +7,7 @@
 //! "database is locked", to concurrent writes; SQL backends can deadlock on a zone's SOA), so
 //! the writes this agent sends to one endpoint go one at a time, and a request that changes
 //! nothing twice (GET, PUT, PATCH, DELETE) is retried a few times on a 500, 502 or 503 (other
-//! writers than this agent exist). A write waits for the one before it, each bounded by the
-//! request timeout.
+//! writers than this agent exist). A write waits for the ones before it at most 5 minutes.
 //!
 //! The endpoint is the agent name of the resource (`http://127.0.0.1:8081`). The API key is
 //! the agent's, never the model's: [`KeySource::Environment`] reads `CAIRN_PDNS_API_KEY`, or
@@ -42,6 +41,8 @@ const MESSAGE_LIMIT: usize = 2000;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a write waits for the writes to the same endpoint before it.
+const WRITE_WAIT: Duration = Duration::from_secs(300);
 /// Pauses before the retries of an idempotent request that got a 500, 502 or 503.
 const RETRY_PAUSES: [Duration; 4] = [Duration::from_millis(50), Duration::from_millis(150), Duration::from_millis(400), Duration::from_millis(1000)];
 
@@ -185,8 +186,10 @@ impl Api {
     pub fn call(&self, endpoint: &str, method: Method, path: &str, body: Option<&Value>) -> Result<Reply, HandlerError> {
         let key = self.keys.key()?;
         let lock = if method == Method::GET { None } else { Some(self.write_lock(endpoint)?) };
-        // A panic elsewhere while holding the lock leaves nothing half-done here: go on.
-        let _guard = lock.as_ref().map(|l| l.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let _guard = match &lock {
+            Some(lock) => Some(wait_for(lock, endpoint)?),
+            None => None,
+        };
         let idempotent = method != Method::POST;
         let mut pauses = RETRY_PAUSES.iter();
         loop {
@@ -231,6 +234,25 @@ impl Api {
         match self.keys.key() {
             Ok(key) => HandlerError::new(scrub(&message, &key)),
             Err(_) => HandlerError::new(message),
+        }
+    }
+}
+
+/// Takes the write lock of `endpoint`, waiting at most [`WRITE_WAIT`] for the writes before.
+fn wait_for<'l>(lock: &'l Mutex<()>, endpoint: &str) -> Result<std::sync::MutexGuard<'l, ()>, HandlerError> {
+    let deadline = std::time::Instant::now() + WRITE_WAIT;
+    loop {
+        match lock.try_lock() {
+            Ok(guard) => return Ok(guard),
+            // A panic elsewhere while holding the lock leaves nothing half-done here: go on.
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => return Ok(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(HandlerError::new(format!(
+                    "{endpoint}: the writes before this one did not finish within {} s",
+                    WRITE_WAIT.as_secs()
+                )))
+            }
         }
     }
 }
