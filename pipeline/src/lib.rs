@@ -18,7 +18,7 @@ use cairn_pyhost::{HostConfig, PythonHost};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The modules compiled into the binary: std, fs, exec, apt, mitogen (std first: fs reuses
+/// The modules compiled into the binary: std, fs, exec, apt, mitogen, pdns (std first: fs reuses
 /// its plugins).
 pub fn shipped_modules() -> ModuleSet {
     ModuleSet::new(vec![
@@ -27,6 +27,7 @@ pub fn shipped_modules() -> ModuleSet {
         cairn_mod_exec::module(),
         cairn_mod_apt::module(),
         cairn_mod_mitogen::module(),
+        cairn_mod_pdns::module(),
     ])
 }
 
