@@ -14,6 +14,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /var/lib/apt/list
     apt-get update -qq || echo "warning: apt-get update failed; the apt test will report it" >&2
 fi
 
+# The SSH tests (agent/tests/ssh, modules/fs/tests/ssh.rs) start a real sshd on a loopback port
+# (scripts/test-sshd.sh) and log in with sudo: Debian's openssh-server and sudo.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && { [ ! -x /usr/sbin/sshd ] || [ ! -x /usr/bin/sudo ]; }; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server sudo >/dev/null \
+        || echo "warning: could not install openssh-server and sudo; the SSH tests will report it" >&2
+fi
+
 # The tests run real servers from a virtualenv: SecantusDB (the MongoDB-wire server the store
 # and server tests start) and schemathesis (API property tests), both pinned in
 # scripts/test-requirements.txt. Remade when the requirements changed.

@@ -385,7 +385,7 @@ fn an_unknown_or_changed_host_key_is_refused_before_anything_is_sent() {
     // Hashed entries (ssh-keygen -H) are understood.
     let hashed = work.0.join("hashed_known_hosts");
     std::fs::copy(&sshd.known_hosts, &hashed).expect("copy");
-    assert!(Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).stderr(Stdio::null()).status().expect("ssh-keygen -H").success());
+    assert!(Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).stdout(Stdio::null()).stderr(Stdio::null()).status().expect("ssh-keygen -H").success());
     assert!(std::fs::read_to_string(&hashed).expect("hashed").starts_with("|1|"));
     let mut target = sshd.target();
     target.known_hosts_file = hashed;
@@ -466,4 +466,86 @@ fn targets_parse_from_urls() {
     assert_eq!((target.user.as_str(), target.host.as_str(), target.port, target.sudo), ("deploy", "web1.example", 2222, true));
     assert_eq!(SshTarget::from_url("ssh://root@[::1]", "/k", "/kh", false).expect("ipv6").port, 22);
     assert!(SshTarget::from_url("ssh://host:22", "/k", "/kh", false).is_err());
+}
+
+/// A user with password-less sudo (made once on this machine: `useradd`, a sudoers.d file).
+fn sudo_user() -> &'static str {
+    const USER: &str = "cairn-ssh-sudo";
+    assert!(Path::new("/usr/bin/sudo").exists(), "sudo is missing: apt-get install -y sudo");
+    let exists = Command::new("id").arg(USER).stdout(Stdio::null()).stderr(Stdio::null()).status().expect("id").success();
+    if !exists {
+        let made = Command::new("useradd").args(["-m", "-s", "/bin/sh", USER]).status().expect("useradd");
+        // Tests may race to make it: it exists afterwards either way.
+        assert!(made.success() || Command::new("id").arg(USER).status().expect("id").success(), "useradd {USER}");
+    }
+    // A usable shadow entry, or sshd refuses the login with UsePAM no.
+    assert!(Command::new("usermod").args(["-p", "*", USER]).status().expect("usermod").success());
+    let sudoers = Path::new("/etc/sudoers.d/cairn-ssh-test");
+    std::fs::write(sudoers, format!("{USER} ALL=(ALL) NOPASSWD: ALL\n")).expect("sudoers.d");
+    std::fs::set_permissions(sudoers, std::fs::Permissions::from_mode(0o440)).expect("chmod sudoers");
+    USER
+}
+
+#[test]
+fn sudo_runs_commands_and_file_operations_as_root() {
+    let sshd = Sshd::start();
+    let user = sudo_user();
+    let work = Scratch::new("sudo");
+    std::fs::set_permissions(&work.0, std::fs::Permissions::from_mode(0o700)).expect("root-only folder");
+    let secret = work.0.join("secret");
+    std::fs::write(&secret, "root only").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    let mut target = sshd.target();
+    target.user = user.to_string();
+    let plain = SshIo::with_options(target.clone(), options()).expect("io");
+    let output = plain.run("id -un", None, &[], Duration::from_secs(5)).expect("run as the user");
+    assert_eq!(output.stdout, format!("{user}\n"));
+    let error = plain.write_file(&work.0.join("f"), b"x", &attrs(0o644)).expect_err("not root without sudo");
+    assert_eq!(error.kind(), std::io::ErrorKind::PermissionDenied, "{error}");
+
+    target.sudo = true;
+    let root = SshIo::with_options(target, options()).expect("io");
+    let env = vec![("WHO".to_string(), "kept".to_string())];
+    let output = root.run("id -u; echo $WHO; pwd", Some(&work.0), &env, Duration::from_secs(5)).expect("run under sudo");
+    assert_eq!(output.stdout, format!("0\nkept\n{}\n", work.0.display()), "{output:?}");
+    assert_eq!(root.read_file(&secret, 1024).expect("read under sudo").as_deref(), Some(&b"root only"[..]));
+    root.write_file(&work.0.join("f"), b"as root", &FileAttrs { mode: 0o600, uid: Some(0), gid: Some(0) }).expect("write under sudo");
+    let meta = std::fs::metadata(work.0.join("f")).expect("written");
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o600));
+    root.chown(&work.0.join("f"), Some(4242), None).expect("chown under sudo");
+    assert_eq!(std::fs::metadata(work.0.join("f")).expect("meta").uid(), 4242);
+    root.create_dir(&work.0.join("d/e"), 0o700).expect("create_dir under sudo");
+    assert_eq!(root.stat(&work.0.join("d/e")).expect("stat").map(|s| (s.kind, s.uid)), Some((FileKind::Directory, 0)));
+    root.flush().expect("flush under sudo");
+}
+
+/// Not a benchmark (that is the script), a floor: 300 small files written and read
+/// back by 8 threads on one connection, with the rate printed (`--nocapture`).
+#[test]
+fn many_small_files_share_one_connection() {
+    let sshd = Sshd::start();
+    let io = sshd.io();
+    let work = Scratch::new("many");
+    io.connect().expect("connect");
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let (io, work) = (&io, &work);
+            scope.spawn(move || {
+                for i in 0..300 / 8 + 1 {
+                    let path = work.0.join(format!("{t}-{i}"));
+                    assert_eq!(io.read_file(&path, 1024).expect("read"), None);
+                    io.write_file(&path, format!("file {t} {i}\n").as_bytes(), &attrs(0o644)).expect("write");
+                    assert!(io.stat(&path).expect("stat").is_some());
+                }
+            });
+        }
+    });
+    io.flush().expect("flush");
+    let elapsed = started.elapsed();
+    let files = 8 * (300 / 8 + 1);
+    println!("{files} files (read, write, stat each) in {:.2} s: {:.0} files/s", elapsed.as_secs_f64(), files as f64 / elapsed.as_secs_f64());
+    assert_eq!(std::fs::read_dir(&work.0).expect("list").count(), files);
+    assert_eq!(sshd.log().matches("Accepted publickey").count(), 1);
 }
