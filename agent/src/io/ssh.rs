@@ -482,14 +482,16 @@ impl SshIo {
             return Err(self.message(path, "the SFTP server lacks posix-rename@openssh.com, needed to replace a file atomically"));
         }
         self.sweep_once(&c, &folder).await;
+        let mut attempts = 0;
         let (aside, handle) = loop {
+            attempts += 1;
             let aside = format!("{}/.{name}{TEMP_MARKER}{:016x}", folder.trim_end_matches('/'), random_suffix());
             let mode = FileAttributes { permissions: Some(0o600), ..FileAttributes::default() };
             match c.sftp.open(aside.as_str(), OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE, mode).await {
                 Ok(handle) => break (aside, handle.handle),
                 // OpenSSH answers EEXIST with a generic failure: try the next name once
                 // the name is seen to exist, else report.
-                Err(error) if is_status(&error, StatusCode::Failure) && matches!(self.lstat(&c, &aside).await, Ok(Some(_))) => continue,
+                Err(error) if attempts < 8 && is_status(&error, StatusCode::Failure) && matches!(self.lstat(&c, &aside).await, Ok(Some(_))) => continue,
                 Err(error) => return Err(self.fail(&c, path, error).await),
             }
         };
