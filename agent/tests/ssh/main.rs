@@ -378,6 +378,7 @@ fn an_unknown_or_changed_host_key_is_refused_before_anything_is_sent() {
 
     std::thread::sleep(Duration::from_millis(200));
     let log = sshd.log();
+    println!("sshd log after the refused connections:\n{log}");
     assert!(!marker.exists() && !work.0.join("f").exists(), "something ran");
     assert!(!log.contains("publickey") && !log.contains("Accepted") && !log.contains("Failed"), "the server saw an authentication attempt:\n{log}");
     assert!(log.contains("Connection closed by") || log.contains("Connection reset") || log.contains("disconnected"), "{log}");
