@@ -14,12 +14,14 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /var/lib/apt/list
     apt-get update -qq || echo "warning: apt-get update failed; the apt test will report it" >&2
 fi
 
-# The SSH and PowerDNS tests run Debian's real servers (see ../shared/spec/test-servers.md):
+# The SSH tests (agent/tests/ssh, modules/*/tests/ssh.rs, tests/remote) and the PowerDNS tests
+# run Debian's real servers (see ../shared/spec/test-servers.md; the sudo test logs in with sudo):
 # installed here when missing and we are root; the service starts of the packages fail
 # without systemd, which is harmless (the tests start their own on loopback ports).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+    [ -x /usr/bin/sudo ] || missing+=(sudo)
     [ -x /usr/sbin/pdns_server ] || missing+=(pdns-server pdns-backend-sqlite3)
     command -v sqlite3 >/dev/null || missing+=(sqlite3)
     command -v dig >/dev/null || missing+=(dnsutils)

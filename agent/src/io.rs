@@ -1,6 +1,7 @@
 //! The IO a handler may do, behind one trait so the same handler works locally and over SSH.
 //! [`LocalIo`] acts on this machine; relative paths are resolved against its base folder
-//! (the project folder for `cairn deploy`).
+//! (the project folder for `cairn deploy`). [`SshIo`] acts on a remote host over SSH with the
+//! same semantics (see `ssh.rs`).
 //!
 //! Cairn runs as root on the machines it manages, in folders other users may write to, so
 //! the local implementation never follows a symbolic link at the path it acts on, never makes
@@ -9,8 +10,10 @@
 
 mod local;
 mod output;
+mod ssh;
 
 pub use local::LocalIo;
+pub use ssh::{SshIo, SshOptions, SshTarget};
 pub use output::{BoundedOutput, OUTPUT_LIMIT};
 
 use std::io;

@@ -1,5 +1,5 @@
 //! Agents: the handler API (read, diff, apply, reload, facts), the IO every handler goes
-//! through (local now; SSH implements the same trait), the deploy engine that runs a
+//! through (local, and SSH with [`io::SshIo`]), the deploy engine that runs a
 //! version's resources in dependency order, the port through which the engine talks to
 //! the orchestrator, and the remote agent process ([`remote`]) that implements the port over
 //! a session with the server. Depends on `wire` only: an agent has no store, only a port.
@@ -12,5 +12,5 @@ pub mod remote;
 
 pub use engine::{deploy, deploy_with, DeployOptions, External, Report};
 pub use handler::{Context, Fields, FileSource, Handler, HandlerError, HandlerRegistry, MemoryFiles, NoFiles};
-pub use io::{CommandOutput, FileAttrs, FileKind, FileStat, Io, LocalIo};
+pub use io::{CommandOutput, FileAttrs, FileKind, FileStat, Io, LocalIo, SshIo, SshOptions, SshTarget};
 pub use port::{DeployPort, MemoryPort, PortError};
