@@ -237,7 +237,7 @@ pub fn deploy_with(
     let watched = schedule.open > 0 || cancel.is_some();
     let schedule = Mutex::new(schedule);
     let wakeup = Condvar::new();
-    let env = Env { resources, externals: &externals, version, handlers, cx: Context { io, files: &files }, options };
+    let env = Env { resources, externals: &externals, version, handlers, cx: Context { io, files: &files }, options, facts: Default::default() };
     let watch = Watch { schedule: &schedule, wakeup: &wakeup, count, index: &external_index, cancel };
     let (sender, receiver) = mpsc::channel::<(usize, DeployResult)>();
     let workers = options.parallelism.clamp(1, 64).min(count.max(1));
@@ -312,6 +312,12 @@ pub fn deploy_with(
     }
     durable(io)?;
     port.report(&pending)?;
+    let facts = env.facts.into_inner().unwrap_or_default();
+    if !facts.is_empty() {
+        if let Err(error) = port.facts(&facts) {
+            tracing::warn!(%error, "cannot send facts");
+        }
+    }
     let results: Vec<DeployResult> = results.into_iter().flatten().collect();
     let cancelled = results.len() < count;
     Ok(Report { version, results, cancelled })

@@ -38,6 +38,13 @@ pub trait DeployPort: Send + Sync {
     /// Keeps `results` durably: returns only once the orchestrator has them, so that an
     /// acknowledged result survives a crash of either side.
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError>;
+
+    /// Values the handlers read from the world after deploying (a zone's serial), fed back to
+    /// the compiler. Facts are not deploy results: a port may keep them best effort.
+    fn facts(&self, facts: &BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>>) -> Result<(), PortError> {
+        let _ = facts;
+        Ok(())
+    }
 }
 
 /// A port that keeps everything in memory: for agents that deploy without an orchestrator

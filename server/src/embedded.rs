@@ -62,6 +62,13 @@ impl DeployPort for StorePort {
     fn report(&self, results: &[DeployResult]) -> Result<(), PortError> {
         self.runtime.block_on(self.store.record(&self.environment, results)).map_err(port_error)
     }
+
+    fn facts(&self, facts: &BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>>) -> Result<(), PortError> {
+        for (resource, values) in facts {
+            self.runtime.block_on(self.store.set_facts(&self.environment, resource, values)).map_err(port_error)?;
+        }
+        Ok(())
+    }
 }
 
 /// Where `cairn deploy` keeps its state for a project.

@@ -2,6 +2,7 @@
 //! did not deploy, failed for a cycle or a missing requirement, left untouched outside the
 //! increment, or read, compared and changed through its handler.
 
+use std::collections::BTreeMap;
 use super::schedule::{Blocker, Cause};
 use super::DeployOptions;
 use crate::handler::{Context, FileSource, Handler, HandlerError, HandlerRegistry};
@@ -18,6 +19,8 @@ pub(super) struct Env<'a> {
     pub handlers: &'a HandlerRegistry,
     pub cx: Context<'a>,
     pub options: &'a DeployOptions,
+    /// The facts handlers reported after deploying, by resource (sent once the deploy ends).
+    pub facts: std::sync::Mutex<BTreeMap<ResourceId, crate::handler::Fields>>,
 }
 
 impl Env<'_> {
@@ -115,6 +118,19 @@ fn finish(env: &Env<'_>, job: &Job<'_>, outcome: &mut DeployResult) {
     if let Err(error) = run_handler(handler.as_ref(), &env.cx, resource, env.options, job.event, job.in_increment, outcome) {
         outcome.state = if error.skip { ResourceState::Skipped } else { ResourceState::Failed };
         outcome.message = error.message;
+        return;
+    }
+    // What the world says of a resource that is now as the model wants it.
+    if !env.options.dry_run && !resource.purged() && outcome.state == ResourceState::Deployed {
+        match handler.facts(&env.cx, resource) {
+            Ok(facts) if !facts.is_empty() => {
+                if let Ok(mut all) = env.facts.lock() {
+                    all.insert(resource.id.clone(), facts);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(resource = %resource.id, error = %error.message, "cannot read facts"),
+        }
     }
 }
 

@@ -107,4 +107,10 @@ impl DeployPort for SessionPort {
         }
         self.report_batch(results)
     }
+
+    fn facts(&self, facts: &BTreeMap<ResourceId, BTreeMap<String, serde_json::Value>>) -> Result<(), PortError> {
+        // Best effort, as the port allows: facts are read again after the next deploy.
+        self.shared.send_blocking(AgentMessage::Facts { agent: self.agent.clone(), facts: facts.clone() }.to_frame());
+        Ok(())
+    }
 }
