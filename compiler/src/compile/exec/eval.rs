@@ -6,7 +6,7 @@ use super::fspec::{fill_nested, format_spec};
 
 /// An expression that neither constructs, calls a plugin nor looks up: evaluating it again
 /// replays nothing.
-fn is_pure(expr: &IrExpr) -> bool {
+pub(super) fn is_pure(expr: &IrExpr) -> bool {
     match &expr.kind {
         IrKind::Const(_) | IrKind::Var { .. } | IrKind::Global { .. } | IrKind::CompVar(_) => true,
         IrKind::Attr { base, .. } | IrKind::Not(base) | IrKind::IsDefined(base) => is_pure(base),

@@ -851,6 +851,11 @@ impl<'a> Executor<'a> {
         let (Target::Attr { base, name, name_span }, IrKind::Attr { base: from_base, name: from_name }) = (target, &value.kind) else {
             return Ok(false);
         };
+        // The bases are evaluated here and again by the plain assignment when this does not
+        // apply: only expressions with nothing to replay (no constructor, call or lookup).
+        if !eval::is_pure(base) || !eval::is_pure(from_base) {
+            return Ok(false);
+        }
         let is_multi_relation = |this: &Self, instance: InstanceId, name: Symbol| {
             let entity = this.model.entity(this.instances[instance.0 as usize].entity);
             entity.attr(name).filter(|(_, def)| def.is_relation() && def.is_multi()).map(|(index, _)| index)
