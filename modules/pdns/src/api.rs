@@ -169,6 +169,8 @@ impl Api {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
+        // TLS with ring; installing it again (another client, another crate) changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)

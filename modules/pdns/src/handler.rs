@@ -71,14 +71,6 @@ struct ZoneRef {
 impl ZoneRef {
     fn of(desired: &ResourceDoc, attribute: &str) -> Result<ZoneRef, HandlerError> {
         let endpoint = endpoint(&desired.agent).map_err(fail)?;
-        if endpoint.starts_with("https://") {
-            // The workspace's reqwest is built without TLS (its rustls features need crates
-            // this build cannot fetch); refuse clearly rather than fail in the client.
-            return Err(fail(format!(
-                "{endpoint}: https endpoints are not supported yet (the agent's HTTP client has no TLS); reach the PowerDNS API over \
-                 http on loopback or through a tunnel"
-            )));
-        }
         let server = server_id(desired.str_attr("server").unwrap_or("localhost")).map_err(fail)?.to_string();
         let name = names::absolute(desired.str_attr(attribute).unwrap_or_default(), "zone name").map_err(fail)?;
         Ok(ZoneRef { endpoint, server, name })

@@ -554,9 +554,26 @@ fn an_unreachable_endpoint_fails_with_the_reason() {
     assert_eq!(zone.state, ResourceState::Failed);
     assert!(zone.message.contains("cannot connect"), "{}", zone.message);
 
-    // https: refused with the reason, nothing sent.
-    let tls = docs(&set, &site("https://127.0.0.1:8443", "192.0.2.10", ""));
+    // https speaks TLS: a listener that does not (a plain HTTP socket here) fails the
+    // handshake, with the reason, and the key never crosses in clear.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let address = plain.local_addr().expect("address");
+    let answering = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut stream, _)) = plain.accept() {
+            let mut first = [0u8; 1];
+            let _ = stream.read(&mut first);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            // A TLS ClientHello starts with the handshake record type 0x16.
+            return first[0];
+        }
+        0
+    });
+    let tls = docs(&set, &site(&format!("https://{address}"), "192.0.2.10", ""));
     let report = deploy(&port, 2, &tls, &set.handlers, &io, &full(), &mut |_| {}).expect("deploy");
     let zone = report.results.iter().find(|r| r.resource.0.starts_with("pdns::Zone")).expect("zone");
-    assert!(zone.message.contains("https endpoints are not supported yet"), "{}", zone.message);
+    assert_eq!(zone.state, ResourceState::Failed);
+    assert!(zone.message.contains(&format!("https://{address}")), "{}", zone.message);
+    assert!(!zone.message.contains("some-key-value"));
+    assert_eq!(answering.join().expect("listener thread"), 0x16, "the client opened with a TLS handshake");
 }
