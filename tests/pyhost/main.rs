@@ -265,3 +265,18 @@ fn python_resources_export_with_mapped_fields_and_ignored_instances() {
     assert!(resource.attribute("host").is_none(), "only the declared fields");
 }
 
+
+#[test]
+fn only_the_modules_the_model_imports_are_loaded_by_the_host() {
+    let python = format!("{HEADER}@plugin\ndef one() -> \"int\":\n    return 1\n");
+    let project = Project::new("imported", "import pm\nstd::print(pm::one())\n", &python);
+    // On the module path, never imported: its Python would leave a mark if it ran.
+    let mark = project.root.join("unused-was-imported");
+    project.add_module("unused", &format!("open({:?}, 'w').close()\n", mark.display().to_string()));
+    let build = project.build();
+    assert!(build.succeeded(), "{:#?}", messages(&build));
+    assert_eq!(output(&build), ["1"]);
+    let modules: Vec<String> = build.python.modules().into_iter().map(|m| m.name).collect();
+    assert_eq!(modules, ["pm"]);
+    assert!(!mark.exists(), "the Python of a module the model does not import ran");
+}

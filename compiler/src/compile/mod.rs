@@ -123,7 +123,10 @@ pub fn compile_loaded(fs: &dyn FileSystem, project: Project, env: &Environment<'
         return Compilation { project, session, loaded, model, blocks, execution: None, diagnostics, warnings, timings };
     }
     if let Some(foreign) = env.foreign {
-        let with_code: Vec<&loader::ModuleInfo> = loaded.modules.values().filter(|m| m.python.is_some()).collect();
+        // Only the modules the model imports (the module path may hold many more).
+        let imported: std::collections::BTreeSet<&str> = loaded.namespaces.iter().map(|ns| ns.module.as_str()).collect();
+        let with_code: Vec<&loader::ModuleInfo> =
+            loaded.modules.values().filter(|m| m.python.is_some() && imported.contains(m.name.as_str())).collect();
         foreign.modules_loaded(&with_code);
     }
     let execute_started = Instant::now();
