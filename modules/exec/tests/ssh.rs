@@ -3,56 +3,16 @@
 //! `scripts/test-sshd.sh` (throw-away keys; needs openssh-server and root). The server is this
 //! machine, so what the commands did is checked on the local file system.
 
-use cairn_agent::{deploy, DeployOptions, HandlerRegistry, MemoryPort, SshIo, SshOptions, SshTarget};
+use cairn_agent::{deploy, DeployOptions, HandlerRegistry, MemoryPort};
 use cairn_wire::{ResourceDoc, ResourceId, ResourceState};
 use serde_json::json;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-sshd.sh")
-}
 
-/// The sshd of `scripts/test-sshd.sh`, stopped by the script (by pid) at drop.
-struct Sshd {
-    dir: PathBuf,
-    vars: BTreeMap<String, String>,
-}
-
-impl Sshd {
-    fn start() -> Sshd {
-        let dir = std::env::temp_dir().join(format!("cairn-exec-ssh-{}", std::process::id()));
-        let output = Command::new("bash").arg(script()).arg("start").arg(&dir).output().expect("scripts/test-sshd.sh");
-        assert!(output.status.success(), "sshd did not start: {}", String::from_utf8_lossy(&output.stderr));
-        let vars = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| line.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
-        Sshd { dir, vars }
-    }
-
-    fn io(&self) -> SshIo {
-        let target = SshTarget {
-            user: self.vars["SSHD_USER"].clone(),
-            host: "127.0.0.1".into(),
-            port: self.vars["SSHD_PORT"].parse().expect("port"),
-            key_file: self.vars["SSHD_KEY"].clone().into(),
-            known_hosts_file: self.vars["SSHD_KNOWN_HOSTS"].clone().into(),
-            sudo: false,
-        };
-        SshIo::with_options(target, SshOptions { connect_timeout: Duration::from_secs(5), ..SshOptions::default() }).expect("SshIo")
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[path = "../../../tests/support/sshd.rs"]
+mod sshd;
+use sshd::Sshd;
 
 fn run(command: &str, attributes: Value) -> ResourceDoc {
     let mut map: BTreeMap<String, Value> = serde_json::from_value(attributes).expect("attributes");
@@ -73,7 +33,7 @@ fn run(command: &str, attributes: Value) -> ResourceDoc {
 
 #[test]
 fn exec_runs_over_ssh_with_cwd_environment_creates_and_failures() {
-    let sshd = Sshd::start();
+    let sshd = Sshd::start("exec");
     let io = sshd.io();
     let work = sshd.dir.join("work");
     std::fs::create_dir_all(&work).expect("work folder");

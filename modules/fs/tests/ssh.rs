@@ -3,56 +3,16 @@
 //! started by `scripts/test-sshd.sh` (throw-away keys; needs openssh-server and root). The
 //! server is this machine, so what the handlers did is checked on the local file system.
 
-use cairn_agent::{deploy, DeployOptions, HandlerRegistry, MemoryPort, SshIo, SshOptions, SshTarget};
+use cairn_agent::{deploy, DeployOptions, HandlerRegistry, MemoryPort};
 use cairn_wire::{ResourceDoc, ResourceId, ResourceState};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::path::Path;
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-sshd.sh")
-}
-
-/// The sshd of `scripts/test-sshd.sh`, stopped by the script (by pid) at drop.
-struct Sshd {
-    dir: PathBuf,
-    vars: BTreeMap<String, String>,
-}
-
-impl Sshd {
-    fn start() -> Sshd {
-        let dir = std::env::temp_dir().join(format!("cairn-fs-ssh-{}", std::process::id()));
-        let output = Command::new("bash").arg(script()).arg("start").arg(&dir).output().expect("scripts/test-sshd.sh");
-        assert!(output.status.success(), "sshd did not start: {}", String::from_utf8_lossy(&output.stderr));
-        let vars = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| line.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
-        Sshd { dir, vars }
-    }
-
-    fn io(&self) -> SshIo {
-        let target = SshTarget {
-            user: self.vars["SSHD_USER"].clone(),
-            host: "127.0.0.1".into(),
-            port: self.vars["SSHD_PORT"].parse().expect("port"),
-            key_file: self.vars["SSHD_KEY"].clone().into(),
-            known_hosts_file: self.vars["SSHD_KNOWN_HOSTS"].clone().into(),
-            sudo: false,
-        };
-        SshIo::with_options(target, SshOptions { connect_timeout: Duration::from_secs(5), ..SshOptions::default() }).expect("SshIo")
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[path = "../../../tests/support/sshd.rs"]
+mod sshd;
+use sshd::Sshd;
 
 fn doc(resource_type: &str, path: &Path, attributes: Vec<(&str, Value)>) -> ResourceDoc {
     let mut map: BTreeMap<String, Value> = attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -73,7 +33,7 @@ fn doc(resource_type: &str, path: &Path, attributes: Vec<(&str, Value)>) -> Reso
 
 #[test]
 fn fs_files_deploy_over_ssh_and_drift_is_repaired() {
-    let sshd = Sshd::start();
+    let sshd = Sshd::start("fs");
     let io = sshd.io();
     let work = sshd.dir.join("managed");
     let port = MemoryPort::new();
