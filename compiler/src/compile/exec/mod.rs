@@ -45,6 +45,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
 mod construct;
+mod copy;
 mod eval;
 mod finish;
 mod freeze;
@@ -247,19 +248,9 @@ enum TaskKind {
     LateArg(Rc<LateArg>),
     /// A relation assigned from another, element by element ([`RelationCopy`]); `consumed`
     /// elements of the source are passed on.
-    Copy { copy: Rc<RelationCopy>, consumed: u32 },
+    Copy { copy: Rc<copy::RelationCopy>, consumed: u32 },
 }
 
-/// `x.rel = y.other` between relations with an upper bound above one, done gradually.
-struct RelationCopy {
-    to: InstanceId,
-    attr: u32,
-    /// The source relation's slot.
-    list: SlotId,
-    span: Span,
-    /// What the assigning statement may write: this task writes the same.
-    may_write: Rc<[u32]>,
-}
 
 /// A constructor argument set after construction (as Inmanta does): the instance exists as
 /// soon as its index attributes and relations are known, and a plain attribute whose value
@@ -841,56 +832,6 @@ impl<'a> Executor<'a> {
             }
         }
         Ok(true)
-    }
-
-    /// `x.rel = y.other` (or `+=`) where both are relations with an upper bound above one:
-    /// as in Inmanta, the elements are passed on as they arrive in `y.other` rather than once
-    /// it is complete, so the copy never forces it frozen (`run.requires = self.requires`).
-    /// `Ok(true)` when a [`RelationCopy`] task took the statement over.
-    fn copy_gradually(&mut self, target: &Target, value: &IrExpr, scope: ScopeId, span: Span) -> Eval<bool> {
-        let (Target::Attr { base, name, name_span }, IrKind::Attr { base: from_base, name: from_name }) = (target, &value.kind) else {
-            return Ok(false);
-        };
-        // The bases are evaluated here and again by the plain assignment when this does not
-        // apply: only expressions with nothing to replay (no constructor, call or lookup).
-        if !eval::is_pure(base) || !eval::is_pure(from_base) {
-            return Ok(false);
-        }
-        let is_multi_relation = |this: &Self, instance: InstanceId, name: Symbol| {
-            let entity = this.model.entity(this.instances[instance.0 as usize].entity);
-            entity.attr(name).filter(|(_, def)| def.is_relation() && def.is_multi()).map(|(index, _)| index)
-        };
-        let Value::Instance(to) = self.eval(base, scope)? else { return Ok(false) };
-        let Value::Instance(from) = self.eval(from_base, scope)? else { return Ok(false) };
-        let (Some(attr), Some(source)) = (is_multi_relation(self, to, *name), is_multi_relation(self, from, *from_name)) else {
-            return Ok(false);
-        };
-        let may_write = self.task_may_write(&self.tasks[self.current_task.0 as usize].kind);
-        let list = self.instances[from.0 as usize].slot(source);
-        let copy = RelationCopy { to, attr, list, span: name_span.to(span), may_write };
-        self.new_task(TaskKind::Copy { copy: Rc::new(copy), consumed: 0 });
-        Ok(true)
-    }
-
-    fn run_copy(&mut self, id: TaskId, copy: &RelationCopy, consumed: u32) -> Eval<bool> {
-        let items: Vec<Value> = match &self.slots[copy.list.0 as usize].value {
-            SlotValue::List(items) => items.get(consumed as usize..).map(<[Value]>::to_vec).unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        for item in &items {
-            self.set_attr(copy.to, copy.attr, item.clone(), copy.span, false)?;
-        }
-        if let TaskKind::Copy { consumed: c, .. } = &mut self.tasks[id.0 as usize].kind {
-            *c += items.len() as u32;
-        }
-        if self.slots[copy.list.0 as usize].frozen {
-            Ok(true)
-        } else {
-            self.slots[copy.list.0 as usize].watched = true;
-            self.freeze_waiters.entry(copy.list).or_default().push(id);
-            self.add_freeze_candidate(copy.list);
-            Err(Halt::Wait(Wait::Change(copy.list)))
-        }
     }
 
     fn run_late_arg(&mut self, late: &LateArg) -> Eval<bool> {
