@@ -98,13 +98,8 @@ impl<'a> Executor<'a> {
                         Some(value) => Ok(value.clone()),
                         None => fail(ErrorKind::KeyNotFound(format!("\"{k}\"")), key.span),
                     },
-                    (Value::List(items), Value::Int(i)) => {
-                        let index = if *i < 0 { items.len() as i64 + i } else { *i };
-                        match items.get(index as usize) {
-                            Some(value) if index >= 0 => Ok(value.clone()),
-                            _ => fail(ErrorKind::KeyNotFound(i.to_string()), key.span),
-                        }
-                    }
+                    // No list indexing: Inmanta's `[...]` is a dict lookup only ("dict lookup
+                    // is only possible on dicts"); `std::at` reads a list's element.
                     _ => fail(
                         ErrorKind::InvalidOperation(Operation::Index { base: base_value.type_name(), key: key_value.type_name() }),
                         span,
@@ -651,7 +646,7 @@ impl<'a> Executor<'a> {
                     None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
                 (Value::Str(a), Value::Str(b)) => Value::Str(Rc::from(format!("{a}{b}"))),
-                (Value::List(a), Value::List(b)) => Value::list(a.iter().chain(b.iter()).cloned().collect()),
+                // Inmanta adds numbers and concatenates strings, nothing else (no lists).
                 _ => match (left.as_f64(), right.as_f64()) {
                     (Some(a), Some(b)) => Value::Float(a + b),
                     _ => return invalid(self),
@@ -672,7 +667,7 @@ impl<'a> Executor<'a> {
                     Some(v) => Value::Int(v),
                     None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
-                (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) => Value::Str(Rc::from(s.repeat((*n).max(0) as usize))),
+                // Numbers only, as in Inmanta (no string repetition).
                 _ => match (left.as_f64(), right.as_f64()) {
                     (Some(a), Some(b)) => Value::Float(a * b),
                     _ => return invalid(self),
