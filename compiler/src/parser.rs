@@ -588,24 +588,17 @@ pub fn map(errors: &mut Vec<Recovery>, pairs: Vec<(MapKey, Expr)>, span: Span) -
 }
 
 pub fn multiplicity(
-    errors: &mut Vec<Recovery>,
+    _errors: &mut Vec<Recovery>,
     lower: Option<i64>,
     upper: Option<Option<i64>>,
     span: Span,
 ) -> Multiplicity {
-    let to_bound = |value: i64, errors: &mut Vec<Recovery>| {
-        u32::try_from(value).unwrap_or_else(|_| {
-            errors.push(user_error(SyntaxErrorKind::NegativeMultiplicity, span));
-            0
-        })
-    };
-    let lower = lower.map(|l| to_bound(l, errors)).unwrap_or(0);
-    let upper = upper.flatten().map(|u| to_bound(u, errors));
-    if let Some(upper) = upper {
-        if upper < lower {
-            errors.push(user_error(SyntaxErrorKind::InvertedMultiplicity, span));
-        }
-    }
+    // Inmanta 14 checks no bounds at the declaration: a negative bound or an upper bound
+    // below the lower one only fail when an instance uses the relation (a negative upper
+    // bound accepts no value, as 0 does; a negative lower bound asks for none, as 0 does).
+    let to_bound = |value: i64| u32::try_from(value).unwrap_or(0);
+    let lower = lower.map(to_bound).unwrap_or(0);
+    let upper = upper.flatten().map(to_bound);
     Multiplicity { lower, upper, span }
 }
 
