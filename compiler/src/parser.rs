@@ -420,19 +420,21 @@ pub enum ChainItem {
     Op(BinOp),
 }
 
-/// `not` applies to a comparison-level operand: it binds looser than comparisons and
-/// tighter than `and`.
-const NOT_OPERAND_PRECEDENCE: u8 = 3;
+/// Inmanta 14's precedence (its parser's table, lowest first): `or`, `and`, comparisons,
+/// `+ -`, `* / %`, `**`, prefix `not`, `in`/`not in`. So `not` binds tighter than every binary
+/// operator but `in` (`not a == b` is `(not a) == b`, `not a in l` is `not (a in l)`), and
+/// `in` tightest of all (`1 + 2 in l` is `1 + (2 in l)`).
+const NOT_OPERAND_PRECEDENCE: u8 = 7;
 
 fn precedence(op: BinOp) -> u8 {
     match op {
         BinOp::Or => 1,
         BinOp::And => 2,
         BinOp::Cmp(_) => 3,
-        BinOp::In | BinOp::NotIn => 4,
-        BinOp::Add | BinOp::Sub => 5,
-        BinOp::Mul | BinOp::Div | BinOp::Mod => 6,
-        BinOp::Pow => 7,
+        BinOp::Add | BinOp::Sub => 4,
+        BinOp::Mul | BinOp::Div | BinOp::Mod => 5,
+        BinOp::Pow => 6,
+        BinOp::In | BinOp::NotIn => 7,
     }
 }
 

@@ -587,6 +587,22 @@ impl<'a> Executor<'a> {
         if left.is_unknown() || right.is_unknown() {
             return Ok(Value::Unknown);
         }
+        // A boolean is a number in arithmetic and ordering, as Python's `bool` is an `int`
+        // in Inmanta (`true + 1` is 2, `1 + (2 in l)` adds 0 or 1).
+        let numeric = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_) | Value::Bool(_));
+        let (left, right) = match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow
+            | BinOp::Cmp(CmpOp::Lt | CmpOp::Gt | CmpOp::Le | CmpOp::Ge)
+                if numeric(&left) && numeric(&right) =>
+            {
+                let as_int = |v: Value| match v {
+                    Value::Bool(b) => Value::Int(b as i64),
+                    other => other,
+                };
+                (as_int(left), as_int(right))
+            }
+            _ => (left, right),
+        };
         let invalid = |this: &Self| {
             fail(
                 ErrorKind::InvalidOperation(Operation::Unsupported {
