@@ -75,6 +75,7 @@ impl<'a> Executor<'a> {
             }
             IrKind::CompVar(index) => Ok(self.comp.get(*index as usize).cloned().unwrap_or(Value::Unknown)),
             IrKind::ConstraintVariable(name) => fail(ErrorKind::ConstraintVariable(name.to_string()), span),
+            IrKind::Missing(error) => Err(Halt::from((**error).clone())),
             IrKind::Attr { base, name } => {
                 let base_value = self.eval(base, scope)?;
                 match base_value {
