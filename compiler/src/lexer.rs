@@ -229,6 +229,11 @@ pub enum Tok {
     LIndex,
     RBracket,
     LParen,
+    /// A `(` right after an identifier or a type name: a call's or a constructor's (also
+    /// `index Entity(...)`). Every other `(` groups, so a parenthesised expression may start
+    /// a statement without an LR conflict (Inmanta accepts `(x)` as a statement; after a
+    /// name its parser, like this one, reads the `(` as a call).
+    LCall,
     RParen,
     LBrace,
     RBrace,
@@ -336,6 +341,8 @@ pub struct Lexer<'src, 'ctx> {
     indexable: bool,
     /// For each open `[`: whether it is a `Tok::LIndex`.
     brackets: Vec<bool>,
+    /// The previous token was a name: a `(` now is a call's (see `Tok::LCall`).
+    callable: bool,
 }
 
 impl<'src, 'ctx> Lexer<'src, 'ctx> {
@@ -354,7 +361,7 @@ impl<'src, 'ctx> Lexer<'src, 'ctx> {
             errors.push(LexError { kind: LexErrorKind::FileTooLarge, span: Span::new(file, cut, cut) });
         }
         let source = &source[..cut];
-        Lexer { raw: Raw::lexer(source), source, file, interner, errors, after_matching: false, marks: Vec::new(), indexable: false, brackets: Vec::new() }
+        Lexer { raw: Raw::lexer(source), source, file, interner, errors, after_matching: false, marks: Vec::new(), indexable: false, brackets: Vec::new(), callable: false }
     }
 
     /// The brackets and block keywords of what was lexed, in source order.
@@ -621,6 +628,7 @@ impl Lexer<'_, '_> {
                 self.brackets.push(false);
                 (Tok::LBracket, false)
             }
+            Tok::LParen if self.callable => (Tok::LCall, false),
             Tok::RBracket => {
                 let index = self.brackets.pop().unwrap_or(false);
                 (Tok::RBracket, index)
@@ -628,6 +636,7 @@ impl Lexer<'_, '_> {
             Tok::Id(_) | Tok::Cid(_) => (token, true),
             other => (other, false),
         };
+        self.callable = matches!(token, Tok::Id(_) | Tok::Cid(_));
         self.indexable = indexable;
         token
     }

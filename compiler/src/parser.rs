@@ -420,19 +420,21 @@ pub enum ChainItem {
     Op(BinOp),
 }
 
-/// `not` applies to a comparison-level operand: it binds looser than comparisons and
-/// tighter than `and`.
-const NOT_OPERAND_PRECEDENCE: u8 = 3;
+/// Inmanta 14's precedence (its parser's table, lowest first): `or`, `and`, comparisons,
+/// `+ -`, `* / %`, `**`, prefix `not`, `in`/`not in`. So `not` binds tighter than every binary
+/// operator but `in` (`not a == b` is `(not a) == b`, `not a in l` is `not (a in l)`), and
+/// `in` tightest of all (`1 + 2 in l` is `1 + (2 in l)`).
+const NOT_OPERAND_PRECEDENCE: u8 = 7;
 
 fn precedence(op: BinOp) -> u8 {
     match op {
         BinOp::Or => 1,
         BinOp::And => 2,
         BinOp::Cmp(_) => 3,
-        BinOp::In | BinOp::NotIn => 4,
-        BinOp::Add | BinOp::Sub => 5,
-        BinOp::Mul | BinOp::Div | BinOp::Mod => 6,
-        BinOp::Pow => 7,
+        BinOp::Add | BinOp::Sub => 4,
+        BinOp::Mul | BinOp::Div | BinOp::Mod => 5,
+        BinOp::Pow => 6,
+        BinOp::In | BinOp::NotIn => 7,
     }
 }
 
@@ -588,24 +590,17 @@ pub fn map(errors: &mut Vec<Recovery>, pairs: Vec<(MapKey, Expr)>, span: Span) -
 }
 
 pub fn multiplicity(
-    errors: &mut Vec<Recovery>,
+    _errors: &mut Vec<Recovery>,
     lower: Option<i64>,
     upper: Option<Option<i64>>,
     span: Span,
 ) -> Multiplicity {
-    let to_bound = |value: i64, errors: &mut Vec<Recovery>| {
-        u32::try_from(value).unwrap_or_else(|_| {
-            errors.push(user_error(SyntaxErrorKind::NegativeMultiplicity, span));
-            0
-        })
-    };
-    let lower = lower.map(|l| to_bound(l, errors)).unwrap_or(0);
-    let upper = upper.flatten().map(|u| to_bound(u, errors));
-    if let Some(upper) = upper {
-        if upper < lower {
-            errors.push(user_error(SyntaxErrorKind::InvertedMultiplicity, span));
-        }
-    }
+    // Inmanta 14 checks no bounds at the declaration: a negative bound or an upper bound
+    // below the lower one only fail when an instance uses the relation (a negative upper
+    // bound accepts no value, as 0 does; a negative lower bound asks for none, as 0 does).
+    let to_bound = |value: i64| u32::try_from(value).unwrap_or(0);
+    let lower = lower.map(to_bound).unwrap_or(0);
+    let upper = upper.flatten().map(to_bound);
     Multiplicity { lower, upper, span }
 }
 

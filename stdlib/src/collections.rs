@@ -21,7 +21,13 @@ pub fn register(registry: &mut PluginRegistry) {
     registry.register("std::dict_get", vec![Param::new("dct", Dict), Param::new("key", String)], |_, a| {
         let key = text(&a[1]);
         match &a[0] {
-            Value::Dict(dict) => dict.get(key).cloned().ok_or_else(|| error(format!("key '{key}' not found in the dict"))),
+            // Its return type is `string` (std 8.4.2): another value fails, as in Inmanta 14.
+            Value::Dict(dict) => match dict.get(key) {
+                Some(value @ Value::Str(_)) => Ok(value.clone()),
+                Some(Value::Unknown) => Ok(Value::Unknown),
+                Some(other) => Err(error(format!("the value of key '{key}' is {}, but dict_get returns a string", describe(other)))),
+                None => Err(error(format!("key '{key}' not found in the dict"))),
+            },
             other => Err(error(format!("expected a dict, got {}", describe(other)))),
         }
     });

@@ -23,10 +23,14 @@ pub fn register(registry: &mut PluginRegistry) {
     registry.register("std::isset", vec![Param::new("value", Any)], |_, a| Ok(Value::Bool(!matches!(a[0], Value::Null))));
     registry.register("std::is_instance", vec![Param::new("obj", Any), Param::new("cls", String)], is_instance);
     registry.register("std::familyof", vec![Param::new("member", Instance), Param::new("family", String)], familyof);
+    // std 8.4.2's `type` is `obj.value.type().__definition__`: on a plain value there is no
+    // `value`, on an instance it reads the attribute `value`, and on what that holds it
+    // calls the attribute `type`, so it fails on every argument (Inmanta 14: "could not find
+    // value value", "could not find value type", "'str' object has no attribute 'value'").
     registry.register("std::type", vec![Param::new("obj", Any)], |ctx, a| {
-        Ok(Value::str(&match &a[0] {
-            Value::Instance(id) => ctx.host.entity_name(*id),
-            other => other.type_name().to_string(),
+        Err(error(match &a[0] {
+            Value::Instance(id) => format!("`type` reads `{}.value.type`, which std 8.4.2 never finds", ctx.host.entity_name(*id)),
+            other => format!("`type` reads the attribute `value` of its argument, and {} has none", describe(other)),
         }))
     });
     registry.register("std::objid", vec![Param::new("value", Any)], |ctx, a| {

@@ -83,6 +83,10 @@ pub enum IrKind {
     /// A name other than `self` read in a typedef constraint (by its written name): an error
     /// when the constraint is evaluated, as in Inmanta (a typedef never used is accepted).
     ConstraintVariable(Rc<str>),
+    /// A name found nowhere, read inside a block (an implementation, an `if` or `for` body):
+    /// the error is raised when the block runs, as in Inmanta (which resolves names as it
+    /// executes, so code that never runs may name what does not exist).
+    Missing(Box<super::errors::CompileError>),
     Attr { base: Box<IrExpr>, name: Symbol },
     Subscript { base: Box<IrExpr>, key: Box<IrExpr> },
     IndexLookup { entity: EntityId, args: Vec<(Symbol, IrExpr)>, wrapped: Vec<IrExpr> },

@@ -22,6 +22,8 @@ pub enum Definition {
     Typedef,
     Implementation,
     Attribute,
+    /// The name an import gives (its module path or its `as` alias).
+    Import,
 }
 
 /// An instance as messages name it: its entity and where it was constructed.
@@ -167,6 +169,7 @@ impl fmt::Display for Definition {
             Definition::Typedef => "typedef",
             Definition::Implementation => "implementation",
             Definition::Attribute => "attribute",
+            Definition::Import => "the import name",
         })
     }
 }

@@ -75,6 +75,7 @@ impl<'a> Executor<'a> {
             }
             IrKind::CompVar(index) => Ok(self.comp.get(*index as usize).cloned().unwrap_or(Value::Unknown)),
             IrKind::ConstraintVariable(name) => fail(ErrorKind::ConstraintVariable(name.to_string()), span),
+            IrKind::Missing(error) => Err(Halt::from((**error).clone())),
             IrKind::Attr { base, name } => {
                 let base_value = self.eval(base, scope)?;
                 match base_value {
@@ -98,13 +99,8 @@ impl<'a> Executor<'a> {
                         Some(value) => Ok(value.clone()),
                         None => fail(ErrorKind::KeyNotFound(format!("\"{k}\"")), key.span),
                     },
-                    (Value::List(items), Value::Int(i)) => {
-                        let index = if *i < 0 { items.len() as i64 + i } else { *i };
-                        match items.get(index as usize) {
-                            Some(value) if index >= 0 => Ok(value.clone()),
-                            _ => fail(ErrorKind::KeyNotFound(i.to_string()), key.span),
-                        }
-                    }
+                    // No list indexing: Inmanta's `[...]` is a dict lookup only ("dict lookup
+                    // is only possible on dicts"); `std::at` reads a list's element.
                     _ => fail(
                         ErrorKind::InvalidOperation(Operation::Index { base: base_value.type_name(), key: key_value.type_name() }),
                         span,
@@ -592,6 +588,22 @@ impl<'a> Executor<'a> {
         if left.is_unknown() || right.is_unknown() {
             return Ok(Value::Unknown);
         }
+        // A boolean is a number in arithmetic and ordering, as Python's `bool` is an `int`
+        // in Inmanta (`true + 1` is 2, `1 + (2 in l)` adds 0 or 1).
+        let numeric = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_) | Value::Bool(_));
+        let (left, right) = match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow
+            | BinOp::Cmp(CmpOp::Lt | CmpOp::Gt | CmpOp::Le | CmpOp::Ge)
+                if numeric(&left) && numeric(&right) =>
+            {
+                let as_int = |v: Value| match v {
+                    Value::Bool(b) => Value::Int(b as i64),
+                    other => other,
+                };
+                (as_int(left), as_int(right))
+            }
+            _ => (left, right),
+        };
         let invalid = |this: &Self| {
             fail(
                 ErrorKind::InvalidOperation(Operation::Unsupported {
@@ -651,7 +663,7 @@ impl<'a> Executor<'a> {
                     None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
                 (Value::Str(a), Value::Str(b)) => Value::Str(Rc::from(format!("{a}{b}"))),
-                (Value::List(a), Value::List(b)) => Value::list(a.iter().chain(b.iter()).cloned().collect()),
+                // Inmanta adds numbers and concatenates strings, nothing else (no lists).
                 _ => match (left.as_f64(), right.as_f64()) {
                     (Some(a), Some(b)) => Value::Float(a + b),
                     _ => return invalid(self),
@@ -672,7 +684,7 @@ impl<'a> Executor<'a> {
                     Some(v) => Value::Int(v),
                     None => return fail(ErrorKind::InvalidOperation(Operation::IntegerOverflow), span),
                 },
-                (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) => Value::Str(Rc::from(s.repeat((*n).max(0) as usize))),
+                // Numbers only, as in Inmanta (no string repetition).
                 _ => match (left.as_f64(), right.as_f64()) {
                     (Some(a), Some(b)) => Value::Float(a * b),
                     _ => return invalid(self),

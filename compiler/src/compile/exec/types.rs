@@ -82,9 +82,11 @@ impl<'a> Executor<'a> {
             (Type::Nullable(_), Value::Null) => true,
             (Type::Nullable(inner), other) => self.type_accepts(inner, other, span)?,
             (Type::String, Value::Str(_)) => true,
-            (Type::Int, Value::Int(_)) => true,
+            // Inmanta checks `numbers.Integral` / `numbers.Number`, which Python's `bool` is:
+            // `int n = true` is accepted (not into `float`).
+            (Type::Int, Value::Int(_) | Value::Bool(_)) => true,
             (Type::Float, Value::Float(_)) => true,
-            (Type::Number, Value::Int(_) | Value::Float(_)) => true,
+            (Type::Number, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => true,
             (Type::Bool, Value::Bool(_)) => true,
             (Type::Dict, Value::Dict(_)) => value.instance_within().is_none(),
             (Type::List(_), Value::List(_)) if holds_plain_values(ty) => value.instance_within().is_none(),

@@ -407,7 +407,11 @@ impl Lowerer<'_> {
             return IrKind::Global { ns: self.ns, index };
         }
         let near = self.near_variable(ident.name);
-        self.error(CompileError::new(ErrorKind::VariableNotFound(self.name(ident.name).to_string()), ident.span).with_help(near));
+        let error = CompileError::new(ErrorKind::VariableNotFound(self.name(ident.name).to_string()), ident.span).with_help(near);
+        if self.frames.iter().any(|frame| !frame.global) {
+            return IrKind::Missing(Box::new(error));
+        }
+        self.error(error);
         IrKind::Const(Value::Unknown)
     }
 
@@ -717,7 +721,7 @@ fn references_self(expr: &IrExpr) -> bool {
     let any = |items: &[IrExpr]| items.iter().any(references_self);
     match &expr.kind {
         IrKind::Var { index: 0, .. } => true,
-        IrKind::Const(_) | IrKind::Var { .. } | IrKind::Global { .. } | IrKind::CompVar(_) | IrKind::ConstraintVariable(_) => false,
+        IrKind::Const(_) | IrKind::Var { .. } | IrKind::Global { .. } | IrKind::CompVar(_) | IrKind::ConstraintVariable(_) | IrKind::Missing(_) => false,
         IrKind::Attr { base, .. } | IrKind::Not(base) | IrKind::IsDefined(base) => references_self(base),
         IrKind::Subscript { base, key } => references_self(base) || references_self(key),
         IrKind::IndexLookup { args, wrapped, .. } => args.iter().any(|(_, e)| references_self(e)) || any(wrapped),

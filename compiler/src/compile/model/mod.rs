@@ -294,6 +294,9 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
     }
     // Imports.
     for (index, input) in inputs.iter().enumerate() {
+        // Two imports of one file that give the same name are an error, as in Inmanta 14
+        // ("Two import statements have the same name"), even when they import the same module.
+        let mut seen: FxHashMap<String, Span> = FxHashMap::default();
         for statement in &input.ast.statements {
             if let TopStmt::Import(import) = statement {
                 let full = join(&import.module.parts, interner);
@@ -302,6 +305,14 @@ pub fn build(inputs: &[NamespaceInput<'_>], interner: &mut Interner, errors: &mu
                         Some(alias) => interner.resolve(alias.name).to_string(),
                         None => full,
                     };
+                    if let Some(first) = seen.get(&key) {
+                        errors.push(
+                            CompileError::new(ErrorKind::Duplicate { what: Definition::Import, name: key.clone() }, import.span)
+                                .with_related(*first, Related::FirstDefinedHere),
+                        );
+                        continue;
+                    }
+                    seen.insert(key.clone(), import.span);
                     model.namespaces[index].imports.insert(key, target);
                 }
             }
