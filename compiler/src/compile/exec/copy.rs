@@ -25,8 +25,9 @@ impl<'a> Executor<'a> {
             return Ok(false);
         };
         // The bases are evaluated here and again by the plain assignment when this does not
-        // apply: only expressions with nothing to replay (no constructor, call or lookup).
-        if !eval::is_pure(base) || !eval::is_pure(from_base) {
+        // apply: only expressions with nothing to replay (no constructor, call or lookup),
+        // and only when the source names a list relation somewhere (no cost for the others).
+        if !self.list_relation_names.contains(from_name) || !eval::is_pure(base) || !eval::is_pure(from_base) {
             return Ok(false);
         }
         let is_multi_relation = |this: &Self, instance: InstanceId, name: Symbol| {

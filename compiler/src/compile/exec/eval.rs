@@ -45,6 +45,41 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// The arguments of a plugin call: positionals, keywords, and the entries of its `**dict`
+    /// arguments, which keep their keys as text (a plugin taking `**kwargs` sees every key,
+    /// whether or not the model names it anywhere else).
+    #[allow(clippy::type_complexity)]
+    fn eval_call_args(
+        &mut self,
+        args: &[IrExpr],
+        kwargs: &[(Symbol, IrExpr)],
+        wrapped: &[IrExpr],
+        scope: ScopeId,
+        span: Span,
+    ) -> Eval<(Vec<Value>, Vec<(Symbol, Value)>, Vec<(Rc<str>, Value)>)> {
+        let mut positional = Vec::with_capacity(args.len());
+        for arg in args {
+            positional.push(self.eval(arg, scope)?);
+        }
+        let mut named = Vec::with_capacity(kwargs.len());
+        for (name, arg) in kwargs {
+            named.push((*name, self.eval(arg, scope)?));
+        }
+        let mut expanded = Vec::new();
+        for extra in wrapped {
+            match self.eval(extra, scope)? {
+                Value::Dict(dict) => expanded.extend(dict.iter().map(|(key, value)| (key.clone(), value.clone()))),
+                other => {
+                    return fail(
+                        ErrorKind::TypeMismatch { expected: Expected::Type("dict".into()), found: self.show_type(&other), context: Context::DoubleStar },
+                        span,
+                    )
+                }
+            }
+        }
+        Ok((positional, named, expanded))
+    }
+
     pub(super) fn memoized(&mut self) -> Option<Value> {
         let value = self.memo.get(self.memo_pos).cloned();
         if value.is_some() {
@@ -118,32 +153,7 @@ impl<'a> Executor<'a> {
             IrKind::Call { plugin, args, kwargs, wrapped } => {
                 // The arguments first, even on a re-run: the memo holds the calls and
                 // constructors of the arguments before this call's own result.
-                let mut positional = Vec::with_capacity(args.len());
-                for arg in args {
-                    positional.push(self.eval(arg, scope)?);
-                }
-                let mut named = Vec::with_capacity(kwargs.len());
-                for (name, arg) in kwargs {
-                    named.push((*name, self.eval(arg, scope)?));
-                }
-                // `**dict` entries keep their keys as text: a plugin taking `**kwargs` sees
-                // every key, whether or not the model names it anywhere else.
-                let mut expanded = Vec::new();
-                for extra in wrapped {
-                    match self.eval(extra, scope)? {
-                        Value::Dict(dict) => expanded.extend(dict.iter().map(|(key, value)| (key.clone(), value.clone()))),
-                        other => {
-                            return fail(
-                                ErrorKind::TypeMismatch {
-                                    expected: Expected::Type("dict".into()),
-                                    found: self.show_type(&other),
-                                    context: Context::DoubleStar,
-                                },
-                                span,
-                            )
-                        }
-                    }
-                }
+                let (positional, named, expanded) = self.eval_call_args(args, kwargs, wrapped, scope, span)?;
                 if let Some(value) = self.memoized() {
                     return Ok(value);
                 }
@@ -215,36 +225,14 @@ impl<'a> Executor<'a> {
                 Ok(value)
             }
             IrKind::Foreign { names, args, kwargs, wrapped, missing } => {
-                let mut positional = Vec::with_capacity(args.len());
-                for arg in args {
-                    positional.push(self.eval(arg, scope)?);
-                }
-                let mut named: Vec<(Rc<str>, Value)> = Vec::with_capacity(kwargs.len());
-                for (name, arg) in kwargs {
-                    named.push((Rc::from(self.interner.resolve(*name)), self.eval(arg, scope)?));
-                }
-                for extra in wrapped {
-                    match self.eval(extra, scope)? {
-                        Value::Dict(dict) => {
-                            for (key, value) in dict.iter() {
-                                if named.iter().any(|(given, _)| given == key) {
-                                    let problem = PluginProblem::MultipleValues(key.to_string());
-                                    return fail(ErrorKind::PluginError { plugin: names[0].to_string(), problem }, span);
-                                }
-                                named.push((key.clone(), value.clone()));
-                            }
-                        }
-                        other => {
-                            return fail(
-                                ErrorKind::TypeMismatch {
-                                    expected: Expected::Type("dict".into()),
-                                    found: self.show_type(&other),
-                                    context: Context::DoubleStar,
-                                },
-                                span,
-                            )
-                        }
+                let (positional, named, expanded) = self.eval_call_args(args, kwargs, wrapped, scope, span)?;
+                let mut named: Vec<(Rc<str>, Value)> = named.into_iter().map(|(name, value)| (Rc::from(self.interner.resolve(name)), value)).collect();
+                for (key, value) in expanded {
+                    if named.iter().any(|(given, _)| *given == key) {
+                        let problem = PluginProblem::MultipleValues(key.to_string());
+                        return fail(ErrorKind::PluginError { plugin: names[0].to_string(), problem }, span);
                     }
+                    named.push((key, value));
                 }
                 if positional.iter().chain(named.iter().map(|(_, v)| v)).any(Value::is_unknown) {
                     return Ok(Value::Unknown);

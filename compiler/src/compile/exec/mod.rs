@@ -352,6 +352,9 @@ pub struct Executor<'a> {
     blocks: &'a [Block],
     plugins: &'a PluginRegistry,
     foreign: Option<&'a dyn crate::compile::plugins::ForeignPlugins>,
+    /// Names of relations with an upper bound above one, in any entity: only an assignment
+    /// from one of these can be a gradual copy ([`copy`]).
+    list_relation_names: FxHashSet<Symbol>,
     interner: &'a Interner,
     sources: &'a SourceMap,
     name_ids: &'a FxHashMap<Symbol, u32>,
@@ -455,6 +458,7 @@ pub fn execute(input: ExecInput<'_>) -> Execution {
         blocks: input.blocks,
         plugins: input.plugins,
         foreign: input.foreign,
+        list_relation_names: input.model.entities.iter().flat_map(|e| e.attrs.iter()).filter(|a| a.is_relation() && a.is_multi()).map(|a| a.name).collect(),
         interner: input.interner,
         sources: input.sources,
         name_ids: input.name_ids,
