@@ -3,6 +3,7 @@
 //! elect each agent name's primary, primary changes). Plain data shared by the store
 //! backends, the HTTP API and its client.
 
+pub use crate::compile_records::*;
 use cairn_wire::{DeployResult, ResourceState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! ([`crate::conformance`]). A write returns only once the backend has it durably: an
 //! acknowledged write survives a crash.
 
-use crate::records::{AgentRecord, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, CompileRecord, CompileReport, Trigger, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
 use std::collections::BTreeMap;
@@ -161,7 +161,7 @@ pub trait Store: Send + Sync {
     /// Replaces the environment's settings; `NotFound` if there is no such environment.
     async fn set_environment_settings(&self, name: &str, settings: &BTreeMap<String, serde_json::Value>) -> Result<(), StoreError>;
     /// Deletes the environment and everything of it (versions, states, logs, facts, dry
-    /// runs, its tokens, agent sessions, leases and primary changes: an environment made
+    /// runs, compiles, its tokens, agent sessions, leases and primary changes: an environment made
     /// again under that name starts its epochs at 1); false when there was none.
     async fn delete_environment(&self, name: &str) -> Result<bool, StoreError>;
 
@@ -325,4 +325,46 @@ pub trait Store: Send + Sync {
     async fn request_run(&self, environment: &str, repair: bool) -> Result<RunRequests, StoreError>;
     /// The counters of run requests (zero when none was made).
     async fn run_requests(&self, environment: &str) -> Result<RunRequests, StoreError>;
+
+    // ---------- compiles (the autonomous server) ----------
+
+    /// Asks for a compile of the environment's repository. When the environment has a
+    /// queued compile, the trigger joins it (kept among its first
+    /// [`crate::records::MAX_TRIGGERS_KEPT`] triggers, and counted) and that compile is
+    /// returned; otherwise a new queued compile of id `new_id`, queued at `trigger.at_ms`, is
+    /// stored and returned. Atomic: concurrent requests never make two queued compiles of one
+    /// environment. `NotFound` when there is no such environment.
+    async fn request_compile(&self, environment: &str, new_id: &str, trigger: &Trigger) -> Result<CompileRecord, StoreError>;
+    /// Claims the oldest queued compile (by queued time, then id) of an environment that
+    /// has no running compile whose claim is live at `now_ms`, for `server` until
+    /// `now_ms + ttl_ms`: it becomes running, started at `now_ms`, and is returned. First,
+    /// every running compile whose claim expired before `now_ms` is failed (finished at
+    /// `now_ms`, its report's summary saying that its server stopped before it ended), which
+    /// frees its environment. `None` when nothing can be claimed. Atomic: however many
+    /// servers share the store, a compile is claimed once and an environment never has two
+    /// running compiles.
+    async fn claim_compile(&self, server: &str, now_ms: u64, ttl_ms: u64) -> Result<Option<CompileRecord>, StoreError>;
+    /// Renews the claim of a running compile that `server` holds, until `until_ms`; false
+    /// (and nothing changes) when it does not hold it any more.
+    async fn renew_compile(&self, environment: &str, id: &str, server: &str, until_ms: u64) -> Result<bool, StoreError>;
+    /// Finishes a running compile that `server` holds, at `now_ms`, with its report: state
+    /// `succeeded` when the report says success, else `failed`; its claim is cleared. False
+    /// (and nothing is written) when `server` does not hold it.
+    async fn finish_compile(&self, environment: &str, id: &str, server: &str, now_ms: u64, report: &CompileReport) -> Result<bool, StoreError>;
+    /// The environment's compiles, newest first (by queued time, then id, both descending),
+    /// at most `limit`.
+    async fn compiles(&self, environment: &str, limit: usize) -> Result<Vec<CompileRecord>, StoreError>;
+    async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError>;
+}
+
+/// The report of a compile whose claim expired: its server stopped (or lost the store)
+/// before it ended. Every backend writes this one.
+pub fn abandoned_report(record: &CompileRecord) -> CompileReport {
+    CompileReport {
+        summary: format!(
+            "abandoned: the server running it ({}) stopped renewing its claim before the compile ended",
+            record.server.as_deref().unwrap_or("unknown")
+        ),
+        ..CompileReport::default()
+    }
 }
