@@ -3,6 +3,8 @@
 //! mode (store the version, deploy it with an in-process agent).
 
 mod agent;
+mod compile_job;
+mod compiles;
 mod deploy;
 mod inspect;
 mod modules;
@@ -47,11 +49,49 @@ enum Color {
 enum Command {
     /// Load a project (project.yml), parse main.cf and every module it imports, compile and
     /// export it, and report all problems. Exits 1 if there are any.
+    ///
+    /// With `--server URL -e ENV`, ask that server to compile the environment's repository
+    /// instead (`--wait`: follow the compile to its report; exit 1 when it failed).
     Compile {
         /// The project folder (holding project.yml and main.cf).
         #[arg(default_value = ".")]
         project: PathBuf,
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// The environment whose repository the server compiles.
+        #[arg(short = 'e', long, requires = "server")]
+        environment: Option<String>,
+        /// Follow the server's compile until it ends, and print its report.
+        #[arg(long, requires = "environment")]
+        wait: bool,
+        /// Why (shown in the report).
+        #[arg(long, requires = "environment")]
+        reason: Option<String>,
+        /// With `--server`: print JSON.
+        #[arg(long, requires = "environment")]
+        json: bool,
     },
+    /// List the compile reports of an environment of a server (the autonomous server
+    /// compiling from Git), newest first; `--id` shows one whole, with its diagnostics.
+    Reports {
+        #[command(flatten)]
+        remote: remote::Remote,
+        /// The environment.
+        #[arg(short = 'e', long, env = "CAIRN_ENVIRONMENT", required = true)]
+        environment: String,
+        /// One compile, whole.
+        #[arg(long)]
+        id: Option<String>,
+        /// How many, at most.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One compile of the autonomous server, run by the server itself in a process of its own.
+    #[command(hide = true)]
+    CompileJob(compile_job::JobArgs),
     /// List the modules the project loads: where each comes from (shipped, a folder on the
     /// module path, or installed in the virtualenv), and which of their plugins and resource
     /// types are native and which run in Python (this starts the plugin host when a module
@@ -235,7 +275,12 @@ fn main() -> ExitCode {
     };
     let mut stderr = StandardStream::stderr(choice);
     match cli.command {
-        Command::Compile { project } => print::compile(&project, &cli.compile, &mut stderr),
+        Command::Compile { remote, environment: Some(environment), wait, reason, json, .. } => {
+            compiles::request(&remote, &environment, reason.as_deref(), wait, json, &mut stderr)
+        }
+        Command::Compile { project, .. } => print::compile(&project, &cli.compile, &mut stderr),
+        Command::Reports { remote, environment, id, limit, json } => compiles::reports(&remote, &environment, id.as_deref(), usize::from(limit), json, &mut stderr),
+        Command::CompileJob(args) => compile_job::run(&args, &cli.compile),
         Command::Parse { files } => parse(&files, &mut stderr),
         Command::Modules { project, json } => modules::list(&project, &cli.compile, json, &mut stderr),
         Command::Deploy { remote, environment: Some(environment), full, .. } => agent::deploy(&remote, &environment, full, &mut stderr),

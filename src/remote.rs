@@ -27,12 +27,59 @@ pub struct Remote {
     pub token: Option<String>,
 }
 
+/// The repository an environment is compiled from (the autonomous server,
+/// `docs/autonomous.md`): shorthands for the settings `repo_url`, `repo_branch`,
+/// `auto_release`, `poll_interval` and `credentials`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Repository {
+    /// The Git repository the server compiles (file://, git://, ssh:// or https://).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Its branch (default `main`).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Release every version compiled from the repository (`--auto-release=false` to stop).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub auto_release: Option<bool>,
+    /// Seconds between polls of the repository (0: only the webhook and `cairn compile`).
+    #[arg(long, value_name = "SECONDS")]
+    pub poll_interval: Option<u64>,
+    /// The name of credentials in the server's configuration (--git-credentials).
+    #[arg(long, value_name = "NAME")]
+    pub credentials: Option<String>,
+}
+
+impl Repository {
+    /// The settings these flags give.
+    pub fn settings(&self) -> Vec<(String, serde_json::Value)> {
+        let mut out = Vec::new();
+        if let Some(url) = &self.repo {
+            out.push(("repo_url".to_string(), serde_json::Value::from(url.clone())));
+        }
+        if let Some(branch) = &self.branch {
+            out.push(("repo_branch".to_string(), serde_json::Value::from(branch.clone())));
+        }
+        if let Some(release) = self.auto_release {
+            out.push(("auto_release".to_string(), serde_json::Value::from(release)));
+        }
+        if let Some(seconds) = self.poll_interval {
+            out.push(("poll_interval".to_string(), serde_json::Value::from(seconds)));
+        }
+        if let Some(name) = &self.credentials {
+            out.push(("credentials".to_string(), serde_json::Value::from(name.clone())));
+        }
+        out
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum EnvCommand {
     /// Create an environment.
     Create {
         /// Lower-case letters, digits, `-`, `_` and `.`.
         name: String,
+        #[command(flatten)]
+        repository: Repository,
         #[command(flatten)]
         remote: Remote,
         /// Print the created environment as JSON.
@@ -52,8 +99,10 @@ pub enum EnvCommand {
     /// shown again.
     Set {
         env: String,
-        #[arg(required = true, value_name = "KEY=VALUE")]
+        #[arg(value_name = "KEY=VALUE", required_unless_present_any = ["repo", "branch", "auto_release", "poll_interval", "credentials"])]
         settings: Vec<String>,
+        #[command(flatten)]
+        repository: Repository,
         #[command(flatten)]
         remote: Remote,
     },
@@ -199,16 +248,17 @@ pub fn server(args: cairn_server::run::ServerArgs, stderr: &mut StandardStream) 
 
 pub fn env(command: EnvCommand, stderr: &mut StandardStream) -> ExitCode {
     match command {
-        EnvCommand::Create { name, remote, json } => {
-            let Ok(record) = with_client(&remote, stderr, async |c| c.create_environment(&name).await) else { return ExitCode::FAILURE };
+        EnvCommand::Create { name, repository, remote, json } => {
+            let settings: std::collections::BTreeMap<String, serde_json::Value> = repository.settings().into_iter().collect();
+            let Ok(record) = with_client(&remote, stderr, async |c| c.create_environment_with(&name, &settings).await) else { return ExitCode::FAILURE };
             if json {
                 return print_json(&record);
             }
             let _ = writeln!(std::io::stdout(), "created environment {} ({})", record.name, record.id);
             ExitCode::SUCCESS
         }
-        EnvCommand::Set { env, settings, remote } => {
-            let mut changes = Vec::new();
+        EnvCommand::Set { env, settings, repository, remote } => {
+            let mut changes: Vec<(String, Option<serde_json::Value>)> = repository.settings().into_iter().map(|(k, v)| (k, Some(v))).collect();
             for item in &settings {
                 let Some((key, value)) = item.split_once('=') else { return fail(stderr, format!("`{item}` is not KEY=VALUE")) };
                 let value = if value.is_empty() { None } else { Some(serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))) };

@@ -110,8 +110,11 @@ fn repository_urls(project: &Project, module: &str) -> Vec<String> {
         .collect()
 }
 
-/// Installs every required module missing from the module path; returns `(module, tag)` for
-/// each one installed.
+/// Installs every required module missing from the module path, and fetches again a module
+/// installed earlier into the download path (a Git checkout made here) whose version no longer
+/// satisfies its constraint (the constraint or the tags changed); returns `(module, tag)` for
+/// each one installed. A module that is there and satisfies its constraint is not fetched: the
+/// download path is the cache of the server's compiles.
 pub fn install_missing(project: &Project) -> Result<Vec<(String, String)>, FetchError> {
     let download: PathBuf = project
         .root
@@ -119,10 +122,18 @@ pub fn install_missing(project: &Project) -> Result<Vec<(String, String)>, Fetch
     let mut installed = Vec::new();
     for text in &project.config.requires {
         let requirement = parse_requirement(text)?;
-        if requirement.module == "std" || project.modules.iter().any(|m| m.name == requirement.module) {
+        if requirement.module == "std" {
             continue;
         }
         let target = download.join(&requirement.module);
+        if let Some(present) = project.modules.iter().find(|m| m.name == requirement.module) {
+            let fetched_here = present.root == target && target.join(".git").exists();
+            let version = present.config.as_ref().and_then(|c| c.version.as_deref()).and_then(tag_version);
+            let satisfied = version.is_some_and(|v| requirement.constraint.matches(&v));
+            if !fetched_here || satisfied {
+                continue;
+            }
+        }
         let mut last_error = None;
         let mut done = false;
         for url in repository_urls(project, &requirement.module) {

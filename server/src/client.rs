@@ -113,8 +113,31 @@ impl Client {
     }
 
     pub async fn create_environment(&self, name: &str) -> Result<EnvironmentRecord, ClientError> {
-        let request = Self::with_json(self.builder(Method::POST, "/api/v1/environments"), &EnvironmentCreate { name: name.to_string() })?;
+        self.create_environment_with(name, &std::collections::BTreeMap::new()).await
+    }
+
+    /// Creates an environment with settings to start with (its repository, ...).
+    pub async fn create_environment_with(&self, name: &str, settings: &std::collections::BTreeMap<String, serde_json::Value>) -> Result<EnvironmentRecord, ClientError> {
+        let body = EnvironmentCreate { name: name.to_string(), settings: settings.clone() };
+        let request = Self::with_json(self.builder(Method::POST, "/api/v1/environments"), &body)?;
         self.json(request).await
+    }
+
+    /// Asks for a compile of the environment's repository (it joins one queued already).
+    pub async fn request_compile(&self, environment: &str, reason: Option<&str>) -> Result<crate::records::CompileRecord, ClientError> {
+        let body = crate::http::types::CompileCreate { reason: reason.map(str::to_string) };
+        let request = Self::with_json(self.builder(Method::POST, &format!("/api/v1/environments/{}/compiles", encode(environment))), &body)?;
+        self.json(request).await
+    }
+
+    /// The environment's compiles, newest first.
+    pub async fn compiles(&self, environment: &str, limit: usize) -> Result<Vec<crate::records::CompileRecord>, ClientError> {
+        let path = format!("/api/v1/environments/{}/compiles?limit={limit}", encode(environment));
+        Ok(self.json::<crate::http::types::CompileList>(self.builder(Method::GET, &path)).await?.compiles)
+    }
+
+    pub async fn compile(&self, environment: &str, id: &str) -> Result<crate::records::CompileRecord, ClientError> {
+        self.json(self.builder(Method::GET, &format!("/api/v1/environments/{}/compiles/{}", encode(environment), encode(id)))).await
     }
 
     pub async fn environments(&self) -> Result<Vec<EnvironmentRecord>, ClientError> {

@@ -8,6 +8,7 @@ pub mod agent_map;
 pub mod agents;
 pub mod client;
 pub mod compile_records;
+pub mod compiles;
 pub mod conformance;
 pub mod embedded;
 pub mod http;

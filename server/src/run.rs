@@ -43,6 +43,29 @@ pub struct ServerArgs {
     /// The largest request body accepted by version and file uploads, in bytes.
     #[arg(long, env = "CAIRN_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
     pub max_upload: usize,
+    /// Do not compile environments' repositories here (other servers sharing the store may).
+    #[arg(long)]
+    pub no_compile: bool,
+    /// Where environments' checkouts and module caches live (default: `compiles` under
+    /// --data-dir).
+    #[arg(long, env = "CAIRN_COMPILE_DIR")]
+    pub compile_dir: Option<PathBuf>,
+    /// How many compiles this server runs at the same time, at most.
+    #[arg(long, env = "CAIRN_COMPILE_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub compile_workers: u16,
+    /// How long one compile (fetch to upload) may take, in seconds, before it is stopped.
+    #[arg(long, env = "CAIRN_COMPILE_TIMEOUT", default_value_t = 600.0, value_parser = parse_timeout)]
+    pub compile_timeout: f64,
+    /// The memory (address space) one compile process may use, in MiB.
+    #[arg(long, env = "CAIRN_COMPILE_MEMORY", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(64..=1_048_576))]
+    pub compile_memory: u64,
+    /// Credentials an environment's `credentials` setting may name: `NAME=ssh:KEY_FILE[:KNOWN_HOSTS]`
+    /// or `NAME=token-file:FILE`. Repeat, or separate with `;` in CAIRN_GIT_CREDENTIALS.
+    #[arg(long, env = "CAIRN_GIT_CREDENTIALS", value_delimiter = ';')]
+    pub git_credentials: Vec<String>,
+    /// The virtualenv compiles run modules' Python code in.
+    #[arg(long, env = "CAIRN_COMPILE_VENV")]
+    pub compile_venv: Option<PathBuf>,
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -110,6 +133,7 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
     // Before anything listens: a SIGTERM that comes as soon as the port answers is a clean
     // stop, never the default action's death.
     let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| StartError(format!("cannot handle SIGTERM: {e}")))?;
+    let credentials = crate::compiles::parse_credentials(&args.git_credentials).map_err(|e| StartError(format!("--git-credentials: {e}")))?;
     let store = open_store(&args).await?;
     let auth = Auth::new(args.admin_token.as_deref(), args.insecure_no_auth);
     let limits = Limits { upload: args.max_upload, ..Limits::default() };
@@ -139,12 +163,50 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
         }
         (true, _) => None,
     };
+    let (stop_compiles, compiles_stopped) = tokio::sync::watch::channel(false);
+    let compile_service = match (args.no_compile, std::env::current_exe()) {
+        (false, Ok(program)) => {
+            let host = if address.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { address.ip() };
+            let config = crate::compiles::CompileConfig {
+                program,
+                server_url: format!("http://{}", std::net::SocketAddr::new(host, address.port())),
+                work_dir: args.compile_dir.clone().unwrap_or_else(|| args.data_dir.join("compiles")),
+                workers: usize::from(args.compile_workers),
+                time_limit: Duration::from_secs_f64(args.compile_timeout),
+                memory_limit: args.compile_memory * 1024 * 1024,
+                credentials,
+                venv: args.compile_venv.clone(),
+            };
+            let poll_credentials = config.credentials.clone();
+            let workers = crate::compiles::worker::Workers::new(Arc::clone(&state.store), config, state.hub.server_id.clone(), Arc::clone(&state.compile_kick));
+            let mut stopped = compiles_stopped.clone();
+            let worker_pool = tokio::spawn(crate::compiles::worker::run(workers, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            let mut stopped = compiles_stopped;
+            let poller = tokio::spawn(crate::compiles::poll::run(Arc::clone(&state.store), poll_credentials, Arc::clone(&state.compile_kick), async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            Some((worker_pool, poller))
+        }
+        (false, Err(error)) => {
+            tracing::warn!(%error, "cannot find this program: repositories are not compiled here");
+            None
+        }
+        (true, _) => None,
+    };
     let hub = Arc::clone(&state.hub);
     // Agent sessions are long-lived connections: they are ended when the server stops, or the
     // graceful shutdown would wait for them.
     let shutdown = async move {
         shutdown_on(terminate).await;
-        // The server-side agents first, while they can still finish and say they leave.
+        // Compiles in flight are stopped (and reported so); then the server-side agents,
+        // while they can still finish and say they leave.
+        let _ = stop_compiles.send(true);
+        if let Some((worker_pool, poller)) = compile_service {
+            let _ = worker_pool.await;
+            let _ = poller.await;
+        }
         let _ = stop_agents.send(());
         if let Some(supervisor) = supervisor {
             let _ = supervisor.await;

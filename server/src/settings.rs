@@ -15,11 +15,20 @@ const SETTINGS: &[Setting] = &[
     ("credentials", "the name of credentials in the server's configuration", |v| v.as_str().is_some_and(|s| s.len() < 256)),
     ("agent_map", "agent name to target and options (`cairn env set-agent`)", |v| crate::agent_map::check_value(v).is_ok()),
     ("pdns_api_key", "the API key of the PowerDNS servers this environment manages (secret)", |v| v.as_str().is_some_and(|s| !s.is_empty() && s.len() < 1024)),
+    ("webhook_secret", "the shared secret a Git host signs its webhook with (secret; at least 16 characters)", |v| v.as_str().is_some_and(|s| s.len() >= 16 && s.len() < 1024)),
 ];
 
 /// Settings that are secrets: never shown by the API, handed only to the server-side agents,
 /// as the environment variable named here.
 pub const SECRETS: &[(&str, &str)] = &[("pdns_api_key", "CAIRN_PDNS_API_KEY")];
+
+/// Secret settings only the server reads: never shown, never handed to anyone.
+pub const SERVER_SECRETS: &[&str] = &["webhook_secret"];
+
+/// Every secret setting's name.
+fn secret_names() -> impl Iterator<Item = &'static str> {
+    SECRETS.iter().map(|(name, _)| *name).chain(SERVER_SECRETS.iter().copied())
+}
 
 /// What the API shows instead of a secret's value; writing it back keeps the stored value.
 pub const REDACTED: &str = "<secret>";
@@ -27,8 +36,8 @@ pub const REDACTED: &str = "<secret>";
 /// The settings as the API shows them: secrets replaced by [`REDACTED`].
 pub fn redacted(settings: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, serde_json::Value> {
     let mut shown = settings.clone();
-    for (name, _) in SECRETS {
-        if let Some(value) = shown.get_mut(*name) {
+    for name in secret_names() {
+        if let Some(value) = shown.get_mut(name) {
             *value = serde_json::Value::String(REDACTED.into());
         }
     }
@@ -38,14 +47,14 @@ pub fn redacted(settings: &BTreeMap<String, serde_json::Value>) -> BTreeMap<Stri
 /// New settings as written, with every secret given as [`REDACTED`] taken from `stored`
 /// (a client that reads, changes and writes back the settings keeps the secrets).
 pub fn keep_secrets(mut new: BTreeMap<String, serde_json::Value>, stored: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, serde_json::Value> {
-    for (name, _) in SECRETS {
-        if new.get(*name).and_then(serde_json::Value::as_str) == Some(REDACTED) {
-            match stored.get(*name) {
+    for name in secret_names() {
+        if new.get(name).and_then(serde_json::Value::as_str) == Some(REDACTED) {
+            match stored.get(name) {
                 Some(value) => {
-                    new.insert((*name).to_string(), value.clone());
+                    new.insert(name.to_string(), value.clone());
                 }
                 None => {
-                    new.remove(*name);
+                    new.remove(name);
                 }
             }
         }

@@ -122,12 +122,18 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(state, &parts.headers).await
+    }
+}
+
+/// The caller a request's headers name (as the extractor of [`Principal`] does).
+pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Principal, ApiError> {
+    {
         let admin = match &*state.auth {
             Auth::Disabled => return Ok(Principal { role: Role::Admin, environment: None }),
             Auth::Tokens { admin } => *admin,
         };
-        let header = parts
-            .headers
+        let header = headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| ApiError::Unauthorized("no token: send `Authorization: Bearer TOKEN`".into()))?;
         let text = header.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;

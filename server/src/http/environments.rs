@@ -58,10 +58,14 @@ pub async fn create(
     principal.require_admin()?;
     check_name(&body.name)?;
     let id = new_uuid().map_err(|e| ApiError::Unavailable(format!("no randomness: {e}")))?;
-    let record = EnvironmentRecord { id, name: body.name, created_ms: crate::sqlite::now_ms(), settings: Default::default() };
+    crate::settings::check(&body.settings).map_err(ApiError::BadRequest)?;
+    let record = EnvironmentRecord { id, name: body.name, created_ms: crate::sqlite::now_ms(), settings: body.settings };
     state.store.create_environment(&record).await?;
     tracing::info!(environment = %record.name, "environment created");
-    Ok((StatusCode::CREATED, Json(record)))
+    if record.settings.contains_key("repo_url") {
+        super::compiles::queue(&state, &record.name, crate::records::TriggerKind::Settings, "the environment was created on a repository".into()).await?;
+    }
+    Ok((StatusCode::CREATED, Json(shown(record))))
 }
 
 #[utoipa::path(get, path = "/api/v1/environments/{env}", tag = "environments",
@@ -110,6 +114,11 @@ pub async fn set_settings(
     let settings = crate::settings::keep_secrets(body.settings, &stored.settings);
     crate::settings::check(&settings).map_err(ApiError::BadRequest)?;
     state.store.set_environment_settings(&env, &settings).await?;
+    // A new repository or branch is compiled at once (not at the next push).
+    let repository = |s: &std::collections::BTreeMap<String, serde_json::Value>| (s.get("repo_url").cloned(), s.get("repo_branch").cloned());
+    if settings.contains_key("repo_url") && repository(&settings) != repository(&stored.settings) {
+        super::compiles::queue(&state, &env, crate::records::TriggerKind::Settings, "the repository settings changed".into()).await?;
+    }
     Ok(Json(shown(existing(&state, &env).await?)))
 }
 

@@ -10,6 +10,7 @@
 pub mod agent_map;
 pub mod agents;
 pub mod auth;
+pub mod compiles;
 pub mod environments;
 pub mod error;
 pub mod extract;
@@ -37,7 +38,7 @@ use utoipa_axum::routes;
 #[openapi(
     info(title = "Cairn orchestrator", description = "Environments, versions, resource states, files and operations of a Cairn server."),
     modifiers(&BearerToken),
-    tags((name = "environments"), (name = "tokens"), (name = "versions"), (name = "resources"), (name = "files"), (name = "operations"), (name = "facts"), (name = "agents"), (name = "monitoring"))
+    tags((name = "environments"), (name = "tokens"), (name = "versions"), (name = "resources"), (name = "files"), (name = "operations"), (name = "facts"), (name = "agents"), (name = "compiles"), (name = "monitoring"))
 )]
 struct ApiDoc;
 
@@ -79,6 +80,9 @@ fn routes(limits: Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::prefer))
         .routes(routes!(agent_map::get))
         .routes(routes!(agent_map::set, agent_map::unset))
+        .routes(routes!(compiles::notify))
+        .routes(routes!(compiles::create, compiles::list))
+        .routes(routes!(compiles::get))
         .routes(routes!(status::health))
         .routes(routes!(status::metrics))
         .layer(DefaultBodyLimit::max(limits.body))

@@ -18,12 +18,14 @@ pub struct AppState {
     /// Held while a setting is read, changed and written back (the agent map), so that
     /// changes through this server never lose each other.
     pub settings_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Woken when a compile is queued: the compile workers claim it.
+    pub compile_kick: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: Auth, limits: Limits) -> AppState {
         let hub = Hub::new(format!("server-{}", std::process::id()), crate::agents::DEFAULT_AGENT_TIMEOUT);
-        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits, hub: Arc::new(hub), settings_lock: Arc::default() }
+        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits, hub: Arc::new(hub), settings_lock: Arc::default(), compile_kick: Arc::default() }
     }
 
     /// The same state with another hub (another agent timeout, a server id of its own).

@@ -13,6 +13,11 @@ pub struct EnvironmentCreate {
     /// Lower-case letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most
     /// 64 characters.
     pub name: String,
+    /// Settings to start with (`repo_url`, `repo_branch`, `auto_release`, ...), checked as
+    /// `PUT .../settings` checks them.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -275,4 +280,36 @@ pub struct EnvironmentStatus {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+}
+
+/// A compile asked for through the API (`cairn compile --server`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompileCreate {
+    /// Why, for the report (at most 256 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An environment's compiles, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CompileList {
+    pub compiles: Vec<crate::records::CompileRecord>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+pub struct CompileQuery {
+    /// At most this many (default 20, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// What a webhook call did.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotifyAnswer {
+    /// Whether a compile is queued (a new one, or one that was queued already and that this
+    /// call joined).
+    pub queued: bool,
+    pub compile: Option<crate::records::CompileRecord>,
+    /// Why nothing was queued (a push to another branch).
+    pub reason: Option<String>,
 }
