@@ -4,6 +4,7 @@
 //! sessions refused or ended for bad input. The resources are real commands writing real
 //! files; what the store says is checked against them.
 
+mod autonomous;
 mod remote;
 mod support;
 

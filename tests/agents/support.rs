@@ -44,11 +44,19 @@ pub struct Server {
 impl Server {
     /// A server on `store` (`sqlite:PATH` or a MongoDB URI) with this agent timeout.
     pub fn start(dir: &Path, name: &str, store: &str, agent_timeout: &str) -> Server {
+        Server::start_with(dir, name, store, agent_timeout, &[])
+    }
+
+    /// The same, with more arguments of `cairn server`.
+    pub fn start_with(dir: &Path, name: &str, store: &str, agent_timeout: &str, extra: &[&str]) -> Server {
         let port = free_port();
-        let args = ["server", "--bind", &format!("127.0.0.1:{port}"), "--store", store, "--admin-token", ADMIN, "--agent-timeout", agent_timeout]
+        let compile_dir = dir.join(format!("{name}-compiles"));
+        let mut args: Vec<String> = ["server", "--bind", &format!("127.0.0.1:{port}"), "--store", store, "--admin-token", ADMIN, "--agent-timeout", agent_timeout]
             .iter()
             .map(|s| s.to_string())
             .collect();
+        args.extend(["--compile-dir".to_string(), compile_dir.display().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut server = Server { child: None, port, args, log: dir.join(format!("{name}.log")) };
         server.restart();
         server
