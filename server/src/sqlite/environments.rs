@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 /// The tables whose rows belong to one environment, by their `environment` column.
 const ENVIRONMENT_TABLES: &[&str] = &[
     "tokens",
+    "compiles",
     "run_requests",
     "versions",
     "version_members",

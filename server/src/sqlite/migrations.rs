@@ -172,6 +172,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         deploys INTEGER NOT NULL DEFAULT 0,
         repairs INTEGER NOT NULL DEFAULT 0
     );",
+    // The autonomous server's compiles: at most one queued and one running per environment.
+    "CREATE TABLE compiles (
+        environment TEXT NOT NULL,
+        id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        queued_ms INTEGER NOT NULL,
+        lease_expires_ms INTEGER,
+        record TEXT NOT NULL,
+        PRIMARY KEY (environment, id)
+    );
+    CREATE UNIQUE INDEX compiles_one_queued ON compiles (environment) WHERE state = 'queued';
+    CREATE UNIQUE INDEX compiles_one_running ON compiles (environment) WHERE state = 'running';
+    CREATE INDEX compiles_by_state ON compiles (state, queued_ms, id);
+    CREATE INDEX compiles_newest ON compiles (environment, queued_ms, id);",
 ];
 
 /// The migration (index into [`MIGRATIONS`]) that added the agent and type of each state.

@@ -9,6 +9,7 @@
 //! the store and maps the [`Store`] trait onto them.
 
 mod agents;
+mod compiles;
 mod environments;
 mod files;
 mod migrations;
@@ -16,7 +17,7 @@ mod reports;
 mod states;
 mod versions;
 
-use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord};
+use crate::records::{AgentRecord, CompileRecord, CompileReport, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord, Trigger};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -440,6 +441,36 @@ impl Store for SqliteStore {
     async fn run_requests(&self, environment: &str) -> Result<RunRequests, StoreError> {
         let environment = environment.to_string();
         self.with(move |c| agents::run_requests(c, &environment)).await
+    }
+
+    async fn request_compile(&self, environment: &str, new_id: &str, trigger: &Trigger) -> Result<CompileRecord, StoreError> {
+        let (environment, new_id, trigger) = (environment.to_string(), new_id.to_string(), trigger.clone());
+        self.with(move |c| compiles::request(c, &environment, &new_id, &trigger)).await
+    }
+
+    async fn claim_compile(&self, server: &str, now_ms: u64, ttl_ms: u64) -> Result<Option<CompileRecord>, StoreError> {
+        let server = server.to_string();
+        self.with(move |c| compiles::claim(c, &server, now_ms, ttl_ms)).await
+    }
+
+    async fn renew_compile(&self, environment: &str, id: &str, server: &str, until_ms: u64) -> Result<bool, StoreError> {
+        let (environment, id, server) = (environment.to_string(), id.to_string(), server.to_string());
+        self.with(move |c| compiles::renew(c, &environment, &id, &server, until_ms)).await
+    }
+
+    async fn finish_compile(&self, environment: &str, id: &str, server: &str, now_ms: u64, report: &CompileReport) -> Result<bool, StoreError> {
+        let (environment, id, server, report) = (environment.to_string(), id.to_string(), server.to_string(), report.clone());
+        self.with(move |c| compiles::finish(c, &environment, &id, &server, now_ms, &report)).await
+    }
+
+    async fn compiles(&self, environment: &str, limit: usize) -> Result<Vec<CompileRecord>, StoreError> {
+        let environment = environment.to_string();
+        self.with(move |c| compiles::list(c, &environment, limit)).await
+    }
+
+    async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError> {
+        let (environment, id) = (environment.to_string(), id.to_string());
+        self.with(move |c| compiles::get(c, &environment, &id)).await
     }
 
     async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {

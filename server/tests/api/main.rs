@@ -257,3 +257,83 @@ async fn secret_settings_are_never_shown_and_survive_a_write_back() {
     assert_eq!(read["settings"]["pdns_api_key"], "<secret>", "the agent map change kept the secret too");
     assert!(read["settings"]["agent_map"]["local"].is_object(), "{read}");
 }
+
+/// A request with the headers given (and no token unless one is among them).
+async fn call_with(router: &axum::Router, method: &str, path: &str, headers: &[(&str, String)], body: &str) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = router.clone().oneshot(request.body(Body::from(body.to_string())).expect("request")).await.expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn the_webhook_is_checked_and_triggers_coalesce_into_one_queued_compile() {
+    let router = router();
+    let secret = "a-webhook-secret-of-the-router-test";
+    let created = r#"{"name":"prod","settings":{"repo_url":"file:///srv/models.git","repo_branch":"main"}}"#;
+    let (status, environment) = call(&router, "POST", "/api/v1/environments", Some(created.into())).await;
+    assert_eq!(status, StatusCode::CREATED, "{environment}");
+    // Creating it on a repository queued its first compile.
+    let (_, listed) = call(&router, "GET", "/api/v1/environments/prod/compiles", None).await;
+    assert_eq!(listed["compiles"][0]["state"], "queued", "{listed}");
+    assert_eq!(listed["compiles"][0]["triggers"][0]["kind"], "settings");
+    let body = r#"{"ref":"refs/heads/main","after":"0123abc"}"#;
+    let signature = cairn_wire::digest::hex(&cairn_wire::digest::hmac_sha256(secret.as_bytes(), body.as_bytes()));
+    let github = [("x-hub-signature-256", format!("sha256={signature}"))];
+    // No secret set yet: a signed call is refused, as is an unsigned one.
+    assert_eq!(call_with(&router, "POST", "/api/v1/environments/prod/notify", &github, body).await.0, StatusCode::UNAUTHORIZED);
+    let (status, refused) = call_with(&router, "POST", "/api/v1/environments/prod/notify", &[], body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(refused["error"]["message"].as_str().unwrap_or_default().contains("webhook_secret"), "{refused}");
+    let settings = format!(r#"{{"settings":{{"repo_url":"file:///srv/models.git","repo_branch":"main","webhook_secret":"{secret}"}}}}"#);
+    let (status, shown) = call(&router, "PUT", "/api/v1/environments/prod/settings", Some(settings)).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["settings"]["webhook_secret"], "<secret>");
+    // Signed by GitHub, by Gitea, with GitLab's token, and with a compiler token: all join
+    // the one queued compile.
+    let (status, answer) = call_with(&router, "POST", "/api/v1/environments/prod/notify", &github, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["compile"]["trigger_count"], 2, "{answer}");
+    assert_eq!(call_with(&router, "POST", "/api/v1/environments/prod/notify", &[("x-gitea-signature", signature.clone())], body).await.0, StatusCode::ACCEPTED);
+    assert_eq!(call_with(&router, "POST", "/api/v1/environments/prod/notify", &[("x-gitlab-token", secret.to_string())], body).await.0, StatusCode::ACCEPTED);
+    let (_, token) = call(&router, "POST", "/api/v1/tokens", Some(r#"{"environment":"prod","role":"compiler"}"#.into())).await;
+    let bearer = [("authorization", format!("Bearer {}", token["token"].as_str().unwrap_or_default()))];
+    assert_eq!(call_with(&router, "POST", "/api/v1/environments/prod/notify", &bearer, "").await.0, StatusCode::ACCEPTED);
+    // Wrong signatures and an agent's token are refused; a push elsewhere queues nothing.
+    let wrong = [("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))];
+    assert_eq!(call_with(&router, "POST", "/api/v1/environments/prod/notify", &wrong, body).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call_with(&router, "POST", "/api/v1/environments/prod/notify", &[("x-gitlab-token", "nope".into())], body).await.0, StatusCode::UNAUTHORIZED);
+    let (_, agent) = call(&router, "POST", "/api/v1/tokens", Some(r#"{"environment":"prod","role":"agent"}"#.into())).await;
+    let agent = [("authorization", format!("Bearer {}", agent["token"].as_str().unwrap_or_default()))];
+    assert_eq!(call_with(&router, "POST", "/api/v1/environments/prod/notify", &agent, body).await.0, StatusCode::FORBIDDEN);
+    let elsewhere = r#"{"ref":"refs/heads/feature"}"#;
+    let signed = cairn_wire::digest::hex(&cairn_wire::digest::hmac_sha256(secret.as_bytes(), elsewhere.as_bytes()));
+    let (status, answer) = call_with(&router, "POST", "/api/v1/environments/prod/notify", &[("x-hub-signature-256", format!("sha256={signed}"))], elsewhere).await;
+    assert_eq!((status, answer["queued"].as_bool()), (StatusCode::OK, Some(false)), "{answer}");
+    let (_, listed) = call(&router, "GET", "/api/v1/environments/prod/compiles", None).await;
+    let compiles = listed["compiles"].as_array().cloned().unwrap_or_default();
+    assert_eq!(compiles.len(), 1, "{listed}");
+    assert_eq!(compiles[0]["trigger_count"], 5, "{listed}");
+    let kinds: Vec<&str> = compiles[0]["triggers"].as_array().map(|t| t.iter().filter_map(|t| t["kind"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(kinds, ["settings", "webhook", "webhook", "webhook", "webhook"]);
+    // The API's own trigger, one compile by id, and bad requests.
+    let (status, record) = call(&router, "POST", "/api/v1/environments/prod/compiles", Some(r#"{"reason":"by hand"}"#.into())).await;
+    assert_eq!((status, record["trigger_count"].as_u64()), (StatusCode::ACCEPTED, Some(6)), "{record}");
+    let id = record["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(call(&router, "GET", &format!("/api/v1/environments/prod/compiles/{id}"), None).await.1["id"], id.as_str());
+    assert_eq!(call(&router, "GET", "/api/v1/environments/prod/compiles/nope", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&router, "GET", "/api/v1/environments/prod/compiles?limit=0", None).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&router, "POST", "/api/v1/environments/prod/compiles", Some(r#"{"reason":1}"#.into())).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&router, "POST", "/api/v1/environments/nope/notify", Some(String::new())).await.0, StatusCode::NOT_FOUND);
+    // An environment without a repository has nothing to compile.
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"plain"}"#.into())).await.0, StatusCode::CREATED);
+    assert_eq!(call(&router, "POST", "/api/v1/environments/plain/compiles", Some("{}".into())).await.0, StatusCode::CONFLICT);
+    // Settings are checked at creation.
+    let bad = r#"{"name":"bad","settings":{"repo_url":"","nonsense":1}}"#;
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(bad.into())).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"short","settings":{"webhook_secret":"short"}}"#.into())).await.0, StatusCode::BAD_REQUEST);
+}
