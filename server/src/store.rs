@@ -334,9 +334,7 @@ pub trait Store: Send + Sync {
     /// returned; otherwise a new queued compile of id `new_id`, queued at `trigger.at_ms`, is
     /// stored and returned. Atomic: concurrent requests never make two queued compiles of one
     /// environment. `NotFound` when there is no such environment.
-    async fn request_compile(&self, environment: &str, new_id: &str, trigger: &Trigger) -> Result<CompileRecord, StoreError> {
-        Err(StoreError::Backend("compiles are not stored by this backend yet".into()))
-    }
+    async fn request_compile(&self, environment: &str, new_id: &str, trigger: &Trigger) -> Result<CompileRecord, StoreError>;
     /// Claims the oldest queued compile (by queued time, then id) of an environment that
     /// has no running compile whose claim is live at `now_ms`, for `server` until
     /// `now_ms + ttl_ms`: it becomes running, started at `now_ms`, and is returned. First,
@@ -345,28 +343,18 @@ pub trait Store: Send + Sync {
     /// frees its environment. `None` when nothing can be claimed. Atomic: however many
     /// servers share the store, a compile is claimed once and an environment never has two
     /// running compiles.
-    async fn claim_compile(&self, server: &str, now_ms: u64, ttl_ms: u64) -> Result<Option<CompileRecord>, StoreError> {
-        Err(StoreError::Backend("compiles are not stored by this backend yet".into()))
-    }
+    async fn claim_compile(&self, server: &str, now_ms: u64, ttl_ms: u64) -> Result<Option<CompileRecord>, StoreError>;
     /// Renews the claim of a running compile that `server` holds, until `until_ms`; false
     /// (and nothing changes) when it does not hold it any more.
-    async fn renew_compile(&self, environment: &str, id: &str, server: &str, until_ms: u64) -> Result<bool, StoreError> {
-        Err(StoreError::Backend("compiles are not stored by this backend yet".into()))
-    }
+    async fn renew_compile(&self, environment: &str, id: &str, server: &str, until_ms: u64) -> Result<bool, StoreError>;
     /// Finishes a running compile that `server` holds, at `now_ms`, with its report: state
     /// `succeeded` when the report says success, else `failed`; its claim is cleared. False
     /// (and nothing is written) when `server` does not hold it.
-    async fn finish_compile(&self, environment: &str, id: &str, server: &str, now_ms: u64, report: &CompileReport) -> Result<bool, StoreError> {
-        Err(StoreError::Backend("compiles are not stored by this backend yet".into()))
-    }
+    async fn finish_compile(&self, environment: &str, id: &str, server: &str, now_ms: u64, report: &CompileReport) -> Result<bool, StoreError>;
     /// The environment's compiles, newest first (by queued time, then id, both descending),
     /// at most `limit`.
-    async fn compiles(&self, environment: &str, limit: usize) -> Result<Vec<CompileRecord>, StoreError> {
-        Err(StoreError::Backend("compiles are not stored by this backend yet".into()))
-    }
-    async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError> {
-        Err(StoreError::Backend("compiles are not stored by this backend yet".into()))
-    }
+    async fn compiles(&self, environment: &str, limit: usize) -> Result<Vec<CompileRecord>, StoreError>;
+    async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError>;
 }
 
 /// The report of a compile whose claim expired: its server stopped (or lost the store)

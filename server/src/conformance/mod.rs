@@ -11,12 +11,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 mod agents;
+mod compiles;
 mod environments;
 mod files;
 mod states;
 mod versions;
 
 use agents::*;
+use compiles::*;
 use environments::*;
 use files::*;
 use states::*;
@@ -33,6 +35,11 @@ pub type Case = (&'static str, for<'a> fn(&'a dyn Store) -> CaseFuture<'a>);
 /// Every case of the suite.
 pub fn cases() -> Vec<Case> {
     vec![
+        ("compile_requests_need_the_environment_and_coalesce", |s| Box::pin(compile_requests_need_the_environment_and_coalesce(s))),
+        ("compiles_are_claimed_oldest_first_one_per_environment", |s| Box::pin(compiles_are_claimed_oldest_first_one_per_environment(s))),
+        ("an_expired_claim_is_failed_as_abandoned_and_frees_its_environment", |s| Box::pin(an_expired_claim_is_failed_as_abandoned_and_frees_its_environment(s))),
+        ("deleting_an_environment_deletes_its_compiles", |s| Box::pin(deleting_an_environment_deletes_its_compiles(s))),
+        ("concurrent_requests_and_claims_stay_one_per_environment", |s| Box::pin(concurrent_requests_and_claims_stay_one_per_environment(s))),
         ("versions_are_numbered_per_environment", |s| Box::pin(versions_are_numbered_per_environment(s))),
         ("version_resources_read_back_whole_and_sorted", |s| Box::pin(version_resources_read_back_whole_and_sorted(s))),
         ("one_resource_of_a_version_is_read_by_its_id", |s| Box::pin(one_resource_of_a_version_is_read_by_its_id(s))),

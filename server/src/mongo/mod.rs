@@ -14,6 +14,7 @@
 //! (`agents.rs`). This file connects and maps the [`Store`] trait onto them.
 
 mod agents;
+mod compiles;
 mod environments;
 mod files;
 mod ops;
@@ -22,7 +23,7 @@ mod schema;
 mod states;
 mod versions;
 
-use crate::records::{AgentRecord, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord, RunRequests};
+use crate::records::{AgentRecord, CompileRecord, CompileReport, Trigger, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord, RunRequests};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -314,6 +315,33 @@ impl Store for MongoStore {
 
     async fn run_requests(&self, environment: &str) -> Result<RunRequests, StoreError> {
         self.bounded(agents::run_requests(self, environment)).await
+    }
+
+    async fn request_compile(&self, environment: &str, new_id: &str, trigger: &Trigger) -> Result<CompileRecord, StoreError> {
+        self.bounded(compiles::request(self, environment, new_id, trigger)).await
+    }
+
+    async fn claim_compile(&self, server: &str, now_ms: u64, ttl_ms: u64) -> Result<Option<CompileRecord>, StoreError> {
+        self.bounded(compiles::claim(self, server, now_ms, ttl_ms)).await
+    }
+
+    async fn renew_compile(&self, environment: &str, id: &str, server: &str, until_ms: u64) -> Result<bool, StoreError> {
+        self.bounded(compiles::renew(self, environment, id, server, until_ms)).await
+    }
+
+    async fn finish_compile(&self, environment: &str, id: &str, server: &str, now_ms: u64, report: &CompileReport) -> Result<bool, StoreError> {
+        self.bounded(compiles::finish(self, environment, id, server, now_ms, report)).await
+    }
+
+    async fn compiles(&self, environment: &str, limit: usize) -> Result<Vec<CompileRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.bounded(compiles::list(self, environment, limit)).await
+    }
+
+    async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError> {
+        self.bounded(compiles::get(self, environment, id)).await
     }
 
     async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {

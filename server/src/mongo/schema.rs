@@ -59,12 +59,19 @@ pub(super) const AGENTS: &str = "agents";
 /// agent's changes, from 1), from_session, to_session, epoch, at_ms, reason}`.
 pub(super) const PRIMARY_CHANGES: &str = "primary_changes";
 
+/// One document per compile of the autonomous server, `_id: "ENV/ID"`: `{environment, id,
+/// state, queued_ms, lease_expires_ms, record (JSON)}`.
+pub(super) const COMPILES: &str = "compiles";
+/// One document per environment that compiled, `_id: ENV`: `{environment, queued, running}`
+/// (compile ids or null). Every change of the environment's queue writes it in a transaction.
+pub(super) const COMPILE_SLOTS: &str = "compile_slots";
+
 /// The collections that hold documents of one environment, by their `environment` field
 /// (what deleting an environment deletes), in the order it deletes them: tokens first, so
 /// that they stop working at once, then sessions (no agent is heard any more); versions
 /// before their chunks, so that no version is listed without them; the environment's heads
 /// after its versions.
-pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, SESSIONS, VERSIONS, CHUNKS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS, AGENTS, PRIMARY_CHANGES];
+pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, SESSIONS, VERSIONS, CHUNKS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS, AGENTS, PRIMARY_CHANGES, COMPILES, COMPILE_SLOTS];
 
 fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
     IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_string()).unique(unique).build()).build()
@@ -139,6 +146,17 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "environment": 1, "holder": 1 }, "environment_holder", false),
             ],
         ),
+        (
+            COMPILES,
+            vec![
+                // An environment's compiles newest first; deleting an environment.
+                index(doc! { "environment": 1, "queued_ms": -1, "id": -1 }, "environment_newest", false),
+                // The queue: queued compiles oldest first; running ones whose claim expired.
+                index(doc! { "state": 1, "queued_ms": 1, "id": 1 }, "state_queued", false),
+            ],
+        ),
+        // Deleting an environment deletes its slot (the `_id` index serves the rest).
+        (COMPILE_SLOTS, vec![index(doc! { "environment": 1 }, "environment", false)]),
         (
             PRIMARY_CHANGES,
             vec![
