@@ -74,6 +74,8 @@ pub fn check(settings: &BTreeMap<String, serde_json::Value>) -> Result<(), Strin
                 crate::agent_map::check_value(value).map_err(|e| format!("invalid `{name}`: {e}"))?
             }
             Some((_, meaning, valid)) if !valid(value) => return Err(format!("invalid value {value} for `{name}`: {meaning}")),
+            Some(("repo_url", _, _)) => crate::compiles::git::check_url(value.as_str().unwrap_or_default()).map_err(|e| format!("invalid `repo_url`: {e}"))?,
+            Some(("repo_branch", _, _)) => crate::compiles::git::check_branch(value.as_str().unwrap_or_default()).map_err(|e| format!("invalid `repo_branch`: {e}"))?,
             Some(_) => {}
         }
     }

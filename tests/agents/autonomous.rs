@@ -399,3 +399,27 @@ fn a_model_that_never_finishes_is_stopped_by_the_time_limit() {
     assert_eq!(server.request("GET", "/health", None).0, 200);
     server.kill_hard();
 }
+
+#[test]
+fn the_poll_timer_compiles_a_new_commit_once() {
+    let work = temp_dir("autonomous-poll");
+    let clone = repository(&work, "models");
+    let target = work.join("motd");
+    commit(&clone, "first", &[("project.yml", "name: models\n"), ("main.cf", &file_model(&target, "one"))]);
+    let server = Server::start(&work, "server", &sqlite(&work), "5");
+    let env = cli_env(&server);
+    let repo = format!("file://{}", work.join("models.git").display());
+    let created = cairn(&["env", "create", "prod", "--repo", &repo, "--poll-interval", "1"], &work, &env);
+    assert!(created.status.success(), "{}", text(&created));
+    wait_until(Duration::from_secs(60), "the first compile", || finished(&server).len() == 1);
+    let second = commit(&clone, "second", &[("main.cf", &file_model(&target, "two"))]);
+    wait_until(Duration::from_secs(30), "the poll's compile of the new commit", || finished(&server).len() == 2);
+    let report = &finished(&server)[0];
+    assert_eq!(report["triggers"][0]["kind"], "poll", "{report}");
+    assert_eq!(report["report"]["commit"], second.as_str(), "{report}");
+    assert_eq!(report["report"]["released"], false, "auto_release is off: {report}");
+    // Nothing new on the branch: the next polls compile nothing.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(compiles(&server).len(), 2, "{:?}", compiles(&server));
+    assert_eq!(server.json("/api/v1/environments/prod/status")["released_version"], serde_json::Value::Null);
+}

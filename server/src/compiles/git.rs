@@ -47,6 +47,7 @@ enum Transport {
     Program,
 }
 
+/// How `url` is fetched; `Err` when it is not a repository URL this server fetches.
 fn transport(url: &str) -> Result<Transport, GitError> {
     if url.starts_with("file://") || url.starts_with("git://") || url.starts_with('/') {
         return Ok(Transport::Native);
@@ -61,6 +62,11 @@ fn transport(url: &str) -> Result<Transport, GitError> {
         }
     }
     Err(GitError(format!("`{url}` is not a repository URL this server can fetch (file://, git://, ssh://, https:// or a path)")))
+}
+
+/// Checks that `url` is a repository URL this server can fetch.
+pub fn check_url(url: &str) -> Result<(), GitError> {
+    transport(url).map(|_| ())
 }
 
 /// Checks a branch name as Git does (`refs/heads/NAME` must be a valid reference).

@@ -137,7 +137,7 @@ async fn prepare_and_run(workers: &Arc<Workers>, record: &CompileRecord) -> Resu
         None => GitCredentials::default(),
     };
     let release = environment.settings.get("auto_release").and_then(serde_json::Value::as_bool).unwrap_or(false);
-    let token = compiler_token(workers, &environment.name).await?;
+    let token = compiler_token(workers, &environment.name, &environment.id).await?;
     let folder = job::environment_folder(&workers.config, &environment);
     std::fs::create_dir_all(&folder).and_then(|()| restrict(&folder)).map_err(|e| format!("cannot make {}: {e}", folder.display()))?;
     let spec = JobSpec { environment: &environment, repo_url: &repo_url, branch: &branch, release, credentials: &credentials, token: &token };
@@ -177,10 +177,13 @@ async fn prepare_and_run(workers: &Arc<Workers>, record: &CompileRecord) -> Resu
     Ok(Some(job::report(&ended, &workers.config, &branch)))
 }
 
-/// The environment's compiler token, minted when there is none or it gets old.
-async fn compiler_token(workers: &Workers, environment: &str) -> Result<String, String> {
+/// The environment's compiler token, minted when there is none or it gets old (cached by the
+/// environment's id too: deleting an environment deletes its tokens, and one made again
+/// under its name gets a new one).
+async fn compiler_token(workers: &Workers, environment: &str, id: &str) -> Result<String, String> {
+    let key = format!("{environment}/{id}");
     if let Ok(tokens) = workers.tokens.lock() {
-        if let Some((token, minted)) = tokens.get(environment) {
+        if let Some((token, minted)) = tokens.get(&key) {
             if minted.elapsed() < TOKEN_LIFETIME / 2 {
                 return Ok(token.clone());
             }
@@ -191,7 +194,7 @@ async fn compiler_token(workers: &Workers, environment: &str) -> Result<String, 
         new_token(Some(environment.to_string()), Role::Compiler, Some(expires), "compile service".into()).map_err(|e| format!("cannot make a token: {e}"))?;
     workers.store.create_token(&record).await.map_err(|e| format!("cannot store a token: {e}"))?;
     if let Ok(mut tokens) = workers.tokens.lock() {
-        tokens.insert(environment.to_string(), (token.clone(), Instant::now()));
+        tokens.insert(key, (token.clone(), Instant::now()));
     }
     Ok(token)
 }

@@ -51,8 +51,13 @@ impl Modify for BearerToken {
     }
 }
 
+/// The largest webhook body accepted, in bytes.
+const WEBHOOK_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
 /// The routes and their OpenAPI document.
 fn routes(limits: Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    // A Git host's push event names every commit pushed: GitHub's are up to 25 MB.
+    let webhooks = OpenApiRouter::new().routes(routes!(compiles::notify)).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
     let uploads = OpenApiRouter::new()
         .routes(routes!(versions::upload, versions::list))
         .routes(routes!(files::put, files::get))
@@ -80,13 +85,13 @@ fn routes(limits: Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::prefer))
         .routes(routes!(agent_map::get))
         .routes(routes!(agent_map::set, agent_map::unset))
-        .routes(routes!(compiles::notify))
         .routes(routes!(compiles::create, compiles::list))
         .routes(routes!(compiles::get))
         .routes(routes!(status::health))
         .routes(routes!(status::metrics))
         .layer(DefaultBodyLimit::max(limits.body))
         .merge(uploads)
+        .merge(webhooks)
         .split_for_parts()
 }
 

@@ -336,4 +336,9 @@ async fn the_webhook_is_checked_and_triggers_coalesce_into_one_queued_compile() 
     let bad = r#"{"name":"bad","settings":{"repo_url":"","nonsense":1}}"#;
     assert_eq!(call(&router, "POST", "/api/v1/environments", Some(bad.into())).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(call(&router, "POST", "/api/v1/environments", Some(r#"{"name":"short","settings":{"webhook_secret":"short"}}"#.into())).await.0, StatusCode::BAD_REQUEST);
+    for bad in [r#"{"repo_url":"ext::sh -c evil"}"#, r#"{"repo_url":"file:///srv/m.git","repo_branch":"-upload-pack=evil"}"#, r#"{"repo_url":"models"}"#] {
+        let body = format!(r#"{{"name":"bad","settings":{bad}}}"#);
+        let (status, refused) = call(&router, "POST", "/api/v1/environments", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {refused}");
+    }
 }
