@@ -423,3 +423,45 @@ fn the_poll_timer_compiles_a_new_commit_once() {
     assert_eq!(compiles(&server).len(), 2, "{:?}", compiles(&server));
     assert_eq!(server.json("/api/v1/environments/prod/status")["released_version"], serde_json::Value::Null);
 }
+
+/// Two servers on one MongoDB (SecantusDB) share the compile work: every compile runs on one
+/// of them, an environment never runs two at once, and the webhooks sent to either server
+/// during a compile join one follow-up.
+#[test]
+fn two_servers_on_one_store_never_compile_one_environment_twice_at_once() {
+    let work = temp_dir("autonomous-two-servers");
+    let clone = repository(&work, "models");
+    let marker = work.join("plugin-calls");
+    let mut files = slow_module(&marker);
+    files.push(("project.yml".into(), "name: models\nmodulepath: libs\n".into()));
+    files.push(("main.cf".into(), "import slow\nx = slow::pause(2)\n".into()));
+    commit_owned(&clone, "slow", &files);
+    let mongo = Secantus::start(&work);
+    let one = Server::start(&work, "server-1", &mongo.uri("cairn_compiles"), "10");
+    let two = Server::start(&work, "server-2", &mongo.uri("cairn_compiles"), "10");
+    let repo = format!("file://{}", work.join("models.git").display());
+    let created = cairn(&["env", "create", "prod", "--repo", &repo], &work, &cli_env(&one));
+    assert!(created.status.success(), "{}", text(&created));
+    let set = cairn(&["env", "set", "prod", &format!("webhook_secret={SECRET}")], &work, &cli_env(&two));
+    assert!(set.status.success(), "{}", text(&set));
+    wait_until(Duration::from_secs(60), "the first compile running", || compiles(&one).first().is_some_and(|c| c["state"] == "running"));
+    for (i, server) in [&one, &two, &two].iter().enumerate() {
+        let body = format!(r#"{{"ref":"refs/heads/main","after":"push-{i}"}}"#);
+        let (status, answer) = webhook(server, &body, Some(&sign(&body)));
+        assert_eq!(status, 202, "{answer}");
+    }
+    let mut most_running = 0;
+    wait_until(Duration::from_secs(120), "both compiles done", || {
+        let listed = compiles(&two);
+        most_running = most_running.max(listed.iter().filter(|c| c["state"] == "running").count());
+        listed.len() == 2 && listed.iter().all(|c| c["state"] == "succeeded")
+    });
+    assert_eq!(most_running, 1, "one compile of the environment at a time");
+    let listed = compiles(&one);
+    assert_eq!(listed[0]["trigger_count"], 3, "{listed:?}");
+    let servers: Vec<&str> = listed.iter().filter_map(|c| c["server"].as_str()).collect();
+    assert_eq!(servers.len(), 2, "{listed:?}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default().lines().count(), 2, "each compile ran once");
+    let (first, follow_up) = (&listed[1], &listed[0]);
+    assert!(follow_up["started_ms"].as_u64() >= first["finished_ms"].as_u64(), "{listed:?}");
+}
