@@ -109,6 +109,54 @@ pub struct CompileRecord {
     pub report: Option<CompileReport>,
 }
 
+impl CompileRecord {
+    /// A new queued compile, asked for by `trigger`.
+    pub fn queued(id: &str, environment: &str, trigger: &Trigger) -> CompileRecord {
+        CompileRecord {
+            id: id.to_string(),
+            environment: environment.to_string(),
+            state: CompileState::Queued,
+            triggers: vec![trigger.clone()],
+            trigger_count: 1,
+            queued_ms: trigger.at_ms,
+            started_ms: None,
+            finished_ms: None,
+            server: None,
+            lease_expires_ms: None,
+            report: None,
+        }
+    }
+
+    /// Another trigger joins this queued compile.
+    pub fn join(&mut self, trigger: &Trigger) {
+        if self.triggers.len() < MAX_TRIGGERS_KEPT {
+            self.triggers.push(trigger.clone());
+        }
+        self.trigger_count += 1;
+    }
+
+    /// Claimed by `server` at `now_ms` until `now_ms + ttl_ms`.
+    pub fn claim(&mut self, server: &str, now_ms: u64, ttl_ms: u64) {
+        self.state = CompileState::Running;
+        self.started_ms = Some(now_ms);
+        self.server = Some(server.to_string());
+        self.lease_expires_ms = Some(now_ms.saturating_add(ttl_ms));
+    }
+
+    /// Finished at `now_ms` with `report` (failed unless it says success).
+    pub fn finish(&mut self, now_ms: u64, report: CompileReport) {
+        self.state = if report.success { CompileState::Succeeded } else { CompileState::Failed };
+        self.finished_ms = Some(now_ms);
+        self.lease_expires_ms = None;
+        self.report = Some(report);
+    }
+
+    /// Whether `server` holds this compile's claim (it is running, claimed by `server`).
+    pub fn held_by(&self, server: &str) -> bool {
+        self.state == CompileState::Running && self.server.as_deref() == Some(server)
+    }
+}
+
 /// What a finished compile found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CompileReport {

@@ -9,7 +9,7 @@
 use super::ops::{self, in_transaction, int, Failure};
 use super::schema::{COMPILES, COMPILE_SLOTS, ENVIRONMENTS};
 use super::MongoStore;
-use crate::records::{CompileRecord, CompileReport, CompileState, Trigger, MAX_TRIGGERS_KEPT};
+use crate::records::{CompileRecord, CompileReport, CompileState, Trigger};
 use crate::store::{abandoned_report, StoreError};
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
@@ -73,25 +73,10 @@ pub(super) async fn request(store: &MongoStore, environment: &str, new_id: &str,
         };
         let record = match joined {
             Some(mut record) => {
-                if record.triggers.len() < MAX_TRIGGERS_KEPT {
-                    record.triggers.push(trigger.clone());
-                }
-                record.trigger_count += 1;
+                record.join(trigger);
                 record
             }
-            None => CompileRecord {
-                id: new_id.to_string(),
-                environment: environment.to_string(),
-                state: CompileState::Queued,
-                triggers: vec![trigger.clone()],
-                trigger_count: 1,
-                queued_ms: trigger.at_ms,
-                started_ms: None,
-                finished_ms: None,
-                server: None,
-                lease_expires_ms: None,
-                report: None,
-            },
+            None => CompileRecord::queued(new_id, environment, trigger),
         };
         write(store, session, &record).await?;
         set_slot(store, session, environment, Some(&record.id), running.as_deref()).await?;
@@ -115,10 +100,8 @@ pub(super) async fn claim(store: &MongoStore, server: &str, now: u64, ttl: u64) 
                 return Ok(());
             }
             let (queued, running) = slot(store, session, &record.environment).await?;
-            record.report = Some(abandoned_report(&record));
-            record.state = CompileState::Failed;
-            record.finished_ms = Some(now);
-            record.lease_expires_ms = None;
+            let report = abandoned_report(&record);
+            record.finish(now, report);
             write(store, session, &record).await?;
             let running = running.filter(|r| *r != record.id);
             set_slot(store, session, &record.environment, queued.as_deref(), running.as_deref()).await?;
@@ -141,10 +124,7 @@ pub(super) async fn claim(store: &MongoStore, server: &str, now: u64, ttl: u64) 
             if record.state != CompileState::Queued {
                 return Ok(None);
             }
-            record.state = CompileState::Running;
-            record.started_ms = Some(now);
-            record.server = Some(server.to_string());
-            record.lease_expires_ms = Some(now.saturating_add(ttl));
+            record.claim(server, now, ttl);
             write(store, session, &record).await?;
             set_slot(store, session, &record.environment, None, Some(&record.id)).await?;
             Ok::<Option<CompileRecord>, Failure>(Some(record))
@@ -158,10 +138,7 @@ pub(super) async fn claim(store: &MongoStore, server: &str, now: u64, ttl: u64) 
 
 pub(super) async fn renew(store: &MongoStore, environment: &str, id: &str, server: &str, until: u64) -> Result<bool, Failure> {
     in_transaction!(store.client, |session| async {
-        let Some(mut record) = find(store, session, environment, id).await? else { return Ok(false) };
-        if record.state != CompileState::Running || record.server.as_deref() != Some(server) {
-            return Ok(false);
-        }
+        let Some(mut record) = find(store, session, environment, id).await?.filter(|r| r.held_by(server)) else { return Ok(false) };
         let (queued, running) = slot(store, session, environment).await?;
         record.lease_expires_ms = Some(until);
         write(store, session, &record).await?;
@@ -172,15 +149,9 @@ pub(super) async fn renew(store: &MongoStore, environment: &str, id: &str, serve
 
 pub(super) async fn finish(store: &MongoStore, environment: &str, id: &str, server: &str, now: u64, report: &CompileReport) -> Result<bool, Failure> {
     in_transaction!(store.client, |session| async {
-        let Some(mut record) = find(store, session, environment, id).await? else { return Ok(false) };
-        if record.state != CompileState::Running || record.server.as_deref() != Some(server) {
-            return Ok(false);
-        }
+        let Some(mut record) = find(store, session, environment, id).await?.filter(|r| r.held_by(server)) else { return Ok(false) };
         let (queued, running) = slot(store, session, environment).await?;
-        record.state = if report.success { CompileState::Succeeded } else { CompileState::Failed };
-        record.finished_ms = Some(now);
-        record.lease_expires_ms = None;
-        record.report = Some(report.clone());
+        record.finish(now, report.clone());
         write(store, session, &record).await?;
         let running = running.filter(|r| r != id);
         set_slot(store, session, environment, queued.as_deref(), running.as_deref()).await?;

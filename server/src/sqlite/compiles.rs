@@ -5,7 +5,7 @@
 //! transaction, so concurrent requests and claims are serialised by SQLite itself.
 
 use super::{backend, corrupt_json, int, to_json};
-use crate::records::{CompileRecord, CompileReport, CompileState, Trigger, MAX_TRIGGERS_KEPT};
+use crate::records::{CompileRecord, CompileReport, Trigger};
 use crate::store::{abandoned_report, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -40,25 +40,10 @@ pub(super) fn request(connection: &mut Connection, environment: &str, new_id: &s
     let queued = one(&transaction, "SELECT record FROM compiles WHERE environment = ?1 AND state = 'queued'", [environment])?;
     let record = match queued {
         Some(mut record) => {
-            if record.triggers.len() < MAX_TRIGGERS_KEPT {
-                record.triggers.push(trigger.clone());
-            }
-            record.trigger_count += 1;
+            record.join(trigger);
             record
         }
-        None => CompileRecord {
-            id: new_id.to_string(),
-            environment: environment.to_string(),
-            state: CompileState::Queued,
-            triggers: vec![trigger.clone()],
-            trigger_count: 1,
-            queued_ms: trigger.at_ms,
-            started_ms: None,
-            finished_ms: None,
-            server: None,
-            lease_expires_ms: None,
-            report: None,
-        },
+        None => CompileRecord::queued(new_id, environment, trigger),
     };
     write(&transaction, &record)?;
     transaction.commit().map_err(backend)?;
@@ -75,10 +60,8 @@ pub(super) fn claim(connection: &mut Connection, server: &str, now_ms: u64, ttl_
     };
     for json in abandoned {
         let mut record = read(&json)?;
-        record.report = Some(abandoned_report(&record));
-        record.state = CompileState::Failed;
-        record.finished_ms = Some(now_ms);
-        record.lease_expires_ms = None;
+        let report = abandoned_report(&record);
+        record.finish(now_ms, report);
         write(&transaction, &record)?;
     }
     let next = one(
@@ -92,10 +75,7 @@ pub(super) fn claim(connection: &mut Connection, server: &str, now_ms: u64, ttl_
         transaction.commit().map_err(backend)?;
         return Ok(None);
     };
-    record.state = CompileState::Running;
-    record.started_ms = Some(now_ms);
-    record.server = Some(server.to_string());
-    record.lease_expires_ms = Some(now_ms.saturating_add(ttl_ms));
+    record.claim(server, now_ms, ttl_ms);
     write(&transaction, &record)?;
     transaction.commit().map_err(backend)?;
     Ok(Some(record))
@@ -104,7 +84,7 @@ pub(super) fn claim(connection: &mut Connection, server: &str, now_ms: u64, ttl_
 /// The running compile `id` of the environment if `server` holds it.
 fn held(transaction: &Transaction<'_>, environment: &str, id: &str, server: &str) -> Result<Option<CompileRecord>, StoreError> {
     let record = one(transaction, "SELECT record FROM compiles WHERE environment = ?1 AND id = ?2", [environment, id])?;
-    Ok(record.filter(|r| r.state == CompileState::Running && r.server.as_deref() == Some(server)))
+    Ok(record.filter(|r| r.held_by(server)))
 }
 
 pub(super) fn renew(connection: &mut Connection, environment: &str, id: &str, server: &str, until_ms: u64) -> Result<bool, StoreError> {
@@ -119,10 +99,7 @@ pub(super) fn renew(connection: &mut Connection, environment: &str, id: &str, se
 pub(super) fn finish(connection: &mut Connection, environment: &str, id: &str, server: &str, now_ms: u64, report: &CompileReport) -> Result<bool, StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
     let Some(mut record) = held(&transaction, environment, id, server)? else { return Ok(false) };
-    record.state = if report.success { CompileState::Succeeded } else { CompileState::Failed };
-    record.finished_ms = Some(now_ms);
-    record.lease_expires_ms = None;
-    record.report = Some(report.clone());
+    record.finish(now_ms, report.clone());
     write(&transaction, &record)?;
     transaction.commit().map_err(backend)?;
     Ok(true)
