@@ -88,11 +88,8 @@ def main():
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cairn", default="target/release/cairn")
-    # One agent process holds every host's agent name. Its leases are granted one store write
-    # each; with 1,000 names a round of grants takes longer than the default 10 s agent
-    # timeout on this machine's SQLite, and leases then expire before the round ends (see the
-    # note of issue 18). 60 s keeps every lease live through a round.
-    parser.add_argument("--agent-timeout", default="60")
+    # The server's --agent-timeout (its default is 10 s).
+    parser.add_argument("--agent-timeout", default="10")
     args = parser.parse_args()
     cairn = os.path.abspath(args.cairn)
     work = tempfile.mkdtemp(prefix="cairn-bench-autonomous-")

@@ -395,3 +395,31 @@ fn a_server_killed_with_sigkill_leaves_no_server_side_agent_behind() {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
     wait_until(Duration::from_secs(10), "the orphaned agent exiting", || !alive());
 }
+
+/// One agent process hosting 1,000 agent names (the most a hello may name) gets the work of
+/// every one of them in one round, more frames than the session's base queue holds: the
+/// session must not be taken for one that reads too slowly.
+#[test]
+fn one_process_hosting_a_thousand_agent_names_deploys_them_all() {
+    let work = temp_dir("thousand-names");
+    let server = Server::start(&work, "server", &format!("sqlite:{}", work.join("state.db").display()), "10");
+    let token = environment(&server, &work);
+    let out = work.join("out");
+    std::fs::create_dir_all(&out).expect("out");
+    let count = 1000;
+    let mut names = vec!["-e".to_string(), ENV.to_string()];
+    for i in 0..count {
+        names.extend(["--name".to_string(), format!("host{i}")]);
+    }
+    let args: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _agent = Agent::start(&work, "agent", &server, &token, &args);
+    let model = format!(
+        "import fs\nfor i in std::sequence({count}):\n    h = std::Host(name=f\"host{{i}}\", os=std::linux, ip=\"127.0.0.1\")\n    fs::File(host=h, path=f\"{}/host{{i}}\", content=\"x\\n\", mode=644)\nend\n",
+        out.display()
+    );
+    release(&server, &work, &model);
+    wait_until(Duration::from_secs(120), "every agent name's file deployed", || server.count(ENV, "deployed") == count as u64);
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    assert!(!log.contains("reads too slowly"), "the session was closed as a slow reader");
+    assert_eq!(std::fs::read_dir(&out).expect("out").count(), count);
+}

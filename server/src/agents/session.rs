@@ -31,6 +31,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const QUEUED_FRAMES: usize = 64;
 /// Agent names one process may host, at most.
 const MAX_AGENTS: usize = 1_000;
+/// Frames queued per agent name of a session, beyond [`OUTGOING_QUEUE`].
+const FRAMES_PER_AGENT: usize = 4;
 
 /// The websocket upgrade. A request that is not a websocket upgrade is a 400 that says so.
 pub async fn connect(
@@ -179,7 +181,10 @@ async fn serve(state: AppState, principal: Principal, socket: WebSocket) {
     let Some((hello, id)) = open(&state, &principal, &mut sink, first).await else { return };
     let hub = Arc::clone(&state.hub);
     let now = now_ms();
-    let (out, mut queue) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+    // Every agent name may be sent its work and its state in one round: the queue holds a
+    // few frames per name (a hello names at most MAX_AGENTS), so that a process hosting many
+    // names is not taken for one that reads too slowly.
+    let (out, mut queue) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE + FRAMES_PER_AGENT * hello.agents.len());
     let closer = Arc::new(Notify::new());
     let heartbeat_ms = (hub.timeout / 4).as_millis().max(50) as u64;
     let _ = out.try_send(Outgoing::Text(ServerMessage::Welcome { session: id.clone(), heartbeat_ms }.to_frame()));
