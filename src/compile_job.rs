@@ -134,7 +134,9 @@ fn compile_and_upload(args: &JobArgs, compile: &CompileArgs) -> CompileReport {
         return report;
     }
     let uploading = Instant::now();
-    let uploaded = upload(args, &build);
+    let resources = std::sync::Arc::new(build.documents());
+    let count = resources.len();
+    let uploaded = upload(args, resources, &build.files());
     report.phases.insert("upload".into(), uploading.elapsed().as_millis() as u64);
     match uploaded {
         Ok((version, released)) => {
@@ -142,9 +144,8 @@ fn compile_and_upload(args: &JobArgs, compile: &CompileArgs) -> CompileReport {
             report.version = Some(version);
             report.released = released;
             report.summary = format!(
-                "commit {short} compiled: version {version}, {} resource{}{}",
-                build.documents().len(),
-                if build.documents().len() == 1 { "" } else { "s" },
+                "commit {short} compiled: version {version}, {count} resource{}{}",
+                if count == 1 { "" } else { "s" },
                 if released { ", released" } else { " (not released: auto_release is off)" }
             );
         }
@@ -155,14 +156,12 @@ fn compile_and_upload(args: &JobArgs, compile: &CompileArgs) -> CompileReport {
     report
 }
 
-fn upload(args: &JobArgs, build: &cairn_pipeline::Build) -> Result<(u64, bool), String> {
+fn upload(args: &JobArgs, resources: std::sync::Arc<Vec<cairn_wire::ResourceDoc>>, files: &[(String, Vec<u8>)]) -> Result<(u64, bool), String> {
     let token = std::env::var(job::TOKEN_VARIABLE).ok();
     let client = Client::new(&args.server, token).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let resources = std::sync::Arc::new(build.documents());
-    let files = build.files();
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let created = runtime.block_on(client.upload_version(&args.environment, resources, &files, args.release, sent)).map_err(|e| e.to_string())?;
+    let created = runtime.block_on(client.upload_version(&args.environment, resources, files, args.release, sent)).map_err(|e| e.to_string())?;
     Ok((created.version, created.released))
 }
 

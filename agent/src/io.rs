@@ -142,3 +142,20 @@ fn lookup_id<I: Io + ?Sized>(io: &I, path: &str, name: &str) -> io::Result<Optio
 fn lookup_name<I: Io + ?Sized>(io: &I, path: &str, id: u32) -> io::Result<Option<String>> {
     Ok(database(io, path)?.into_iter().find(|(_, i)| *i == id).map(|(n, _)| n))
 }
+
+/// A random number for the name of a file written aside (then renamed over its target), by
+/// the local and the SSH IO alike. Each `RandomState` is seeded from the OS's randomness; the
+/// counter keeps two names of one process apart even if the seeds were equal.
+fn random_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// The folder that holds `path` (`.` for a bare name).
+fn parent_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
+}

@@ -13,10 +13,9 @@
 //!   output is kept bounded and the wait for it is bounded too.
 
 use super::output::{BoundedOutput, OUTPUT_LIMIT};
-use super::{CommandOutput, FileAttrs, FileKind, FileStat, Io};
+use super::{parent_of, random_suffix, CommandOutput, FileAttrs, FileKind, FileStat, Io};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -112,20 +111,7 @@ fn explain_link(path: &Path, error: io::Error) -> io::Error {
     }
 }
 
-fn random_suffix() -> u64 {
-    // Each `RandomState` is seeded from the OS's randomness; the counter keeps two names of
-    // one process apart even if the seeds were equal.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-}
 
-/// The folder that holds `path` (`.` for a bare name).
-fn parent_of(path: &Path) -> &Path {
-    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
-}
 
 impl LocalIo {
     /// Notes that `folder`'s entries changed: [`Io::flush`] syncs it.

@@ -26,7 +26,7 @@
 mod command;
 mod connection;
 
-use super::{CommandOutput, FileAttrs, FileKind, FileStat, Io};
+use super::{random_suffix, CommandOutput, FileAttrs, FileKind, FileStat, Io};
 use connection::Connection;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
@@ -166,21 +166,11 @@ fn ssh_string(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
+/// The folder that holds `path`, as an SFTP path (`.` for a bare name).
 fn parent_of(path: &str) -> String {
-    match Path::new(path).parent().map(|p| p.to_string_lossy().into_owned()) {
-        Some(p) if !p.is_empty() => p,
-        _ => ".".to_string(),
-    }
+    super::parent_of(Path::new(path)).to_string_lossy().into_owned()
 }
 
-fn random_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-}
 
 fn kind_of(attrs: &FileAttributes) -> FileKind {
     match attrs.permissions.unwrap_or(0) & S_IFMT {
