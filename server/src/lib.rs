@@ -11,6 +11,7 @@ pub mod compile_records;
 pub mod compiles;
 pub mod conformance;
 pub mod embedded;
+pub mod events;
 pub mod http;
 pub mod mongo;
 pub mod records;

@@ -63,6 +63,10 @@ pub struct ServerArgs {
     /// or `NAME=token-file:FILE`. Repeat, or separate with `;` in CAIRN_GIT_CREDENTIALS.
     #[arg(long, env = "CAIRN_GIT_CREDENTIALS", value_delimiter = ';')]
     pub git_credentials: Vec<String>,
+    /// How long events are kept, in hours (a stream resumed from an older event starts
+    /// with a `gap` event).
+    #[arg(long, env = "CAIRN_EVENT_RETENTION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=87_600))]
+    pub event_retention_hours: u64,
     /// The virtualenv compiles run modules' Python code in.
     #[arg(long, env = "CAIRN_COMPILE_VENV")]
     pub compile_venv: Option<PathBuf>,
@@ -140,7 +144,17 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
     let server_id = format!("{}:{}", host_name(), std::process::id());
     let hub = Hub::new(server_id, Duration::from_secs_f64(args.agent_timeout));
     let state = AppState::new(Arc::clone(&store), auth, limits).with_hub(hub);
-    let coordinator = tokio::spawn(coordinator::run(store, Arc::clone(&state.hub)));
+    drop(store);
+    let coordinator = tokio::spawn(coordinator::run(Arc::clone(&state.store), Arc::clone(&state.hub)));
+    let events_follower = {
+        let bus = Arc::clone(&state.events);
+        tokio::spawn(crate::events::bus::follow(Arc::clone(&bus), Arc::clone(&state.store), async move { bus.closed().await }))
+    };
+    let events_pruner = {
+        let bus = Arc::clone(&state.events);
+        let retention = Duration::from_secs(args.event_retention_hours * 3600);
+        tokio::spawn(crate::events::bus::prune(Arc::clone(&state.store), retention, async move { bus.closed().await }))
+    };
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| StartError(format!("cannot listen on {}: {e}", args.bind)))?;
     let address = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
     tracing::info!(%address, insecure = args.insecure_no_auth, "listening");
@@ -196,6 +210,7 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
         (true, _) => None,
     };
     let hub = Arc::clone(&state.hub);
+    let bus = Arc::clone(&state.events);
     // Agent sessions are long-lived connections: they are ended when the server stops, or the
     // graceful shutdown would wait for them.
     let shutdown = async move {
@@ -212,9 +227,12 @@ pub async fn serve(args: ServerArgs) -> Result<(), StartError> {
             let _ = supervisor.await;
         }
         hub.close_all();
+        bus.close();
     };
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| StartError(format!("the server failed: {e}")))?;
     let _ = coordinator.await;
+    let _ = events_follower.await;
+    let _ = events_pruner.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! acknowledged write survives a crash.
 
 use crate::records::{AgentRecord, CompileRecord, CompileReport, Trigger, ChangeReason, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord};
+use crate::events::{Event, NewEvent};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
 use std::collections::BTreeMap;
@@ -355,6 +356,29 @@ pub trait Store: Send + Sync {
     /// at most `limit`.
     async fn compiles(&self, environment: &str, limit: usize) -> Result<Vec<CompileRecord>, StoreError>;
     async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError>;
+
+    // ---------- events ----------
+
+    /// Appends events, numbered in one sequence over every environment and every server
+    /// sharing the store: ids only grow, and an event is readable only once every event
+    /// with a smaller id is (a reader that follows [`Store::events`] from the last id it saw
+    /// misses none). Returns the id of the last one appended (the last id given, for none).
+    async fn append_events(&self, events: &[NewEvent]) -> Result<u64, StoreError>;
+    /// The events after id `after`, in id order, of one environment or of all, at most
+    /// `limit`.
+    async fn events(&self, after: u64, environment: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError>;
+    /// The first id still stored (`None` when none is) and the last id ever given (0
+    /// before the first event), which pruning does not lower.
+    async fn event_bounds(&self) -> Result<(Option<u64>, u64), StoreError>;
+    /// Deletes the events older than `before_ms`; returns how many went.
+    async fn prune_events(&self, before_ms: u64) -> Result<u64, StoreError>;
+    /// Follows the events every server appends, sending the last id seen to `latest` as
+    /// they arrive, until the feed fails. A store that only one process uses has no feed:
+    /// `Ok(false)` at once.
+    async fn follow_events(&self, latest: &tokio::sync::watch::Sender<u64>) -> Result<bool, StoreError> {
+        let _ = latest;
+        Ok(false)
+    }
 }
 
 /// The report of a compile whose claim expired: its server stopped (or lost the store)

@@ -13,6 +13,7 @@ use std::pin::Pin;
 mod agents;
 mod compiles;
 mod environments;
+mod events;
 mod files;
 mod states;
 mod versions;
@@ -20,6 +21,7 @@ mod versions;
 use agents::*;
 use compiles::*;
 use environments::*;
+use events::*;
 use files::*;
 use states::*;
 use versions::*;
@@ -35,6 +37,10 @@ pub type Case = (&'static str, for<'a> fn(&'a dyn Store) -> CaseFuture<'a>);
 /// Every case of the suite.
 pub fn cases() -> Vec<Case> {
     vec![
+        ("events_are_one_sequence_read_in_order", |s| Box::pin(events_are_one_sequence_read_in_order(s))),
+        ("pruning_removes_old_events_and_keeps_the_last_id", |s| Box::pin(pruning_removes_old_events_and_keeps_the_last_id(s))),
+        ("a_change_of_primary_is_an_event", |s| Box::pin(a_change_of_primary_is_an_event(s))),
+        ("concurrent_appends_are_numbered_once_with_no_hole", |s| Box::pin(concurrent_appends_are_numbered_once_with_no_hole(s))),
         ("compile_requests_need_the_environment_and_coalesce", |s| Box::pin(compile_requests_need_the_environment_and_coalesce(s))),
         ("compiles_are_claimed_oldest_first_one_per_environment", |s| Box::pin(compiles_are_claimed_oldest_first_one_per_environment(s))),
         ("an_expired_claim_is_failed_as_abandoned_and_frees_its_environment", |s| Box::pin(an_expired_claim_is_failed_as_abandoned_and_frees_its_environment(s))),

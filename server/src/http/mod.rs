@@ -13,6 +13,7 @@ pub mod auth;
 pub mod compiles;
 pub mod environments;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod files;
 pub mod operations;
@@ -38,7 +39,7 @@ use utoipa_axum::routes;
 #[openapi(
     info(title = "Cairn orchestrator", description = "Environments, versions, resource states, files and operations of a Cairn server."),
     modifiers(&BearerToken),
-    tags((name = "environments"), (name = "tokens"), (name = "versions"), (name = "resources"), (name = "files"), (name = "operations"), (name = "facts"), (name = "agents"), (name = "compiles"), (name = "monitoring"))
+    tags((name = "environments"), (name = "tokens"), (name = "versions"), (name = "resources"), (name = "files"), (name = "operations"), (name = "facts"), (name = "agents"), (name = "compiles"), (name = "events"), (name = "monitoring"))
 )]
 struct ApiDoc;
 
@@ -87,6 +88,7 @@ fn routes(limits: Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agent_map::set, agent_map::unset))
         .routes(routes!(compiles::create, compiles::list))
         .routes(routes!(compiles::get))
+        .routes(routes!(events::stream))
         .routes(routes!(status::health))
         .routes(routes!(status::metrics))
         .layer(DefaultBodyLimit::max(limits.body))

@@ -1,8 +1,10 @@
-//! What every handler shares: the store, how requests are authenticated, the counters of
-//! `/metrics` and the size limits. Cheap to clone (`Arc`s), as axum wants its state.
+//! What every handler shares: the store (wrapped so that changes append events), how
+//! requests are authenticated, the counters of `/metrics`, the size limits and the event bus. Cheap to clone (`Arc`s), as axum wants its state.
 
 use super::auth::Auth;
 use crate::agents::Hub;
+use crate::events::bus::EventBus;
+use crate::events::recording::RecordingStore;
 use crate::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,12 +22,26 @@ pub struct AppState {
     pub settings_lock: Arc<tokio::sync::Mutex<()>>,
     /// Woken when a compile is queued: the compile workers claim it.
     pub compile_kick: Arc<tokio::sync::Notify>,
+    /// Wakes this server's event streams when events were given.
+    pub events: Arc<EventBus>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, auth: Auth, limits: Limits) -> AppState {
+    /// The state over a backend, which it wraps so that every change appends its events.
+    pub fn new(backend: Arc<dyn Store>, auth: Auth, limits: Limits) -> AppState {
         let hub = Hub::new(format!("server-{}", std::process::id()), crate::agents::DEFAULT_AGENT_TIMEOUT);
-        AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::default()), limits, hub: Arc::new(hub), settings_lock: Arc::default(), compile_kick: Arc::default() }
+        let events = Arc::new(EventBus::default());
+        let store: Arc<dyn Store> = Arc::new(RecordingStore::new(backend, Arc::clone(&events)));
+        AppState {
+            store,
+            auth: Arc::new(auth),
+            metrics: Arc::new(Metrics::default()),
+            limits,
+            hub: Arc::new(hub),
+            settings_lock: Arc::default(),
+            compile_kick: Arc::default(),
+            events,
+        }
     }
 
     /// The same state with another hub (another agent timeout, a server id of its own).

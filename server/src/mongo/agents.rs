@@ -29,6 +29,7 @@
 
 use super::ops::{self, in_transaction, int, number, optional_string, string, Failure};
 use super::schema::{AGENTS, HEADS, PRIMARY_CHANGES, SESSIONS};
+use crate::events::{EventKind, NewEvent};
 use super::{states, MongoStore};
 use crate::records::{AgentRecord, ChangeReason, Lease, PrimaryChange, RunRequests, SessionRecord};
 use crate::store::{decide, fenced, now_ms, Grant, StoreError};
@@ -178,6 +179,8 @@ async fn change_holder(
         "reason": reason.as_str(),
     };
     store.collection(PRIMARY_CHANGES).insert_one(change).session(&mut *session).await.map_err(retry_on_duplicate)?;
+    let data = serde_json::json!({ "agent": agent, "from_session": old.holder.as_deref(), "to_session": to, "epoch": epoch, "reason": reason.as_str() });
+    super::events::insert_in(store, session, &[NewEvent::new(environment, EventKind::PrimaryChanged, data)]).await?;
     Ok(())
 }
 

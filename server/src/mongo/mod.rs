@@ -11,11 +11,13 @@
 //! versions, their members and documents (`versions.rs`), resource states and action logs
 //! (`states.rs`), file bodies (`files.rs`), environments and tokens (`environments.rs`),
 //! facts and dry runs (`reports.rs`), agent sessions, leases and fenced writes
-//! (`agents.rs`). This file connects and maps the [`Store`] trait onto them.
+//! (`agents.rs`), compiles (`compiles.rs`) and the event log (`events.rs`). This file
+//! connects and maps the [`Store`] trait onto them.
 
 mod agents;
 mod compiles;
 mod environments;
+mod events;
 mod files;
 mod ops;
 mod reports;
@@ -24,6 +26,7 @@ mod states;
 mod versions;
 
 use crate::records::{AgentRecord, CompileRecord, CompileReport, Trigger, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, SessionRecord, StatusFilter, TokenRecord, RunRequests};
+use crate::events::{Event, NewEvent};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -51,6 +54,9 @@ pub struct MongoStore {
     db: Database,
     /// Where the store is, for messages: `mongodb://HOSTS/DATABASE`, never credentials.
     place: String,
+    /// Set when a transaction of this store put events in the outbox (a change of
+    /// primary): the call that ran it sequences them before it returns.
+    outbox_written: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MongoStore {
@@ -84,12 +90,22 @@ impl MongoStore {
             return Err(StoreError::Backend(format!("cannot reach MongoDB at {place} (waited {} s): {error}", timeout.as_secs_f32())));
         }
         schema::ensure(&db).await.map_err(|e| e.at(&place))?;
-        Ok(MongoStore { client, db, place })
+        Ok(MongoStore { client, db, place, outbox_written: Default::default() })
     }
 
     /// Where the store is: `mongodb://HOSTS/DATABASE`.
     pub fn place(&self) -> &str {
         &self.place
+    }
+
+    /// Runs a store call that may have put events in the outbox, then sequences them (so
+    /// they are readable when the call returns, as the trait promises).
+    async fn then_sequence<T>(&self, work: impl Future<Output = Result<T, Failure>>) -> Result<T, StoreError> {
+        let value = self.bounded(work).await?;
+        if self.outbox_written.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            self.bounded(events::drain(self)).await?;
+        }
+        Ok(value)
     }
 
     fn collection(&self, name: &str) -> Collection<Document> {
@@ -270,11 +286,11 @@ impl Store for MongoStore {
     }
 
     async fn end_session(&self, environment: &str, session_id: &str) -> Result<bool, StoreError> {
-        self.bounded(agents::end(self, environment, session_id)).await
+        self.then_sequence(agents::end(self, environment, session_id)).await
     }
 
     async fn expire_sessions(&self, environment: &str, before_ms: u64) -> Result<Vec<String>, StoreError> {
-        self.bounded(agents::expire(self, environment, before_ms)).await
+        self.then_sequence(agents::expire(self, environment, before_ms)).await
     }
 
     async fn sessions(&self, environment: &str, live_since_ms: Option<u64>) -> Result<Vec<SessionRecord>, StoreError> {
@@ -290,15 +306,15 @@ impl Store for MongoStore {
         ttl_ms: u64,
         takeover: bool,
     ) -> Result<Option<Lease>, StoreError> {
-        self.bounded(agents::acquire(self, environment, agent, session_id, now_ms, ttl_ms, takeover)).await
+        self.then_sequence(agents::acquire(self, environment, agent, session_id, now_ms, ttl_ms, takeover)).await
     }
 
     async fn release_lease(&self, environment: &str, agent: &str, session_id: &str) -> Result<bool, StoreError> {
-        self.bounded(agents::release(self, environment, agent, session_id)).await
+        self.then_sequence(agents::release(self, environment, agent, session_id)).await
     }
 
     async fn set_agent_paused(&self, environment: &str, agent: &str, paused: bool) -> Result<(), StoreError> {
-        self.bounded(agents::set_paused(self, environment, agent, paused)).await
+        self.then_sequence(agents::set_paused(self, environment, agent, paused)).await
     }
 
     async fn set_preferred(&self, environment: &str, agent: &str, session_id: Option<&str>) -> Result<(), StoreError> {
@@ -342,6 +358,29 @@ impl Store for MongoStore {
 
     async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError> {
         self.bounded(compiles::get(self, environment, id)).await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<u64, StoreError> {
+        self.bounded(events::append(self, events)).await
+    }
+
+    async fn events(&self, after: u64, environment: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.bounded(events::after(self, after, environment, limit)).await
+    }
+
+    async fn event_bounds(&self) -> Result<(Option<u64>, u64), StoreError> {
+        self.bounded(events::bounds(self)).await
+    }
+
+    async fn prune_events(&self, before_ms: u64) -> Result<u64, StoreError> {
+        self.bounded(events::prune(self, before_ms)).await
+    }
+
+    async fn follow_events(&self, latest: &tokio::sync::watch::Sender<u64>) -> Result<bool, StoreError> {
+        events::follow(self, latest).await.map(|()| true)
     }
 
     async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {

@@ -66,12 +66,17 @@ pub(super) const COMPILES: &str = "compiles";
 /// (compile ids or null). Every change of the environment's queue writes it in a transaction.
 pub(super) const COMPILE_SLOTS: &str = "compile_slots";
 
+/// The event log, `_id` the event's id: `{environment, kind, time_ms, data (JSON)}`.
+pub(super) const EVENTS: &str = "events";
+/// Events not numbered yet (`events.rs`): the same fields, `_id` an ObjectId.
+pub(super) const EVENT_OUTBOX: &str = "event_outbox";
+
 /// The collections that hold documents of one environment, by their `environment` field
 /// (what deleting an environment deletes), in the order it deletes them: tokens first, so
 /// that they stop working at once, then sessions (no agent is heard any more); versions
 /// before their chunks, so that no version is listed without them; the environment's heads
 /// after its versions.
-pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, SESSIONS, VERSIONS, CHUNKS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS, AGENTS, PRIMARY_CHANGES, COMPILES, COMPILE_SLOTS];
+pub(super) const BY_ENVIRONMENT: &[&str] = &[TOKENS, SESSIONS, VERSIONS, CHUNKS, HEADS, STATES, LOGS, FACTS, DRYRUNS, DRYRUN_RESULTS, AGENTS, PRIMARY_CHANGES, COMPILES, COMPILE_SLOTS, EVENT_OUTBOX, EVENTS];
 
 fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
     IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_string()).unique(unique).build()).build()
@@ -106,6 +111,10 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         (LOGS, vec![index(doc! { "environment": 1, "resource_id": 1, "seq": 1 }, "environment_resource_seq", true)]),
         // A large body's chunks in order; unique: each chunk once.
         (FILE_CHUNKS, vec![index(doc! { "file": 1, "n": 1 }, "file_n", true)]),
+        // One environment's events in id order; pruning by time.
+        (EVENTS, vec![index(doc! { "environment": 1, "_id": 1 }, "environment_id", false), index(doc! { "time_ms": 1 }, "time", false)]),
+        // Deleting an environment deletes its events not numbered yet.
+        (EVENT_OUTBOX, vec![index(doc! { "environment": 1 }, "environment", false)]),
         // An environment's id is unique too (its name is `_id`).
         (ENVIRONMENTS, vec![index(doc! { "id": 1 }, "id", true)]),
         (

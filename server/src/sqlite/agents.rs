@@ -11,6 +11,7 @@
 
 use super::{backend, corrupt_json, int, states, to_json};
 use crate::records::{AgentRecord, ChangeReason, Lease, PrimaryChange, RunRequests, SessionRecord};
+use crate::events::{EventKind, NewEvent};
 use crate::store::{decide, fenced, now_ms, Grant, StoreError};
 use cairn_wire::{DeployResult, ResourceId};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -44,6 +45,8 @@ fn add_change(
             params![environment, agent, from, to, epoch, int(now_ms(), "time")?, reason.as_str()],
         )
         .map_err(backend)?;
+    let data = serde_json::json!({ "agent": agent, "from_session": from, "to_session": to, "epoch": epoch, "reason": reason.as_str() });
+    super::events::insert(connection, &[NewEvent::new(environment, EventKind::PrimaryChanged, data)])?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ const ENVIRONMENT_TABLES: &[&str] = &[
     "agent_sessions",
     "agents",
     "primary_changes",
+    "events",
 ];
 
 fn environment(row: &Row<'_>) -> rusqlite::Result<(String, String, i64, String)> {

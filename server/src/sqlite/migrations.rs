@@ -186,6 +186,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX compiles_one_running ON compiles (environment) WHERE state = 'running';
     CREATE INDEX compiles_by_state ON compiles (state, queued_ms, id);
     CREATE INDEX compiles_newest ON compiles (environment, queued_ms, id);",
+    // The event log: one sequence over every environment (AUTOINCREMENT: an id is never
+    // given twice, even after the newest events were pruned).
+    "CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        environment TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_by_environment ON events (environment, id);
+    CREATE INDEX events_by_time ON events (time_ms);",
 ];
 
 /// The migration (index into [`MIGRATIONS`]) that added the agent and type of each state.

@@ -5,12 +5,14 @@
 //! several rows is one SQLite transaction. The queries live by concept: versions and their
 //! documents (`versions.rs`), resource states and action logs (`states.rs`), file bodies
 //! (`files.rs`), environments and tokens (`environments.rs`), facts and dry runs
-//! (`reports.rs`), agent sessions, leases and fenced writes (`agents.rs`); this file opens
+//! (`reports.rs`), agent sessions, leases and fenced writes (`agents.rs`), the compile queue
+//! (`compiles.rs`) and the event log (`events.rs`); this file opens
 //! the store and maps the [`Store`] trait onto them.
 
 mod agents;
 mod compiles;
 mod environments;
+mod events;
 mod files;
 mod migrations;
 mod reports;
@@ -18,6 +20,7 @@ mod states;
 mod versions;
 
 use crate::records::{AgentRecord, CompileRecord, CompileReport, DryRunRecord, EnvironmentRecord, Lease, PrimaryChange, RunRequests, SessionRecord, StatusFilter, TokenRecord, Trigger};
+use crate::events::{Event, NewEvent};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use cairn_wire::{DeployResult, ResourceDoc, ResourceId, ResourceState, ResourceStatus, VersionInfo};
@@ -471,6 +474,24 @@ impl Store for SqliteStore {
     async fn compile(&self, environment: &str, id: &str) -> Result<Option<CompileRecord>, StoreError> {
         let (environment, id) = (environment.to_string(), id.to_string());
         self.with(move |c| compiles::get(c, &environment, &id)).await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<u64, StoreError> {
+        let events = events.to_vec();
+        self.with(move |c| events::append(c, &events)).await
+    }
+
+    async fn events(&self, after: u64, environment: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let environment = environment.map(str::to_string);
+        self.with(move |c| events::after(c, after, environment.as_deref(), limit)).await
+    }
+
+    async fn event_bounds(&self) -> Result<(Option<u64>, u64), StoreError> {
+        self.with(|c| events::bounds(c)).await
+    }
+
+    async fn prune_events(&self, before_ms: u64) -> Result<u64, StoreError> {
+        self.with(move |c| events::prune(c, before_ms)).await
     }
 
     async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {

@@ -54,6 +54,10 @@ fn main() {
         secantus()?;
         block_on(stores_sharing_a_database_number_versions_apart())
     }));
+    trials.push(Trial::test("mongodb::a_store_follows_the_events_another_store_appends", || {
+        secantus()?;
+        block_on(a_store_follows_the_events_another_store_appends())
+    }));
     trials.push(Trial::test("mongodb::reconnecting_keeps_everything", || {
         secantus()?;
         block_on(reconnecting_keeps_everything())
@@ -116,6 +120,42 @@ async fn an_unreachable_server_fails_fast_and_keeps_the_password() -> Result<(),
 
 /// Two stores on one database (two servers) creating versions of one environment at
 /// once: every number is given once.
+/// Two servers on one database: the change stream of one sees what the other appends,
+/// and appends from both, at once, are numbered with no hole and no id twice.
+async fn a_store_follows_the_events_another_store_appends() -> Result<(), String> {
+    use cairn_server::events::{EventKind, NewEvent};
+    let (a, b) = (mongo("events_shared").await?, mongo("events_shared").await?);
+    let (latest, mut seen) = tokio::sync::watch::channel(0u64);
+    let follower = {
+        let b = b.clone();
+        tokio::spawn(async move { b.follow_events(&latest).await })
+    };
+    // The stream is open once the follower's first tick has read the last id.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let event = |n: u64| NewEvent::new("e", EventKind::ResourceState, serde_json::json!({ "n": n }));
+    let write = |store: MongoStore, base: u64| async move {
+        for n in 0..20 {
+            store.append_events(&[event(base + n)]).await.map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>(())
+    };
+    let (one, two) = tokio::join!(tokio::spawn(write(a.clone(), 0)), tokio::spawn(write(b.clone(), 100)));
+    one.map_err(|e| e.to_string())??;
+    two.map_err(|e| e.to_string())??;
+    let (_, last) = a.event_bounds().await.map_err(|e| e.to_string())?;
+    let waited = tokio::time::timeout(Duration::from_secs(10), seen.wait_for(|id| *id >= last)).await.map(|r| r.is_ok());
+    if waited != Ok(true) {
+        return Err(format!("the follower never saw id {last}: it saw {}", *seen.borrow()));
+    }
+    follower.abort();
+    let events = b.events(0, Some("e"), 1000).await.map_err(|e| e.to_string())?;
+    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+    if ids.len() != 40 || ids.windows(2).any(|w| w[1] != w[0] + 1) {
+        return Err(format!("ids are not 40 in a row: {ids:?}"));
+    }
+    Ok(())
+}
+
 async fn stores_sharing_a_database_number_versions_apart() -> Result<(), String> {
     let (a, b) = (mongo("shared").await?, mongo("shared").await?);
     let create = |store: MongoStore| async move {
