@@ -1,5 +1,6 @@
 //! The orchestrator's HTTP API: JSON under `/api/v1`, its OpenAPI document (generated from
-//! the handlers and their types) at `/api/v1/openapi.json`, `/health` and `/metrics`.
+//! the handlers and their types) at `/api/v1/openapi.json`, the event stream at
+//! `/api/v1/events`, `/health`, `/metrics`, and the dashboard at `/` ([`dashboard`]).
 //! [`app`] builds the router from a state, so tests call it directly and `serve` binds it.
 //!
 //! One file per concept: environments and tokens, versions, resources, files, operations
@@ -11,6 +12,7 @@ pub mod agent_map;
 pub mod agents;
 pub mod auth;
 pub mod compiles;
+pub mod dashboard;
 pub mod environments;
 pub mod error;
 pub mod events;
@@ -110,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         // The agent session websocket: not an endpoint of the OpenAPI document (its protocol
         // is `cairn_wire::session`).
         .route("/api/v1/agents/session", get(crate::agents::session::connect))
+        .merge(dashboard::routes())
         .route("/api/v1/openapi.json", get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*document).clone()) }))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
