@@ -46,6 +46,12 @@ function idParts(id) {
   return { type: open > 0 ? id.slice(0, open) : id, agent: open > 0 && comma > open ? id.slice(open + 1, comma) : "" };
 }
 
+// The API's errors are `{"error": {"status": 404, "message": "..."}}`.
+function errorMessage(body) {
+  const error = body && body.error;
+  return error && (typeof error === "string" ? error : error.message);
+}
+
 class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -68,7 +74,7 @@ async function api(path, options = {}) {
     let message = `${response.status} ${response.statusText}`;
     try {
       const body = await response.json();
-      if (body && body.error) message = body.error;
+      message = errorMessage(body) || message;
     } catch (_) { /* not JSON */ }
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
@@ -188,7 +194,7 @@ function route() {
 
 function crumbs(items) {
   const nav = document.getElementById("crumbs");
-  nav.replaceChildren(...items.flatMap(([href, label], i) => [i ? h("span", {}, "›") : null, h("a", { href }, label)]));
+  nav.replaceChildren(...items.flatMap(([href, label], i) => (i ? [h("span", {}, "›")] : []).concat(h("a", { href }, label))));
 }
 
 function tabs(env, page) {
@@ -211,16 +217,24 @@ function showLogin(message) {
   const error = h("p", { class: "error", role: "alert" }, message || "");
   const form = h("form", { class: "panel login", id: "login", onsubmit: async (event) => {
     event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    const candidate = input.value.trim();
+    // Tried here, not through `api`, which answers a 401 with a fresh login form.
+    let response;
     try {
-      await api("/environments");
-      document.getElementById("logout").hidden = false;
-      if (!location.hash || location.hash === "#/login") location.hash = "#/";
-      route();
+      response = await fetch("/api/v1/environments", { headers: { Authorization: `Bearer ${candidate}` } });
     } catch (failure) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      error.textContent = failure.message;
+      error.textContent = `The server does not answer: ${failure.message}`;
+      return;
     }
+    if (!response.ok) {
+      let message = `${response.status} ${response.statusText}`;
+      try { message = errorMessage(await response.json()) || message; } catch (_) { /* not JSON */ }
+      error.textContent = message;
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, candidate);
+    document.getElementById("logout").hidden = false;
+    route();
   } }, h("h1", {}, "Log in"), h("p", { class: "muted" }, "A token of this server: an admin token, or a token of one environment (any role)."), input, h("button", { type: "submit" }, "Log in"), error);
   document.getElementById("main").replaceChildren(form);
   input.focus();
@@ -279,7 +293,8 @@ async function resourcesPage(body, env, query) {
   let view = null; // indices matching the search, or null for every row
   const list = h("div", { class: "list", id: "resources", role: "list" });
   const spacer = h("div", { class: "spacer" });
-  list.append(spacer);
+  const empty = h("p", { class: "muted", style: "padding:8px", hidden: true }, "No resource matches.");
+  list.append(empty, spacer);
   body.append(list);
   let drawn = new Map();
   let scheduled = false;
@@ -308,6 +323,7 @@ async function resourcesPage(body, env, query) {
     for (const [key, element] of drawn) if (!keep.has(key)) element.remove();
     drawn = keep;
     shown.textContent = `${length()} shown${complete ? "" : " (loading…)"}`;
+    empty.hidden = !complete || length() > 0;
     list.dataset.rows = String(length());
     list.dataset.complete = String(complete);
   };
@@ -369,7 +385,6 @@ async function resourcesPage(body, env, query) {
     schedule();
   }
   complete = true;
-  if (rows.length === 0) list.append(h("p", { class: "muted", style: "padding:8px" }, "No resource matches."));
   schedule();
 }
 

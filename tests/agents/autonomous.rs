@@ -12,7 +12,7 @@ use std::time::Duration;
 
 const SECRET: &str = "webhook-secret-of-the-tests-0123";
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .args(["-c", "user.name=cairn-tests", "-c", "user.email=tests@localhost", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"])
         .args(args)
@@ -26,7 +26,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A bare repository `NAME.git` under `dir` and a working clone of it; the clone's path.
-fn repository(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn repository(dir: &Path, name: &str) -> PathBuf {
     let bare = dir.join(format!("{name}.git"));
     std::fs::create_dir_all(&bare).expect("bare");
     git(&bare, &["init", "-q", "--bare", "-b", "main"]);
@@ -36,7 +36,7 @@ fn repository(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Writes `files` into the clone, commits and pushes them; the commit id.
-fn commit(clone: &Path, message: &str, files: &[(&str, &str)]) -> String {
+pub(crate) fn commit(clone: &Path, message: &str, files: &[(&str, &str)]) -> String {
     for (path, body) in files {
         let path = clone.join(path);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("folders");
@@ -49,11 +49,11 @@ fn commit(clone: &Path, message: &str, files: &[(&str, &str)]) -> String {
 }
 
 /// A model of one file on agent `web`.
-fn file_model(path: &Path, content: &str) -> String {
+pub(crate) fn file_model(path: &Path, content: &str) -> String {
     format!("import fs\nhost = std::Host(name=\"web\", os=std::linux, ip=\"127.0.0.1\")\nfs::File(host=host, path=\"{}\", content=\"{content}\\n\", mode=644)\n", path.display())
 }
 
-fn cli_env(server: &Server) -> [(&'static str, String); 2] {
+pub(crate) fn cli_env(server: &Server) -> [(&'static str, String); 2] {
     [("CAIRN_SERVER", server.url()), ("CAIRN_TOKEN", ADMIN.to_string())]
 }
 
@@ -61,7 +61,7 @@ fn compiles(server: &Server) -> Vec<serde_json::Value> {
     server.json("/api/v1/environments/prod/compiles?limit=100")["compiles"].as_array().cloned().unwrap_or_default()
 }
 
-fn finished(server: &Server) -> Vec<serde_json::Value> {
+pub(crate) fn finished(server: &Server) -> Vec<serde_json::Value> {
     compiles(server).into_iter().filter(|c| c["state"] == "succeeded" || c["state"] == "failed").collect()
 }
 
@@ -86,7 +86,7 @@ fn push_event(commit: &str) -> String {
     format!(r#"{{"ref":"refs/heads/main","after":"{commit}","repository":{{"full_name":"acme/models"}}}}"#)
 }
 
-fn sqlite(work: &Path) -> String {
+pub(crate) fn sqlite(work: &Path) -> String {
     format!("sqlite:{}", work.join("state.db").display())
 }
 

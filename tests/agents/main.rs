@@ -5,6 +5,7 @@
 //! files; what the store says is checked against them.
 
 mod autonomous;
+mod dashboard;
 mod events;
 mod remote;
 mod support;
