@@ -25,10 +25,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     [ -x /usr/sbin/pdns_server ] || missing+=(pdns-server pdns-backend-sqlite3)
     command -v sqlite3 >/dev/null || missing+=(sqlite3)
     command -v dig >/dev/null || missing+=(dnsutils)
+    # The dashboard's browser tests: Debian's Chromium, driven by playwright-core from npm.
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v npm >/dev/null || missing+=(nodejs npm)
     if [ ${#missing[@]} -gt 0 ]; then
         ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
-            || echo "warning: apt-get could not install ${missing[*]}; the SSH and PowerDNS tests will report it" >&2
+            || echo "warning: apt-get could not install ${missing[*]}; the SSH, PowerDNS and browser tests will report it" >&2
     fi
 fi
 
@@ -81,6 +84,19 @@ if [ ! -x "$MODULES_VENV/bin/python" ] || [ "$(cat "$MODULES_STAMP" 2>/dev/null)
     echo "installed the modules virtualenv $MODULES_VENV in $(( $(date +%s) - started )) s"
 fi
 export CAIRN_TEST_MODULES_VENV="$MODULES_VENV"
+
+# playwright-core for the browser tests (tests/browser, pinned by its package-lock.json; it
+# drives /usr/bin/chromium and downloads no browser). Reinstalled when the lock changed.
+BROWSER_DIR="$PWD/tests/browser"
+BROWSER_STAMP="$BROWSER_DIR/node_modules/.lock-sha1"
+wanted=$(sha1sum "$BROWSER_DIR/package-lock.json" | cut -d' ' -f1)
+if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ] || [ "$(cat "$BROWSER_STAMP" 2>/dev/null)" != "$wanted" ]; then
+    if ! (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error); then
+        echo "npm could not install playwright-core into $BROWSER_DIR: the browser tests need it" >&2
+        exit 1
+    fi
+    echo "$wanted" > "$BROWSER_STAMP"
+fi
 
 # The plugin host's own tests (Python, standard library only).
 python3 -m unittest discover -s pyhost/python/tests

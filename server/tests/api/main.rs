@@ -342,3 +342,90 @@ async fn the_webhook_is_checked_and_triggers_coalesce_into_one_queued_compile() 
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {refused}");
     }
 }
+
+/// Reads server-sent events from a stream until `count` events (blocks with data) came,
+/// or 10 s passed; each as (event kind, data).
+async fn read_events(router: &axum::Router, path: &str, headers: &[(&str, &str)], count: usize) -> Vec<(String, serde_json::Value)> {
+    use futures_util::StreamExt;
+    let mut request = Request::builder().method("GET").uri(path).header("authorization", format!("Bearer {ADMIN}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router.clone().oneshot(request.body(Body::empty()).expect("request")).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body().into_data_stream();
+    let mut text = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while events.len() < count {
+        let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, body.next()).await else { break };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let kind = block.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("message").to_string();
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                events.push((kind, serde_json::from_str(data).expect("data is JSON")));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn the_event_stream_replays_filters_follows_and_reports_a_gap() {
+    let backend = Arc::new(SqliteStore::in_memory().expect("store"));
+    let router = app(AppState::new(backend.clone(), Auth::new(Some(ADMIN), false), Limits::default()));
+    let (status, _) = call(&router, "POST", "/api/v1/environments", Some(r#"{"name": "ev"}"#.into())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (value, release) in [("one", false), ("two", true)] {
+        let (status, body) = call(&router, "POST", "/api/v1/environments/ev/versions", upload(vec![doc("a", value, &[], None)], release)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // From the start: every event of the environment, in order.
+    let all = read_events(&router, "/api/v1/events?environment=ev&after=0", &[], 3).await;
+    let kinds: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["version.uploaded", "version.uploaded", "version.released"], "{all:?}");
+    assert_eq!(all[2].1["data"]["version"], 2);
+    assert!(all.windows(2).all(|w| w[0].1["id"].as_u64() < w[1].1["id"].as_u64()));
+    // Last-Event-ID wins over `after`, and a kind filter keeps only that kind.
+    let first = all[0].1["id"].as_u64().expect("id").to_string();
+    let released = read_events(&router, "/api/v1/events?environment=ev&kind=version.released&after=999", &[("last-event-id", &first)], 1).await;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].0, "version.released");
+    // Without an id, a stream starts with the next event: it sees a new version, live.
+    let live = {
+        let router = router.clone();
+        tokio::spawn(async move { read_events(&router, "/api/v1/events?environment=ev", &[], 1).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, _) = call(&router, "POST", "/api/v1/environments/ev/versions", upload(vec![doc("a", "three", &[], None)], false)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let live = live.await.expect("reader");
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!((live[0].0.as_str(), &live[0].1["data"]["version"]), ("version.uploaded", &serde_json::json!(3)));
+    // Once the events after an id were pruned, a stream resumed from it starts with a gap.
+    use cairn_server::Store;
+    let pruned = backend.prune_events(u64::MAX / 2).await.expect("prune");
+    assert_eq!(pruned, 4);
+    let gap = read_events(&router, "/api/v1/events?environment=ev", &[("last-event-id", &first)], 1).await;
+    assert_eq!(gap[0].0, "gap", "{gap:?}");
+    assert!(gap[0].1["first"].as_u64().is_some_and(|f| f > 4), "{gap:?}");
+}
+
+#[tokio::test]
+async fn the_dashboard_is_served_to_anyone_with_a_strict_policy() {
+    let router = router();
+    for (path, kind) in [("/", "text/html"), ("/dashboard/app.js", "text/javascript"), ("/dashboard/app.css", "text/css")] {
+        let response = router.clone().oneshot(Request::builder().uri(path).body(Body::empty()).expect("request")).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert!(headers["content-type"].to_str().unwrap_or_default().starts_with(kind), "{path}: {:?}", headers["content-type"]);
+        let policy = headers["content-security-policy"].to_str().unwrap_or_default();
+        assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'") && !policy.contains("unsafe"), "{policy}");
+        assert_eq!(headers["x-frame-options"], "DENY");
+    }
+    // The page holds no data: without a token, the API it reads says 401.
+    let response = router.clone().oneshot(Request::builder().uri("/api/v1/environments").body(Body::empty()).expect("request")).await.expect("response");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
