@@ -370,7 +370,8 @@ pub trait Store: Send + Sync {
     /// The first id still stored (`None` when none is) and the last id ever given (0
     /// before the first event), which pruning does not lower.
     async fn event_bounds(&self) -> Result<(Option<u64>, u64), StoreError>;
-    /// Deletes the events older than `before_ms`; returns how many went.
+    /// Deletes the events older than `before_ms`; returns how many went. A backend that
+    /// stores events in batches may keep an old one while a newer one of its batch stays.
     async fn prune_events(&self, before_ms: u64) -> Result<u64, StoreError>;
     /// Follows the events every server appends, sending the last id seen to `latest` as
     /// they arrive, until the feed fails. A store that only one process uses has no feed:

@@ -5,7 +5,8 @@
 //
 // Scenarios: `deploy` (log in; a deploy turning resources green live; a failed resource's
 // log; a diff of two versions; the graph), `compile` (a compile report's error), `scroll`
-// (figures: the first rows of the resources page and the scroll to its end). A scenario
+// (figures: the first rows of the resources page and the scroll to its end), `graph`
+// (figures: a large graph's first paint and one repaint while dragged). A scenario
 // that needs the test to act prints `READY <what>` and waits for a line on stdin. It exits 0
 // when every check held, 1 with the reason otherwise. Screenshots go to `config.screenshots`.
 
@@ -186,7 +187,43 @@ async function scroll({ page, problems }) {
   check(problems.length === 0, problems.join("\n"));
 }
 
-const scenarios = { deploy, compile, scroll };
+// Figures: from opening a version's graph to its first paint, and the time one repaint takes
+// (a drag redraws every node and edge).
+async function graph({ page, problems }) {
+  await logIn(page, config.token);
+  const runs = [];
+  for (let run = 0; run < (config.runs || 3); run++) {
+    await page.goto(`${config.url}/#/`);
+    await page.waitForSelector("#environments");
+    const started = Date.now();
+    await page.goto(`${config.url}/#/env/${config.env}/graph/${config.version}`);
+    await page.waitForSelector("#graph[data-painted=true]", { timeout: TIMEOUT });
+    const painted = Date.now() - started;
+    const nodes = Number(await page.getAttribute("#graph", "data-nodes"));
+    check(nodes === config.expected, `the graph has ${nodes} nodes, not ${config.expected}`);
+    const box = await page.locator("#graph").boundingBox();
+    const frames = await page.evaluate(async ({ x, y }) => {
+      const canvas = document.getElementById("graph");
+      const times = [];
+      canvas.dispatchEvent(new PointerEvent("pointerdown", { clientX: x, clientY: y, pointerId: 1, bubbles: true }));
+      for (let i = 1; i <= 10; i++) {
+        const before = performance.now();
+        canvas.dispatchEvent(new PointerEvent("pointermove", { clientX: x + i * 5, clientY: y, pointerId: 1, bubbles: true }));
+        await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+        times.push(performance.now() - before);
+      }
+      canvas.dispatchEvent(new PointerEvent("pointerup", { clientX: x + 50, clientY: y, pointerId: 1, bubbles: true }));
+      return times;
+    }, { x: box.x + box.width / 2, y: box.y + box.height / 2 });
+    frames.sort((a, b) => a - b);
+    runs.push({ first_paint_ms: painted, drag_frame_ms: Math.round(frames[Math.floor(frames.length / 2)]) });
+  }
+  await shot(page, "09-graph-large.png");
+  process.stdout.write(`FIGURES ${JSON.stringify(runs)}\n`);
+  check(problems.length === 0, problems.join("\n"));
+}
+
+const scenarios = { deploy, compile, scroll, graph };
 
 async function main() {
   const run = scenarios[scenario];

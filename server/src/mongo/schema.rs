@@ -66,9 +66,12 @@ pub(super) const COMPILES: &str = "compiles";
 /// (compile ids or null). Every change of the environment's queue writes it in a transaction.
 pub(super) const COMPILE_SLOTS: &str = "compile_slots";
 
-/// The event log, `_id` the event's id: `{environment, kind, time_ms, data (JSON)}`.
+/// The event log, one document per batch of one environment's events with contiguous ids:
+/// `{_id: the first id, last, environment, time_ms (the newest event's), events: [{id, kind,
+/// time_ms, data (JSON)}]}`. The id ranges of documents never overlap.
 pub(super) const EVENTS: &str = "events";
-/// Events not numbered yet (`events.rs`): the same fields, `_id` an ObjectId.
+/// Events not numbered yet (`events.rs`): `{environment, kind, time_ms, data}`, `_id` an
+/// ObjectId.
 pub(super) const EVENT_OUTBOX: &str = "event_outbox";
 
 /// The collections that hold documents of one environment, by their `environment` field
@@ -111,8 +114,15 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         (LOGS, vec![index(doc! { "environment": 1, "resource_id": 1, "seq": 1 }, "environment_resource_seq", true)]),
         // A large body's chunks in order; unique: each chunk once.
         (FILE_CHUNKS, vec![index(doc! { "file": 1, "n": 1 }, "file_n", true)]),
-        // One environment's events in id order; pruning by time.
-        (EVENTS, vec![index(doc! { "environment": 1, "_id": 1 }, "environment_id", false), index(doc! { "time_ms": 1 }, "time", false)]),
+        // Events after an id, of one environment or of all, in order; pruning by time.
+        (
+            EVENTS,
+            vec![
+                index(doc! { "environment": 1, "last": 1 }, "environment_last", false),
+                index(doc! { "last": 1 }, "last", false),
+                index(doc! { "time_ms": 1 }, "time", false),
+            ],
+        ),
         // Deleting an environment deletes its events not numbered yet.
         (EVENT_OUTBOX, vec![index(doc! { "environment": 1 }, "environment", false)]),
         // An environment's id is unique too (its name is `_id`).
