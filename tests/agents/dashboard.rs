@@ -199,3 +199,12 @@ fn the_dashboard_shows_a_failed_compile_with_its_rendered_error() {
     Browser::start(&work, "compile", config).finish(Duration::from_secs(90));
     assert!(std::fs::metadata(screenshots().join("07-compile-error.png")).is_ok_and(|m| m.len() > 1000));
 }
+
+#[test]
+fn the_dashboard_needs_no_login_on_a_server_without_authentication() {
+    let work = temp_dir("dashboard-insecure");
+    let server = Server::start_with(&work, "server", &format!("sqlite:{}", work.join("state.db").display()), "10", &["--insecure-no-auth"]);
+    environment(&server, &work);
+    let config = serde_json::json!({ "url": server.url(), "env": ENV });
+    Browser::start(&work, "insecure", config).finish(Duration::from_secs(60));
+}

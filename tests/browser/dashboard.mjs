@@ -6,7 +6,8 @@
 // Scenarios: `deploy` (log in; a deploy turning resources green live; a failed resource's
 // log; a diff of two versions; the graph), `compile` (a compile report's error), `scroll`
 // (figures: the first rows of the resources page and the scroll to its end), `graph`
-// (figures: a large graph's first paint and one repaint while dragged). A scenario
+// (figures: a large graph's first paint and one repaint while dragged), `insecure` (no
+// login on a server with --insecure-no-auth). A scenario
 // that needs the test to act prints `READY <what>` and waits for a line on stdin. It exits 0
 // when every check held, 1 with the reason otherwise. Screenshots go to `config.screenshots`.
 
@@ -223,7 +224,15 @@ async function graph({ page, problems }) {
   check(problems.length === 0, problems.join("\n"));
 }
 
-const scenarios = { deploy, compile, scroll, graph };
+// A server with --insecure-no-auth: the page opens without a login.
+async function insecure({ page, problems }) {
+  await page.goto(config.url + "/");
+  await page.waitForSelector(`#environments a[href="#/env/${config.env}/resources"]`);
+  check((await page.$("#login")) === null, "the page asked for a token");
+  check(problems.length === 0, problems.join("\n"));
+}
+
+const scenarios = { deploy, compile, scroll, graph, insecure };
 
 async function main() {
   const run = scenarios[scenario];
