@@ -70,6 +70,16 @@ async function logIn(page, token) {
   await page.waitForSelector("#environments");
 }
 
+// Opens a page of the dashboard from the environments page, for a timed run; when it
+// started.
+async function openTimed(page, hash) {
+  await page.goto(`${config.url}/#/`);
+  await page.waitForSelector("#environments");
+  const started = Date.now();
+  await page.goto(`${config.url}/${hash}`);
+  return started;
+}
+
 // ---------- scenarios ----------
 
 async function deploy({ page, problems }) {
@@ -165,10 +175,7 @@ async function scroll({ page, problems }) {
   await logIn(page, config.token);
   const runs = [];
   for (let run = 0; run < (config.runs || 3); run++) {
-    await page.goto(`${config.url}/#/`);
-    await page.waitForSelector("#environments");
-    const started = Date.now();
-    await page.goto(`${config.url}/#/env/${config.env}/resources`);
+    const started = await openTimed(page, `#/env/${config.env}/resources`);
     await page.waitForSelector("#resources .row");
     const first = Date.now() - started;
     await page.waitForSelector("#resources[data-complete=true]", { timeout: TIMEOUT });
@@ -194,10 +201,7 @@ async function graph({ page, problems }) {
   await logIn(page, config.token);
   const runs = [];
   for (let run = 0; run < (config.runs || 3); run++) {
-    await page.goto(`${config.url}/#/`);
-    await page.waitForSelector("#environments");
-    const started = Date.now();
-    await page.goto(`${config.url}/#/env/${config.env}/graph/${config.version}`);
+    const started = await openTimed(page, `#/env/${config.env}/graph/${config.version}`);
     await page.waitForSelector("#graph[data-painted=true]", { timeout: TIMEOUT });
     const painted = Date.now() - started;
     const nodes = Number(await page.getAttribute("#graph", "data-nodes"));

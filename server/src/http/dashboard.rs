@@ -1,4 +1,5 @@
-//! The dashboard: one page and its script and style, embedded in the binary at build time
+//! The dashboard: one page, its scripts (`app.js`, and `graph.js` for the dependency graph)
+//! and its style, embedded in the binary at build time
 //! (`server/dashboard/`, plain files: no JavaScript toolchain is needed to build Cairn).
 //! The files hold no data and are served to anyone; everything the page shows it reads from
 //! the API with the token the user logs in with. The headers keep the page from running
@@ -12,6 +13,7 @@ use axum::Router;
 
 const INDEX: &str = include_str!("../../dashboard/index.html");
 const SCRIPT: &str = include_str!("../../dashboard/app.js");
+const GRAPH: &str = include_str!("../../dashboard/graph.js");
 const STYLE: &str = include_str!("../../dashboard/app.css");
 
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -33,5 +35,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { asset(INDEX, "text/html; charset=utf-8") }))
         .route("/dashboard/app.js", get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
+        .route("/dashboard/graph.js", get(|| async { asset(GRAPH, "text/javascript; charset=utf-8") }))
         .route("/dashboard/app.css", get(|| async { asset(STYLE, "text/css; charset=utf-8") }))
 }

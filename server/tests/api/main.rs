@@ -416,7 +416,7 @@ async fn the_event_stream_replays_filters_follows_and_reports_a_gap() {
 #[tokio::test]
 async fn the_dashboard_is_served_to_anyone_with_a_strict_policy() {
     let router = router();
-    for (path, kind) in [("/", "text/html"), ("/dashboard/app.js", "text/javascript"), ("/dashboard/app.css", "text/css")] {
+    for (path, kind) in [("/", "text/html"), ("/dashboard/app.js", "text/javascript"), ("/dashboard/graph.js", "text/javascript"), ("/dashboard/app.css", "text/css")] {
         let response = router.clone().oneshot(Request::builder().uri(path).body(Body::empty()).expect("request")).await.expect("response");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let headers = response.headers();
