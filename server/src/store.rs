@@ -373,9 +373,10 @@ pub trait Store: Send + Sync {
     /// Deletes the events older than `before_ms`; returns how many went. A backend that
     /// stores events in batches may keep an old one while a newer one of its batch stays.
     async fn prune_events(&self, before_ms: u64) -> Result<u64, StoreError>;
-    /// Follows the events every server appends, sending the last id seen to `latest` as
-    /// they arrive, until the feed fails. A store that only one process uses has no feed:
-    /// `Ok(false)` at once.
+    /// Follows the events every server appends, and those the store writes itself (a
+    /// change of primary), sending the last id given to `latest` as they arrive, until the
+    /// feed fails. A store without a feed answers `Ok(false)` at once (the server then only
+    /// polls [`Store::event_bounds`], every second).
     async fn follow_events(&self, latest: &tokio::sync::watch::Sender<u64>) -> Result<bool, StoreError> {
         let _ = latest;
         Ok(false)

@@ -1,25 +1,21 @@
 //! Tells this server's event readers that there is something new: [`EventBus::latest`] is
 //! the last event id this server knows was given. Its own appends advance it at once; a
-//! follower task ([`follow`]) advances it from the store's change feed (another server's
-//! appends) and from a poll, which is also how the events a backend writes itself (a change
-//! of primary) are noticed. Readers only use it as a wake-up: what they send, they read from
+//! follower task ([`follow`]) advances it from the store's feed (another server's appends,
+//! and the events a backend writes itself: a change of primary) and from a slow poll. Readers only use it as a wake-up: what they send, they read from
 //! the store, in id order, from the last id they sent.
 
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
 /// The most event streams one server serves at once; more get a 503.
 pub const MAX_STREAMS: usize = 1024;
-/// How often the follower reads the last id when nothing woke it.
+/// How often the follower reads the last id, whatever the store's feed says.
 const POLL: Duration = Duration::from_secs(1);
-/// The shortest time between two reads of the last id that kicks ask for.
-const KICK_SPACING: Duration = Duration::from_millis(20);
 
 pub struct EventBus {
     latest: watch::Sender<u64>,
-    kick: Notify,
     /// One permit per open event stream.
     pub streams: Arc<Semaphore>,
     /// Set when the server stops: every event stream ends.
@@ -28,7 +24,7 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus { latest: watch::channel(0).0, kick: Notify::new(), streams: Arc::new(Semaphore::new(MAX_STREAMS)), closing: watch::channel(false).0 }
+        EventBus { latest: watch::channel(0).0, streams: Arc::new(Semaphore::new(MAX_STREAMS)), closing: watch::channel(false).0 }
     }
 }
 
@@ -60,17 +56,11 @@ impl EventBus {
         let mut closing = self.closing.subscribe();
         let _ = closing.wait_for(|c| *c).await;
     }
-
-    /// Asks the follower to read the last id soon (a store call may have written events
-    /// of its own).
-    pub fn kick(&self) {
-        self.kick.notify_one();
-    }
 }
 
 /// Keeps `bus` up to date with `store` until `stop` resolves: follows the store's change
 /// feed when it has one (started again after a failure), and reads the last id every
-/// [`POLL`] and when kicked.
+/// [`POLL`] in case the feed missed something.
 pub async fn follow(bus: Arc<EventBus>, store: Arc<dyn Store>, stop: impl std::future::Future<Output = ()>) {
     let feed = {
         let (bus, store) = (Arc::clone(&bus), Arc::clone(&store));
@@ -91,8 +81,7 @@ pub async fn follow(bus: Arc<EventBus>, store: Arc<dyn Store>, stop: impl std::f
                 Ok((_, last)) => bus.advance(last),
                 Err(error) => tracing::warn!(%error, "cannot read the last event id"),
             }
-            let _ = tokio::time::timeout(POLL, bus.kick.notified()).await;
-            tokio::time::sleep(KICK_SPACING).await;
+            tokio::time::sleep(POLL).await;
         }
     };
     tokio::select! {

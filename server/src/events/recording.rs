@@ -4,8 +4,8 @@
 //! events are handed to one appender task per server, which writes whatever is waiting in
 //! one call (a few hundred results of one agent batch are one write), and the change's
 //! caller waits until its events are written. A change of primary is not appended here:
-//! the backend writes it in the transaction that changes the lease, and this store only
-//! kicks the bus so that it is noticed at once.
+//! the backend writes it in the transaction that changes the lease, and its own feed
+//! (`Store::follow_events`) tells the bus.
 //!
 //! A server that dies between a change and its events loses those events (the change
 //! stays): the log says what happened as far as the server that did it lived to say.
@@ -283,7 +283,6 @@ impl Store for RecordingStore {
 
     async fn end_session(&self, environment: &str, session_id: &str) -> Result<bool, StoreError> {
         let ended = self.inner.end_session(environment, session_id).await?;
-        self.bus.kick();
         if ended {
             self.emit(vec![NewEvent::new(environment, EventKind::AgentDown, json!({ "session": session_id, "reason": "ended" }))]).await;
         }
@@ -293,7 +292,6 @@ impl Store for RecordingStore {
     async fn expire_sessions(&self, environment: &str, before_ms: u64) -> Result<Vec<String>, StoreError> {
         let expired = self.inner.expire_sessions(environment, before_ms).await?;
         if !expired.is_empty() {
-            self.bus.kick();
             let events = expired.iter().map(|id| NewEvent::new(environment, EventKind::AgentDown, json!({ "session": id, "reason": "expired" }))).collect();
             self.emit(events).await;
         }
@@ -305,21 +303,15 @@ impl Store for RecordingStore {
     }
 
     async fn acquire_lease(&self, environment: &str, agent: &str, session_id: &str, now_ms: u64, ttl_ms: u64, takeover: bool) -> Result<Option<Lease>, StoreError> {
-        let lease = self.inner.acquire_lease(environment, agent, session_id, now_ms, ttl_ms, takeover).await;
-        self.bus.kick();
-        lease
+        self.inner.acquire_lease(environment, agent, session_id, now_ms, ttl_ms, takeover).await
     }
 
     async fn release_lease(&self, environment: &str, agent: &str, session_id: &str) -> Result<bool, StoreError> {
-        let released = self.inner.release_lease(environment, agent, session_id).await;
-        self.bus.kick();
-        released
+        self.inner.release_lease(environment, agent, session_id).await
     }
 
     async fn set_agent_paused(&self, environment: &str, agent: &str, paused: bool) -> Result<(), StoreError> {
-        let paused = self.inner.set_agent_paused(environment, agent, paused).await;
-        self.bus.kick();
-        paused
+        self.inner.set_agent_paused(environment, agent, paused).await
     }
 
     async fn set_preferred(&self, environment: &str, agent: &str, session_id: Option<&str>) -> Result<(), StoreError> {

@@ -7,6 +7,9 @@ use crate::events::{Event, NewEvent};
 use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// How often [`super::SqliteStore`]'s feed reads the last id given.
+pub(super) const FEED_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Appends events on `connection` (in the caller's transaction, when it has one); returns
 /// the last id given.
 pub(super) fn insert(connection: &Connection, events: &[NewEvent]) -> Result<u64, StoreError> {
@@ -28,7 +31,7 @@ pub(super) fn append(connection: &mut Connection, events: &[NewEvent]) -> Result
     Ok(last)
 }
 
-fn last_given(connection: &Connection) -> Result<u64, StoreError> {
+pub(super) fn last_given(connection: &Connection) -> Result<u64, StoreError> {
     let last: Option<i64> = connection
         .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |row| row.get(0))
         .optional()

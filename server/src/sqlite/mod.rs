@@ -494,6 +494,17 @@ impl Store for SqliteStore {
         self.with(move |c| events::prune(c, before_ms)).await
     }
 
+    /// One process uses the file, but the events this store writes in transactions of its
+    /// own (a change of primary) reach no caller: the last id is read every
+    /// [`events::FEED_INTERVAL`] (one indexed read on the store's connection).
+    async fn follow_events(&self, latest: &tokio::sync::watch::Sender<u64>) -> Result<bool, StoreError> {
+        loop {
+            let last = self.with(|c| events::last_given(c)).await?;
+            latest.send_if_modified(|known| if last > *known { *known = last; true } else { false });
+            tokio::time::sleep(events::FEED_INTERVAL).await;
+        }
+    }
+
     async fn primary_changes(&self, environment: &str, agent: Option<&str>, limit: usize) -> Result<Vec<PrimaryChange>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());

@@ -54,6 +54,9 @@ fn main() {
         secantus()?;
         block_on(stores_sharing_a_database_number_versions_apart())
     }));
+    trials.push(Trial::test("sqlite::the_feed_reports_a_change_of_primary_the_store_wrote_itself", || {
+        block_on(the_feed_reports_a_change_of_primary_the_store_wrote_itself())
+    }));
     trials.push(Trial::test("mongodb::a_store_follows_the_events_another_store_appends", || {
         secantus()?;
         block_on(a_store_follows_the_events_another_store_appends())
@@ -120,6 +123,31 @@ async fn an_unreachable_server_fails_fast_and_keeps_the_password() -> Result<(),
 
 /// Two stores on one database (two servers) creating versions of one environment at
 /// once: every number is given once.
+/// A change of primary is written by the store inside the lease's transaction, so no
+/// caller hands it to the bus: the SQLite store's feed must report it.
+async fn the_feed_reports_a_change_of_primary_the_store_wrote_itself() -> Result<(), String> {
+    let store = std::sync::Arc::new(SqliteStore::in_memory().map_err(|e| e.to_string())?);
+    store.create_environment(&cairn_server::conformance::environment("feed", "00000000-0000-4000-8000-00000000f001")).await.map_err(|e| e.to_string())?;
+    let (latest, mut seen) = tokio::sync::watch::channel(0u64);
+    let follower = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move { store.follow_events(&latest).await })
+    };
+    store.register_session("feed", &session("s1", &["web"], 1_000)).await.map_err(|e| e.to_string())?;
+    store.acquire_lease("feed", "web", "s1", 1_000, 60_000, false).await.map_err(|e| e.to_string())?.ok_or("no lease")?;
+    let (_, last) = store.event_bounds().await.map_err(|e| e.to_string())?;
+    let events = store.events(0, Some("feed"), 10).await.map_err(|e| e.to_string())?;
+    if !events.iter().any(|e| e.kind == "agent.primary" && e.id == last) {
+        return Err(format!("the last event is not the change of primary: {events:?}"));
+    }
+    let waited = tokio::time::timeout(Duration::from_secs(5), seen.wait_for(|id| *id >= last)).await.map(|r| r.is_ok());
+    follower.abort();
+    if waited != Ok(true) {
+        return Err(format!("the feed never reported id {last}"));
+    }
+    Ok(())
+}
+
 /// Two servers on one database: the change stream of one sees what the other appends,
 /// and appends from both, at once, are numbered with no hole and no id twice.
 async fn a_store_follows_the_events_another_store_appends() -> Result<(), String> {
